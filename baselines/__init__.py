@@ -1,0 +1,1 @@
+"""Baseline methods, one subpackage each. Methods are found by name through ``baselines.registry``."""

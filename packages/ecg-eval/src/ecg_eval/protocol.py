@@ -1,0 +1,55 @@
+"""The encoder protocol: the only thing ecg-eval knows about a method.
+
+Any object with ``encode_ecg`` (and optionally ``encode_text``), an ``input_spec`` and a ``card`` can be
+scored; ecg-eval never imports a method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How the harness must prepare inputs: a named ecg-data preprocessing preset plus its rate/length."""
+
+    preset: str  # a name in ecg_data.preprocess.PRESETS, e.g. "melp", "merl", "esi", "heartlang"
+    fs: int
+    length: int  # samples per lead
+
+
+@dataclass(frozen=True)
+class EncoderCard:
+    """Identity of a scored encoder, copied into every result file."""
+
+    name: str  # method name, e.g. "melp"
+    checkpoint_hash: str  # sha256 (first 16 hex) of the checkpoint file, or of the config for random init
+    n_parameters: int
+    pretrained_on: tuple[str, ...] = field(default_factory=tuple)  # dataset names, e.g. ("synth-mimic",)
+    preset: str = "tiny"  # model size preset
+    extra: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    input_spec: InputSpec
+    card: EncoderCard
+
+    def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 12, T) float32 prepared per ``input_spec`` -> (B, d) features; eval mode, no gradients."""
+        ...
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """list of N strings -> (N, d) features in the same space as ``encode_ecg`` (normalised by the harness)."""
+        ...
+
+
+def supports_zero_shot(encoder: object) -> bool:
+    """ECG-only methods (HeartLang, random init) have no text tower: their zero-shot cells are 'not applicable'."""
+    return callable(getattr(encoder, "encode_text", None))
