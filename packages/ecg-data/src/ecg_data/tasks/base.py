@@ -135,7 +135,10 @@ def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
     labels = labels[sorted(labels.columns)]
     split_dir = _split_dir(spec.name, reader.fingerprint())
     path = split_dir / f"split-seed{seed}.json"
-    if path.is_file():
+    stale = path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("format") != SPLIT_FORMAT
+    if stale:
+        log.warning("split file %s was written by another format version; regenerating it", path)
+    if path.is_file() and not stale:
         # The file keeps the splits *before* class dropping ("candidate_splits") so that dropping and
         # filtering are recomputed identically on every read; "splits" holds the final ids for people.
         data = json.loads(path.read_text(encoding="utf-8"))
