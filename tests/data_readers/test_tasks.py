@@ -15,7 +15,6 @@ from ecg_data.record import DatasetNotFoundError
 from ecg_data.tasks import TASKS, get_task
 from ecg_data.tasks.splits import stratified_split, subset_order
 
-from dr_fixtures import PTBXL_ROWS
 
 
 def test_task_names_follow_contract():
@@ -171,3 +170,14 @@ def test_synthetic_tasks_use_ensure_preset(ptbxl_root: Path, cpsc_root: Path, mi
     assert get_task("synth_cpsc2018").suite == "synthetic"
     assert get_task("synth_mimic").dataset == "mimic_iv_ecg"
     assert asked == ["synth-ptbxl", "synth-cpsc2018", "synth-mimic"]
+
+
+def test_split_file_of_other_format_is_regenerated(ptbxl_root: Path):
+    t = get_task("ptbxl_super", root=ptbxl_root)
+    path = t.split_dir / "split-seed0.json"
+    data = json.loads(path.read_text())
+    data["format"] = -1
+    data["candidate_splits"]["train"] = ["1"]
+    path.write_text(json.dumps(data))
+    assert get_task("ptbxl_super", root=ptbxl_root).splits == t.splits
+    assert json.loads(path.read_text())["format"] != -1
