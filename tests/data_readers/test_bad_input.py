@@ -217,3 +217,15 @@ def test_challenge_scan_counts_unindexable_headers(cpsc_root: Path, caplog):
 def test_unknown_record_id(ptbxl_root: Path):
     with pytest.raises(RecordError, match="unknown ptbxl record id '999'"):
         get_reader("ptbxl", ptbxl_root).read("999")
+
+
+def test_units_converted_or_rejected(tmp_path: Path):
+    sig = lead_signal(200)
+    write_challenge(tmp_path / "c", "A0001", sig)
+    hea = tmp_path / "c" / "A0001.hea"
+    hea.write_text(hea.read_text().replace("/mV", "/uV"))  # same ADC numbers, now microvolts
+    rec = get_reader("cpsc2018", tmp_path / "c").read("A0001")
+    np.testing.assert_allclose(rec.signal, sig / 1000.0, atol=1e-7)
+    hea.write_text(hea.read_text().replace("/uV", "/mmHg"))
+    with pytest.raises(RecordError, match="unknown signal unit 'mmHg'"):
+        get_reader("cpsc2018", tmp_path / "c").read("A0001")

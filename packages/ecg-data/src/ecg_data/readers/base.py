@@ -258,8 +258,24 @@ def read_wfdb(
         signal = _read_challenge_mat(base.parent / files[0], header, sig_len)
     else:
         signal = _read_dat(base, header, sig_len, files)
-    signal = to_standard_order(signal, names, hea)
+    signal = to_standard_order(signal * _unit_scale(header, hea)[:, None], names, hea)
     return check_signal(signal, base, allow_flat=allow_flat), fs, list(header.comments or []), names
+
+
+#: Unit (lower case, as written in headers: 'mV', 'mv', 'uV', ...) -> factor to millivolts.
+_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "v": 1e3}
+
+
+def _unit_scale(header: Any, hea: Path) -> np.ndarray:
+    """Per-signal factor to mV; an unknown unit is an error rather than a silently wrong scale."""
+    units = list(header.units or ["mV"] * header.n_sig)
+    out = []
+    for u in units:
+        key = str(u or "mV").strip().lower()
+        if key not in _TO_MV:
+            raise RecordError(hea, f"unknown signal unit {u!r} (expected mV, uV or V)")
+        out.append(_TO_MV[key])
+    return np.asarray(out, dtype=np.float64)
 
 
 def _read_dat(base: Path, header: Any, sig_len: int, files: list[str]) -> np.ndarray:
