@@ -49,6 +49,7 @@ class DatasetReader(ABC):
         #: record_id -> reason, for records the metadata scan could not index (logged, counted, never silent).
         self.skipped: dict[str, str] = {}
         self._check_layout()
+        self._check_columns()
 
     # -- layout -------------------------------------------------------------------------------------
     def required_paths(self) -> list[str]:
@@ -63,6 +64,15 @@ class DatasetReader(ABC):
                 f"{self.name} {self.version}: {what}.\nExpected layout:\n{self.expected_layout}\n"
                 f"Download it from {self.published_at}"
             )
+
+    def required_columns(self) -> dict[str, Sequence[str]]:
+        """Metadata CSVs (relative to root) and the columns they must have; checked by the constructor."""
+        return {}
+
+    def _check_columns(self) -> None:
+        """Cheap (header row only): a metadata file without its columns fails at construction, naming the file."""
+        for rel, cols in self.required_columns().items():
+            read_csv_checked(self.root / rel, cols, nrows=0)
 
     # -- metadata -----------------------------------------------------------------------------------
     @abstractmethod
