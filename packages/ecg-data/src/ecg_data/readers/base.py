@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ecg_data.leads import to_standard_order
-from ecg_data.record import DatasetNotFoundError, Record, RecordError
+from ecg_data.record import LEADS, DatasetNotFoundError, Record, RecordError
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +205,6 @@ def check_report(row: pd.Series, source: str | Path, require_report: bool) -> No
 
 def check_signal(signal: np.ndarray, source: str | Path, *, allow_flat: bool = False) -> np.ndarray:
     """NaN/Inf samples and (unless allowed) flat leads raise ``RecordError``; returns float32 (12, T)."""
-    from ecg_data.record import LEADS
-
     if signal.shape[1] == 0:
         raise RecordError(source, "signal has no samples")
     finite = np.isfinite(signal)
