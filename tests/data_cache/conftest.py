@@ -103,6 +103,12 @@ class FakeWFDBReader:
         )  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _cache_per_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh $ECG_CACHE per test: the fake datasets of different tests share a key by design (same content)."""
+    monkeypatch.setenv("ECG_CACHE", str(tmp_path / "ecg-cache"))
+
+
 @pytest.fixture
 def fake_root(tmp_path: Path) -> Path:
     """Six good 10 s records, a short one (padded), a long one (cropped), one with NaNs and one truncated."""
