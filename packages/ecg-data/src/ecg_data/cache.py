@@ -123,7 +123,8 @@ class CachedSplit:
         return int(self.signals.shape[0])
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return np.asarray(self.signals[i])
+        """A writable in-memory copy of row ``i`` (the memmap itself is read-only)."""
+        return np.array(self.signals[i])
 
 
 def _read_index(path: Path) -> pd.DataFrame:
