@@ -27,22 +27,22 @@ import torch
 from ecg_encoders.registry import ECG_ENCODERS
 
 
-def _timed(fn: Any, reps: int, warmup: int) -> float:
-    """Median seconds per call."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
 
 
-def bench_model(model: torch.nn.Module, batch: int, reps: int, warmup: int) -> tuple[float, float]:
-    """(forward samples/s, forward+backward samples/s)."""
+def bench_model(model: torch.nn.Module, modes: list[str], batch: int, reps: int, warmup: int) -> dict[str, float]:
+    """Samples/s per ``fwd_<mode>`` / ``fwdbwd_<mode>``.
+
+    Modes are interleaved rep by rep (fused, explicit, fused, ...) so load drift on a shared machine
+    hits both alike; the median of ``reps`` is reported.
+    """
     x = torch.randn(batch, 12, int(model.length))
+
+    def set_mode(mode: str) -> None:
+        if hasattr(model, "set_fused_attention"):
+            model.set_fused_attention(mode != "explicit")
 
     def fwd() -> None:
         with torch.no_grad():
@@ -53,11 +53,23 @@ def bench_model(model: torch.nn.Module, batch: int, reps: int, warmup: int) -> t
         out.pooled.float().pow(2).mean().backward()
         model.zero_grad(set_to_none=True)
 
-    model.eval()
-    t_f = _timed(fwd, reps, warmup)
-    model.train()
-    t_fb = _timed(fwd_bwd, reps, warmup)
-    return batch / t_f, batch / t_fb
+    result: dict[str, float] = {}
+    for kind, fn, train in (("fwd", fwd, False), ("fwdbwd", fwd_bwd, True)):
+        model.train(train)
+        times: dict[str, list[float]] = {m: [] for m in modes}
+        for m in modes:
+            set_mode(m)
+            for _ in range(warmup):
+                fn()
+        for _ in range(reps):
+            for m in modes:
+                set_mode(m)
+                t0 = time.perf_counter()
+                fn()
+                times[m].append(time.perf_counter() - t0)
+        for m in modes:
+            result[f"{kind}_{m}"] = batch / _median(times[m])
+    return result
 
 
 def run(encoders: list[str] | None, presets: list[str], batch: int, reps: int, warmup: int,
@@ -85,12 +97,9 @@ def run(encoders: list[str] | None, presets: list[str], batch: int, reps: int, w
                                        status="ok")
             has_flag = hasattr(model, "set_fused_attention")
             modes = ["fused", "explicit"] if has_flag and attention == "both" else [attention if has_flag else "default"]
-            for mode in modes:
-                if has_flag:
-                    model.set_fused_attention(mode != "explicit")
-                f, fb = bench_model(model, batch, reps, warmup)
-                row[f"fwd_{mode}"], row[f"fwdbwd_{mode}"] = f, fb
-                print(f"[done] {name}/{preset} {mode}: fwd {f:.2f}/s fwd+bwd {fb:.2f}/s", file=sys.stderr)
+            row.update(bench_model(model, modes, batch, reps, warmup))
+            print(f"[done] {name}/{preset}: " + ", ".join(f"{k} {v:.2f}/s" for k, v in row.items()
+                                                      if k.startswith("fwd")), file=sys.stderr)
             if "fwd_fused" in row and "fwd_explicit" in row:
                 row["fused_speedup_fwd"] = row["fwd_fused"] / row["fwd_explicit"]
                 row["fused_speedup_fwdbwd"] = row["fwdbwd_fused"] / row["fwdbwd_explicit"]
