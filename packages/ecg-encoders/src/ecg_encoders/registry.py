@@ -30,3 +30,10 @@ TEXT_ENCODERS = LazyRegistry(
 
 def build_ecg_encoder(name: str, preset: str = "tiny", **overrides: Any) -> Any:
     return ECG_ENCODERS.build(name, preset=preset, **overrides)
+
+
+def build_text_encoder(name_or_preset: str, **kw: Any) -> Any:
+    """A text encoder by preset name (``offline_default``, ``medcpt``, ...) or hub name / local directory."""
+    from ecg_encoders.text.presets import build_text_encoder as _build
+
+    return _build(name_or_preset, **kw)

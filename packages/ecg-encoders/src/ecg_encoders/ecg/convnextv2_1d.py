@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecg_encoders.base import ECGEncoder, EncoderOutput
-from ecg_encoders.ecg.vit1d import DropPath, _check_input, _resolve
+from ecg_encoders.ecg.vit1d import DropPath, _check_input, _linear_rates, _resolve
 
 
 class ChannelLayerNorm(nn.Module):
@@ -114,7 +114,7 @@ class ConvNeXtV2_1D(ECGEncoder):
             + [nn.Sequential(ChannelLayerNorm(dims[i], over=downsample_norm),
                              nn.Conv1d(dims[i], dims[i + 1], 2, stride=2)) for i in range(3)]
         )
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        rates = _linear_rates(drop_path_rate, sum(depths))
         self.stages = nn.ModuleList()
         for i, n in enumerate(depths):
             start = sum(depths[:i])

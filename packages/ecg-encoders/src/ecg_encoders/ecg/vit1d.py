@@ -19,6 +19,11 @@ from ecg_data.registry import UnknownNameError
 from ecg_encoders.base import ECGEncoder, EncoderOutput
 
 
+def _linear_rates(max_rate: float, n: int) -> list[float]:
+    """Stochastic-depth rates 0 .. max_rate over n blocks, in plain floats (works on the meta device)."""
+    return [max_rate * i / (n - 1) if n > 1 else 0.0 for i in range(n)]
+
+
 class DropPath(nn.Module):
     """Stochastic depth per sample (timm's ``DropPath``); identity in eval mode or with p == 0."""
 
@@ -115,7 +120,7 @@ class ViT1D(ECGEncoder):
         self.patch_embed = nn.Conv1d(in_channels, width, kernel_size=patch_size, stride=patch_size, bias=False)
         self.pos_embed = nn.Parameter(torch.randn(1, length // patch_size, width))  # MERL: torch.randn
         self.dropout = nn.Dropout(dropout)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()  # MERL: linear stochastic-depth rule
+        rates = _linear_rates(drop_path_rate, depth)  # MERL: linear stochastic-depth rule
         self.blocks = nn.ModuleList(
             TransformerBlock(width, heads, dim_head, mlp_dim, qkv_bias, dropout, attn_dropout, r) for r in rates
         )
