@@ -119,3 +119,11 @@ def test_seen_in_pretraining(fake_task, loader, tmp_path, Mock) -> None:
     assert seen_in_pretraining(["synth-ptbxl"], "synth_ptbxl_sub", "ptbxl") == ["synth-ptbxl"]
     assert seen_in_pretraining(["PTB-XL"], "ptbxl_super", "ptbxl") == ["PTB-XL"]
     assert seen_in_pretraining(["mimic_iv_ecg"], "cpsc2018", "cpsc2018") == []
+
+
+def test_hydra_config_is_stored_as_plain_data(fake_task, loader, tmp_path, Mock) -> None:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"method": "mock", "eval": {"seeds": [0, 1]}, "x": "${method}"})
+    r = _run(fake_task, loader, tmp_path, "zero_shot", enc=Mock(text=False), config=cfg)
+    assert read_result(r["result_path"])["config"]["caller"] == {"method": "mock", "eval": {"seeds": [0, 1]}, "x": "mock"}

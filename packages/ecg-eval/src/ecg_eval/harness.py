@@ -58,6 +58,20 @@ def already_done(
     return is_complete(path, encoder.card.checkpoint_hash)
 
 
+def _plain(config: Any) -> dict:
+    """The caller's config as plain JSON data (a Hydra/OmegaConf config is resolved, not stringified)."""
+    if config is None:
+        return {}
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(config):
+            return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+    except ImportError:
+        pass
+    return dict(config)
+
+
 def _card_dict(encoder: Any) -> dict:
     card = encoder.card
     d = asdict(card) if hasattr(card, "__dataclass_fields__") else dict(vars(card))
@@ -133,7 +147,7 @@ def evaluate(
     t0 = time.perf_counter()
     result = _base_result(encoder, task, mode, fraction, seed, suite)
     result["config"] = {
-        "caller": config or {},
+        "caller": _plain(config),
         "n_resamples": n_resamples,
         "bootstrap_seed": bootstrap_seed,
         "batch_size": batch_size,
