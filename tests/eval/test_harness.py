@@ -127,3 +127,11 @@ def test_hydra_config_is_stored_as_plain_data(fake_task, loader, tmp_path, Mock)
     cfg = OmegaConf.create({"method": "mock", "eval": {"seeds": [0, 1]}, "x": "${method}"})
     r = _run(fake_task, loader, tmp_path, "zero_shot", enc=Mock(text=False), config=cfg)
     assert read_result(r["result_path"])["config"]["caller"] == {"method": "mock", "eval": {"seeds": [0, 1]}, "x": "mock"}
+
+
+def test_method_name_override(fake_task, loader, tmp_path, Mock) -> None:
+    task, _ = fake_task
+    enc = Mock(text=False)
+    r = _run(fake_task, loader, tmp_path, "zero_shot", enc=enc, method="mock-large")
+    assert "/mock-large/" in r["result_path"] and r["method"] == "mock-large"
+    assert already_done(enc, task, "zero_shot", None, 0, results_root=tmp_path / "results", method="mock-large")
