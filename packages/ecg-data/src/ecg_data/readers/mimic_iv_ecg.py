@@ -97,6 +97,9 @@ class MIMICIVECGReader(DatasetReader):
     def required_paths(self) -> list[str]:
         return ["record_list.csv", "machine_measurements.csv", "files"]
 
+    def required_columns(self) -> dict[str, tuple[str, ...]]:
+        return {"record_list.csv": RECORD_COLUMNS, "machine_measurements.csv": MEASUREMENT_COLUMNS}
+
     def fingerprint_extra(self) -> str:
         return f"boilerplate={self.drop_boilerplate}:{sorted(BOILERPLATE)}"
 
