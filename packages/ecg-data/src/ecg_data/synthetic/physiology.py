@@ -160,7 +160,7 @@ def _morphology(cs: ConditionSet, pat: Patient, sev: float, rng: np.random.Gener
     )
     amp = pat.qrs_amp
     if "LVOLT" in c:
-        amp *= 0.42 - 0.14 * sev
+        amp *= 0.32 - 0.12 * sev
     rot = rotation(pat.rot_x_deg * DEG, pat.rot_y_deg * DEG, axis * DEG)
     qrs = Template(qrs.offsets, qrs.sigmas, qrs.vecs * amp).rotated(rot)
     t_scale = pat.t_amp * (0.6 if "LVOLT" in c else 1.0)
