@@ -86,10 +86,10 @@ def _edge(v: np.ndarray, start: int, step: int, thr: float, gap: int, limit: int
 
 
 def measure(sig: np.ndarray, fs: float = 500.0, has_p: bool = True, despike: bool = False) -> Measured:
-    """``despike``: remove pacemaker spikes (a 5-sample median filter) before delineation."""
+    """``despike``: remove pacemaker spikes (a 7-sample median filter) before delineation."""
     x = highpass(sig, fs)
     if despike:
-        x = medfilt(x, (1, 5))
+        x = medfilt(x, (1, 7))
     r = r_peaks(sig, fs)
     rr = np.diff(r) / fs
     pre, post = int(0.55 * fs), int(0.75 * fs)
