@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .conditions import ConditionSet
-from .model import DOWER, FS, N_SAMPLES, Template, Waves, rotation, tmpl
+from .model import DOWER, FS, N_SAMPLES, Template, Waves, rotation
 
 DEG = np.pi / 180.0
 
