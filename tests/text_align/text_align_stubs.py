@@ -68,56 +68,6 @@ class WordTokenizer:
 VOCAB = "sinus rhythm atrial fibrillation normal ecg left bundle branch block st elevation tachycardia bradycardia with . abnormal".split()
 
 
-@dataclass
-class TextOut:
-    tokens: torch.Tensor
-    pooled: torch.Tensor
-
-
-class TinyText(nn.Module):
-    """HFTextEncoder-like: causal 1-layer transformer with a trailing [CLS] whose state is ``pooled``."""
-
-    def __init__(self, width: int = 16, max_length: int = 24, freeze_layers: int = 0):
-        super().__init__()
-        self.tokenizer = WordTokenizer(VOCAB)
-        self.width, self.max_length = width, max_length
-        self.emb = nn.Embedding(len(self.tokenizer), width)
-        self.pos = nn.Embedding(max_length + 1, width)
-        self.layer = nn.TransformerEncoderLayer(width, 2, 32, dropout=0.0, batch_first=True)
-
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        tk = self.tokenizer
-        rows, sids = [], []
-        for t in texts:
-            ids, sid, s = [tk.cls_token_id], [-1], 0
-            for w in tk.words(t):
-                ids.append(tk.ids.get(w, tk.unk_token_id))
-                sid.append(s)
-                if w == ".":
-                    s += 1
-            ids, sid = ids[: self.max_length - 1] + [tk.sep_token_id], sid[: self.max_length - 1] + [-1]
-            rows.append(ids)
-            sids.append(sid)
-        n = max(len(r) for r in rows)
-        input_ids = torch.tensor([r + [0] * (n - len(r)) for r in rows])
-        sentence_ids = torch.tensor([s + [-1] * (n - len(s)) for s in sids])
-        return {"input_ids": input_ids, "attention_mask": (input_ids != 0).long(), "sentence_ids": sentence_ids}
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> TextOut:
-        b, n = input_ids.shape
-        ids = torch.cat([input_ids, torch.full((b, 1), self.tokenizer.cls_token_id)], dim=1)
-        h = self.emb(ids) + self.pos(torch.arange(n + 1))
-        causal = torch.triu(torch.full((n + 1, n + 1), float("-inf")), 1)
-        h = self.layer(h, src_mask=causal)
-        return TextOut(tokens=h[:, :n], pooled=h[:, n])
-
-    def sentence_embeddings(self, tokens, sentence_ids, max_sentences):
-        onehot = (sentence_ids[..., None] == torch.arange(max_sentences)).float()  # (B, L, S)
-        count = onehot.sum(1)
-        emb = torch.einsum("bls,bld->bsd", onehot, tokens) / count.clamp(min=1)[..., None]
-        return emb, count > 0
-
-
 class ToyPretrain(PretrainModule):
     """Linear ECG tower + bag-of-words text tower trained with the CLIP loss (resume/DDP/val tests)."""
 

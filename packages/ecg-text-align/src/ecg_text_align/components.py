@@ -2,7 +2,8 @@
 
 A spec is a dict: ``{"target": "pkg.module:attr", **kwargs}`` (any importable factory, e.g. a user's
 encoder or a test stand-in) or ``{"name": "wav2vec2", "preset": "tiny", **overrides}`` for the ecg-encoders
-ECG registry, or ``{"text": "offline_default", **kw}`` for its text presets / HF names.
+ECG registry, e.g. ``{"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default", "path": DIR}``
+for a text preset (``target`` wins over ``name``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,4 @@ def build(spec: dict[str, Any]) -> Any:
 
         name = spec.pop("name")
         return build_ecg_encoder(name, **spec)
-    if "text" in spec:
-        from ecg_encoders.registry import build_text_encoder  # type: ignore[attr-defined]
-
-        return build_text_encoder(spec.pop("text"), **spec)
-    raise ValueError(f"component spec needs 'target', 'name' or 'text': {spec!r}")
+    raise ValueError(f"component spec needs 'target' or 'name': {spec!r}")

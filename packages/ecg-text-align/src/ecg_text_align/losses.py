@@ -85,6 +85,7 @@ def local_alignment_scores(
     sentence_mask: torch.Tensor,
     temp_attention: float = LOCAL_TEMP_ATTENTION,
     temp_similarity: float = LOCAL_TEMP_SIMILARITY,
+    beat_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B_ecg, B_text) scores: for every ECG b and report i, how well i's sentences find matching beats in b.
 
@@ -96,7 +97,10 @@ def local_alignment_scores(
     dots = torch.einsum("bqd,isd->bisq", beats, sentences)  # (Be, Bt, S, Q)
     neg = torch.finfo(dots.dtype).min
     a = dots.masked_fill(~mask[None, :, :, None], neg).softmax(dim=2)  # over sentences
-    a = (a * temp_attention).softmax(dim=3)  # over beats
+    a = a * temp_attention
+    if beat_mask is not None:  # real-heartbeat option: records have different beat counts
+        a = a.masked_fill(~beat_mask.bool()[:, None, None, :], neg)
+    a = a.softmax(dim=3)  # over beats
     context = torch.einsum("bisq,bqd->bisd", a, beats)
     cos = F.cosine_similarity(context, sentences[None].expand_as(context), dim=-1, eps=1e-8)  # (Be, Bt, S)
     cos = (cos * temp_similarity).masked_fill(~mask[None], float("-inf"))
@@ -110,10 +114,11 @@ def local_alignment_loss(
     temp_attention: float = LOCAL_TEMP_ATTENTION,
     temp_similarity: float = LOCAL_TEMP_SIMILARITY,
     temp_logits: float = LOCAL_TEMP_LOGITS,
+    beat_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """MELP's beat-sentence alignment: symmetric cross-entropy on ``temp3 · scores`` (local to the rank).
 
-    ``beats`` (B, Q, d), ``sentences`` (B, S, d), ``sentence_mask`` (B, S). Records whose report has no
+    ``beats`` (B, Q, d), ``sentences`` (B, S, d), ``sentence_mask`` (B, S), optional ``beat_mask`` (B, Q). Records whose report has no
     sentence are left out of both directions (the released code silently misaligned the batch instead);
     with fewer than two usable records the loss is 0 (no negatives).
     """
@@ -121,7 +126,9 @@ def local_alignment_loss(
     if int(keep.sum()) < 2:
         return beats.sum() * 0.0 + sentences.sum() * 0.0
     beats, sentences, sentence_mask = beats[keep], sentences[keep], sentence_mask[keep]
-    scores = local_alignment_scores(beats, sentences, sentence_mask, temp_attention, temp_similarity)
+    if beat_mask is not None:
+        beat_mask = beat_mask[keep]
+    scores = local_alignment_scores(beats, sentences, sentence_mask, temp_attention, temp_similarity, beat_mask)
     return _symmetric_ce(scores * temp_logits)
 
 

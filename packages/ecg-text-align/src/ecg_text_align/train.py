@@ -1,7 +1,7 @@
 """``fit``: the one training entry point (Lightning Trainer + checkpointing + resume + early stopping).
 
 Checkpoints under ``run_dir/checkpoints``: ``epoch=NNN.ckpt`` every epoch, ``last.ckpt`` every
-``checkpoint_every_n_steps`` optimiser steps and at each epoch end (mid-run resume), ``best.ckpt`` by
+``checkpoint_every_n_steps`` optimiser steps (default 1000) and at each epoch end (mid-run resume), ``best.ckpt`` by
 ``val/zs_auroc`` (validation split of the downstream tasks; a test split is never loaded here).
 A rerun with the same ``run_dir`` resumes from ``last.ckpt``.
 """
@@ -65,11 +65,12 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
         filename="step{step:07d}",
         save_top_k=0,
         save_last=True,
-        every_n_train_steps=cfg.get("checkpoint_every_n_steps") or None,
+        every_n_train_steps=int(cfg.get("checkpoint_every_n_steps") or 1000),
         auto_insert_metric_name=False,
     )
     per_epoch = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="epoch={epoch:03d}", save_top_k=-1, every_n_epochs=1, auto_insert_metric_name=False
+        dirpath=ckpt_dir, filename="epoch={epoch:03d}", save_top_k=-1, every_n_epochs=1, auto_insert_metric_name=False,
+        save_last=True,  # last.ckpt also at every epoch end
     )
     callbacks: list[Any] = [last, per_epoch]
     best = None
