@@ -14,11 +14,22 @@ import torch.nn.functional as F
 
 
 def sentence_index_per_token(text: str, offsets: Sequence[tuple[int, int]]) -> list[int]:
-    """Sentence number (0, 1, ...) of each token; empty sentences (e.g. '..') are not counted."""
-    dots_before = [0] * (len(text) + 1)
+    """Sentence number (0, 1, ...) of each token, from character offsets.
+
+    A '.' ends a sentence when followed by whitespace or the end of the text (so "0.5 mV" stays one
+    sentence) and the sentence has content (so "..", ". ." do not create empty sentences).
+    """
+    n = len(text)
+    ends_before = [0] * (n + 1)  # sentence boundaries strictly before each character position
+    count, content = 0, False
     for i, ch in enumerate(text):
-        dots_before[i + 1] = dots_before[i] + (ch == ".")
-    raw = [dots_before[min(s, len(text))] for s, _ in offsets]
+        ends_before[i] = count
+        if ch == "." and content and (i + 1 == n or text[i + 1].isspace()):
+            count, content = count + 1, False
+        elif not ch.isspace() and ch != ".":
+            content = True
+    ends_before[n] = count
+    raw = [ends_before[min(s, n)] for s, _ in offsets]
     renumber: dict[int, int] = {}
     return [renumber.setdefault(r, len(renumber)) for r in raw]
 
