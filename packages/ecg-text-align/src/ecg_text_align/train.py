@@ -48,7 +48,8 @@ OWN_KEYS = {"seed", "checkpoint_every_n_steps", "early_stopping_patience", "resu
 
 def _trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     kw = {**DEFAULTS, **{k: v for k, v in cfg.items() if k not in OWN_KEYS}}
-    return {k: v for k, v in kw.items() if v is not None or k in ("val_check_interval",)}
+    nullable = ("val_check_interval", "check_val_every_n_epoch", "limit_val_batches")
+    return {k: v for k, v in kw.items() if v is not None or k in nullable}
 
 
 def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cfg: Mapping[str, Any], run_dir: str | Path) -> Path:
