@@ -98,10 +98,12 @@ class PretrainModule(L.LightningModule):
         g = torch.Generator().manual_seed(hash((self.seed, self.global_rank, self.global_step)) & 0x7FFFFFFF)
         return {**batch, "ecg": random_lead_mask(batch["ecg"], self.lead_mask_p, g)}
 
-    def on_train_start(self) -> None:
+    def on_fit_start(self) -> None:
         # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
         # without this, a text tower loaded from disk would train with its dropout off.
         self.train()
+
+    on_train_start = on_fit_start
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses = self.compute_losses(self._augment(batch))
