@@ -30,7 +30,7 @@ def _build(factory: Any, preset: str) -> nn.Module:
         return factory(preset=preset)
 
 
-def encoder_rows(names: list[str] | None = None, include_tiny: bool = True) -> list[dict[str, Any]]:
+def encoder_rows(names: list[str] | None = None, include_tiny: bool = True, include_paper: bool = True) -> list[dict[str, Any]]:
     """One row per (encoder, preset): name, preset, kind (paper/tiny), params, width, pooled_dim, status."""
     rows: list[dict[str, Any]] = []
     for name in names or ECG_ENCODERS.names():
@@ -38,7 +38,7 @@ def encoder_rows(names: list[str] | None = None, include_tiny: bool = True) -> l
             factory = ECG_ENCODERS.get(name)
             module = sys.modules[factory.__module__]
             presets: dict[str, dict] = module.PRESETS
-            paper: list[str] = list(module.PAPER_PRESETS)
+            paper: list[str] = list(module.PAPER_PRESETS) if include_paper else []
         except (ImportError, AttributeError) as err:
             rows.append(dict(encoder=name, preset="-", kind="-", params=None, width=None, pooled_dim=None,
                              status=f"missing ({type(err).__name__}: {err})"))
@@ -79,6 +79,15 @@ def melp_tower_rows(preset: str = "melp") -> list[dict[str, Any]]:
     ]
 
 
+def format_table(rows: list[list[Any]], headers: list[str]) -> str:
+    """Plain-text table (no tabulate: ecg-encoders does not depend on it)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def _fmt(n: int | None) -> str:
     return "-" if n is None else f"{n:,} ({n / 1e6:.2f}M)"
 
@@ -94,13 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"encoders": rows, "melp_tower": tower}, indent=2))
         return 0
-    from tabulate import tabulate
-
-    print(tabulate([[r["encoder"], r["preset"], r["kind"], _fmt(r["params"]), r["width"] or "-",
+    print(format_table([[r["encoder"], r["preset"], r["kind"], _fmt(r["params"]), r["width"] or "-",
                      r["pooled_dim"] or "-", r["status"]] for r in rows],
                    headers=["encoder", "preset", "kind", "parameters", "width", "pooled", "status"]))
     print("\nMELP ECG tower (wav2vec2 'melp' preset + attentional poolers)")
-    print(tabulate([[r["part"], _fmt(r["params"])] for r in tower], headers=["part", "parameters"]))
+    print(format_table([[r["part"], _fmt(r["params"])] for r in tower], headers=["part", "parameters"]))
     return 0
 
 
