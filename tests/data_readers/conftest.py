@@ -6,4 +6,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dr_fixtures import cpsc_original_root, cpsc_root, csn_root, mimic_root, ptbxl_root  # noqa: E402,F401
+from dr_fixtures import _templates, cpsc_original_root, cpsc_root, csn_root, mimic_root, ptbxl_root  # noqa: E402,F401

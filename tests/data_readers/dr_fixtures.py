@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,9 +108,6 @@ def write_ptbxl(root: Path, rows=PTBXL_ROWS, *, t_seconds: float = 2.0) -> Path:
     return root
 
 
-@pytest.fixture
-def ptbxl_root(tmp_path: Path) -> Path:
-    return write_ptbxl(tmp_path / "ptbxl")
 
 
 # -- MIMIC-IV-ECG --------------------------------------------------------------------------------------
@@ -136,9 +135,6 @@ def write_mimic(root: Path, studies=MIMIC_STUDIES) -> Path:
     return root
 
 
-@pytest.fixture
-def mimic_root(tmp_path: Path) -> Path:
-    return write_mimic(tmp_path / "mimic")
 
 
 # -- CSN / CPSC ----------------------------------------------------------------------------------------
@@ -163,9 +159,6 @@ def write_csn(root: Path, n: int = 40) -> Path:
     return root
 
 
-@pytest.fixture
-def csn_root(tmp_path: Path) -> Path:
-    return write_csn(tmp_path / "csn")
 
 
 #: CPSC class -> Challenge SNOMED code used in fixtures
@@ -181,9 +174,6 @@ def write_cpsc_challenge(root: Path, n: int = 50) -> Path:
     return root
 
 
-@pytest.fixture
-def cpsc_root(tmp_path: Path) -> Path:
-    return write_cpsc_challenge(tmp_path / "cpsc")
 
 
 def write_cpsc_original(root: Path) -> Path:
@@ -198,6 +188,43 @@ def write_cpsc_original(root: Path) -> Path:
     return root
 
 
+
+
+# -- fixtures: each layout is written once per session and copied per test (tests may modify their copy) --
+_WRITERS = {"ptbxl": write_ptbxl, "mimic": write_mimic, "csn": write_csn, "cpsc": write_cpsc_challenge,
+            "cpsc_original": write_cpsc_original}
+
+
+@pytest.fixture(scope="session")
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("dr-templates")
+    return {k: w(base / k) for k, w in _WRITERS.items()}
+
+
+def _copy(templates: dict[str, Path], key: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(templates[key], tmp_path / key))
+
+
 @pytest.fixture
-def cpsc_original_root(tmp_path: Path) -> Path:
-    return write_cpsc_original(tmp_path / "cpsc_original")
+def ptbxl_root(_templates, tmp_path: Path) -> Path:
+    return _copy(_templates, "ptbxl", tmp_path)
+
+
+@pytest.fixture
+def mimic_root(_templates, tmp_path: Path) -> Path:
+    return _copy(_templates, "mimic", tmp_path)
+
+
+@pytest.fixture
+def csn_root(_templates, tmp_path: Path) -> Path:
+    return _copy(_templates, "csn", tmp_path)
+
+
+@pytest.fixture
+def cpsc_root(_templates, tmp_path: Path) -> Path:
+    return _copy(_templates, "cpsc", tmp_path)
+
+
+@pytest.fixture
+def cpsc_original_root(_templates, tmp_path: Path) -> Path:
+    return _copy(_templates, "cpsc_original", tmp_path)
