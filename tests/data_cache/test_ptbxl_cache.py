@@ -57,3 +57,18 @@ def test_ptbxl500_melp_dataset_items(ptbxl500: Path) -> None:
     assert item["ecg"].shape == (12, 5000)
     assert float(item["ecg"].min()) == 0.0 and float(item["ecg"].max()) == pytest.approx(1.0, abs=1e-6)
     assert item["report"] == reader.metadata().loc["1", "report"]
+
+
+def test_cached_split_of_a_real_task_with_labels(ptbxl500: Path) -> None:
+    from ecg_data.cache import cached_split
+    from ecg_data.tasks import get_task
+
+    task = get_task("ptbxl_super", root=ptbxl500)
+    split = cached_split(task, "test", "raw100", workers=1, progress=False)
+    assert len(split) + len(split.qc) == len(task.splits["test"])
+    assert set(split.record_ids) <= set(task.splits["test"])
+    ds = CachedECGDataset(split, labels=task.y(split.record_ids))
+    item = ds[0]
+    assert item["ecg"].shape == (12, 1000) and item["labels"].shape == (len(task.classes),)
+    assert np.array_equal(item["labels"].numpy(), task.y([split.record_ids[0]])[0])
+    assert cached_split(task, "test", "raw100").path == split.path  # reused, not rebuilt

@@ -22,6 +22,7 @@ and at most ``2 * workers`` chunks are in flight.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,8 +259,28 @@ def build_cache(
     path = cache_dir_for(reader, record_ids, preset, out_dir)
     if (path / "complete.json").is_file():
         return CachedSplit.open(path)
-    workers = min(4, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     path.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path / ".lock"):  # e.g. several DDP ranks asking for the same split: one builds, the others wait
+        if (path / "complete.json").is_file():
+            return CachedSplit.open(path)
+        return _build(reader, record_ids, preset, path, workers, progress, chunk_size)
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(
+    reader: Any, record_ids: list[str], preset: Preset, path: Path, workers: int | None, progress: bool,
+    chunk_size: int,
+) -> CachedSplit:  # fmt: skip
+    workers = min(4, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     parts = path / "parts"
     parts.mkdir(exist_ok=True)
     partial = path / "signals.partial.npy"
@@ -288,7 +310,7 @@ def build_cache(
     try:
         for c, (arr, rows, qc) in _ordered_results(chunks, state["chunks_done"], workers, reader, preset):
             if len(arr):
-                os.pwrite(fd, np.ascontiguousarray(arr, dtype="<f4").tobytes(), offset + rows_written * row_bytes)
+                _pwrite_all(fd, np.ascontiguousarray(arr, dtype="<f4"), offset + rows_written * row_bytes)
             for k, row in enumerate(rows):
                 row["row"] = rows_written + k
             os.fsync(fd)
@@ -306,6 +328,14 @@ def build_cache(
         bar.close()
 
     return _finalise(path, reader, preset, record_ids, len(chunks), rows_written, row_shape)
+
+
+def _pwrite_all(fd: int, arr: np.ndarray, pos: int) -> None:
+    """Write the array's bytes at ``pos`` (looping: pwrite may write less than asked)."""
+    view = memoryview(arr).cast("B")
+    while view:
+        n = os.pwrite(fd, view, pos)
+        view, pos = view[n:], pos + n
 
 
 def _load_progress(path: Path, chunk_size: int, n_total: int) -> dict[str, Any] | None:
