@@ -1,0 +1,90 @@
+"""The evaluation stages: plan the (task, mode, fraction, seed) cells, skip those already scored, run the rest.
+
+Why cells: a result file is the output of one cell; a cell whose file exists for the same checkpoint
+hash is skipped, so an interrupted multirun resumes cell by cell and a new checkpoint re-scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from omegaconf import DictConfig
+
+from benchmarks.pipeline.store import RunStore
+
+log = logging.getLogger("ecgbench")
+
+ZERO_SHOT = "zero_shot"
+LINEAR_PROBE = "linear_probe"
+MODES = (ZERO_SHOT, LINEAR_PROBE)
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    mode: str  # "zero_shot" | "linear_probe"
+    fraction: float | None  # None for zero-shot
+    seed: int
+
+
+class Backend(Protocol):
+    """What the runner needs from the evaluation library (benchmarks/stages.py wraps ecg_eval)."""
+
+    leaderboard_path: Path  # the file publish() writes
+
+    def check_task(self, task: str) -> None:
+        """Raise DatasetNotFoundError / UnknownNameError before any work when a task cannot be loaded."""
+
+    def check_pretrain_data(self, pretrain_data: DictConfig) -> None:
+        """Raise DatasetNotFoundError when a real pretraining corpus is not on disk."""
+
+    def result_path(self, *, suite: str, method: str, cell: Cell) -> Path: ...
+
+    def result_checkpoint_hash(self, path: Path) -> str | None: ...
+
+    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path,
+                 pretrained_on: list[str]) -> Path: ...
+
+    def publish(self) -> Path: ...
+
+
+def plan(eval_cfg: DictConfig, tasks: list[str], mode: str) -> list[Cell]:
+    """Every cell of one mode, in a stable order (tasks, then fractions, then seeds)."""
+    cells: list[Cell] = []
+    for task in tasks:
+        if mode == ZERO_SHOT:
+            cells += [Cell(task, mode, None, int(s)) for s in eval_cfg.zero_shot_seeds]
+        else:
+            for frac in eval_cfg.fractions:
+                seeds = eval_cfg.probe_seeds_full if float(frac) >= 1.0 else eval_cfg.probe_seeds
+                cells += [Cell(task, mode, float(frac), int(s)) for s in seeds]
+    return cells
+
+
+def run_mode(mode: str, cells: list[Cell], *, backend: Backend, encoder: Callable[[], Any], suite: str,
+             method: str, checkpoint_hash: str, store: RunStore, run: str, pretrained_on: list[str]) -> int:
+    """Score the cells of one mode whose result file is missing or belongs to another checkpoint; return how many ran."""
+    todo, skipped = [], 0
+    for cell in cells:
+        path = backend.result_path(suite=suite, method=method, cell=cell)
+        if path.is_file() and backend.result_checkpoint_hash(path) == checkpoint_hash:
+            skipped += 1
+        else:
+            todo.append((cell, path))
+    if not todo:
+        log.info("%s: skipped (all %d result files exist for checkpoint %s)", mode, skipped, checkpoint_hash)
+        store.log_event(run, mode, "skipped", reason="output exists", cells=skipped)
+        return 0
+    t0 = time.perf_counter()
+    enc = encoder()
+    for cell, path in todo:
+        backend.evaluate(enc, suite=suite, method=method, cell=cell, out_path=path, pretrained_on=pretrained_on)
+    secs = time.perf_counter() - t0
+    log.info("%s: ran %d cells (%.1f s), skipped %d whose result files exist", mode, len(todo), secs, skipped)
+    store.log_event(run, mode, "ran", cells=len(todo), skipped_cells=skipped, seconds=round(secs, 3))
+    return len(todo)
