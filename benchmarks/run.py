@@ -20,7 +20,6 @@ if str(REPO) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/ on 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from benchmarks.pipeline import ConfigError, run  # noqa: E402
 
 log = logging.getLogger("ecgbench")
 #: Errors that describe the user's input; printed as one message, never as a traceback.
@@ -52,6 +51,9 @@ def expand_method_dir(argv: list[str]) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
 def main(cfg: DictConfig) -> None:
+    # Imported here so that Hydra's own errors (an unknown method or dataset) come back without loading torch.
+    from benchmarks.pipeline import ConfigError, run
+
     try:
         run(cfg)
     except Exception as e:

@@ -19,7 +19,7 @@ import torch
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from benchmarks.pipeline.errors import ConfigError
+from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
 from benchmarks.pipeline.store import RunStore, marker_output, path_hash, read_marker, write_marker
 
 log = logging.getLogger("ecgbench")
@@ -120,6 +120,7 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
         secs = time.perf_counter() - t0
         log.info("%s: ran (%.1f s) -> %s", label, secs, last)
         store.log_event(rel, label, "ran", seconds=round(secs, 3), output=str(last))
+        maybe_stop_after(label)
 
     # A method without stages (random init) is identified by its config hash, as EncoderCard documents.
     ckpt_hash = path_hash(last) if last is not None else run_dir.name.split("-seed")[0]
