@@ -1,0 +1,333 @@
+"""The reader interface and the checks every reader shares.
+
+A reader turns one database's on-disk layout into (a) a metadata table, cheap to build and enough to
+derive labels and splits, and (b) ``Record`` objects, one file read at a time. Every problem with a
+file is a ``RecordError`` naming that file; bulk code (the cache) uses ``safe_read`` to count and log
+skips instead of dropping anything silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecg_data.leads import to_standard_order
+from ecg_data.record import DatasetNotFoundError, Record, RecordError
+
+log = logging.getLogger(__name__)
+
+#: Columns every metadata table has (see docs/contracts.md).
+BASE_COLUMNS: tuple[str, ...] = ("patient_id", "report", "codes", "path")
+
+# Bytes per sample of the WFDB storage formats we can size-check before reading (WFDB spec, "signal files").
+_BYTES_PER_SAMPLE: dict[str, float] = {"8": 1, "80": 1, "16": 2, "61": 2, "160": 2, "212": 1.5, "24": 3, "32": 4}
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+class DatasetReader(ABC):
+    """One database on disk. Subclasses set the class attributes and implement the two loaders."""
+
+    name: str = ""
+    version: str = ""
+    native_fs: int = 0
+    expected_layout: str = ""
+    published_at: str = ""
+
+    def __init__(self, root: str | Path, **kw: Any) -> None:
+        self.root = Path(root).expanduser()
+        if kw:
+            raise TypeError(f"{type(self).__name__} got unexpected options {sorted(kw)}")
+        self._metadata: pd.DataFrame | None = None
+        #: record_id -> reason, for records the metadata scan could not index (logged, counted, never silent).
+        self.skipped: dict[str, str] = {}
+        self._check_layout()
+
+    # -- layout -------------------------------------------------------------------------------------
+    def required_paths(self) -> list[str]:
+        """Paths (relative to root) that must exist; subclasses extend."""
+        return []
+
+    def _check_layout(self) -> None:
+        missing = [p for p in self.required_paths() if not (self.root / p).exists()]
+        if not self.root.is_dir() or missing:
+            what = f"{self.root} does not exist" if not self.root.is_dir() else f"missing {missing} under {self.root}"
+            raise DatasetNotFoundError(
+                f"{self.name} {self.version}: {what}.\nExpected layout:\n{self.expected_layout}\n"
+                f"Download it from {self.published_at}"
+            )
+
+    # -- metadata -----------------------------------------------------------------------------------
+    @abstractmethod
+    def _load_metadata(self) -> pd.DataFrame:
+        """Build the metadata table (index record_id)."""
+
+    def metadata(self) -> pd.DataFrame:
+        """Index ``record_id`` (str, unique, deterministic order); columns include ``BASE_COLUMNS``."""
+        if self._metadata is None:
+            df = self._load_metadata()
+            missing = [c for c in BASE_COLUMNS if c not in df.columns]
+            if missing:  # a reader bug, not bad input
+                raise AssertionError(f"{self.name} metadata lacks {missing}")
+            if not df.index.is_unique:
+                dup = df.index[df.index.duplicated()].tolist()[:5]
+                raise RecordError(self.root, f"duplicate record ids in metadata, e.g. {dup}")
+            df.index = df.index.astype(str)
+            df.index.name = "record_id"
+            self._metadata = df
+        return self._metadata
+
+    def record_ids(self) -> list[str]:
+        return self.metadata().index.tolist()
+
+    def fingerprint(self) -> str:
+        """Stable hash of the metadata table (ids, patients, reports, codes, paths) plus name and version.
+
+        Why: caches and split files are keyed by it, so a changed download, a changed sampling-rate
+        choice or changed cleaning rules never reuse stale files.
+        """
+        md = self.metadata()
+        frame = pd.DataFrame(
+            {
+                "record_id": md.index.astype(str),
+                **{c: md[c].map(_canonical_str).to_numpy() for c in BASE_COLUMNS},
+            }
+        )
+        h = hashlib.sha256(f"{self.name}|{self.version}|{self.fingerprint_extra()}".encode())
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def fingerprint_extra(self) -> str:
+        """Reader options that change what ``read`` returns (e.g. the sampling rate)."""
+        return ""
+
+    # -- records ------------------------------------------------------------------------------------
+    @abstractmethod
+    def read(self, record_id: str) -> Record:
+        """Load one record; raises ``RecordError`` naming the file and the problem."""
+
+    def _row(self, record_id: str) -> pd.Series:
+        md = self.metadata()
+        rid = str(record_id)
+        if rid not in md.index:
+            raise RecordError(self.root / "?", f"unknown {self.name} record id {rid!r}")
+        return md.loc[rid]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r})"
+
+
+def _canonical_str(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, dict):
+        return repr(sorted(v.items()))
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(str, v))
+    return str(v)
+
+
+# -- bulk helpers used by the cache ------------------------------------------------------------------
+def safe_read(reader: DatasetReader, record_id: str) -> tuple[Record | None, str | None]:
+    """``(record, None)`` or ``(None, reason)``: bulk code counts and logs the reason, never drops silently."""
+    try:
+        return reader.read(record_id), None
+    except RecordError as e:
+        return None, str(e)
+
+
+def iter_records(
+    reader: DatasetReader, record_ids: Iterable[str] | None = None
+) -> Iterator[tuple[str, Record | None, str | None]]:
+    """Yield ``(record_id, record or None, reason or None)``; skipped records are logged at WARNING."""
+    ids = reader.record_ids() if record_ids is None else record_ids
+    for rid in ids:
+        rec, reason = safe_read(reader, rid)
+        if reason is not None:
+            log.warning("skipping %s record %s: %s", reader.name, rid, reason)
+        yield str(rid), rec, reason
+
+
+# -- shared file helpers ----------------------------------------------------------------------------
+def read_csv_checked(path: Path, required: Sequence[str], **kw: Any) -> pd.DataFrame:
+    """Read a metadata CSV; a malformed file or missing columns raise ``RecordError(path, ...)``.
+
+    Undecodable bytes are kept as surrogate escapes (not replaced) so the affected *cell* can be
+    reported per record by ``report_problem`` instead of failing the whole table.
+    """
+    try:
+        df = pd.read_csv(path, encoding="utf-8", encoding_errors="surrogateescape", **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
+        raise RecordError(path, f"malformed metadata file: {type(e).__name__}: {e}") from e
+    cols = set(df.columns) | ({df.index.name} if df.index.name else set())
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise RecordError(path, f"missing metadata column(s) {missing}; found {sorted(map(str, cols))}")
+    return df
+
+
+def report_problem(text: Any) -> tuple[str | None, str | None]:
+    """``(clean report or None, problem or None)``: empty -> (None, None); undecodable bytes -> problem."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return None, None
+    s = str(text)
+    if _SURROGATE.search(s):
+        return None, "report is not valid UTF-8"
+    s = " ".join(s.split())
+    return (s or None), None
+
+
+def check_report(row: pd.Series, source: str | Path, require_report: bool) -> None:
+    """Raise for a corrupt report always, and for an empty one when the reader needs reports."""
+    problem = row.get("report_problem")
+    if isinstance(problem, str) and problem:
+        raise RecordError(source, problem)
+    if require_report and not row.get("report"):
+        raise RecordError(source, "empty report")
+
+
+def check_signal(signal: np.ndarray, source: str | Path, *, allow_flat: bool = False) -> np.ndarray:
+    """NaN/Inf samples and (unless allowed) flat leads raise ``RecordError``; returns float32 (12, T)."""
+    from ecg_data.record import LEADS
+
+    if signal.shape[1] == 0:
+        raise RecordError(source, "signal has no samples")
+    finite = np.isfinite(signal)
+    if not finite.all():
+        bad = [LEADS[i] for i in np.where(~finite.all(axis=1))[0]]
+        raise RecordError(source, f"{int((~finite).sum())} NaN/Inf sample(s) in lead(s) {bad}")
+    if not allow_flat:
+        flat = np.ptp(signal, axis=1) == 0
+        if flat.any():
+            raise RecordError(source, f"flat (constant) lead(s) {[LEADS[i] for i in np.where(flat)[0]]}")
+    return signal.astype(np.float32, copy=False)
+
+
+def read_wfdb(
+    base: Path,
+    *,
+    expected_fs: float | Sequence[float] | None,
+    allow_flat: bool = False,
+) -> tuple[np.ndarray, float, list[str], list[str]]:
+    """Read a WFDB record (``base`` without extension; ``.dat`` or Challenge ``.mat`` signals).
+
+    Returns ``(signal (12, T) float32 mV in standard order, fs, header comments, header lead names)``.
+    Every failure is a ``RecordError`` naming the header or signal file.
+    """
+    import wfdb
+
+    hea = base.with_suffix(".hea") if base.suffix != ".hea" else base
+    base = hea.with_suffix("")
+    if not hea.is_file():
+        raise RecordError(hea, "header file missing")
+    try:
+        raw = hea.read_bytes()
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RecordError(hea, f"unreadable header (not UTF-8/ASCII): {e}") from e
+    except OSError as e:
+        raise RecordError(hea, f"unreadable header: {e}") from e
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception as e:  # wfdb raises many types for malformed headers
+        raise RecordError(hea, f"malformed header: {type(e).__name__}: {e}") from e
+    n_sig = int(header.n_sig or 0)
+    names = list(header.sig_name or [])
+    if n_sig != 12 or len(names) != 12:
+        raise RecordError(hea, f"expected 12 leads, header declares {n_sig} ({names})")
+    fs = float(header.fs or 0)
+    if expected_fs is not None:
+        allowed = [float(expected_fs)] if np.isscalar(expected_fs) else [float(f) for f in expected_fs]  # type: ignore[arg-type]
+        if fs not in allowed:
+            raise RecordError(hea, f"unexpected sampling rate {fs:g} Hz (expected {' or '.join(f'{a:g}' for a in allowed)} Hz)")
+    sig_len = int(header.sig_len or 0)
+    if sig_len <= 0:
+        raise RecordError(hea, "header declares no samples (sig_len missing or 0)")
+    files = sorted(set(header.file_name))
+    for fname in files:
+        if not (base.parent / fname).is_file():
+            raise RecordError(base.parent / fname, "signal file missing")
+    if all(f.endswith(".mat") for f in files):
+        signal = _read_challenge_mat(base.parent / files[0], header, sig_len)
+    else:
+        signal = _read_dat(base, header, sig_len, files)
+    signal = to_standard_order(signal, names, hea)
+    return check_signal(signal, base, allow_flat=allow_flat), fs, list(header.comments or []), names
+
+
+def _read_dat(base: Path, header: Any, sig_len: int, files: list[str]) -> np.ndarray:
+    import wfdb
+
+    for fname in files:  # size check first: wfdb pads or fails obscurely on a short file
+        idx = [i for i, f in enumerate(header.file_name) if f == fname]
+        fmt = str(header.fmt[idx[0]])
+        if fmt in _BYTES_PER_SAMPLE:
+            offset = int((header.byte_offset or [0] * header.n_sig)[idx[0]] or 0)
+            need = int(np.ceil(sig_len * len(idx) * _BYTES_PER_SAMPLE[fmt])) + offset
+            have = (base.parent / fname).stat().st_size
+            if have < need:
+                raise RecordError(base.parent / fname, f"truncated signal file: {have} bytes, header implies {need}")
+    try:
+        rec = wfdb.rdrecord(str(base), physical=True)
+    except Exception as e:
+        raise RecordError(base.parent / files[0], f"unreadable signal file: {type(e).__name__}: {e}") from e
+    sig = rec.p_signal
+    if sig is None or sig.shape != (sig_len, header.n_sig):
+        raise RecordError(base.parent / files[0], f"signal shape {None if sig is None else sig.shape} != ({sig_len}, {header.n_sig})")
+    return np.asarray(sig, dtype=np.float64).T
+
+
+def _read_challenge_mat(path: Path, header: Any, sig_len: int) -> np.ndarray:
+    """CinC Challenge ``.mat``: variable ``val`` (n_sig, T) int16 ADC units; mV = (val - baseline) / gain."""
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as e:
+        raise RecordError(path, f"unreadable or truncated .mat signal file: {type(e).__name__}: {e}") from e
+    if "val" not in mat:
+        raise RecordError(path, f".mat file has no 'val' variable (found {sorted(k for k in mat if not k.startswith('__'))})")
+    val = np.asarray(mat["val"])
+    if val.shape != (header.n_sig, sig_len):
+        raise RecordError(path, f"'val' has shape {val.shape}, header implies ({header.n_sig}, {sig_len}) (truncated?)")
+    gain = np.asarray([g if g else 200.0 for g in header.adc_gain], dtype=np.float64)[:, None]  # WFDB default gain 200
+    baseline = np.asarray(header.baseline if header.baseline is not None else [0] * header.n_sig, dtype=np.float64)[:, None]
+    return (val.astype(np.float64) - baseline) / gain
+
+
+def parse_header_comments(comments: Iterable[str]) -> dict[str, str]:
+    """``['Age: 84', 'Dx: 1,2']`` -> ``{'age': '84', 'dx': '1,2'}`` (keys lower-case)."""
+    out: dict[str, str] = {}
+    for c in comments:
+        c = c.strip().lstrip("#").strip()
+        if ":" in c:
+            k, v = c.split(":", 1)
+            out[k.strip().lower()] = v.strip()
+    return out
+
+
+def split_codes(dx: str | None) -> list[str]:
+    """``'164889003, 59118001'`` -> ``['164889003', '59118001']`` (exact codes, order kept, no empties)."""
+    if not dx:
+        return []
+    return [c.strip() for c in str(dx).split(",") if c.strip()]
+
+
+def parse_age(v: str | None) -> float | None:
+    try:
+        a = float(v) if v not in (None, "", "NaN", "Unknown") else None
+    except ValueError:
+        return None
+    return None if a is None or np.isnan(a) else a
+
+
+def parse_sex(v: str | None) -> str | None:
+    s = (v or "").strip().lower()
+    return {"male": "M", "m": "M", "female": "F", "f": "F", "0": "M", "1": "F"}.get(s)

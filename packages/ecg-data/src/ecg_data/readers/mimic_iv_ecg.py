@@ -1,0 +1,141 @@
+"""MIMIC-IV-ECG 1.0 reader (the ECG-text pretraining corpus).
+
+Dataset card
+------------
+- Source: PhysioNet, "MIMIC-IV-ECG: Diagnostic Electrocardiogram Matched Subset",
+  https://physionet.org/content/mimic-iv-ecg/1.0/
+- Version: 1.0 (~800,000 10 s 12-lead ECGs at 500 Hz of ~160,000 patients, with machine reports).
+- License: Open Data Commons Open Database License v1.0 (ODbL) for 1.0 (check the page; credentialing
+  rules may apply to linked MIMIC-IV modules).
+- Citation: Gow, B., Pollard, T., Nathanson, L. A., Johnson, A., Moody, B., Fernandes, C., Greenbaum, N.,
+  Waks, J. W., Eslami, P., Carbonati, T., Chaudhari, A., Herbst, E., Moukheiber, D., Berkowitz, S.,
+  Mark, R., Horng, S. (2023). MIMIC-IV-ECG (version 1.0). PhysioNet. https://doi.org/10.13026/4nqg-sb35
+- Layout::
+
+    <root>/record_list.csv             subject_id, study_id, file_name, ecg_time, path
+    <root>/machine_measurements.csv    subject_id, study_id, ..., report_0 ... report_17, ...
+    <root>/files/pNNNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN.{hea,dat}
+
+- Report cleaning (``clean_report``), in this order: take ``report_0`` ... ``report_17`` in numeric
+  order; drop missing/NaN cells; strip and collapse whitespace; strip the ``---``/``***`` markers the
+  machine wraps around technical notes (the text inside is kept, e.g. "Suspect arm lead reversal");
+  drop the boilerplate statements in ``BOILERPLATE`` (they describe the algorithm, not the ECG); drop
+  statements that are empty afterwards; end each statement with a period unless it already ends in
+  ``.``, ``!`` or ``?``; drop case-insensitive duplicates keeping the first; join with one space.
+  A record whose cleaned report is empty has ``report=None``; ``read`` then raises
+  ``RecordError(..., "empty report")`` because this reader requires reports by default.
+- Known quirks: the leads are stored in the order I, II, III, aVR, **aVF, aVL**, V1-V6 (mapped by
+  header name here; the original codebases swap rows by hand); some records contain NaN samples or
+  flat leads (``read`` raises; the cache skips and lists them); ``study_id`` is the record id and
+  ``subject_id`` the patient id.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecg_data.readers.base import DatasetReader, check_report, read_csv_checked, read_wfdb, report_problem
+from ecg_data.record import Record
+
+RECORD_COLUMNS = ("subject_id", "study_id", "path")
+MEASUREMENT_COLUMNS = ("study_id", "report_0")
+N_REPORT_FIELDS = 18  # report_0 ... report_17 (MIMIC-IV-ECG 1.0 machine_measurements.csv)
+
+#: Lower-case statements (after marker stripping, without final period) dropped as algorithm boilerplate.
+BOILERPLATE: frozenset[str] = frozenset({"pediatric criteria used"})
+_MARKERS = re.compile(r"^[\s\-*]+|[\s\-*]+$")
+
+
+def clean_report(parts: list[Any], *, drop_boilerplate: bool = True) -> str | None:
+    """Join the machine statements into one report by the rules in the module docstring."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for p in parts:
+        if p is None or (isinstance(p, float) and np.isnan(p)):
+            continue
+        s = _MARKERS.sub("", " ".join(str(p).split()))
+        if not s:
+            continue
+        if drop_boilerplate and s.rstrip(".!?").strip().lower() in BOILERPLATE:
+            continue
+        if s[-1] not in ".!?":
+            s += "."
+        key = s.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(s)
+    return " ".join(out) or None
+
+
+class MIMICIVECGReader(DatasetReader):
+    name = "mimic_iv_ecg"
+    version = "1.0"
+    native_fs = 500
+    expected_layout = __doc__.split("- Layout::", 1)[1].split("- Report cleaning", 1)[0].strip("\n")
+    published_at = "https://physionet.org/content/mimic-iv-ecg/1.0/"
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        require_report: bool = True,
+        drop_boilerplate: bool = True,
+        allow_flat: bool = False,
+        **kw: Any,
+    ) -> None:
+        self.require_report = require_report
+        self.drop_boilerplate = drop_boilerplate
+        self.allow_flat = allow_flat
+        super().__init__(root, **kw)
+
+    def required_paths(self) -> list[str]:
+        return ["record_list.csv", "machine_measurements.csv", "files"]
+
+    def fingerprint_extra(self) -> str:
+        return f"boilerplate={self.drop_boilerplate}:{sorted(BOILERPLATE)}"
+
+    def _load_metadata(self) -> pd.DataFrame:
+        rl = read_csv_checked(self.root / "record_list.csv", RECORD_COLUMNS, dtype={"subject_id": str, "study_id": str})
+        mm_path = self.root / "machine_measurements.csv"
+        mm = read_csv_checked(mm_path, MEASUREMENT_COLUMNS, dtype={"study_id": str, "subject_id": str}, low_memory=False)
+        report_cols = sorted(
+            (c for c in mm.columns if re.fullmatch(r"report_\d+", str(c))), key=lambda c: int(c.split("_")[1])
+        )
+        parts = mm[report_cols].to_numpy(dtype=object)
+        problems: list[str | None] = []
+        reports: list[str | None] = []
+        for row in parts:
+            bad = next((p for _, p in (report_problem(x) for x in row) if p), None)
+            problems.append(bad)
+            reports.append(None if bad else clean_report(list(row), drop_boilerplate=self.drop_boilerplate))
+        rep = pd.DataFrame({"report": reports, "report_problem": problems}, index=mm["study_id"].astype(str).str.strip())
+        rep = rep[~rep.index.duplicated(keep="first")]
+        ids = rl["study_id"].astype(str).str.strip()
+        out = pd.DataFrame(index=pd.Index(ids.to_numpy(), name="record_id"))
+        out["patient_id"] = rl["subject_id"].astype(str).str.strip().to_numpy()
+        out["report"] = rep["report"].reindex(out.index).to_numpy()
+        out["report_problem"] = rep["report_problem"].reindex(out.index).to_numpy()
+        out["report"] = out["report"].where(out["report"].notna(), None)
+        out["report_problem"] = out["report_problem"].where(out["report_problem"].notna(), None)
+        out["codes"] = [[] for _ in range(len(out))]
+        out["path"] = rl["path"].astype(str).str.strip().to_numpy()
+        if "ecg_time" in rl.columns:
+            out["ecg_time"] = rl["ecg_time"].to_numpy()
+        order = np.argsort([int(i) if i.isdigit() else 0 for i in out.index], kind="stable")
+        return out.iloc[order]
+
+    def read(self, record_id: str) -> Record:
+        row = self._row(record_id)
+        base = self.root / row["path"]
+        check_report(row, base.with_suffix(".hea"), self.require_report)
+        signal, fs, _, names = read_wfdb(base, expected_fs=self.native_fs, allow_flat=self.allow_flat)
+        return Record(
+            signal=signal, fs=fs, record_id=str(record_id), patient_id=row["patient_id"], report=row["report"],
+            codes=[], meta={"path": row["path"], "ecg_time": row.get("ecg_time"), "lead_names": names},
+        )

@@ -1,0 +1,176 @@
+"""The ``Task`` object: labels, splits and fixed training subsets of one benchmark task.
+
+A task is (reader, label rule, split rule). Labels come from metadata only (no signal reads), split
+files are written once under ``cache_root()/splits/<task>/<reader fingerprint>/`` and re-read after.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecg_data.paths import atomic_write_json, cache_root
+from ecg_data.readers import get_reader
+from ecg_data.readers.base import DatasetReader
+from ecg_data.tasks.splits import SPLITS, subset_order, subset_size
+
+log = logging.getLogger(__name__)
+
+SPLIT_FORMAT = 1  # bump when the split file content or rules change
+
+
+@dataclass
+class LabelResult:
+    """What a label rule returns: candidate labels (index record_id, sorted class columns, 0/1)."""
+
+    labels: pd.DataFrame
+    dropped: dict[str, str] = field(default_factory=dict)  # classes dropped before splitting
+    excluded: dict[str, str] = field(default_factory=dict)  # record_id -> why it is not in the task
+    drop_unlabelled: bool = False  # remove records left without any class after class dropping (PTB-XL)
+
+
+@dataclass
+class TaskSpec:
+    """How to build one task: reader, label rule, split rule. Registered in ``TASKS``."""
+
+    name: str
+    dataset: str
+    data_dir: str  # sub-directory of $ECG_DATA_ROOT
+    labels: Callable[[DatasetReader], LabelResult]
+    split: Callable[[DatasetReader, pd.DataFrame, int], dict[str, list[str]]]
+    reader_kw: dict[str, Any] = field(default_factory=dict)
+    synthetic_preset: str | None = None
+    description: str = ""
+
+
+@dataclass
+class Task:
+    name: str
+    dataset: str
+    root: Path
+    classes: list[str]
+    labels: pd.DataFrame
+    splits: dict[str, list[str]]
+    dropped: dict[str, str]
+    suite: str
+    reader_kw: dict[str, Any] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    split_dir: Path | None = None
+    seed: int = 0
+
+    def reader(self) -> DatasetReader:
+        return get_reader(self.dataset, self.root, **self.reader_kw)
+
+    def y(self, record_ids: Sequence[str]) -> np.ndarray:
+        """(N, C) float32 labels in ``classes`` order, selected by name."""
+        ids = [str(r) for r in record_ids]
+        missing = [r for r in ids if r not in self.labels.index]
+        if missing:
+            raise KeyError(f"task {self.name}: {len(missing)} record id(s) not in the task, e.g. {missing[:5]}")
+        return self.labels.loc[ids, self.classes].to_numpy(dtype=np.float32)
+
+    def train_subset(self, fraction: float, seed: int) -> list[str]:
+        """The fixed training subset (1.0 = all of train); read from / written to the split directory.
+
+        Subsets of one seed are nested and keep >= 1 positive per class (``splits.subset_order``).
+        """
+        train = self.splits["train"]
+        if fraction == 1.0:
+            return list(train)
+        # The train list depends on the split seed (CPSC/CSN), so a subset seed that differs from it
+        # gets its own file name; the usual call (same seed for both) uses the contract's name.
+        tail = "" if seed == self.seed else f"-split{self.seed}"
+        path = (self.split_dir or _split_dir(self.name, "nofingerprint")) / f"subset-{fraction:g}-seed{seed}{tail}.json"
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return [str(r) for r in data["record_ids"]]
+        order, n_cover = subset_order(train, self.labels[self.classes] if self.classes else None, seed, salt=self.name)
+        n = subset_size(fraction, len(train), n_cover)
+        ids = order[:n]
+        atomic_write_json(
+            path,
+            {"task": self.name, "fraction": fraction, "seed": seed, "n": len(ids), "n_train": len(train),
+             "rule": "nested prefix of a seeded shuffle, >=1 positive per class first", "record_ids": ids},
+        )
+        return ids
+
+    def summary(self) -> dict[str, Any]:
+        y = self.labels
+        return {
+            "task": self.name, "dataset": self.dataset, "suite": self.suite, "root": str(self.root),
+            "n_records": int(len(y)), "classes": self.classes,
+            "split_sizes": {s: len(v) for s, v in self.splits.items()},
+            "positives": {s: {c: int(y.loc[v, c].sum()) for c in self.classes} for s, v in self.splits.items()},
+            "dropped": self.dropped, "n_excluded": len(self.excluded),
+        }
+
+
+def multi_hot(per_record: dict[str, list[str]], classes: list[str]) -> pd.DataFrame:
+    """0/1 int8 frame (index record_id, columns ``classes``) from record -> class names."""
+    col = {c: i for i, c in enumerate(classes)}
+    arr = np.zeros((len(per_record), len(classes)), dtype=np.int8)
+    for i, cl in enumerate(per_record.values()):
+        for c in cl:
+            if c in col:
+                arr[i, col[c]] = 1
+    return pd.DataFrame(arr, index=pd.Index(list(per_record), name="record_id"), columns=list(classes))
+
+
+def _split_dir(task: str, fingerprint: str) -> Path:
+    return cache_root() / "splits" / task / fingerprint
+
+
+def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
+    """Labels from metadata, splits from file (or computed and written), class dropping, filtering."""
+    reader = get_reader(spec.dataset, root, **spec.reader_kw)
+    res = spec.labels(reader)
+    labels = res.labels.astype(np.int8)
+    labels = labels[sorted(labels.columns)]
+    split_dir = _split_dir(spec.name, reader.fingerprint())
+    path = split_dir / f"split-seed{seed}.json"
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        splits = {s: [str(r) for r in data["splits"][s]] for s in SPLITS}
+        unknown = [r for s in SPLITS for r in splits[s] if r not in labels.index]
+        if unknown:
+            raise ValueError(f"{path}: {len(unknown)} record id(s) not in the task's labels (stale file?), e.g. {unknown[:5]}")
+        in_file = {r for s in SPLITS for r in splits[s]}
+        labels = labels[labels.index.isin(in_file)]
+    else:
+        splits = spec.split(reader, labels, seed)
+    dropped = dict(res.dropped)
+    for c in list(labels.columns):
+        empty = [s for s in SPLITS if splits[s] and labels.loc[splits[s], c].sum() == 0] if labels.shape[1] else []
+        if empty:
+            dropped[c] = f"no positive in {'/'.join(empty)}"
+    classes = [c for c in labels.columns if c not in dropped]
+    labels = labels[classes]
+    excluded = dict(res.excluded)
+    if res.drop_unlabelled and classes:
+        none = labels.index[labels.sum(axis=1) == 0]
+        for r in none:
+            excluded[str(r)] = "no label left after dropping classes"
+        gone = set(none)
+        splits = {s: [r for r in v if r not in gone] for s, v in splits.items()}
+        labels = labels[~labels.index.isin(gone)]
+    if not path.is_file():
+        atomic_write_json(
+            path,
+            {"task": spec.name, "dataset": spec.dataset, "reader_version": reader.version, "seed": seed,
+             "format": SPLIT_FORMAT, "fingerprint": reader.fingerprint(), "classes": classes, "dropped": dropped,
+             "sizes": {s: len(v) for s, v in splits.items()}, "splits": splits},
+        )
+    for c, why in dropped.items():
+        log.info("task %s: dropped class %s (%s)", spec.name, c, why)
+    return Task(
+        name=spec.name, dataset=spec.dataset, root=Path(root), classes=classes, labels=labels, splits=splits,
+        dropped=dropped, suite=suite, reader_kw=dict(spec.reader_kw), excluded=excluded, split_dir=split_dir,
+        seed=seed,
+    )
