@@ -13,32 +13,33 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from benchmarks.pipeline.evaluate import ZERO_SHOT, Cell
+from benchmarks.pipeline.evaluate import Cell
 
 log = logging.getLogger("ecgbench")
 
 
-def _mode_stem(cell: Cell) -> str:
-    """File stem ``<mode>[-<fraction>]-seed<k>`` of DESIGN.md ("Where files go")."""
-    if cell.mode == ZERO_SHOT:
-        return f"zero_shot-seed{cell.seed}"
-    return f"linear_probe-{cell.fraction:g}-seed{cell.seed}"
-
-
 class EcgEvalBackend:
-    """The real evaluation: ecg_data tasks, ecg_eval harness/results, benchmarks/publish.py."""
+    """The real evaluation: ecg_data tasks, ecg_eval.harness / results / leaderboard."""
 
-    def __init__(self, *, results_dir: str, leaderboard_dir: str, eval_cfg: DictConfig) -> None:
+    def __init__(self, *, results_dir: str, leaderboard_dir: str, eval_cfg: DictConfig,
+                 embed_cache: str | None = None) -> None:
         self.results_dir = Path(results_dir)
         self.leaderboard_dir = Path(leaderboard_dir)
-        self.eval_cfg = eval_cfg
         self.leaderboard_path = self.leaderboard_dir / "README.md"
+        self.eval_cfg = eval_cfg
+        self.embed_cache = embed_cache
+        self._tasks: dict[str, Any] = {}
+
+    def _task(self, name: str) -> Any:
+        if name not in self._tasks:
+            from ecg_data.tasks import get_task
+
+            self._tasks[name] = get_task(name)
+        return self._tasks[name]
 
     # -- preflight -------------------------------------------------------------------------------
     def check_task(self, task: str) -> None:
-        from ecg_data.tasks import get_task
-
-        get_task(task)
+        self._task(task)
 
     def check_pretrain_data(self, pretrain_data: DictConfig) -> None:
         """Real corpora must be on disk before pretraining starts; synthetic ones are generated on first use."""
@@ -46,28 +47,37 @@ class EcgEvalBackend:
             return
         from ecg_data.tasks import get_task
 
-        root = pretrain_data.get("root")
-        get_task(str(pretrain_data.task), root=root)
+        get_task(str(pretrain_data.task), root=pretrain_data.get("root"))
 
     # -- result files ----------------------------------------------------------------------------
     def result_path(self, *, suite: str, method: str, cell: Cell) -> Path:
-        return self.results_dir / suite / method / cell.task / f"{_mode_stem(cell)}.json"
+        from ecg_eval.results import result_path
 
-    def result_checkpoint_hash(self, path: Path) -> str | None:
-        import json
+        return result_path(self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed)
 
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return (data.get("card") or data.get("encoder") or {}).get("checkpoint_hash") or data.get("checkpoint_hash")
+    def is_done(self, path: Path, checkpoint_hash: str) -> bool:
+        from ecg_eval.results import is_complete
 
-    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path,
-                 pretrained_on: list[str]) -> Path:
+        return is_complete(path, checkpoint_hash)
+
+    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
         from ecg_eval.harness import evaluate
+        from ecg_eval.probe import ProbeConfig
 
-        evaluate(encoder, cell.task, cell.mode, cell.fraction, cell.seed, out_path=out_path,
-                 **OmegaConf.to_container(self.eval_cfg, resolve=True))
-        return out_path
+        e = self.eval_cfg
+        probe = ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in OmegaConf.to_container(e.probe, resolve=True).items()}) \
+            if e.get("probe") else None
+        res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
+                       results_root=self.results_dir, suite=suite, prompt_file=e.get("prompts"),
+                       templates=list(e.templates) if e.get("templates") else None,
+                       probe_config=probe, n_resamples=int(e.bootstrap), batch_size=int(e.batch_size),
+                       embed_cache=self.embed_cache, config=OmegaConf.to_container(e, resolve=True))
+        return Path(res["result_path"])
 
     def publish(self) -> Path:
-        from benchmarks.publish import publish
+        from ecg_eval.leaderboard import publish
 
-        return Path(publish(results_dir=self.results_dir, out=self.leaderboard_path))
+        ref = self.leaderboard_dir / "reference.yaml"
+        return Path(publish(self.results_dir, self.leaderboard_path, reference=ref if ref.is_file() else None,
+                            plot=True))

@@ -7,6 +7,7 @@ Each stage logs one line, "ran" or "skipped" (its output exists), and appends th
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from functools import cache
@@ -20,6 +21,7 @@ from benchmarks.pipeline import evaluate as ev
 from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
 from benchmarks.pipeline.method import load_encoder, pretrain, validate_method
 from benchmarks.pipeline.store import RunStore
+from ecg_data.paths import atomic_write_json
 
 log = logging.getLogger("ecgbench")
 STAGES = ("pretrain", ev.ZERO_SHOT, ev.LINEAR_PROBE, "publish")
@@ -41,8 +43,11 @@ def _check_stages(cfg: DictConfig) -> list[str]:
 
 
 def build_backend(cfg: DictConfig) -> ev.Backend:
-    return instantiate(cfg.backend, results_dir=str(cfg.results_dir), leaderboard_dir=str(cfg.leaderboard_dir),
-                       eval_cfg=cfg.eval, _recursive_=False)
+    kw: dict[str, Any] = {"results_dir": str(cfg.results_dir), "leaderboard_dir": str(cfg.leaderboard_dir),
+                          "eval_cfg": cfg.eval}
+    if str(cfg.backend._target_) == "benchmarks.stages.EcgEvalBackend":
+        kw["embed_cache"] = str(Path(str(cfg.run_store)) / "embeddings")
+    return instantiate(cfg.backend, **kw, _recursive_=False)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -76,26 +81,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     maybe_stop_after("pretrain")
     run_label = str(pre.run_dir.relative_to(store.root)) if pre.run_dir else str(pre.path)
 
+    # The card's checkpoint hash, remembered after the first load, lets a rerun skip without loading.
+    card_file = (pre.run_dir or store.root / "external" / pre.checkpoint_hash) / "encoder_card.json"
+    known_hash = json.loads(card_file.read_text())["checkpoint_hash"] if card_file.is_file() else pre.checkpoint_hash
+    name = results_name(cfg)
+    # A checkpoint from elsewhere or a method without stages was not pretrained on our corpus.
+    pretrained_on = [] if cfg.get("ckpt") or pre.path is None else [str(cfg.pretrain_data.name)]
+
     @cache
     def encoder() -> Any:  # loaded once, and only when some cell must run
-        return load_encoder(cfg, pre)
+        enc = ev.ScoredEncoder(load_encoder(cfg, pre), name=name, pretrained_on=pretrained_on,
+                               zero_shot=bool(cfg.method.zero_shot))
+        atomic_write_json(card_file, {"checkpoint_hash": enc.card.checkpoint_hash, "name": name,
+                                      "checkpoint": str(pre.path)})
+        return enc
 
-    name = results_name(cfg)
-    pretrained_on = [] if cfg.get("ckpt") else [str(cfg.pretrain_data.name)]
     ran = 0
     for mode in ev.MODES:
         if mode not in wanted:
             continue
-        if mode == ev.ZERO_SHOT and not cfg.method.zero_shot:
-            log.info("%s: not applicable (method %s has no text tower)", mode, cfg.method.name)
-            store.log_event(run_label, mode, "not_applicable")
-        else:
-            cells = ev.plan(cfg.eval, tasks, mode)
-            n = ev.run_mode(mode, cells, backend=backend, encoder=encoder, suite=suite, method=name,
-                            checkpoint_hash=pre.checkpoint_hash, store=store, run=run_label,
-                            pretrained_on=pretrained_on)
-            summary["cells"][mode] = n
-            ran += n
+        cells = ev.plan(cfg.eval, tasks, mode)
+        n = ev.run_mode(mode, cells, backend=backend, encoder=encoder, suite=suite, method=name,
+                        checkpoint_hash=known_hash, store=store, run=run_label)
+        summary["cells"][mode] = n
+        ran += n
         maybe_stop_after(mode)
 
     if "publish" in wanted:

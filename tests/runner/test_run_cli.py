@@ -68,17 +68,6 @@ def test_missing_dataset_is_one_clean_message(tmp_path, cli):
     assert not (tmp_path / "runs" / "toy").exists()  # stopped before pretraining
 
 
-def test_missing_real_dataset_names_layout(tmp_path, cli):
-    pytest.importorskip("ecg_data.tasks", reason="ecg_data.tasks (data-readers branch) not merged yet")
-    empty = tmp_path / "data"
-    empty.mkdir()
-    out = cli([*_args(tmp_path, dataset="ptbxl_super")[:2], f"data_root={empty}", f"run_store={tmp_path / 'runs'}",
-               f"method_dir={TOY}"])
-    assert out.returncode == 2, out.stderr
-    assert "Traceback" not in out.stderr
-    assert out.stderr.startswith("error: ") and "ptbxl" in out.stderr.lower()
-
-
 def test_method_dir_outside_repo_and_multirun(tmp_path, cli):
     """A user's method in its own directory, found via method_dir=, swept over two seeds with -m."""
     ext = tmp_path / "elsewhere"

@@ -103,9 +103,10 @@ def test_ckpt_argument_skips_pretraining(tmp_path, compose_cfg, monkeypatch):
 def test_ecg_only_method_without_stages(tmp_path, compose_cfg):
     out = run(compose_cfg(toy_overrides(tmp_path, method="toy_ecg_only")))
     assert out["checkpoint"] is None
-    files = _results(tmp_path)
-    assert files and not any("zero_shot" in f for f in files)
-    assert ("zero_shot", "not_applicable") in _statuses(tmp_path)
+    zs = sorted((tmp_path / "results").rglob("zero_shot-*.json"))
+    assert len(zs) == 2  # one per task, each marked "not applicable" by the backend, never scored
+    assert all(json.loads(p.read_text())["status"] == "not_applicable" for p in zs)
+    assert all(json.loads(p.read_text())["status"] == "ok" for p in (tmp_path / "results").rglob("linear_probe-*.json"))
 
 
 def test_pretraining_seed_gets_its_own_run_and_rows(tmp_path, compose_cfg):
@@ -143,3 +144,20 @@ def test_method_config_from_search_path_outside_repo(tmp_path, compose_cfg, monk
     cfg = compose_cfg([*toy_overrides(tmp_path, method="ext"), "backend._target_=my_ext_method.ToyBackend"], search=ext)
     run(cfg)
     assert any(f.startswith("synthetic/ext/") for f in _results(tmp_path))
+
+
+def test_missing_real_dataset_names_layout_before_pretraining(tmp_path, compose_cfg, monkeypatch):
+    """ecg_data's DatasetNotFoundError reaches the entry point (which prints it, exit 2) before any pretraining."""
+    tasks = pytest.importorskip("ecg_data.tasks", reason="ecg_data.tasks not available")
+    from ecg_data.record import DatasetNotFoundError
+
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
+    cfg = compose_cfg([*toy_overrides(tmp_path, dataset="ptbxl_super"), f"data_root={empty}"])
+    with pytest.raises(DatasetNotFoundError) as err:
+        run(cfg)
+    with pytest.raises(DatasetNotFoundError) as direct:
+        tasks.get_task("ptbxl_super")
+    assert str(err.value) == str(direct.value) and "ptbxl" in str(err.value)
+    assert not (tmp_path / "runs" / "toy").exists()

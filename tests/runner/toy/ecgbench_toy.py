@@ -99,18 +99,19 @@ class ToyBackend:
         stem = cell.mode if cell.fraction is None else f"{cell.mode}-{cell.fraction:g}"
         return self.results_dir / suite / method / cell.task / f"{stem}-seed{cell.seed}.json"
 
-    def result_checkpoint_hash(self, path: Path) -> str | None:
-        return json.loads(Path(path).read_text())["checkpoint_hash"]
+    def is_done(self, path: Path, checkpoint_hash: str) -> bool:
+        return path.is_file() and json.loads(Path(path).read_text())["checkpoint_hash"] == checkpoint_hash
 
-    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Any, out_path: Path,
-                 pretrained_on: list[str]) -> Path:
+    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Any, out_path: Path) -> Path:
         g = torch.Generator().manual_seed(cell.seed)
         feats = encoder.encode_ecg(torch.randn(8, 12, 50, generator=g))
-        atomic_write_json(out_path, {"method": method, "task": cell.task, "mode": cell.mode,
+        na = cell.mode == "zero_shot" and not callable(getattr(encoder, "encode_text", None))
+        atomic_write_json(out_path, {"method": encoder.card.name, "task": cell.task, "mode": cell.mode,
                                      "fraction": cell.fraction, "seed": cell.seed,
-                                     "score": float(feats.abs().mean()),
+                                     "status": "not_applicable" if na else "ok",
+                                     "score": None if na else float(feats.abs().mean()),
                                      "checkpoint_hash": encoder.card.checkpoint_hash,
-                                     "pretrained_on": pretrained_on})
+                                     "pretrained_on": list(encoder.card.pretrained_on)})
         return out_path
 
     def publish(self) -> Path:
