@@ -126,3 +126,9 @@ def prompt_file(tmp_path: Path) -> Path:
 def loader(fake_task):
     _, caches = fake_task
     return lambda task, split, preset: caches[split]
+
+
+@pytest.fixture
+def Mock():
+    """The MockEncoder class (tests import nothing from conftest: pytest runs with --import-mode=importlib)."""
+    return MockEncoder

@@ -81,7 +81,7 @@ def build_tables(results: Iterable[dict]) -> list[Table]:
 
 def _tasks(table: Table, refs: list[dict]) -> list[str]:
     names = {t for row in table.cells.values() for t in row}
-    names |= {r["task"] for r in refs if r["task"] != "mean"}
+    names |= {t for r in refs for t in r["values"] if t != "mean"}
     return sorted(names, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER), t))
 
 

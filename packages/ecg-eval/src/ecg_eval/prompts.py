@@ -10,7 +10,7 @@ File format (JSON object):
 - ``"LABEL": "a, b, c"`` — one string; kept whole (as MERL's code embeds it) unless ``split_commas=True``;
 - ``"dataset:LABEL"`` — overrides ``"LABEL"`` for that dataset only (CSN's ``AF`` is atrial *flutter*, CPSC's is
   fibrillation);
-- keys starting with ``_`` are metadata and ignored.
+- keys starting with ``#`` are metadata and ignored (not ``_``: PTB-XL has a class ``_AVB``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def load_prompt_file(path: str | Path | None = None) -> tuple[dict[str, list[str
         raise PromptError(f"prompt file {p} must hold a JSON object label -> description(s)")
     table: dict[str, list[str] | str] = {}
     for key, value in raw.items():
-        if key.startswith("_"):
+        if key.startswith("#"):
             continue
         if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             table[key] = value

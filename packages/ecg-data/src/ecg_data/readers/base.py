@@ -299,7 +299,10 @@ def _read_challenge_mat(path: Path, header: Any, sig_len: int) -> np.ndarray:
         raise RecordError(path, f"'val' has shape {val.shape}, header implies ({header.n_sig}, {sig_len}) (truncated?)")
     gain = np.asarray([g if g else 200.0 for g in header.adc_gain], dtype=np.float64)[:, None]  # WFDB default gain 200
     baseline = np.asarray(header.baseline if header.baseline is not None else [0] * header.n_sig, dtype=np.float64)[:, None]
-    return (val.astype(np.float64) - baseline) / gain
+    phys = (val.astype(np.float64) - baseline) / gain
+    if val.dtype == np.int16:  # WFDB format 16 marks missing samples with -32768 (as wfdb does for .dat)
+        phys[val == -32768] = np.nan
+    return phys
 
 
 def parse_header_comments(comments: Iterable[str]) -> dict[str, str]:

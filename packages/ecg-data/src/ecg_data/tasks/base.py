@@ -136,15 +136,18 @@ def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
     split_dir = _split_dir(spec.name, reader.fingerprint())
     path = split_dir / f"split-seed{seed}.json"
     if path.is_file():
+        # The file keeps the splits *before* class dropping ("candidate_splits") so that dropping and
+        # filtering are recomputed identically on every read; "splits" holds the final ids for people.
         data = json.loads(path.read_text(encoding="utf-8"))
-        splits = {s: [str(r) for r in data["splits"][s]] for s in SPLITS}
+        splits = {s: [str(r) for r in data["candidate_splits"][s]] for s in SPLITS}
         unknown = [r for s in SPLITS for r in splits[s] if r not in labels.index]
         if unknown:
             raise ValueError(f"{path}: {len(unknown)} record id(s) not in the task's labels (stale file?), e.g. {unknown[:5]}")
-        in_file = {r for s in SPLITS for r in splits[s]}
-        labels = labels[labels.index.isin(in_file)]
+        fresh = False
     else:
         splits = spec.split(reader, labels, seed)
+        fresh = True
+    candidate_splits = {s: list(v) for s, v in splits.items()}
     dropped = dict(res.dropped)
     for c in list(labels.columns):
         empty = [s for s in SPLITS if splits[s] and labels.loc[splits[s], c].sum() == 0] if labels.shape[1] else []
@@ -160,12 +163,13 @@ def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
         gone = set(none)
         splits = {s: [r for r in v if r not in gone] for s, v in splits.items()}
         labels = labels[~labels.index.isin(gone)]
-    if not path.is_file():
+    if fresh:
         atomic_write_json(
             path,
             {"task": spec.name, "dataset": spec.dataset, "reader_version": reader.version, "seed": seed,
              "format": SPLIT_FORMAT, "fingerprint": reader.fingerprint(), "classes": classes, "dropped": dropped,
-             "sizes": {s: len(v) for s, v in splits.items()}, "splits": splits},
+             "sizes": {s: len(v) for s, v in splits.items()}, "splits": splits,
+             "candidate_splits": candidate_splits},
         )
     for c, why in dropped.items():
         log.info("task %s: dropped class %s (%s)", spec.name, c, why)
