@@ -109,13 +109,13 @@ def _cache_per_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECG_CACHE", str(tmp_path / "ecg-cache"))
 
 
-@pytest.fixture
-def fake_root(tmp_path: Path) -> Path:
+@pytest.fixture(scope="session")
+def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six good 10 s records, a short one (padded), a long one (cropped), one with NaNs and one truncated."""
     specs = [FakeSpec(str(i)) for i in range(1, 7)]
     specs += [FakeSpec("7", n_samples=3000, report=None), FakeSpec("8", n_samples=6000, codes=["AFIB", "PVC"])]
     specs += [FakeSpec("9", nan=True), FakeSpec("10", truncate=True)]
-    return write_fake_dataset(tmp_path / "fake", specs)
+    return write_fake_dataset(tmp_path_factory.mktemp("fake"), specs)  # read-only for the tests
 
 
 #: Record ids of ``fake_root`` in a fixed order.

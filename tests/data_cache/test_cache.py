@@ -160,3 +160,27 @@ def test_progress_marker_is_json_and_parts_are_removed_when_done(fake_reader, fa
     assert not (split.path / "parts").exists() and not (split.path / "progress.json").exists()
     assert json.loads((split.path / "complete.json").read_text())["rows"] == 8
     assert not (split.path / "signals.partial.npy").exists()
+
+
+def test_concurrent_builders_of_one_cache_build_it_once(fake_reader, fake_ids) -> None:
+    import threading
+
+    results: list[CachedSplit] = []
+
+    def build() -> None:
+        results.append(build_cache(fake_reader, fake_ids, "raw100", workers=1, progress=False, chunk_size=2))
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 and len({r.path for r in results}) == 1
+    assert fake_reader.reads == len(fake_ids)  # one build; the others waited on the lock and opened it
+    assert all(np.array_equal(np.asarray(r.signals), np.asarray(results[0].signals)) for r in results)
+
+
+def test_progress_bar_run(fake_reader, fake_ids, capsys: pytest.CaptureFixture[str]) -> None:
+    split = build_cache(fake_reader, fake_ids, "raw100", workers=1, progress=True, chunk_size=4)
+    assert len(split) == 8
+    assert "cache fake/raw100" in capsys.readouterr().err

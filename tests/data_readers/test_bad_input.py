@@ -171,9 +171,8 @@ def test_missing_metadata_columns(request, dataset, fixture, csv, column):
     root = request.getfixturevalue(fixture)
     path = root / csv
     pd.read_csv(path).drop(columns=[column]).to_csv(path, index=False)
-    reader = get_reader(dataset, root)
     with pytest.raises(RecordError, match="missing metadata column") as e:
-        reader.metadata() if dataset != "csn" else reader.class_names()
+        get_reader(dataset, root)  # checked at construction (header row only)
     assert e.value.path.endswith(csv)
 
 
@@ -181,7 +180,7 @@ def test_ptbxl_statements_missing_column(ptbxl_root: Path):
     path = ptbxl_root / "scp_statements.csv"
     pd.read_csv(path, index_col=0).drop(columns=["diagnostic_class"]).to_csv(path)
     with pytest.raises(RecordError, match="diagnostic_class"):
-        get_reader("ptbxl", ptbxl_root).statements()
+        get_reader("ptbxl", ptbxl_root)
 
 
 def test_malformed_metadata_values(ptbxl_root: Path, cpsc_original_root: Path):
@@ -200,7 +199,7 @@ def test_malformed_metadata_values(ptbxl_root: Path, cpsc_original_root: Path):
 def test_unparseable_metadata_file(ptbxl_root: Path):
     (ptbxl_root / "ptbxl_database.csv").write_text("")
     with pytest.raises(RecordError, match="malformed metadata file"):
-        get_reader("ptbxl", ptbxl_root).metadata()
+        get_reader("ptbxl", ptbxl_root)
 
 
 def test_challenge_scan_counts_unindexable_headers(cpsc_root: Path, caplog):
@@ -217,3 +216,15 @@ def test_challenge_scan_counts_unindexable_headers(cpsc_root: Path, caplog):
 def test_unknown_record_id(ptbxl_root: Path):
     with pytest.raises(RecordError, match="unknown ptbxl record id '999'"):
         get_reader("ptbxl", ptbxl_root).read("999")
+
+
+def test_units_converted_or_rejected(tmp_path: Path):
+    sig = lead_signal(200)
+    write_challenge(tmp_path / "c", "A0001", sig)
+    hea = tmp_path / "c" / "A0001.hea"
+    hea.write_text(hea.read_text().replace("/mV", "/uV"))  # same ADC numbers, now microvolts
+    rec = get_reader("cpsc2018", tmp_path / "c").read("A0001")
+    np.testing.assert_allclose(rec.signal, sig / 1000.0, atol=1e-7)
+    hea.write_text(hea.read_text().replace("/uV", "/mmHg"))
+    with pytest.raises(RecordError, match="unknown signal unit 'mmHg'"):
+        get_reader("cpsc2018", tmp_path / "c").read("A0001")

@@ -11,7 +11,6 @@ import torch
 from ecg_data.registry import UnknownNameError
 from ecg_encoders.base import ECGEncoder, EncoderOutput
 from ecg_encoders.registry import build_ecg_encoder
-from tests.encoders_conv.synth import spiky_ecg
 
 MODULES = {
     "resnet18_1d": "ecg_encoders.ecg.resnet1d",
@@ -23,10 +22,10 @@ MODULES = {
 EXPECTED = {"resnet18_1d": (313, 32), "vit1d": (100, 32), "convnextv2_1d": (156, 64), "heartlang": (256, 32)}
 
 
-def _input(name: str, length: int) -> torch.Tensor:
+def _input(name: str, length: int, spiky) -> torch.Tensor:
     """Random signals; HeartLang gets spiky ECGs so its tokenizer finds beats (two different rhythms)."""
     if name == "heartlang":
-        return torch.from_numpy(spiky_ecg([np.arange(50, length, 90), np.arange(30, length, 70)], length))
+        return torch.from_numpy(spiky([np.arange(50, length, 90), np.arange(30, length, 70)], length))
     return torch.randn(2, 12, length)
 
 
@@ -39,11 +38,11 @@ def test_module_declares_presets(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
-def test_tiny_forward_shapes(name: str) -> None:
+def test_tiny_forward_shapes(name: str, spiky) -> None:
     torch.manual_seed(0)
     enc = build_ecg_encoder(name, "tiny").eval()
     assert isinstance(enc, ECGEncoder)
-    x = _input(name, enc.length)
+    x = _input(name, enc.length, spiky)
     with torch.no_grad():
         out = enc(x)
     assert isinstance(out, EncoderOutput)
@@ -56,9 +55,9 @@ def test_tiny_forward_shapes(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
-def test_backward_reaches_parameters(name: str) -> None:
+def test_backward_reaches_parameters(name: str, spiky) -> None:
     enc = build_ecg_encoder(name, "tiny", length=1000)
-    out = enc(_input(name, 1000))
+    out = enc(_input(name, 1000, spiky))
     (out.pooled.square().mean() + out.tokens.mean()).backward()
     grads = [p.grad for p in enc.parameters() if p.requires_grad]
     assert sum(g is not None and bool(g.abs().sum() > 0) for g in grads) > len(grads) // 2

@@ -41,3 +41,12 @@ def test_excluded_classes_listed_not_averaged() -> None:
 def test_all_classes_excluded_gives_none_not_crash() -> None:
     rep = multilabel_auroc(np.zeros((3, 2)), np.random.rand(3, 2), ["a", "b"])
     assert rep.macro is None and len(rep.excluded) == 2
+
+
+def test_midranks_match_scipy() -> None:
+    from scipy.stats import rankdata
+
+    from ecg_eval.metrics import midranks
+
+    s = np.array([3.0, 1.0, 3.0, 2.0, 1.0, 3.0, 0.5])
+    np.testing.assert_array_equal(midranks(s), rankdata(s))

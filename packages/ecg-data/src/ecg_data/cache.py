@@ -22,6 +22,7 @@ and at most ``2 * workers`` chunks are in flight.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,8 +259,28 @@ def build_cache(
     path = cache_dir_for(reader, record_ids, preset, out_dir)
     if (path / "complete.json").is_file():
         return CachedSplit.open(path)
-    workers = min(4, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     path.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path / ".lock"):  # e.g. several DDP ranks asking for the same split: one builds, the others wait
+        if (path / "complete.json").is_file():
+            return CachedSplit.open(path)
+        return _build(reader, record_ids, preset, path, workers, progress, chunk_size)
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(
+    reader: Any, record_ids: list[str], preset: Preset, path: Path, workers: int | None, progress: bool,
+    chunk_size: int,
+) -> CachedSplit:  # fmt: skip
+    workers = min(4, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     parts = path / "parts"
     parts.mkdir(exist_ok=True)
     partial = path / "signals.partial.npy"

@@ -66,10 +66,16 @@ def preset_key(encoder: Any) -> str:
     return get_preset(spec.preset).key()
 
 
+_FINGERPRINTS: dict[tuple[str, str, str], str] = {}
+
+
 def dataset_fingerprint(task: Any) -> str:
-    """Reader name + version + metadata fingerprint of the task's dataset."""
-    reader = task.reader()
-    return stable_hash([task.dataset, getattr(reader, "version", ""), reader.fingerprint()])
+    """Reader name + version + metadata fingerprint of the task's dataset (memoised per dataset root)."""
+    memo = (task.name, task.dataset, str(getattr(task, "root", "")))
+    if memo not in _FINGERPRINTS:
+        reader = task.reader()
+        _FINGERPRINTS[memo] = stable_hash([task.dataset, getattr(reader, "version", ""), reader.fingerprint()])
+    return _FINGERPRINTS[memo]
 
 
 def cache_key(checkpoint_hash: str, dataset_fp: str, record_ids: Sequence[str], preset: str) -> str:
@@ -95,7 +101,7 @@ def encode_split(encoder: Any, signals: Any, n: int, batch_size: int) -> np.ndar
     chunks: list[np.ndarray] = []
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(signals[start : start + batch_size], dtype=np.float32))
+            batch = torch.from_numpy(np.array(signals[start : start + batch_size], dtype=np.float32))  # copy: memmaps are read-only
             if device is not None:
                 batch = batch.to(device)
             out = encoder.encode_ecg(batch)

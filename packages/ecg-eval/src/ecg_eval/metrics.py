@@ -11,7 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import rankdata
+
+
+def midranks(s: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (numpy only; ecg-eval does not depend on scipy)."""
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
+    ends = np.r_[starts[1:], s.size]
+    group_rank = (starts + ends + 1) / 2.0  # mean of 1-based positions start+1 .. end
+    ranks = np.empty(s.size, dtype=np.float64)
+    ranks[order] = np.repeat(group_rank, ends - starts)
+    return ranks
 
 
 def auroc(y: np.ndarray, s: np.ndarray) -> float:
@@ -29,7 +40,7 @@ def auroc(y: np.ndarray, s: np.ndarray) -> float:
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"AUROC undefined: {n_pos} positives and {n_neg} negatives")
-    ranks = rankdata(s)  # average ranks: a tie between a positive and a negative counts one half
+    ranks = midranks(s)  # average ranks: a tie between a positive and a negative counts one half
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 

@@ -192,3 +192,20 @@ def load_ecg_tower(tower: nn.Module, ckpt_path: str) -> None:
     if not any(k.startswith("encoder.") for k in picked):
         raise ValueError(f"{ckpt_path}: no ECG encoder weights found to initialise the MELP tower")
     tower.load_state_dict(picked, strict=False)
+
+
+def run_melp(
+    data: Mapping[str, Any],
+    trainer: Mapping[str, Any],
+    run_dir: str,
+    zero_shot: Mapping[str, Mapping[str, list[str]]] | None = None,
+    **module_kw: Any,
+) -> Any:
+    """Hydra entry point for stage 2: ``data`` -> ``PretrainDataModule`` kwargs (its zero-shot tasks are the
+    keys of ``zero_shot``, class -> prompts); ``trainer`` -> ``fit``; returns the best (or last) checkpoint."""
+    from ecg_text_align.data import PretrainDataModule
+    from ecg_text_align.train import fit
+
+    module = MELP(zero_shot=dict(zero_shot or {}), **module_kw)
+    dm = PretrainDataModule(**{**data, "zero_shot_tasks": list(zero_shot or {})})
+    return fit(module, dm, trainer, run_dir)

@@ -48,11 +48,19 @@ OWN_KEYS = {"seed", "checkpoint_every_n_steps", "early_stopping_patience", "resu
 
 def _trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     kw = {**DEFAULTS, **{k: v for k, v in cfg.items() if k not in OWN_KEYS}}
-    return {k: v for k, v in kw.items() if v is not None or k in ("val_check_interval",)}
+    nullable = ("val_check_interval", "check_val_every_n_epoch", "limit_val_batches")
+    return {k: v for k, v in kw.items() if v is not None or k in nullable}
 
 
 def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cfg: Mapping[str, Any], run_dir: str | Path) -> Path:
     """Train ``module`` on ``datamodule``; return the best checkpoint by ``val/zs_auroc`` (or ``last``)."""
+    tasks = getattr(datamodule, "zero_shot_tasks", None)
+    prompts = getattr(module, "zero_shot", None)
+    if tasks is not None and prompts is not None and list(tasks) != list(prompts):
+        raise ValueError(
+            f"zero-shot validation tasks of the data ({list(tasks)}) and the prompts of the method "
+            f"({list(prompts)}) must be the same, in the same order"
+        )
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ecg_data.leads import to_standard_order
-from ecg_data.record import DatasetNotFoundError, Record, RecordError
+from ecg_data.record import LEADS, DatasetNotFoundError, Record, RecordError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class DatasetReader(ABC):
         #: record_id -> reason, for records the metadata scan could not index (logged, counted, never silent).
         self.skipped: dict[str, str] = {}
         self._check_layout()
+        self._check_columns()
 
     # -- layout -------------------------------------------------------------------------------------
     def required_paths(self) -> list[str]:
@@ -63,6 +64,15 @@ class DatasetReader(ABC):
                 f"{self.name} {self.version}: {what}.\nExpected layout:\n{self.expected_layout}\n"
                 f"Download it from {self.published_at}"
             )
+
+    def required_columns(self) -> dict[str, Sequence[str]]:
+        """Metadata CSVs (relative to root) and the columns they must have; checked by the constructor."""
+        return {}
+
+    def _check_columns(self) -> None:
+        """Cheap (header row only): a metadata file without its columns fails at construction, naming the file."""
+        for rel, cols in self.required_columns().items():
+            read_csv_checked(self.root / rel, cols, nrows=0)
 
     # -- metadata -----------------------------------------------------------------------------------
     @abstractmethod
@@ -195,8 +205,6 @@ def check_report(row: pd.Series, source: str | Path, require_report: bool) -> No
 
 def check_signal(signal: np.ndarray, source: str | Path, *, allow_flat: bool = False) -> np.ndarray:
     """NaN/Inf samples and (unless allowed) flat leads raise ``RecordError``; returns float32 (12, T)."""
-    from ecg_data.record import LEADS
-
     if signal.shape[1] == 0:
         raise RecordError(source, "signal has no samples")
     finite = np.isfinite(signal)
@@ -258,8 +266,24 @@ def read_wfdb(
         signal = _read_challenge_mat(base.parent / files[0], header, sig_len)
     else:
         signal = _read_dat(base, header, sig_len, files)
-    signal = to_standard_order(signal, names, hea)
+    signal = to_standard_order(signal * _unit_scale(header, hea)[:, None], names, hea)
     return check_signal(signal, base, allow_flat=allow_flat), fs, list(header.comments or []), names
+
+
+#: Unit (lower case, as written in headers: 'mV', 'mv', 'uV', ...) -> factor to millivolts.
+_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "v": 1e3}
+
+
+def _unit_scale(header: Any, hea: Path) -> np.ndarray:
+    """Per-signal factor to mV; an unknown unit is an error rather than a silently wrong scale."""
+    units = list(header.units or ["mV"] * header.n_sig)
+    out = []
+    for u in units:
+        key = str(u or "mV").strip().lower()
+        if key not in _TO_MV:
+            raise RecordError(hea, f"unknown signal unit {u!r} (expected mV, uV or V)")
+        out.append(_TO_MV[key])
+    return np.asarray(out, dtype=np.float64)
 
 
 def _read_dat(base: Path, header: Any, sig_len: int, files: list[str]) -> np.ndarray:

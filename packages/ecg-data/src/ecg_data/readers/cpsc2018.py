@@ -43,6 +43,7 @@ from ecg_data.readers.snomed import CPSC_ORIGINAL_LABELS, CPSC_SNOMED
 from ecg_data.record import DatasetNotFoundError, Record, RecordError
 
 _LAYOUT = __doc__.split("- Layout (``cpsc2018``, Challenge 2020)::", 1)[1].split("- Layout (``cpsc2018_original``)::")
+REFERENCE_COLUMNS = ("Recording", "First_label", "Second_label", "Third_label")
 #: Row order of the original CPSC2018 ``ECG.data`` (CPSC2018 challenge description; no names in the file).
 ORIGINAL_LEAD_ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
@@ -72,9 +73,12 @@ class CPSC2018OriginalReader(DatasetReader):
     def required_paths(self) -> list[str]:
         return ["REFERENCE.csv"]
 
+    def required_columns(self) -> dict[str, tuple[str, ...]]:
+        return {"REFERENCE.csv": REFERENCE_COLUMNS}
+
     def _load_metadata(self) -> pd.DataFrame:
         path = self.root / "REFERENCE.csv"
-        cols = ("Recording", "First_label", "Second_label", "Third_label")
+        cols = REFERENCE_COLUMNS
         ref = read_csv_checked(path, cols, dtype={"Recording": str})
         mats = {p.stem: p for p in sorted(self.root.rglob("*.mat"))}
         rows: dict[str, dict[str, Any]] = {}

@@ -55,6 +55,10 @@ class CSNReader(ChallengeLayoutReader):
     def required_paths(self) -> list[str]:
         return [self.records_dir, CONDITIONS_FILE]
 
+    def _check_columns(self) -> None:
+        super()._check_columns()
+        self.conditions()  # validates the condition table's columns at construction
+
     def conditions(self) -> pd.DataFrame:
         """Condition table indexed by SNOMED code (str), columns ``acronym``, ``full_name``."""
         path = self.root / CONDITIONS_FILE

@@ -62,6 +62,9 @@ class PTBXLReader(DatasetReader):
     def fingerprint_extra(self) -> str:
         return f"fs={self.fs}"
 
+    def required_columns(self) -> dict[str, tuple[str, ...]]:
+        return {"ptbxl_database.csv": DATABASE_COLUMNS, "scp_statements.csv": STATEMENT_COLUMNS}
+
     def _load_metadata(self) -> pd.DataFrame:
         path = self.root / "ptbxl_database.csv"
         df = read_csv_checked(path, DATABASE_COLUMNS)

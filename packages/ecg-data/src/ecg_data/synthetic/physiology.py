@@ -120,11 +120,11 @@ def _morphology(cs: ConditionSet, pat: Patient, sev: float, rng: np.random.Gener
             st = st - (0.04 + 0.06 * sev) * _unit(tuple(r[2]))
     for terr, qv, loss, stv, tv in (
         ("AMI", (-0.05, 0.0, 1.0), (0.0, 0.0, 0.35), (0.05, 0.0, -1.0), (0.0, 0.0, 1.0)),
-        ("IMI", (0.0, -1.0, 0.0), (0.0, -0.35, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)),
+        ("IMI", (0.0, -1.0, 0.0), (0.0, -0.5, 0.0), (0.0, 1.0, 0.0), (0.0, -1.0, 0.0)),
         ("LMI", (-1.0, 0.0, 0.0), (-0.35, 0.0, 0.0), (1.0, -0.1, 0.0), (-1.0, 0.0, 0.0)),
     ):
         if terr in c:  # necrosis: initial forces point away from the territory (pathological Q >= 40 ms)
-            q = [-0.022, 0.012 + 0.004 * sev, (0.25 + 0.2 * sev) * np.asarray(qv)]
+            q = [-0.022, 0.012 + 0.004 * sev, (0.35 + 0.25 * sev) * np.asarray(qv)]
             r[2] = r[2] + np.asarray(loss)
             if cs.acute:  # injury current: ST vector towards the territory
                 st = st + (0.1 + 0.25 * sev) * _unit(stv)
@@ -160,7 +160,7 @@ def _morphology(cs: ConditionSet, pat: Patient, sev: float, rng: np.random.Gener
     )
     amp = pat.qrs_amp
     if "LVOLT" in c:
-        amp *= 0.42 - 0.14 * sev
+        amp *= 0.32 - 0.12 * sev
     rot = rotation(pat.rot_x_deg * DEG, pat.rot_y_deg * DEG, axis * DEG)
     qrs = Template(qrs.offsets, qrs.sigmas, qrs.vecs * amp).rotated(rot)
     t_scale = pat.t_amp * (0.6 if "LVOLT" in c else 1.0)
@@ -197,7 +197,7 @@ def paced_template(rng: np.random.Generator, scale: float) -> tuple[Template, np
     spike = rng.normal(size=3)
     spike = spike / np.linalg.norm(spike) * rng.uniform(0.6, 2.0)
     q = Template(
-        np.array([0.0, 0.035, 0.08]),
+        np.array([0.0, 0.062, 0.11]),
         np.array([0.0012, 0.024, 0.026]),
         np.array([spike, np.array([0.45, -0.6, 0.55]) * scale, np.array([0.35, -0.45, 0.6]) * scale]),
     )
@@ -243,7 +243,11 @@ def add_ectopics(beats: list[Beat], kind: str, count: int, dur: float, rng: np.r
             and beats[i - 1].kind == "N" and beats[i + 1].kind == "N"]
     if not cand:
         return
-    chosen = sorted(rng.choice(cand, size=min(count, len(cand)), replace=False))
+    chosen: list[int] = []
+    for i in rng.permutation(cand):  # never adjacent: no couplets
+        if len(chosen) < count and all(abs(int(i) - j) > 1 for j in chosen):
+            chosen.append(int(i))
+    chosen.sort()
     for i in chosen[::-1] if kind == "A" else chosen:
         rr = beats[i].r - beats[i - 1].r
         if kind == "V":

@@ -94,14 +94,20 @@ def machine_statements(cs: ConditionSet, rng: np.random.Generator, omit: float, 
         stmts.extend(body)
     if cs.acute and rng.random() < 0.5:
         stmts.append(ACUTE_BANNER)
-    if rng.random() < 0.92:
+    if not stmts or rng.random() < 0.92:  # never an empty report: real carts always print a summary
         stmts.append(SUMMARY["normal" if cs.is_normal else ("borderline" if cs.extras == ["LVOLT"] else "abnormal")])
     return stmts, {"omitted": omitted, "spurious": spurious}
 
 
 def join_statements(stmts: list[str]) -> str:
-    """One report string: statements joined by '. ' with a final period."""
-    return ". ".join(s.rstrip(".") for s in stmts) + "." if stmts else ""
+    """One report string as MIMIC-IV-ECG users build it: ``***``/``---`` markers stripped, each statement
+    ending in a period, joined by a space (e.g. "Sinus rhythm. Left bundle branch block. Abnormal ECG.")."""
+    out = []
+    for s in stmts:
+        s = " ".join(s.strip(" *-").split())
+        if s:
+            out.append(s if s[-1] in ".!?" else s + ".")
+    return " ".join(out)
 
 
 def ptbxl_report(cs: ConditionSet) -> str:

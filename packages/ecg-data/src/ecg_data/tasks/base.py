@@ -82,8 +82,6 @@ class Task:
         Subsets of one seed are nested and keep >= 1 positive per class (``splits.subset_order``).
         """
         train = self.splits["train"]
-        if fraction == 1.0:
-            return list(train)
         # The train list depends on the split seed (CPSC/CSN), so a subset seed that differs from it
         # gets its own file name; the usual call (same seed for both) uses the contract's name.
         tail = "" if seed == self.seed else f"-split{self.seed}"
@@ -91,9 +89,11 @@ class Task:
         if path.is_file():
             data = json.loads(path.read_text(encoding="utf-8"))
             return [str(r) for r in data["record_ids"]]
-        order, n_cover = subset_order(train, self.labels[self.classes] if self.classes else None, seed, salt=self.name)
-        n = subset_size(fraction, len(train), n_cover)
-        ids = order[:n]
+        if fraction == 1.0:
+            ids = list(train)
+        else:
+            order, n_cover = subset_order(train, self.labels[self.classes] if self.classes else None, seed, salt=self.name)
+            ids = order[: subset_size(fraction, len(train), n_cover)]
         atomic_write_json(
             path,
             {"task": self.name, "fraction": fraction, "seed": seed, "n": len(ids), "n_train": len(train),
@@ -135,7 +135,10 @@ def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
     labels = labels[sorted(labels.columns)]
     split_dir = _split_dir(spec.name, reader.fingerprint())
     path = split_dir / f"split-seed{seed}.json"
-    if path.is_file():
+    stale = path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("format") != SPLIT_FORMAT
+    if stale:
+        log.warning("split file %s was written by another format version; regenerating it", path)
+    if path.is_file() and not stale:
         # The file keeps the splits *before* class dropping ("candidate_splits") so that dropping and
         # filtering are recomputed identically on every read; "splits" holds the final ids for people.
         data = json.loads(path.read_text(encoding="utf-8"))

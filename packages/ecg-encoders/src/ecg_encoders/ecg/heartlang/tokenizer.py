@@ -63,9 +63,7 @@ class HeartbeatTokenizer:
                              f"got {tuple(xt.shape)}")
         if not xt.is_floating_point():
             xt = xt.float()
-        bsz, _, t = xt.shape
-        peaks = self.peaks(xt.detach().cpu().numpy())
-        return self.from_peaks(xt, peaks)
+        return self.from_peaks(xt, self.peaks(xt.detach().cpu().numpy()))
 
     def from_peaks(self, x: torch.Tensor, peaks: Peaks) -> BeatTokens:
         """Cut windows at given R-peaks (also lets tests and callers bring their own detector)."""

@@ -19,11 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from ecg_encoders.ecg.heartlang.backbone import BeatTransformer
 from ecg_encoders.ecg.heartlang.tokenizer import BeatTokens
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def cosine_kmeans(samples: torch.Tensor, k: int, iters: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,6 +66,9 @@ class NormEMAQuantizer(nn.Module):
         means, bins = cosine_kmeans(z.float(), self.n_codes, self.kmeans_iters)
         self.codebook.copy_(means)
         self.cluster_size.copy_(bins)
+        if _distributed():  # every rank starts from rank 0's codebook
+            dist.broadcast(self.codebook, src=0)
+            dist.broadcast(self.cluster_size, src=0)
         self.initted.fill_(True)
 
     def ids(self, z: torch.Tensor) -> torch.Tensor:
@@ -71,7 +79,7 @@ class NormEMAQuantizer(nn.Module):
     def forward(self, z: torch.Tensor, valid: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z (B, N, D), valid (B, N) bool -> (z_q straight-through (B, N, D), commitment loss, ids (B, N))."""
-        z = F.normalize(z, dim=-1)
+        z = F.normalize(z.float(), dim=-1)  # original: quantiser runs outside autocast, in float32
         flat = z.reshape(-1, self.dim)
         keep = torch.ones(flat.shape[0], dtype=torch.bool, device=z.device) if valid is None else valid.reshape(-1)
         self.init_codebook(flat[keep].detach())  # original: on the first forward, train or eval
@@ -88,11 +96,14 @@ class NormEMAQuantizer(nn.Module):
     def _ema_update(self, z: torch.Tensor, ids: torch.Tensor) -> None:
         """Move each *used* code towards the normalised mean of its features; unused codes stay as they are."""
         bins = torch.bincount(ids, minlength=self.n_codes).to(self.cluster_size.dtype)
+        sums = torch.zeros_like(self.codebook).index_add_(0, ids, z.to(self.codebook.dtype))
+        if _distributed():  # original: all_reduce of the statistics, so all ranks keep one codebook
+            dist.all_reduce(bins)
+            dist.all_reduce(sums)
         self.cluster_size.mul_(self.decay).add_(bins, alpha=1 - self.decay)
         used = bins > 0
         if not used.any():
             return
-        sums = torch.zeros_like(self.codebook).index_add_(0, ids, z.to(self.codebook.dtype))
         mean = F.normalize(sums[used] / bins[used, None], dim=-1)
         self.codebook[used] = F.normalize(self.decay * self.codebook[used] + (1 - self.decay) * mean, dim=-1)
 

@@ -1,8 +1,11 @@
-"""Small synthetic ECGs with R-peaks at known samples (for tokenizer and detector tests)."""
+"""Fixtures of this folder: small synthetic ECGs with R-peaks at known samples.
+
+A fixture rather than an importable helper: site-packages may hold an unrelated ``tests`` package."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def spiky_ecg(peaks_per_record: list[np.ndarray], length: int = 1000, leads: int = 12, seed: int = 0,
@@ -21,3 +24,9 @@ def spiky_ecg(peaks_per_record: list[np.ndarray], length: int = 1000, leads: int
         base += noise * rng.standard_normal(length)
         out[b] = base[None] * (np.arange(leads)[:, None] + 1)
     return out
+
+
+@pytest.fixture(scope="session")
+def spiky():
+    """The ``spiky_ecg`` builder."""
+    return spiky_ecg
