@@ -192,3 +192,12 @@ def test_scored_encoder_hides_text_only_when_asked_and_forwards_the_rest():
     ecg_only.eval()  # forwarded: the harness puts the real module in eval mode
     assert not model.training
     assert next(iter(ecg_only.parameters())) is model.lin.weight
+
+
+def test_unknown_task_name_in_a_dataset_config_lists_valid_tasks(tmp_path, compose_cfg):
+    pytest.importorskip("ecg_data.tasks", reason="ecg_data.tasks not available")
+    from ecg_data.registry import UnknownNameError
+
+    with pytest.raises(UnknownNameError) as err:
+        run(compose_cfg([*toy_overrides(tmp_path), "dataset.tasks=[ptbxl_superr]"]))
+    assert "ptbxl_superr" in str(err.value) and "ptbxl_super" in str(err.value).replace("ptbxl_superr", "")
