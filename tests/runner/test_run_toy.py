@@ -201,3 +201,18 @@ def test_unknown_task_name_in_a_dataset_config_lists_valid_tasks(tmp_path, compo
     with pytest.raises(UnknownNameError) as err:
         run(compose_cfg([*toy_overrides(tmp_path), "dataset.tasks=[ptbxl_superr]"]))
     assert "ptbxl_superr" in str(err.value) and "ptbxl_super" in str(err.value).replace("ptbxl_superr", "")
+
+
+def test_missing_pretraining_corpus_stops_before_any_stage(tmp_path, compose_cfg, monkeypatch):
+    pytest.importorskip("ecg_data.tasks", reason="ecg_data.tasks not available")
+    from ecg_data.record import DatasetNotFoundError
+
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
+    cfg = compose_cfg([*toy_overrides(tmp_path), "pretrain_data=mimic_iv_ecg", f"data_root={empty}",
+                       "backend._target_=benchmarks.stages.EcgEvalBackend", "dataset=toy"])
+    cfg.dataset.tasks = []  # only the pretraining corpus is checked here
+    with pytest.raises(DatasetNotFoundError, match="mimic"):
+        run(cfg)
+    assert not (tmp_path / "runs" / "toy").exists()
