@@ -104,3 +104,10 @@ def test_beam_search_matches_greedy_with_beam_one(tiny_bert_dir) -> None:
                     break
                 ids.append(nxt)
             assert got[i] == tok.decode(ids[1:], skip_special_tokens=True).strip()
+
+
+def test_text_tower_trains_in_train_mode(tiny_bert_dir) -> None:
+    model = _melp(tiny_bert_dir)
+    model.eval()  # as Hugging Face from_pretrained leaves the BERT
+    model.on_fit_start()
+    assert model.text.model.training and model.decoder.training

@@ -32,6 +32,7 @@ DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name":
 
 class MELP(PretrainModule):
     method_name = "melp"
+    init_only_hparams = ("ecg_tower_ckpt",)
 
     def __init__(
         self,
