@@ -1,0 +1,122 @@
+"""The evaluation stages: plan the (task, mode, fraction, seed) cells, skip those already scored, run the rest.
+
+Why cells: a result file is the output of one cell; a cell whose file exists for the same checkpoint
+hash is skipped, so an interrupted multirun resumes cell by cell and a new checkpoint re-scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from omegaconf import DictConfig
+
+from benchmarks.pipeline.store import RunStore
+
+log = logging.getLogger("ecgbench")
+
+ZERO_SHOT = "zero_shot"
+LINEAR_PROBE = "linear_probe"
+MODES = (ZERO_SHOT, LINEAR_PROBE)
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    mode: str  # "zero_shot" | "linear_probe"
+    fraction: float | None  # None for zero-shot
+    seed: int
+
+
+class Backend(Protocol):
+    """What the runner needs from the evaluation library (benchmarks/stages.py wraps ecg_eval)."""
+
+    leaderboard_path: Path  # the file publish() writes
+
+    def check_task(self, task: str) -> None:
+        """Raise DatasetNotFoundError / UnknownNameError before any work when a task cannot be loaded."""
+
+    def check_pretrain_data(self, pretrain_data: DictConfig) -> None:
+        """Raise DatasetNotFoundError when a real pretraining corpus is not on disk."""
+
+    def result_path(self, *, suite: str, method: str, cell: Cell) -> Path: ...
+
+    def is_done(self, path: Path, checkpoint_hash: str) -> bool:
+        """A valid result file for this checkpoint exists (ecg_eval.results.is_complete)."""
+
+    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
+        """Score one cell, write its result file atomically at ``out_path``; return the path."""
+
+    def publish(self) -> Path: ...
+
+
+def plan(eval_cfg: DictConfig, tasks: list[str], mode: str) -> list[Cell]:
+    """Every cell of one mode, in a stable order (tasks, then fractions, then seeds)."""
+    cells: list[Cell] = []
+    for task in tasks:
+        if mode == ZERO_SHOT:
+            cells += [Cell(task, mode, None, int(s)) for s in eval_cfg.zero_shot_seeds]
+        else:
+            for frac in eval_cfg.fractions:
+                seeds = eval_cfg.probe_seeds_full if float(frac) >= 1.0 else eval_cfg.probe_seeds
+                cells += [Cell(task, mode, float(frac), int(s)) for s in seeds]
+    return cells
+
+
+def run_mode(mode: str, cells: list[Cell], *, backend: Backend, encoder: Callable[[], Any], suite: str,
+             method: str, checkpoint_hash: str, store: RunStore, run: str) -> int:
+    """Score the cells of one mode whose result file is missing or belongs to another checkpoint; return how many ran.
+
+    ``checkpoint_hash`` is the hash known before loading (the card's, remembered from an earlier load, or the
+    file hash); if the loaded encoder's card says otherwise, the skip check is redone with the card's hash.
+    """
+
+    def pending(ckpt: str) -> list[tuple[Cell, Path]]:
+        paths = [(c, backend.result_path(suite=suite, method=method, cell=c)) for c in cells]
+        return [(c, p) for c, p in paths if not backend.is_done(p, ckpt)]
+
+    todo = pending(checkpoint_hash)
+    if todo:
+        enc = encoder()
+        if enc.card.checkpoint_hash != checkpoint_hash:
+            checkpoint_hash = enc.card.checkpoint_hash
+            todo = pending(checkpoint_hash)
+    skipped = len(cells) - len(todo)
+    if not todo:
+        log.info("%s: skipped (all %d result files exist for checkpoint %s)", mode, skipped, checkpoint_hash)
+        store.log_event(run, mode, "skipped", reason="output exists", cells=skipped)
+        return 0
+    t0 = time.perf_counter()
+    for cell, path in todo:
+        written = backend.evaluate(enc, suite=suite, method=method, cell=cell, out_path=path)
+        if Path(written) != path:
+            raise RuntimeError(f"{mode} {cell}: the backend wrote {written}, expected {path}")
+    secs = time.perf_counter() - t0
+    log.info("%s: ran %d cells (%.1f s), skipped %d whose result files exist", mode, len(todo), secs, skipped)
+    store.log_event(run, mode, "ran", cells=len(todo), skipped_cells=skipped, seconds=round(secs, 3))
+    return len(todo)
+
+
+class ScoredEncoder:
+    """The loaded encoder as the harness should see it: the results name on its card, the pretraining corpus
+    filled in when the card lacks it, and no ``encode_text`` when the method config says ``zero_shot: false``
+    (its zero-shot cells are then written as "not applicable", never faked)."""
+
+    def __init__(self, inner: Any, *, name: str, pretrained_on: list[str], zero_shot: bool) -> None:
+        self.inner = inner
+        self.input_spec = inner.input_spec
+        card = inner.card
+        on = tuple(getattr(card, "pretrained_on", ()) or ()) or tuple(pretrained_on)
+        if dataclasses.is_dataclass(card):
+            self.card = dataclasses.replace(card, name=name, pretrained_on=on)
+        else:  # duck-typed card: keep its fields, override the two we own
+            self.card = SimpleNamespace(**{**vars(card), "name": name, "pretrained_on": on})
+        self.encode_ecg = inner.encode_ecg
+        if zero_shot and callable(getattr(inner, "encode_text", None)):
+            self.encode_text = inner.encode_text

@@ -1,0 +1,121 @@
+"""One run of the benchmark: preflight -> pretrain -> zero-shot -> linear probe -> publish.
+
+Each stage logs one line, "ran" or "skipped" (its output exists), and appends the same decision to
+``<run_store>/events.jsonl``. ``$ECGBENCH_STOP_AFTER=<stage>`` stops the process after that stage
+(how the resume test simulates a kill).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from benchmarks.pipeline import evaluate as ev
+from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
+from benchmarks.pipeline.method import load_encoder, pretrain, validate_method
+from benchmarks.pipeline.store import RunStore
+from ecg_data.paths import atomic_write_json
+
+log = logging.getLogger("ecgbench")
+STAGES = ("pretrain", ev.ZERO_SHOT, ev.LINEAR_PROBE, "publish")
+
+
+def results_name(cfg: DictConfig) -> str:
+    """The method's name in result files; pretraining seeds other than 0 get their own rows."""
+    if cfg.get("results_name"):
+        return str(cfg.results_name)
+    return str(cfg.method.name) + (f"-pt{int(cfg.seed)}" if int(cfg.seed) != 0 else "")
+
+
+def _check_stages(cfg: DictConfig) -> list[str]:
+    wanted = [str(s) for s in cfg.stages]
+    bad = [s for s in wanted if s not in STAGES]
+    if bad:
+        raise ConfigError(f"stages={wanted}: unknown stage(s) {bad}; valid: {list(STAGES)}")
+    return wanted
+
+
+def build_backend(cfg: DictConfig) -> ev.Backend:
+    kw: dict[str, Any] = {"results_dir": str(cfg.results_dir), "leaderboard_dir": str(cfg.leaderboard_dir),
+                          "eval_cfg": cfg.eval}
+    if str(cfg.backend._target_) == "benchmarks.stages.EcgEvalBackend":
+        kw["embed_cache"] = str(Path(str(cfg.run_store)) / "embeddings")
+    return instantiate(cfg.backend, **kw, _recursive_=False)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run the configured stages; return a summary (checkpoint, hash, cells run per mode)."""
+    if cfg.get("data_root"):
+        os.environ["ECG_DATA_ROOT"] = str(Path(str(cfg.data_root)).expanduser().resolve())
+    validate_method(cfg.method)
+    wanted = _check_stages(cfg)
+    for key in ("name", "suite", "tasks"):
+        if key not in cfg.dataset:
+            raise ConfigError(f"configs/dataset/{cfg.dataset.get('name', '?')}.yaml: missing {key!r}")
+    tasks = [str(t) for t in cfg.dataset.tasks]
+    suite = str(cfg.dataset.suite)
+    backend = build_backend(cfg)
+
+    # Preflight: a missing dataset stops the run before an hour of pretraining, not after it.
+    evaluating = any(m in wanted for m in ev.MODES)
+    if evaluating:
+        for task in tasks:
+            backend.check_task(task)
+    store = RunStore(Path(str(cfg.run_store)))
+    if "pretrain" in wanted and not cfg.get("ckpt"):
+        backend.check_pretrain_data(cfg.pretrain_data)
+
+    summary: dict[str, Any] = {"cells": {}}
+    if "pretrain" in wanted or cfg.get("ckpt"):
+        pre = pretrain(cfg, store)
+    else:
+        raise ConfigError("stages= without 'pretrain' needs ckpt= (nothing to evaluate otherwise)")
+    summary.update(checkpoint=pre.path, checkpoint_hash=pre.checkpoint_hash, run_dir=pre.run_dir)
+    maybe_stop_after("pretrain")
+    run_label = str(pre.run_dir.relative_to(store.root)) if pre.run_dir else str(pre.path)
+
+    # The card's checkpoint hash, remembered after the first load, lets a rerun skip without loading.
+    card_file = (pre.run_dir or store.root / "external" / pre.checkpoint_hash) / "encoder_card.json"
+    known_hash = json.loads(card_file.read_text())["checkpoint_hash"] if card_file.is_file() else pre.checkpoint_hash
+    name = results_name(cfg)
+    # A checkpoint from elsewhere or a method without stages was not pretrained on our corpus.
+    pretrained_on = [] if cfg.get("ckpt") or pre.path is None else [str(cfg.pretrain_data.name)]
+
+    @cache
+    def encoder() -> Any:  # loaded once, and only when some cell must run
+        enc = ev.ScoredEncoder(load_encoder(cfg, pre), name=name, pretrained_on=pretrained_on,
+                               zero_shot=bool(cfg.method.zero_shot))
+        atomic_write_json(card_file, {"checkpoint_hash": enc.card.checkpoint_hash, "name": name,
+                                      "checkpoint": str(pre.path)})
+        return enc
+
+    ran = 0
+    for mode in ev.MODES:
+        if mode not in wanted:
+            continue
+        cells = ev.plan(cfg.eval, tasks, mode)
+        n = ev.run_mode(mode, cells, backend=backend, encoder=encoder, suite=suite, method=name,
+                        checkpoint_hash=known_hash, store=store, run=run_label)
+        summary["cells"][mode] = n
+        ran += n
+        maybe_stop_after(mode)
+
+    if "publish" in wanted:
+        target = Path(backend.leaderboard_path)
+        if ran == 0 and target.is_file():
+            log.info("publish: skipped (no new result files; %s exists)", target)
+            store.log_event(run_label, "publish", "skipped", reason="output exists")
+        else:
+            out = backend.publish()
+            log.info("publish: ran -> %s", out)
+            store.log_event(run_label, "publish", "ran", output=str(out))
+        summary["leaderboard"] = target
+        maybe_stop_after("publish")
+    return summary

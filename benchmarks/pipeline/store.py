@@ -1,0 +1,111 @@
+"""The run store: content-addressed run directories, stage markers and the per-stage event log.
+
+Why content addressing: a rerun (or an interrupted multirun) with the same method, pretraining data,
+trainer and seed lands in the same directory and finds the finished stages there; a changed
+hyperparameter gets a fresh directory instead of silently reusing a stale checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ecg_data.paths import atomic_write_json, file_hash, stable_hash
+
+#: Method keys that do not change what pretraining produces (so editing them never retrains).
+_NOT_HASHED = ("load", "zero_shot", "description")
+MARKER = "COMPLETE.json"
+
+
+def _plain(cfg: Any) -> Any:
+    if cfg is None:
+        return None
+    if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+def run_address(cfg: DictConfig) -> tuple[str, str]:
+    """(method name, hash) of what pretraining depends on: method stages, pretraining data, trainer, text encoder, seed."""
+    method = {k: v for k, v in _plain(cfg.method).items() if k not in _NOT_HASHED}
+    keyed = {
+        "method": method,
+        "pretrain_data": _plain(cfg.get("pretrain_data")),
+        "trainer": _plain(cfg.get("trainer")),
+        "text_encoder": _plain(cfg.get("text_encoder")),
+        "seed": int(cfg.seed),
+    }
+    return str(cfg.method.name), stable_hash(keyed)
+
+
+def path_hash(path: Path) -> str:
+    """Checkpoint hash: sha256 of a file, or of the sorted (name, hash) list of a directory's files."""
+    path = Path(path)
+    if path.is_file():
+        return file_hash(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return stable_hash([(str(p.relative_to(path)), file_hash(p)) for p in files])
+
+
+@dataclass
+class RunStore:
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    def run_dir(self, cfg: DictConfig) -> Path:
+        name, key = run_address(cfg)
+        return self.root / name / f"{key}-seed{int(cfg.seed)}"
+
+    # -- events: one JSON line per stage decision, the audit trail of "ran" vs "skipped" -------------
+    @property
+    def events_path(self) -> Path:
+        return self.root / "events.jsonl"
+
+    def log_event(self, run: str, stage: str, status: str, **detail: Any) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": run, "stage": stage,
+                           "status": status, **detail}, default=str)
+        with open(self.events_path, "a", encoding="utf-8") as f:  # one short line: append is atomic enough
+            f.write(line + "\n")
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.events_path.is_file():
+            return []
+        return [json.loads(l) for l in self.events_path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+def read_marker(directory: Path) -> dict[str, Any] | None:
+    """The completion marker of a stage (or of a whole pretraining run) if it exists and its output is still there."""
+    marker = Path(directory) / MARKER
+    if not marker.is_file():
+        return None
+    data = json.loads(marker.read_text(encoding="utf-8"))
+    output = data.get("output")
+    if output is not None and not (Path(directory) / output).exists():
+        return None
+    return data
+
+
+def write_marker(directory: Path, output: Path | None, **extra: Any) -> None:
+    """Written atomically *after* the output, so its presence means the output is complete."""
+    directory = Path(directory)
+    rel = None
+    if output is not None:
+        output = Path(output).resolve()
+        try:
+            rel = str(output.relative_to(directory.resolve()))
+        except ValueError:
+            rel = str(output)  # outside the stage dir (absolute): still checked for existence
+    atomic_write_json(directory / MARKER, {"output": rel, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra})
+
+
+def marker_output(directory: Path, marker: dict[str, Any]) -> Path | None:
+    out = marker.get("output")
+    return None if out is None else (Path(directory) / out)

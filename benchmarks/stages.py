@@ -1,0 +1,83 @@
+"""Adapters between the runner and the libraries (ecg_eval, ecg_data, ecg_text_align).
+
+Why here: libraries never import ``benchmarks/``; when a library's signature differs from the
+runner's contracts (the stage contract in configs/method/README.md, the Backend protocol in
+benchmarks/pipeline/evaluate.py), the thin translation lives in this one file.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from benchmarks.pipeline.evaluate import Cell
+
+log = logging.getLogger("ecgbench")
+
+
+class EcgEvalBackend:
+    """The real evaluation: ecg_data tasks, ecg_eval.harness / results / leaderboard."""
+
+    def __init__(self, *, results_dir: str, leaderboard_dir: str, eval_cfg: DictConfig,
+                 embed_cache: str | None = None) -> None:
+        self.results_dir = Path(results_dir)
+        self.leaderboard_dir = Path(leaderboard_dir)
+        self.leaderboard_path = self.leaderboard_dir / "README.md"
+        self.eval_cfg = eval_cfg
+        self.embed_cache = embed_cache
+        self._tasks: dict[str, Any] = {}
+
+    def _task(self, name: str) -> Any:
+        if name not in self._tasks:
+            from ecg_data.tasks import get_task
+
+            self._tasks[name] = get_task(name)
+        return self._tasks[name]
+
+    # -- preflight -------------------------------------------------------------------------------
+    def check_task(self, task: str) -> None:
+        self._task(task)
+
+    def check_pretrain_data(self, pretrain_data: DictConfig) -> None:
+        """Real corpora must be on disk before pretraining starts; synthetic ones are generated on first use."""
+        if str(pretrain_data.get("suite", "real")) == "synthetic":
+            return
+        from ecg_data.tasks import get_task
+
+        get_task(str(pretrain_data.task), root=pretrain_data.get("root"))
+
+    # -- result files ----------------------------------------------------------------------------
+    def result_path(self, *, suite: str, method: str, cell: Cell) -> Path:
+        from ecg_eval.results import result_path
+
+        return result_path(self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed)
+
+    def is_done(self, path: Path, checkpoint_hash: str) -> bool:
+        from ecg_eval.results import is_complete
+
+        return is_complete(path, checkpoint_hash)
+
+    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
+        from ecg_eval.harness import evaluate
+        from ecg_eval.probe import ProbeConfig
+
+        e = self.eval_cfg
+        probe = ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v
+                               for k, v in OmegaConf.to_container(e.probe, resolve=True).items()}) \
+            if e.get("probe") else None
+        res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
+                       results_root=self.results_dir, suite=suite, prompt_file=e.get("prompts"),
+                       templates=list(e.templates) if e.get("templates") else None,
+                       probe_config=probe, n_resamples=int(e.bootstrap), batch_size=int(e.batch_size),
+                       embed_cache=self.embed_cache, config=OmegaConf.to_container(e, resolve=True))
+        return Path(res["result_path"])
+
+    def publish(self) -> Path:
+        from ecg_eval.leaderboard import publish
+
+        ref = self.leaderboard_dir / "reference.yaml"
+        return Path(publish(self.results_dir, self.leaderboard_path, reference=ref if ref.is_file() else None,
+                            plot=True))

@@ -1,0 +1,413 @@
+"""The record cache: a one-time conversion of a split into a memory-mapped float32 array plus an index.
+
+Why: training and evaluation must not parse WFDB files per item (that is what makes the original
+loaders slow). ``build_cache`` converts a split once — in parallel, with a progress bar, resumable —
+into ``signals.npy`` (N, 12, L) that ``np.load(mmap_mode="r")`` maps without reading it, plus
+``index.csv`` (one row per kept record) and ``qc.csv`` (every skipped record and why).
+
+Layout of ``cache_root()/records/<key>/`` (key = reader name + version + fingerprint + preset key +
+hash of the record ids, so a changed reader, dataset or preprocessing never reads a stale cache):
+
+- ``signals.partial.npy`` while building, renamed to ``signals.npy`` when done;
+- ``parts/chunk-NNNNNN.json``: index and QC rows of each finished chunk;
+- ``progress.json``: chunks done and rows written (updated atomically after each chunk; a rerun
+  continues from there);
+- ``index.csv``, ``qc.csv``, ``meta.json``; and ``complete.json``, written last and atomically: only
+  its presence makes a cache usable.
+
+Memory does not grow with the number of records: rows are written to the file with positioned writes
+as chunks finish (no mapping of the output while building, so pages do not accumulate in the process),
+and at most ``2 * workers`` chunks are in flight.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ecg_data.paths import atomic_write_json, atomic_write_text, cache_root, stable_hash
+from ecg_data.preprocess import Preset, get_preset
+from ecg_data.record import LEADS, RecordError
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+DEFAULT_CHUNK = 64
+INDEX_COLUMNS = [
+    "row", "record_id", "patient_id", "report", "codes",
+    "fs_raw", "n_samples_raw", "n_samples_before_croppad", "padded", "cropped",
+]  # fmt: skip
+
+#: Test hook: called in the main process after each chunk is committed (chunk number). Used to simulate a crash.
+_after_chunk_hook: Callable[[int], None] | None = None
+
+
+class CacheError(Exception):
+    """A cache directory is missing, incomplete or inconsistent; the message names it."""
+
+
+# --- keys --------------------------------------------------------------------------------------------------
+
+
+def cache_key(reader: Any, record_ids: Sequence[str], preset: Preset) -> str:
+    """reader name + version + fingerprint + preset key + hash of the record ids (order matters: it is the row order)."""
+    return stable_hash(
+        {
+            "format": CACHE_FORMAT,
+            "reader": reader.name,
+            "version": reader.version,
+            "fingerprint": reader.fingerprint(),
+            "preset": preset.key(),
+            "ids": stable_hash([str(r) for r in record_ids], n=32),
+        },
+        n=20,
+    )
+
+
+def cache_dir_for(reader: Any, record_ids: Sequence[str], preset: Preset, out_dir: str | Path | None = None) -> Path:
+    base = Path(out_dir) if out_dir is not None else cache_root() / "records"
+    return base / f"{reader.name}-{preset.name}-{cache_key(reader, record_ids, preset)}"
+
+
+# --- the cached split ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CachedSplit:
+    """A finished cache: ``signals`` (N, 12, L) memmap, ``index`` (N rows), ``qc`` (skipped records)."""
+
+    path: Path
+    signals: np.ndarray
+    index: pd.DataFrame
+    qc: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, path: str | Path) -> CachedSplit:
+        path = Path(path)
+        if not (path / "complete.json").is_file():
+            raise CacheError(f"{path}: not a finished cache (no complete.json); rebuild it with build_cache")
+        signals = np.load(path / "signals.npy", mmap_mode="r")
+        index = _read_index(path / "index.csv")
+        qc = pd.read_csv(path / "qc.csv", dtype=str, keep_default_na=False)
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        if signals.shape[0] != len(index):
+            raise CacheError(f"{path}: signals.npy has {signals.shape[0]} rows but index.csv {len(index)}")
+        return cls(path=path, signals=signals, index=index, qc=qc, meta=meta)
+
+    @property
+    def record_ids(self) -> list[str]:
+        return self.index["record_id"].tolist()
+
+    @property
+    def fs(self) -> float:
+        return float(self.meta["preset"]["fs"])
+
+    @property
+    def length(self) -> int:
+        return int(self.signals.shape[-1])
+
+    def __len__(self) -> int:
+        return int(self.signals.shape[0])
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """A writable in-memory copy of row ``i`` (the memmap itself is read-only)."""
+        return np.array(self.signals[i])
+
+
+def _read_index(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(
+        path,
+        dtype={"record_id": str, "patient_id": str, "report": str, "codes": str},
+        keep_default_na=False,
+        na_values={"patient_id": [""], "report": [""]},
+    )
+    df["codes"] = [json.loads(c) if c else [] for c in df["codes"]]
+    for col in ("patient_id", "report"):
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    df["padded"] = df["padded"].astype(bool)
+    df["cropped"] = df["cropped"].astype(bool)
+    return df
+
+
+# --- conversion ----------------------------------------------------------------------------------------------
+
+_WORKER_STATE: dict[str, Any] = {}
+
+
+def _init_worker(reader: Any, preset: Preset) -> None:
+    _WORKER_STATE["reader"] = reader
+    _WORKER_STATE["preset"] = preset
+
+
+def _convert_chunk(ids: Sequence[str]) -> tuple[np.ndarray, list[dict[str, Any]], list[dict[str, str]]]:
+    """Read + preprocess one chunk; a RecordError skips the record into the QC rows, anything else is a bug and raises."""
+    reader, preset = _WORKER_STATE["reader"], _WORKER_STATE["preset"]
+    arrays: list[np.ndarray] = []
+    rows: list[dict[str, Any]] = []
+    qc: list[dict[str, str]] = []
+    for rid in ids:
+        try:
+            rec = reader.read(rid)
+            x, info = preset.apply_with_info(rec)
+        except RecordError as e:
+            qc.append({"record_id": str(rid), "reason": e.problem, "path": e.path})
+            continue
+        arrays.append(x)
+        rows.append(
+            {
+                "record_id": str(rid),
+                "patient_id": None if rec.patient_id is None else str(rec.patient_id),
+                "report": rec.report,
+                "codes": json.dumps(list(rec.codes)),
+                **asdict(info),
+            }
+        )
+    out = np.stack(arrays) if arrays else np.zeros((0, len(LEADS), preset.length), np.float32)
+    return out, rows, qc
+
+
+def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def _ordered_results(
+    chunks: list[list[str]], start: int, workers: int, reader: Any, preset: Preset
+) -> Iterator[tuple[int, tuple[np.ndarray, list[dict[str, Any]], list[dict[str, str]]]]]:
+    """Yield (chunk number, result) in order, with at most 2 * workers chunks in flight."""
+    if workers <= 1:
+        _init_worker(reader, preset)
+        for c in range(start, len(chunks)):
+            yield c, _convert_chunk(chunks[c])
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(reader, preset)) as pool:
+        pending: dict[int, Future[Any]] = {}
+        nxt = start
+        try:
+            for c in range(start, len(chunks)):
+                while nxt < len(chunks) and len(pending) < 2 * workers:
+                    pending[nxt] = pool.submit(_convert_chunk, chunks[nxt])
+                    nxt += 1
+                yield c, pending.pop(c).result()
+        finally:
+            for f in pending.values():
+                f.cancel()
+
+
+def _npy_header_len(path: Path) -> int:
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            np.lib.format.read_array_header_1_0(f)
+        else:
+            np.lib.format.read_array_header_2_0(f)
+        return f.tell()
+
+
+def _shrink_npy(path: Path, n_rows: int, row_shape: tuple[int, ...]) -> None:
+    """Rewrite the .npy header in place to ``n_rows`` and truncate the file: O(1), no copy of the data."""
+    offset = _npy_header_len(path)
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+    prefix = 10 if version == (1, 0) else 12
+    header = repr({"descr": "<f4", "fortran_order": False, "shape": (n_rows, *row_shape)})
+    room = offset - prefix - 1
+    if len(header) > room:
+        raise CacheError(f"{path}: header does not fit after shrinking (internal error)")
+    with open(path, "r+b") as f:
+        f.seek(prefix)
+        f.write((header + " " * (room - len(header)) + "\n").encode("latin1"))
+        f.truncate(offset + n_rows * int(np.prod(row_shape)) * 4)
+
+
+def build_cache(
+    reader: Any,
+    record_ids: Sequence[str],
+    preset: str | Preset,
+    *,
+    out_dir: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> CachedSplit:
+    """Convert ``record_ids`` of ``reader`` with ``preset`` into a cache (or open the finished one).
+
+    Records whose read or preprocessing raises ``RecordError`` are skipped, counted, listed in
+    ``qc.csv`` and reported in the logged summary; any other exception aborts the build, which a
+    rerun resumes from the last finished chunk. ``workers`` defaults to ``min(4, cpu_count)``.
+    """
+    preset = get_preset(preset)
+    record_ids = [str(r) for r in record_ids]
+    if not record_ids:
+        raise ValueError(f"build_cache({reader.name}, {preset.name}): no record ids given")
+    if len(set(record_ids)) != len(record_ids):
+        raise ValueError(f"build_cache({reader.name}, {preset.name}): duplicate record ids")
+    path = cache_dir_for(reader, record_ids, preset, out_dir)
+    if (path / "complete.json").is_file():
+        return CachedSplit.open(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path / ".lock"):  # e.g. several DDP ranks asking for the same split: one builds, the others wait
+        if (path / "complete.json").is_file():
+            return CachedSplit.open(path)
+        return _build(reader, record_ids, preset, path, workers, progress, chunk_size)
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(
+    reader: Any, record_ids: list[str], preset: Preset, path: Path, workers: int | None, progress: bool,
+    chunk_size: int,
+) -> CachedSplit:  # fmt: skip
+    workers = min(4, os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    parts = path / "parts"
+    parts.mkdir(exist_ok=True)
+    partial = path / "signals.partial.npy"
+    n_total, row_shape = len(record_ids), (len(LEADS), int(preset.length))
+    row_bytes = int(np.prod(row_shape)) * 4
+
+    state = _load_progress(path, chunk_size, n_total)
+    if state is None or not partial.is_file():
+        for p in parts.glob("chunk-*.json"):
+            p.unlink()
+        mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(n_total, *row_shape))
+        del mm  # only the header and the file size; rows are written with positioned writes below
+        state = {"chunks_done": 0, "rows": 0, "chunk_size": chunk_size, "n_total": n_total}
+        atomic_write_json(path / "progress.json", state)
+    elif state["chunks_done"]:
+        log.info("resuming cache %s at chunk %d (%d rows written)", path, state["chunks_done"], state["rows"])
+    offset = _npy_header_len(partial)
+
+    chunks = _chunks(record_ids, chunk_size)
+    done_records = min(n_total, state["chunks_done"] * chunk_size)
+    bar = tqdm(
+        total=n_total, initial=done_records, disable=not progress, unit="rec",
+        desc=f"cache {reader.name}/{preset.name}",
+    )  # fmt: skip
+    rows_written = int(state["rows"])
+    fd = os.open(partial, os.O_RDWR)
+    try:
+        for c, (arr, rows, qc) in _ordered_results(chunks, state["chunks_done"], workers, reader, preset):
+            if len(arr):
+                os.pwrite(fd, np.ascontiguousarray(arr, dtype="<f4").tobytes(), offset + rows_written * row_bytes)
+            for k, row in enumerate(rows):
+                row["row"] = rows_written + k
+            os.fsync(fd)
+            atomic_write_json(parts / f"chunk-{c:06d}.json", {"index": rows, "qc": qc})
+            rows_written += len(rows)
+            atomic_write_json(
+                path / "progress.json",
+                {"chunks_done": c + 1, "rows": rows_written, "chunk_size": chunk_size, "n_total": n_total},
+            )
+            bar.update(len(chunks[c]))
+            if _after_chunk_hook is not None:
+                _after_chunk_hook(c)
+    finally:
+        os.close(fd)
+        bar.close()
+
+    return _finalise(path, reader, preset, record_ids, len(chunks), rows_written, row_shape)
+
+
+def _load_progress(path: Path, chunk_size: int, n_total: int) -> dict[str, Any] | None:
+    """The saved progress if it belongs to this build (same chunking and size), else None (start over)."""
+    try:
+        state = json.loads((path / "progress.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if state.get("chunk_size") != chunk_size or state.get("n_total") != n_total:
+        log.warning("cache %s: progress marker from a different chunking; starting over", path)
+        return None
+    return state
+
+
+def _finalise(
+    path: Path, reader: Any, preset: Preset, record_ids: list[str], n_chunks: int, n_rows: int,
+    row_shape: tuple[int, ...],
+) -> CachedSplit:  # fmt: skip
+    index_rows: list[dict[str, Any]] = []
+    qc_rows: list[dict[str, str]] = []
+    for c in range(n_chunks):
+        part = json.loads((path / "parts" / f"chunk-{c:06d}.json").read_text(encoding="utf-8"))
+        index_rows += part["index"]
+        qc_rows += part["qc"]
+    if len(index_rows) != n_rows or len(index_rows) + len(qc_rows) != len(record_ids):
+        raise CacheError(
+            f"{path}: {len(index_rows)} kept + {len(qc_rows)} skipped != {len(record_ids)} records "
+            f"(or != {n_rows} rows written); delete the directory and rebuild"
+        )
+    index = pd.DataFrame(index_rows, columns=INDEX_COLUMNS)
+    qc = pd.DataFrame(qc_rows, columns=["record_id", "reason", "path"])
+    with_tmp = path / ".index.csv.tmp"
+    index.to_csv(with_tmp, index=False)
+    os.replace(with_tmp, path / "index.csv")
+    atomic_write_text(path / "qc.csv", qc.to_csv(index=False))
+
+    _shrink_npy(path / "signals.partial.npy", n_rows, row_shape)
+    os.replace(path / "signals.partial.npy", path / "signals.npy")
+
+    reasons = Counter(_reason_class(r) for r in qc["reason"])
+    summary = {
+        "records": len(record_ids),
+        "written": n_rows,
+        "skipped": len(qc_rows),
+        "skipped_by_reason": dict(reasons),
+        "padded": int(index["padded"].sum()),
+        "cropped": int(index["cropped"].sum()),
+    }
+    meta = {
+        "format": CACHE_FORMAT,
+        "reader": {"name": reader.name, "version": reader.version, "fingerprint": reader.fingerprint()},
+        "preset": preset.spec() | {"key": preset.key(), "source": preset.source},
+        "ids_hash": stable_hash(record_ids, n=32),
+        "shape": [n_rows, *row_shape],
+        "summary": summary,
+    }
+    atomic_write_json(path / "meta.json", meta)
+    atomic_write_json(path / "complete.json", {"format": CACHE_FORMAT, "rows": n_rows})
+    shutil.rmtree(path / "parts", ignore_errors=True)
+    (path / "progress.json").unlink(missing_ok=True)
+    log.info("%s", format_summary(reader.name, preset.name, summary, path))
+    return CachedSplit.open(path)
+
+
+def _reason_class(reason: str) -> str:
+    """Group QC reasons for the summary: the text before the first ':' (details such as counts follow it)."""
+    return reason.split(":", 1)[0].strip() or reason
+
+
+def format_summary(reader_name: str, preset_name: str, summary: dict[str, Any], path: Path | str) -> str:
+    by_reason = ", ".join(f"{k}: {v}" for k, v in sorted(summary["skipped_by_reason"].items())) or "none"
+    return (
+        f"cache {reader_name}/{preset_name}: {summary['written']} of {summary['records']} records written, "
+        f"{summary['skipped']} skipped ({by_reason}); {summary['padded']} padded, {summary['cropped']} cropped "
+        f"-> {path}"
+    )
+
+
+def cached_split(task: Any, split: str, preset: str | Preset, **kw: Any) -> CachedSplit:
+    """The cache of ``task.splits[split]`` (built on first use); QC-skipped records are absent from ``.index``."""
+    if split not in task.splits:
+        raise KeyError(f"task {task.name} has no split {split!r}; splits: {', '.join(task.splits)}")
+    return build_cache(task.reader(), task.splits[split], preset, **kw)

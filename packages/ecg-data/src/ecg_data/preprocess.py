@@ -1,0 +1,351 @@
+"""Preprocessing: composable signal transforms and each paper's named preset.
+
+Why presets with a key: every method was trained on inputs prepared a particular way (rate, length,
+filter, normalisation). A preset fixes all of it under one name, and ``Preset.key()`` hashes every
+parameter so the record cache (``ecg_data.cache``) is keyed by it: a changed preprocessing never
+reads a stale cache.
+
+Transforms are callables ``(signal (12, T) float32, fs) -> (signal, fs)`` on numpy arrays, so they
+run once at cache-build time. ``RandomLeadMask`` is the exception: a training augmentation on torch
+tensors, applied per item by the data loader and never cached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from scipy import signal as sps
+
+from ecg_data.paths import stable_hash
+from ecg_data.record import LEADS, Record, RecordError
+from ecg_data.registry import LazyRegistry
+
+#: Bump when a transform's *implementation* changes in a way that changes its output; part of every key.
+PREPROCESS_VERSION = 1
+
+
+class Transform(Protocol):
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]: ...
+
+    def spec(self) -> dict[str, Any]: ...
+
+
+class _Spec:
+    """Mixin: ``spec()`` = class name + dataclass fields, the transform's contribution to the preset key."""
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, **asdict(self)}  # type: ignore[call-overload]
+
+
+def _rational(fs: float) -> Fraction:
+    """A sampling rate as an exact fraction (500 -> 500, 257.0 -> 257, 128.5 -> 257/2)."""
+    frac = Fraction(str(float(fs))).limit_denominator(1000)
+    if not math.isclose(float(frac), float(fs), rel_tol=0, abs_tol=1e-9):
+        raise ValueError(f"sampling rate {fs} is not a simple rational number")
+    return frac
+
+
+@dataclass(frozen=True)
+class Resample(_Spec):
+    """Polyphase resampling to ``fs`` with exact rational factors (scipy ``resample_poly``).
+
+    Why polyphase rather than the FFT ``scipy.signal.resample`` some originals use: it does not assume
+    the record is periodic (no wrap-around ringing at the edges) and is exact for 500 <-> 100 Hz.
+    """
+
+    fs: float
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        ratio = _rational(self.fs) / _rational(fs)
+        if ratio == 1:
+            return x, float(self.fs)
+        y = sps.resample_poly(x, ratio.numerator, ratio.denominator, axis=-1)
+        return y.astype(np.float32, copy=False), float(self.fs)
+
+
+@dataclass(frozen=True)
+class Bandpass(_Spec):
+    """Zero-phase Butterworth band-pass (second-order sections, ``sosfiltfilt``): no phase distortion of the QRS."""
+
+    low: float
+    high: float
+    order: int = 5
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        if not 0 < self.low < self.high < fs / 2:
+            raise ValueError(f"band-pass {self.low}-{self.high} Hz needs 0 < low < high < fs/2 = {fs / 2} Hz")
+        sos = sps.butter(self.order, [self.low, self.high], btype="band", fs=fs, output="sos")
+        padlen = 3 * (2 * len(sos) + 1)  # sosfiltfilt's default edge padding
+        if x.shape[-1] <= padlen:
+            raise ValueError(f"signal of {x.shape[-1]} samples is too short to band-pass (needs > {padlen})")
+        y = sps.sosfiltfilt(sos, x.astype(np.float64), axis=-1)
+        return y.astype(np.float32), fs
+
+
+@dataclass(frozen=True)
+class CropPad(_Spec):
+    """Fixed length: crop (from the start, or centred) or zero-pad at the end.
+
+    Padding is at the end as the originals do (MERL/MELP ``np.pad(..., (0, n))``); the cache records
+    which records were padded or cropped in its QC columns.
+    """
+
+    length: int
+    where: Literal["start", "center"] = "start"
+
+    def __post_init__(self) -> None:
+        if self.where not in ("start", "center"):
+            raise ValueError(f"CropPad.where must be 'start' or 'center', got {self.where!r}")
+        if self.length <= 0:
+            raise ValueError(f"CropPad.length must be positive, got {self.length}")
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        t = x.shape[-1]
+        if t > self.length:
+            start = 0 if self.where == "start" else (t - self.length) // 2
+            return np.ascontiguousarray(x[..., start : start + self.length]), fs
+        if t < self.length:
+            pad = [(0, 0)] * (x.ndim - 1) + [(0, self.length - t)]
+            return np.pad(x, pad, mode="constant"), fs
+        return x, fs
+
+
+@dataclass(frozen=True)
+class MinMaxNormalize(_Spec):
+    """Global min-max over the whole record (all leads together) to [0, 1], as MERL and MELP do.
+
+    ``(x - min) / (max - min + eps)``; the originals add ``eps = 1e-8``. NaN guard: a constant record
+    (max == min) becomes all zeros instead of 0/0.
+    """
+
+    eps: float = 0.0
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if hi == lo:
+            return np.zeros_like(x, dtype=np.float32), fs
+        y = (x.astype(np.float64) - lo) / (hi - lo + self.eps)
+        return y.astype(np.float32), fs
+
+
+@dataclass(frozen=True)
+class ZScore(_Spec):
+    """Standardise to zero mean, unit standard deviation, per lead (default) or over the whole record.
+
+    ``(x - mean) / (std + eps)``. NaN guard: a constant lead (record) has std 0 and becomes zeros.
+    ``ddof=1`` reproduces ``torch.Tensor.std`` (unbiased), which ESI uses.
+    """
+
+    per: Literal["lead", "record"] = "lead"
+    eps: float = 0.0
+    ddof: int = 0
+
+    def __post_init__(self) -> None:
+        if self.per not in ("lead", "record"):
+            raise ValueError(f"ZScore.per must be 'lead' or 'record', got {self.per!r}")
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        x64 = x.astype(np.float64)
+        axis = -1 if self.per == "lead" else None
+        mean = x64.mean(axis=axis, keepdims=True)
+        std = x64.std(axis=axis, keepdims=True, ddof=self.ddof)
+        denom = std + self.eps
+        safe = np.where(denom > 0, denom, 1.0)
+        y = np.where(std > 0, (x64 - mean) / safe, 0.0)
+        return y.astype(np.float32), fs
+
+
+@dataclass(frozen=True)
+class Compose(_Spec):
+    """Apply transforms in order."""
+
+    transforms: tuple[Any, ...] = ()
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        for t in self.transforms:
+            x, fs = t(x, fs)
+        return x, fs
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "Compose", "transforms": [t.spec() for t in self.transforms]}
+
+
+class RandomLeadMask:
+    """Training augmentation: zero each lead independently with probability ``p``.
+
+    Works on torch tensors (12, T) or (B, 12, T) (per sample, per lead). Never part of a preset or
+    the cache. MELP uses it with p = 0.5 (HKU-MedAI/MELP src/melp/datasets/augmentations.py,
+    ``RandomLeadsMask(mask_leads_prob=0.5)`` in pretrain_dataset.py).
+    """
+
+    def __init__(self, p: float = 0.5, generator: Any = None) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomLeadMask.p must be in [0, 1], got {p}")
+        self.p = p
+        self.generator = generator
+
+    def __call__(self, x: Any) -> Any:
+        import torch
+
+        if x.ndim not in (2, 3) or x.shape[-2] != len(LEADS):
+            raise ValueError(f"RandomLeadMask expects (12, T) or (B, 12, T), got {tuple(x.shape)}")
+        keep = torch.rand(x.shape[:-1], generator=self.generator, device=x.device) >= self.p
+        return x * keep.unsqueeze(-1).to(x.dtype)
+
+    def __repr__(self) -> str:
+        return f"RandomLeadMask(p={self.p})"
+
+
+@dataclass
+class PreprocInfo:
+    """What preprocessing did to one record; becomes the cache's QC columns."""
+
+    fs_raw: float
+    n_samples_raw: int
+    n_samples_before_croppad: int
+    padded: bool
+    cropped: bool
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A paper's preprocessing: target rate, output length, the transform chain, and where it comes from."""
+
+    name: str
+    fs: float
+    length: int
+    transforms: tuple[Any, ...]
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "fs": float(self.fs),
+            "length": int(self.length),
+            "transforms": [t.spec() for t in self.transforms],
+            "extra": self.extra,
+            "preprocess_version": PREPROCESS_VERSION,
+        }
+
+    def key(self) -> str:
+        """Stable hash of every parameter (and the implementation version): the cache key's preset part."""
+        return stable_hash(self.spec())
+
+    def apply(self, record: Record) -> np.ndarray:
+        """(12, length) float32 at ``fs``; raises RecordError naming the source on failure."""
+        return self.apply_with_info(record)[0]
+
+    def apply_with_info(self, record: Record) -> tuple[np.ndarray, PreprocInfo]:
+        source = record.meta.get("path", f"record {record.record_id}")
+        x = np.asarray(record.signal, dtype=np.float32)
+        fs = float(record.fs)
+        if not np.isfinite(x).all():
+            raise RecordError(source, "NaN/Inf samples in signal")
+        before_croppad = x.shape[-1]
+        try:
+            for t in self.transforms:
+                if isinstance(t, CropPad):
+                    before_croppad = x.shape[-1]
+                x, fs = t(x, fs)
+        except ValueError as e:
+            raise RecordError(source, f"preprocessing ({self.name}) failed: {e}") from e
+        if x.shape != (len(LEADS), self.length) or not math.isclose(fs, self.fs):
+            raise RecordError(
+                source,
+                f"preset {self.name} produced shape {x.shape} at {fs} Hz, expected (12, {self.length}) at {self.fs} Hz",
+            )
+        if not np.isfinite(x).all():
+            raise RecordError(source, f"preprocessing ({self.name}) produced NaN/Inf")
+        info = PreprocInfo(
+            fs_raw=float(record.fs),
+            n_samples_raw=int(record.signal.shape[-1]),
+            n_samples_before_croppad=int(before_croppad),
+            padded=before_croppad < self.length,
+            cropped=before_croppad > self.length,
+        )
+        return np.ascontiguousarray(x, dtype=np.float32), info
+
+
+# --- the papers' presets -------------------------------------------------------------------------------
+
+MELP = Preset(
+    name="melp",
+    fs=500,
+    length=5000,
+    transforms=(Resample(500), CropPad(5000, "start"), MinMaxNormalize(eps=1e-8)),
+    # HKU-MedAI/MELP src/melp/datasets/pretrain_dataset.py and finetune_dataset.py: wfdb.rdsamp at 500 Hz,
+    # ecg[:, :5000], (ecg - min) / (max - min + 1e-8) over the whole record (all leads). No filtering
+    # (scripts/preprocess/preprocess_mimic_iv_ecg.py's nk2.ecg_clean output is not what the dataset reads).
+    source="HKU-MedAI/MELP src/melp/datasets/{pretrain,finetune}_dataset.py",
+)
+
+MERL = Preset(
+    name="merl",
+    fs=500,
+    length=5000,
+    transforms=(Resample(500), CropPad(5000, "start"), MinMaxNormalize(eps=1e-8)),
+    # cheliu-computation/MERL-ICML2024 utils/utils_dataset.py (pretraining, MIMIC-IV-ECG at 500 Hz, 10 s)
+    # and finetune/finetune_dataset.py: ecg[:, :5000]; (ecg - min) / (max - min + 1e-8), global.
+    source="cheliu-computation/MERL-ICML2024 utils/utils_dataset.py, finetune/finetune_dataset.py",
+)
+
+ESI = Preset(
+    name="esi",
+    fs=500,
+    length=5000,
+    transforms=(Resample(500), CropPad(5000, "start"), ZScore(per="record", eps=1e-6, ddof=1)),
+    # comp-well-org/ESI utils/ecg_loader.py: raw MIMIC-IV-ECG p_signal (500 Hz, 5000 samples);
+    # mean/std over dims [0, 1] (the whole record, torch's unbiased std), (x - mean) / (std + 1e-6).
+    source="comp-well-org/ESI utils/ecg_loader.py, utils/data/process_mimic.py",
+)
+
+HEARTLANG = Preset(
+    name="heartlang",
+    fs=100,
+    length=1000,
+    transforms=(Resample(100), Bandpass(0.67, 40.0, order=5), CropPad(1000, "start")),
+    # PKUDigitalHealth/HeartLang datasets/dataset_preprocess/MIMIC-IV/mimic_preprocess.py: resample 500 -> 100 Hz,
+    # then Butterworth band-pass 0.67-40 Hz, order 5, zero-phase (filtfilt); is_norm=False (no normalisation).
+    # Deviations on purpose: polyphase instead of FFT resampling, SOS form instead of (b, a) (same magnitude
+    # response, numerically stable).
+    source="PKUDigitalHealth/HeartLang datasets/dataset_preprocess/MIMIC-IV/mimic_preprocess.py",
+)
+
+RAW500 = Preset(
+    name="raw500",
+    fs=500,
+    length=5000,
+    transforms=(Resample(500), CropPad(5000, "start")),
+    source="no normalisation: millivolts at 500 Hz, 10 s (for round-trip checks and custom methods)",
+)
+
+RAW100 = Preset(
+    name="raw100",
+    fs=100,
+    length=1000,
+    transforms=(Resample(100), CropPad(1000, "start")),
+    source="no normalisation: millivolts at 100 Hz, 10 s",
+)
+
+PRESETS = LazyRegistry(
+    "preprocessing preset",
+    {p.name: p for p in (MELP, MERL, ESI, HEARTLANG, RAW500, RAW100)},
+)
+
+
+def get_preset(name_or_preset: str | Preset) -> Preset:
+    """A registered preset by name (or the Preset itself, so callers accept both)."""
+    if isinstance(name_or_preset, Preset):
+        return name_or_preset
+    return PRESETS.get(name_or_preset)
+
+
+def make_preset(name: str, fs: float, length: int, transforms: Sequence[Any], source: str = "") -> Preset:
+    """A custom preset (e.g. from a Hydra config)."""
+    return Preset(name=name, fs=fs, length=length, transforms=tuple(transforms), source=source)

@@ -1,0 +1,175 @@
+"""Frozen ECG features of one split, computed once and cached on disk.
+
+Why a cache: encoding is the only expensive step of evaluation; prompts, probe grids, seeds and bootstrap
+settings must be changeable without re-encoding. The key is everything that changes the features and nothing
+else: the encoder's checkpoint hash, the dataset (reader name + metadata fingerprint), the split's record ids
+(after QC) and the preprocessing preset's key.
+
+Layout: ``<cache_dir>/<key>/features.npy`` (N, d) float32 and ``meta.json`` (record ids, key parts). Both are
+written atomically, ``meta.json`` last, so a directory without it is an unfinished entry and is recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecg_data.paths import atomic_path, atomic_write_json, stable_hash
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_DIR = Path("runs") / "embeddings"  # DESIGN.md: runs/ holds embeddings, addressed by content
+
+SplitLoader = Callable[[Any, str, str], Any]  # (task, split name, preset name) -> CachedSplit-like
+
+
+@dataclass
+class Embeddings:
+    """Features aligned row by row with ``record_ids``."""
+
+    features: np.ndarray
+    record_ids: list[str]
+    key: str
+    from_cache: bool
+    seconds: float
+
+    def rows(self, wanted: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """Features of ``wanted`` ids (in that order) and the ids not present (skipped by QC)."""
+        pos = {r: i for i, r in enumerate(self.record_ids)}
+        idx = [pos[w] for w in wanted if w in pos]
+        return self.features[np.asarray(idx, dtype=np.int64)], [w for w in wanted if w not in pos]
+
+
+def default_split_loader(task: Any, split: str, preset: str) -> Any:
+    """``ecg_data.cache.cached_split`` (imported lazily: ecg-eval needs ecg-data's cache only when encoding)."""
+    from ecg_data.cache import cached_split
+
+    return cached_split(task, split, preset)
+
+
+def preset_key(encoder: Any) -> str:
+    """Stable key of the encoder's preprocessing preset (``ecg_data.preprocess.get_preset(name).key()``)."""
+    spec = encoder.input_spec
+    try:
+        from ecg_data.preprocess import get_preset
+    except ImportError:  # ecg-data without preprocessing (tests with fake splits): key on the spec itself
+        log.warning("ecg_data.preprocess not importable; embedding cache keyed on the InputSpec fields")
+        return stable_hash({"preset": spec.preset, "fs": spec.fs, "length": spec.length})
+    return get_preset(spec.preset).key()
+
+
+_FINGERPRINTS: dict[tuple[str, str, str], str] = {}
+
+
+def dataset_fingerprint(task: Any) -> str:
+    """Reader name + version + metadata fingerprint of the task's dataset (memoised per dataset root)."""
+    memo = (task.name, task.dataset, str(getattr(task, "root", "")))
+    if memo not in _FINGERPRINTS:
+        reader = task.reader()
+        _FINGERPRINTS[memo] = stable_hash([task.dataset, getattr(reader, "version", ""), reader.fingerprint()])
+    return _FINGERPRINTS[memo]
+
+
+def cache_key(checkpoint_hash: str, dataset_fp: str, record_ids: Sequence[str], preset: str) -> str:
+    return stable_hash(
+        {"checkpoint": checkpoint_hash, "dataset": dataset_fp, "records": stable_hash(list(record_ids)), "preset": preset},
+        n=24,
+    )
+
+
+def _model_device(encoder: Any) -> torch.device | None:
+    params = getattr(encoder, "parameters", None)
+    if callable(params):
+        for p in params():
+            return p.device
+    return None
+
+
+def encode_split(encoder: Any, signals: Any, n: int, batch_size: int) -> np.ndarray:
+    """Run ``encode_ecg`` over ``signals[i:j]`` batches, in eval mode without gradients."""
+    if hasattr(encoder, "eval") and callable(encoder.eval):
+        encoder.eval()
+    device = _model_device(encoder)
+    chunks: list[np.ndarray] = []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            batch = torch.from_numpy(np.array(signals[start : start + batch_size], dtype=np.float32))  # copy: memmaps are read-only
+            if device is not None:
+                batch = batch.to(device)
+            out = encoder.encode_ecg(batch)
+            out = out.detach().float().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out, np.float32)
+            if out.ndim != 2 or out.shape[0] != batch.shape[0]:
+                raise ValueError(f"encode_ecg must return (B, d); got {out.shape} for a batch of {batch.shape[0]}")
+            chunks.append(out.astype(np.float32))
+    if not chunks:
+        raise ValueError("cannot embed an empty split")
+    feats = np.concatenate(chunks)
+    if not np.all(np.isfinite(feats)):
+        raise ValueError("encode_ecg returned NaN or inf features")
+    return feats
+
+
+def embed_split(
+    encoder: Any,
+    task: Any,
+    split: str,
+    *,
+    batch_size: int = 256,
+    cache_dir: str | Path | None = None,
+    split_loader: SplitLoader | None = None,
+) -> Embeddings:
+    """Features of ``task``'s cached ``split`` for ``encoder``, from the cache when present."""
+    loader = split_loader or default_split_loader
+    cached = loader(task, split, encoder.input_spec.preset)
+    record_ids = [str(r) for r in cached.record_ids]
+    key = cache_key(encoder.card.checkpoint_hash, dataset_fingerprint(task), record_ids, preset_key(encoder))
+    entry = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR) / key
+    meta_path, feat_path = entry / "meta.json", entry / "features.npy"
+    if meta_path.is_file() and feat_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        feats = np.load(feat_path)
+        if meta.get("record_ids") == record_ids and feats.shape[0] == len(record_ids):
+            return Embeddings(feats, record_ids, key, from_cache=True, seconds=0.0)
+        log.warning("embedding cache entry %s does not match its split; recomputing", entry)
+    t0 = time.perf_counter()
+    feats = encode_split(encoder, cached.signals, len(record_ids), batch_size)
+    seconds = time.perf_counter() - t0
+    with atomic_path(feat_path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, feats)
+    atomic_write_json(
+        meta_path,
+        {
+            "record_ids": record_ids,
+            "shape": list(feats.shape),
+            "checkpoint_hash": encoder.card.checkpoint_hash,
+            "method": encoder.card.name,
+            "task": task.name,
+            "dataset": task.dataset,
+            "split": split,
+            "preset": encoder.input_spec.preset,
+            "seconds": seconds,
+        },
+    )
+    return Embeddings(feats, record_ids, key, from_cache=False, seconds=seconds)
+
+
+def embed(
+    encoder: Any,
+    task: Any,
+    split: str,
+    *,
+    batch_size: int = 256,
+    cache_dir: str | Path | None = None,
+    split_loader: SplitLoader | None = None,
+) -> np.ndarray:
+    """(N, d) features aligned with the cached split's record ids (see ``embed_split`` for the ids)."""
+    return embed_split(encoder, task, split, batch_size=batch_size, cache_dir=cache_dir, split_loader=split_loader).features

@@ -1,0 +1,209 @@
+"""One entry point that scores an encoder on a task and writes the result file.
+
+``evaluate`` = embeddings (cached) -> zero-shot scores or a linear probe -> AUROC, excluded classes and paired
+bootstrap CIs on the test split -> result JSON + per-record predictions. It knows methods only through the
+encoder protocol (``ecg_eval.protocol``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg_eval import bootstrap as bs
+from ecg_eval.embeddings import SplitLoader, embed_split
+from ecg_eval.metrics import multilabel_auroc
+from ecg_eval.probe import ProbeConfig, fit_probe
+from ecg_eval.prompts import class_prompts, prompt_file_fingerprint
+from ecg_eval.protocol import supports_zero_shot
+from ecg_eval.results import (
+    SCHEMA_VERSION,
+    environment,
+    fraction_percent,
+    is_complete,
+    predictions_path,
+    result_path,
+    seen_in_pretraining,
+    write_predictions,
+    write_result,
+)
+from ecg_eval.zeroshot import class_embeddings, zero_shot_scores
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESULTS_ROOT = Path("leaderboard") / "results"
+
+
+def expected_path(
+    encoder: Any, task: Any, mode: str, fraction: float | None = None, seed: int = 0, *,
+    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None,
+) -> Path:
+    """Where ``evaluate`` writes this cell's result."""
+    return result_path(results_root, suite or task.suite, encoder.card.name, task.name, mode, fraction, seed)
+
+
+def already_done(
+    encoder: Any, task: Any, mode: str, fraction: float | None = None, seed: int = 0, *,
+    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None,
+) -> bool:
+    """Skip-if-exists for the runner: a valid result for the same checkpoint is already on disk."""
+    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite)
+    return is_complete(path, encoder.card.checkpoint_hash)
+
+
+def _card_dict(encoder: Any) -> dict:
+    card = encoder.card
+    d = asdict(card) if hasattr(card, "__dataclass_fields__") else dict(vars(card))
+    d["pretrained_on"] = list(d.get("pretrained_on") or ())
+    return d
+
+
+def _base_result(encoder: Any, task: Any, mode: str, fraction: float | None, seed: int, suite: str) -> dict:
+    card = encoder.card
+    pretrained = list(getattr(card, "pretrained_on", ()) or ())
+    seen = seen_in_pretraining(pretrained, task.name, task.dataset)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "ok",
+        "method": card.name,
+        "checkpoint_hash": card.checkpoint_hash,
+        "encoder_card": _card_dict(encoder),
+        "input_spec": asdict(encoder.input_spec) if hasattr(encoder.input_spec, "__dataclass_fields__") else None,
+        "task": task.name,
+        "dataset": task.dataset,
+        "suite": suite,
+        "mode": mode,
+        "fraction": None if fraction is None else float(fraction),
+        "fraction_percent": None if fraction is None else fraction_percent(fraction),
+        "seed": int(seed),
+        "split": "test",
+        "classes": list(task.classes),
+        "task_dropped_classes": dict(getattr(task, "dropped", {}) or {}),
+        "pretrained_on": pretrained,
+        "seen_in_pretraining": bool(seen),
+        "seen_in_pretraining_datasets": seen,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "environment": environment(),
+    }
+
+
+def evaluate(
+    encoder: Any,
+    task: Any,
+    mode: str,
+    fraction: float | None = None,
+    seed: int = 0,
+    *,
+    results_root: str | Path = DEFAULT_RESULTS_ROOT,
+    suite: str | None = None,
+    prompt_file: str | Path | None = None,
+    templates: Sequence[str] | None = None,
+    split_commas: bool = False,
+    lowercase: bool = False,
+    probe_config: ProbeConfig | None = None,
+    n_resamples: int = bs.DEFAULT_RESAMPLES,
+    bootstrap_seed: int = 0,
+    batch_size: int = 256,
+    embed_cache: str | Path | None = None,
+    split_loader: SplitLoader | None = None,
+    config: dict | None = None,
+    skip_existing: bool = False,
+) -> dict:
+    """Score ``encoder`` on ``task`` (``mode`` = "zero_shot" | "linear_probe") and write the result file.
+
+    ``fraction`` (0.01 / 0.1 / 1.0) and ``seed`` pick the fixed training subset ``task.train_subset`` for the
+    probe; zero-shot takes ``fraction=None``. ``config`` is stored verbatim (the runner's resolved config).
+    Returns the result dict (also written to ``expected_path(...)``, with ``result_path`` added).
+    """
+    suite = suite or task.suite
+    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite)
+    if skip_existing and is_complete(path, encoder.card.checkpoint_hash):
+        from ecg_eval.results import read_result
+
+        out = read_result(path)
+        out["result_path"] = str(path)
+        return out
+    t0 = time.perf_counter()
+    result = _base_result(encoder, task, mode, fraction, seed, suite)
+    result["config"] = {
+        "caller": config or {},
+        "n_resamples": n_resamples,
+        "bootstrap_seed": bootstrap_seed,
+        "batch_size": batch_size,
+    }
+
+    if mode == "zero_shot" and not supports_zero_shot(encoder):
+        result.update(status="not_applicable", reason="encoder has no text tower (no encode_text)", scores=None)
+        result["wall_time_s"] = time.perf_counter() - t0
+        write_result(path, result)
+        result["result_path"] = str(path)
+        return result
+
+    classes = list(task.classes)
+    test = embed_split(encoder, task, "test", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
+    y_test = task.y(test.record_ids)
+
+    if mode == "zero_shot":
+        prompts = class_prompts(
+            classes, dataset=task.dataset, path=prompt_file, templates=templates,
+            split_commas=split_commas, lowercase=lowercase,
+        )
+        scores = zero_shot_scores(test.features, class_embeddings(encoder, prompts, classes))
+        result["config"]["zero_shot"] = {
+            "prompt_file": str(prompt_file) if prompt_file else "ecg_eval/prompts/default.json",
+            "prompt_file_sha256_16": prompt_file_fingerprint(prompt_file),
+            "templates": list(templates) if templates else ["{}"],
+            "split_commas": split_commas,
+            "lowercase": lowercase,
+            "score": "cosine similarity",
+            "prompts": prompts,
+        }
+    elif mode == "linear_probe":
+        if fraction is None:
+            raise ValueError("linear_probe needs fraction (0.01, 0.1 or 1.0)")
+        cfg = probe_config or ProbeConfig()
+        train = embed_split(encoder, task, "train", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
+        val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
+        subset = [str(r) for r in task.train_subset(fraction, seed)]
+        x_train, missing = train.rows(subset)
+        if missing:
+            log.warning("%s: %d of %d subset records are absent from the cached train split (QC)", task.name, len(missing), len(subset))
+        absent = set(missing)
+        kept = [r for r in subset if r not in absent]
+        fit = fit_probe(x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed)
+        scores = fit.predict_proba(test.features)
+        result["config"]["linear_probe"] = cfg.to_dict()
+        result["selection"] = fit.selection()
+        result["n_train"] = len(kept)
+        result["n_train_missing_qc"] = len(missing)
+        result["n_val"] = len(val.record_ids)
+    else:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: zero_shot, linear_probe")
+
+    report = multilabel_auroc(y_test, scores, classes)
+    if report.excluded:
+        log.warning("%s: classes excluded from the test AUROC: %s", task.name, report.excluded)
+    result["n_test"] = len(test.record_ids)
+    result["scores"] = {"macro_auroc": report.macro, "per_class_auroc": report.per_class}
+    result["excluded_classes"] = report.excluded
+    if report.macro is not None:
+        seed_bs = bs.bootstrap_seed(task.name, test.record_ids, bootstrap_seed)
+        res = bs.draw_resamples(y_test, seed=seed_bs, n_resamples=n_resamples)
+        result["ci"] = bs.bootstrap_ci(y_test, scores, classes, res).to_dict()
+    else:
+        result["ci"] = None
+    result["embedding_cache_keys"] = {"test": test.key}
+    pred = predictions_path(path)
+    write_predictions(pred, test.record_ids, classes, y_test, scores)
+    result["predictions"] = pred.name
+    result["wall_time_s"] = time.perf_counter() - t0
+    write_result(path, result)
+    result["result_path"] = str(path)
+    return result

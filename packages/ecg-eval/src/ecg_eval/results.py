@@ -1,0 +1,214 @@
+"""Result files: one JSON per (method, checkpoint, task, mode, fraction, seed), with a versioned schema.
+
+Path: ``<results_root>/<suite>/<method>/<task>/<mode>[-<percent>]-seed<k>.json`` where ``mode`` is
+``zero_shot`` or ``linear_probe`` and ``percent`` is the training fraction in percent (0.01 -> ``1``,
+0.1 -> ``10``, 1.0 -> ``100``), e.g. ``linear_probe-10-seed0.json``. Per-record predictions sit beside it as
+``<same stem>.predictions.npz`` (record_ids, classes, y_true, scores) so every metric can be recomputed.
+The schema is documented in docs/evaluation.md; bump SCHEMA_VERSION on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecg_data.paths import atomic_path, atomic_write_json
+
+SCHEMA_VERSION = 1
+MODES = ("zero_shot", "linear_probe")
+SUITES = ("synthetic", "real")
+STATUSES = ("ok", "not_applicable")
+PACKAGES = ("ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval", "torch", "numpy", "scipy", "scikit-learn")
+
+
+def fraction_percent(fraction: float) -> str:
+    """0.01 -> '1', 0.1 -> '10', 1.0 -> '100', 0.005 -> '0.5'. Fractions are (0, 1]; percent is only a name."""
+    f = float(fraction)
+    if not 0.0 < f <= 1.0:
+        raise ValueError(f"training fraction must be in (0, 1] (e.g. 0.01, 0.1, 1.0), got {fraction!r}")
+    return f"{round(f * 100, 6):g}"
+
+
+def result_name(mode: str, fraction: float | None, seed: int) -> str:
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    if mode == "linear_probe":
+        if fraction is None:
+            raise ValueError("linear_probe needs a training fraction")
+        return f"{mode}-{fraction_percent(fraction)}-seed{int(seed)}.json"
+    if fraction is not None:
+        raise ValueError("zero_shot uses no training data: pass fraction=None")
+    return f"{mode}-seed{int(seed)}.json"
+
+
+def result_path(
+    results_root: str | Path, suite: str, method: str, task: str, mode: str, fraction: float | None, seed: int
+) -> Path:
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
+    for part, value in (("method", method), ("task", task)):
+        if not value or "/" in value or value.startswith("."):
+            raise ValueError(f"{part} name {value!r} cannot be a path component")
+    return Path(results_root) / suite / method / task / result_name(mode, fraction, seed)
+
+
+def predictions_path(result_file: str | Path) -> Path:
+    p = Path(result_file)
+    return p.with_name(p.stem + ".predictions.npz")
+
+
+def write_predictions(
+    path: str | Path, record_ids: Sequence[str], classes: Sequence[str], y_true: np.ndarray, scores: np.ndarray
+) -> None:
+    """Atomic compressed npz; record ids and class names as unicode arrays (no pickle needed to read)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f,
+                record_ids=np.asarray([str(r) for r in record_ids]),
+                classes=np.asarray(list(classes)),
+                y_true=np.asarray(y_true, dtype=np.int8),
+                scores=np.asarray(scores, dtype=np.float32),
+            )
+
+
+def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def write_result(path: str | Path, result: dict) -> Path:
+    """Validate the mandatory fields and write atomically."""
+    validate(result, source=str(path))
+    atomic_write_json(path, result)
+    return Path(path)
+
+
+def read_result(path: str | Path) -> dict:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from None
+    validate(data, source=str(p))
+    return data
+
+
+REQUIRED = ("schema_version", "status", "method", "checkpoint_hash", "task", "suite", "mode", "fraction", "seed")
+
+
+def validate(result: dict, *, source: str = "<result>") -> None:
+    """Raise ValueError naming the file and the problem when a result does not follow the schema."""
+    missing = [k for k in REQUIRED if k not in result]
+    if missing:
+        raise ValueError(f"{source}: missing field(s) {', '.join(missing)}")
+    if result["schema_version"] != SCHEMA_VERSION:
+        raise ValueError(f"{source}: schema_version {result['schema_version']!r}, this ecg-eval reads {SCHEMA_VERSION}")
+    if result["status"] not in STATUSES:
+        raise ValueError(f"{source}: status {result['status']!r} not in {STATUSES}")
+    if result["mode"] not in MODES:
+        raise ValueError(f"{source}: mode {result['mode']!r} not in {MODES}")
+    if result["status"] == "ok":
+        scores = result.get("scores") or {}
+        if "macro_auroc" not in scores or "per_class_auroc" not in scores:
+            raise ValueError(f"{source}: status ok needs scores.macro_auroc and scores.per_class_auroc")
+
+
+def is_complete(path: str | Path, checkpoint_hash: str | None = None) -> bool:
+    """True when a valid result exists (for the same checkpoint when given): the runner skips the stage."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    try:
+        data = read_result(p)
+    except ValueError:
+        return False
+    if checkpoint_hash is not None and data.get("checkpoint_hash") != checkpoint_hash:
+        return False
+    if data["status"] == "ok" and data.get("predictions") and not (p.parent / data["predictions"]).is_file():
+        return False
+    return True
+
+
+# --- provenance -------------------------------------------------------------------------------------------------
+
+
+def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in names:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = _module_version(name)
+    return out
+
+
+def _module_version(dist: str) -> str | None:
+    """Workspace packages run from src/ without installation: read their ``__version__``."""
+    try:
+        mod = __import__(dist.replace("-", "_"))
+    except ImportError:
+        return None
+    return getattr(mod, "__version__", None)
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """HEAD commit (with '+dirty' when the tree has changes), or None outside a git checkout."""
+    try:
+        where = str(cwd or os.getcwd())
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def hardware() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "git_commit": git_commit(),
+        "hardware": hardware(),
+    }
+
+
+def _norm(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def seen_in_pretraining(pretrained_on: Sequence[str], task_name: str, dataset: str) -> list[str]:
+    """Pretraining datasets that overlap the evaluated one.
+
+    A pretraining name p matches when, ignoring case and punctuation, it equals the task's reader name or the
+    task name starts with it (``ptbxl`` ~ ``ptbxl_super``; ``synth-ptbxl`` ~ ``synth_ptbxl_sub``).
+    """
+    t, d = _norm(task_name), _norm(dataset)
+    return sorted(p for p in pretrained_on if _norm(p) and (_norm(p) == d or t.startswith(_norm(p))))

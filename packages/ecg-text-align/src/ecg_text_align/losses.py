@@ -1,0 +1,156 @@
+"""Losses shared by the ECG-text methods (MELP, MERL, ...).
+
+Which losses see other ranks' samples:
+- ``clip_loss`` and ``unimodal_alignment_loss`` gather features across ranks with gradients
+  (``gather=True``, the default): negatives come from the global batch, as open_clip does.
+- ``caption_loss`` is per token and needs no negatives: local.
+- ``local_alignment_loss`` is **local** (negatives only from the rank's own batch), as in the released
+  MELP code (``BeatAlignmentModule`` is applied to the per-rank batch); its cost is O(B^2 * S * Q).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ecg_text_align.distributed import gather_with_grad
+
+#: CLIP / open_clip: logit scale initialised to 1/0.07 and clamped to at most 100.
+INIT_TEMPERATURE = 0.07
+MAX_LOGIT_SCALE = 100.0
+
+
+class LogitScale(nn.Module):
+    """Learnable temperature stored as log(scale); ``forward`` returns the clamped scale (<= 100)."""
+
+    def __init__(self, init_temperature: float = INIT_TEMPERATURE, max_scale: float = MAX_LOGIT_SCALE):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+        self.max_scale = max_scale
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.clamp(max=math.log(self.max_scale)).exp()
+
+
+def _symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+
+
+def clip_loss(
+    ecg: torch.Tensor,
+    text: torch.Tensor,
+    logit_scale: torch.Tensor | float,
+    *,
+    gather: bool = True,
+    normalize: bool = True,
+    max_scale: float = MAX_LOGIT_SCALE,
+) -> torch.Tensor:
+    """Symmetric InfoNCE between paired ECG and text embeddings (B, d).
+
+    ``logit_scale`` is the multiplicative scale (1/temperature); it is clamped to ``max_scale`` here too, so
+    a caller passing an unclamped value still gets CLIP's bound. With ``gather`` and several ranks, the
+    logits are computed on the global batch (open_clip ``gather_with_grad=True, local_loss=False``).
+    """
+    if normalize:
+        ecg, text = F.normalize(ecg, dim=-1), F.normalize(text, dim=-1)
+    if gather:
+        ecg, text = gather_with_grad(ecg), gather_with_grad(text)
+    scale = torch.as_tensor(logit_scale, dtype=ecg.dtype, device=ecg.device).clamp(max=max_scale)
+    return _symmetric_ce(scale * ecg @ text.t())
+
+
+def caption_loss(logits: torch.Tensor, labels: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Teacher-forced next-token cross-entropy (CoCa); ``logits`` (B, L, V), ``labels`` (B, L).
+
+    Positions whose label is ``pad_id`` are ignored; the mean is over the remaining tokens. Local loss.
+    """
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=pad_id)
+
+
+#: MELP local alignment temperatures (released code, ``BeatAlignmentModule.forward``; GLoRIA's
+#: ``local_loss`` defaults): temp1 sharpens the attention of a sentence over beats, temp2 scales the
+#: sentence-context cosine before the log-sum-exp over sentences, temp3 scales the record-level logits.
+LOCAL_TEMP_ATTENTION = 4.0
+LOCAL_TEMP_SIMILARITY = 5.0
+LOCAL_TEMP_LOGITS = 10.0
+
+
+def local_alignment_scores(
+    beats: torch.Tensor,
+    sentences: torch.Tensor,
+    sentence_mask: torch.Tensor,
+    temp_attention: float = LOCAL_TEMP_ATTENTION,
+    temp_similarity: float = LOCAL_TEMP_SIMILARITY,
+    beat_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(B_ecg, B_text) scores: for every ECG b and report i, how well i's sentences find matching beats in b.
+
+    As GLoRIA/MELP: raw dot products beat·sentence; softmax over the report's sentences, then ×temp1 and
+    softmax over beats (the attention of each sentence over beats); the attended beat context is compared
+    to the sentence by cosine; score = log Σ_s exp(temp2 · cos). Padded sentences (mask 0) take no part.
+    """
+    mask = sentence_mask.bool()  # (Bt, S)
+    dots = torch.einsum("bqd,isd->bisq", beats, sentences)  # (Be, Bt, S, Q)
+    neg = torch.finfo(dots.dtype).min
+    a = dots.masked_fill(~mask[None, :, :, None], neg).softmax(dim=2)  # over sentences
+    a = a * temp_attention
+    if beat_mask is not None:  # real-heartbeat option: records have different beat counts
+        a = a.masked_fill(~beat_mask.bool()[:, None, None, :], neg)
+    a = a.softmax(dim=3)  # over beats
+    context = torch.einsum("bisq,bqd->bisd", a, beats)
+    cos = F.cosine_similarity(context, sentences[None].expand_as(context), dim=-1, eps=1e-8)  # (Be, Bt, S)
+    cos = (cos * temp_similarity).masked_fill(~mask[None], float("-inf"))
+    return torch.logsumexp(cos, dim=2)
+
+
+def local_alignment_loss(
+    beats: torch.Tensor,
+    sentences: torch.Tensor,
+    sentence_mask: torch.Tensor,
+    temp_attention: float = LOCAL_TEMP_ATTENTION,
+    temp_similarity: float = LOCAL_TEMP_SIMILARITY,
+    temp_logits: float = LOCAL_TEMP_LOGITS,
+    beat_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """MELP's beat-sentence alignment: symmetric cross-entropy on ``temp3 · scores`` (local to the rank).
+
+    ``beats`` (B, Q, d), ``sentences`` (B, S, d), ``sentence_mask`` (B, S), optional ``beat_mask`` (B, Q). Records whose report has no
+    sentence are left out of both directions (the released code silently misaligned the batch instead);
+    with fewer than two usable records the loss is 0 (no negatives).
+    """
+    keep = sentence_mask.bool().any(dim=1)
+    if int(keep.sum()) < 2:
+        return beats.sum() * 0.0 + sentences.sum() * 0.0
+    beats, sentences, sentence_mask = beats[keep], sentences[keep], sentence_mask[keep]
+    if beat_mask is not None:
+        beat_mask = beat_mask[keep]
+    scores = local_alignment_scores(beats, sentences, sentence_mask, temp_attention, temp_similarity, beat_mask)
+    return _symmetric_ce(scores * temp_logits)
+
+
+#: MERL (utils_builder.py / utils_trainer.py): two dropout(p=0.1) views, CLIP loss at fixed temperature 0.07.
+UNIMODAL_TEMPERATURE = 0.07
+
+
+def unimodal_alignment_loss(
+    view1: torch.Tensor, view2: torch.Tensor, temperature: float = UNIMODAL_TEMPERATURE, *, gather: bool = True
+) -> torch.Tensor:
+    """MERL's uni-modal alignment: InfoNCE between two dropout views of the same ECG embedding."""
+    return clip_loss(view1, view2, 1.0 / temperature, gather=gather, max_scale=float("inf"))
+
+
+class DropoutViews(nn.Module):
+    """MERL's two views: ``dropout(linear_k(emb))`` for k = 1, 2 (bias-free linears, dropout 0.1)."""
+
+    def __init__(self, dim_in: int, dim_out: int, p: float = 0.1):
+        super().__init__()
+        self.linear1 = nn.Linear(dim_in, dim_out, bias=False)
+        self.linear2 = nn.Linear(dim_in, dim_out, bias=False)
+        self.dropout1, self.dropout2 = nn.Dropout(p), nn.Dropout(p)
+
+    def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.dropout1(self.linear1(emb)), self.dropout2(self.linear2(emb))

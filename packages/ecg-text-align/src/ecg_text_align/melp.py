@@ -1,0 +1,211 @@
+"""MELP (Wang et al., 2025, "From Token to Rhythm: A Multi-Scale Approach for ECG-Language Pretraining").
+
+Stage 2 (ECG-text) model: ECG tower (wav2vec2 + two attentional poolers) and a causal BERT text tower,
+trained with 1.0·contrastive(rhythm, report) + 2.0·caption + 0.2·local(beats, sentences)
+(loss weights from the run command in HKU-MedAI/MELP scripts/pretrain/main_pretrain.py).
+
+- token scale: 128 caption-pooler queries read by the caption decoder (``CaptionDecoder``);
+- beat scale: n_q contrast-pooler queries (beat embeddings, width 256), or real R-peak beats (option);
+- rhythm scale: mean of the beats, L2-normalised, contrasted with the trailing-[CLS] text embedding.
+
+Sub-modules are built from plain specs (see ``components``) so ``from_checkpoint`` rebuilds the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ecg_text_align.beats import rpeak_beat_tokens
+from ecg_text_align.components import build
+from ecg_text_align.decoder import CaptionDecoder
+from ecg_text_align.losses import LogitScale, caption_loss, clip_loss, local_alignment_loss
+from ecg_text_align.module import PretrainModule
+
+DEFAULT_ECG = {"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"}
+DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default"}
+
+
+class MELP(PretrainModule):
+    method_name = "melp"
+
+    def __init__(
+        self,
+        ecg_tower: Mapping[str, Any] = DEFAULT_ECG,
+        text_encoder: Mapping[str, Any] = DEFAULT_TEXT,
+        shared_dim: int = 256,
+        clip_weight: float = 1.0,
+        caption_weight: float = 2.0,
+        local_weight: float = 0.2,
+        decoder_layers: int = 6,
+        decoder_heads: int = 8,
+        max_sentences: int = 16,
+        beat_source: str = "queries",
+        max_rpeak_beats: int = 24,
+        ecg_tower_ckpt: str | None = None,
+        **common: Any,
+    ):
+        common.setdefault("lr", 2e-4)
+        common.setdefault("betas", (0.9, 0.95))
+        common.setdefault("weight_decay", 0.2)
+        super().__init__(**common)
+        self.save_hyperparameters()
+        if beat_source not in ("queries", "rpeaks"):
+            raise ValueError(f"beat_source must be 'queries' or 'rpeaks', got {beat_source!r}")
+        self.ecg_tower = build(dict(ecg_tower))
+        if ecg_tower_ckpt:
+            load_ecg_tower(self.ecg_tower, ecg_tower_ckpt)
+        self.text = build(dict(text_encoder))
+        width = int(self.text.width)
+        shared_in = int(getattr(self.ecg_tower, "shared_dim", shared_dim))
+        if shared_in != shared_dim:
+            raise ValueError(f"ECG tower beat width {shared_in} != shared_dim {shared_dim}")
+        # MERL/MELP proj_t: Linear(768, 256) -> GELU -> Linear(256, 256) (merl_model.py, proj_hidden=256)
+        self.proj_text = nn.Sequential(nn.Linear(width, shared_dim), nn.GELU(), nn.Linear(shared_dim, shared_dim))
+        self.proj_sent = nn.Linear(width, shared_dim)  # melp_model.py sent_proj
+        if beat_source == "rpeaks":
+            self.proj_rpeak_beat = nn.Linear(int(self.ecg_tower.encoder.width), shared_dim)
+        tok = self.text.tokenizer
+        self.pad_id, self.sep_id, self.cls_id = tok.pad_token_id, tok.sep_token_id, tok.cls_token_id
+        self.start_id = getattr(self.text, "start_id", tok.cls_token_id)
+        self.decoder = CaptionDecoder(
+            vocab_size=len(tok),
+            width=width,
+            layers=decoder_layers,
+            heads=decoder_heads,
+            context_length=int(getattr(self.text, "max_length", 128)),
+            ecg_dim=int(getattr(self.ecg_tower, "caption_dim", width)),
+        )
+        self.logit_scale = LogitScale()
+        self.weights = {"clip": clip_weight, "caption": caption_weight, "local": local_weight}
+
+    # ----- towers -------------------------------------------------------------------------------
+    def _ecg(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """-> rhythm (B, 256) unnormalised, beats (B, Q, 256), beat mask or None, caption tokens (B, 128, dc)."""
+        out = self.ecg_tower(x)
+        if self.hparams.beat_source == "rpeaks":
+            fs = getattr(self.ecg_tower.encoder, "fs", self.input_spec.fs)
+            beats, mask = rpeak_beat_tokens(x, out.tokens, fs, self.hparams.max_rpeak_beats)
+            beats = self.proj_rpeak_beat(beats)
+            m = mask[..., None].to(beats.dtype)
+            rhythm = (beats * m).sum(1) / m.sum(1).clamp(min=1)
+            return rhythm, beats, mask, out.caption_tokens
+        return out.beats.mean(dim=1), out.beats, None, out.caption_tokens
+
+    def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in self.text.tokenize(list(texts)).items()}
+
+    def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        return self._ecg(x)[0]
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        t = self._tokenize(texts)
+        return self.proj_text(self.text(t["input_ids"], t["attention_mask"]).pooled)
+
+    # ----- losses -------------------------------------------------------------------------------
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        rhythm, beats, beat_mask, cap_tokens = self._ecg(batch["ecg"])
+        t = self._tokenize(batch["report"])
+        ids = t["input_ids"]
+        text = self.text(ids, t["attention_mask"])
+        losses: dict[str, torch.Tensor] = {}
+        losses["clip"] = clip_loss(rhythm, self.proj_text(text.pooled), self.logit_scale())
+        # teacher forcing: the state at position i predicts token i+1; pads (and the trailing [CLS],
+        # which is the pooling slot, not text) are ignored
+        labels = ids[:, 1:].clone()
+        if getattr(self.text, "add_trailing_cls", False):
+            labels[labels == self.cls_id] = self.pad_id
+        logits = self.decoder(cap_tokens, text.tokens[:, :-1])
+        losses["caption"] = caption_loss(logits, labels, self.pad_id)
+        sents, smask = self.text.sentence_embeddings(text.tokens, t["sentence_ids"], self.hparams.max_sentences)
+        losses["local"] = local_alignment_loss(beats, self.proj_sent(sents), smask, beat_mask=beat_mask)
+        losses["loss"] = sum(self.weights[k] * losses[k] for k in ("clip", "caption", "local"))
+        losses["logit_scale"] = self.logit_scale().detach()
+        return losses
+
+    # ----- report generation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def generate_report(self, x: torch.Tensor, beam_size: int = 3, max_len: int = 40, length_penalty: float = 1.0) -> list[str]:
+        """Beam-search report for each ECG (B, 12, T): the caption decoder reads the ECG tokens and the
+        causal text tower's states of the prefix; stops at [SEP]. Scores are log-probs / length**penalty."""
+        was = self.training
+        self.eval()
+        try:
+            x = x.to(self.device, torch.float32)
+            cap_tokens = self._ecg(x)[3]
+            banned = {self.pad_id, self.cls_id, self.start_id}
+            for name in ("unk_token_id", "mask_token_id"):
+                tid = getattr(self.text.tokenizer, name, None)
+                if tid is not None:
+                    banned.add(tid)
+            banned_t = torch.tensor(sorted(banned), device=self.device)
+            limit = min(max_len, self.decoder.context_length - 1)
+            return [self._beam(cap_tokens[i : i + 1], beam_size, limit, length_penalty, banned_t) for i in range(x.shape[0])]
+        finally:
+            self.train(was)
+
+    def _beam(self, ecg: torch.Tensor, k: int, max_len: int, lp: float, banned: torch.Tensor) -> str:
+        beams: list[tuple[list[int], float]] = [([self.start_id], 0.0)]
+        done: list[tuple[list[int], float]] = []
+        for step in range(max_len):
+            ids = torch.tensor([b[0] for b in beams], device=self.device)
+            states = self.text(ids, torch.ones_like(ids)).tokens
+            logp = self.decoder(ecg.expand(len(beams), -1, -1), states)[:, -1].float().log_softmax(-1)
+            logp[:, banned] = float("-inf")
+            if step == 0:
+                logp[:, self.sep_id] = float("-inf")  # no empty report
+            cand = []
+            for bi, (seq, score) in enumerate(beams):
+                top = logp[bi].topk(k)
+                cand += [(seq + [int(t)], score + float(v)) for v, t in zip(top.values, top.indices)]
+            cand.sort(key=lambda c: c[1], reverse=True)
+            beams = []
+            for seq, score in cand:
+                (done if seq[-1] == self.sep_id else beams).append((seq, score))
+                if len(beams) == k:
+                    break
+            if len(done) >= k or not beams:
+                break
+        pool = done or beams
+        best = max(pool, key=lambda c: c[1] / (len(c[0]) - 1) ** lp)[0]
+        return self.text.tokenizer.decode(best[1:], skip_special_tokens=True).strip()
+
+
+def load_ecg_tower(tower: nn.Module, ckpt_path: str) -> None:
+    """Initialise the ECG tower from a stage-0 checkpoint (its ``ecg_tower.*`` or ``encoder.*`` weights).
+
+    As MELP, the contrast pooler is not taken from stage 0 (melp_model.py drops ``attn_pool_contrast``).
+    """
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    state = state.get("state_dict", state)
+    own = tower.state_dict()
+    picked = {}
+    for k, v in state.items():
+        for prefix in ("ecg_tower.", "tower.", ""):
+            if k.startswith(prefix) and k[len(prefix):] in own and "attn_pool_contrast" not in k:
+                picked[k[len(prefix):]] = v
+                break
+    if not any(k.startswith("encoder.") for k in picked):
+        raise ValueError(f"{ckpt_path}: no ECG encoder weights found to initialise the MELP tower")
+    tower.load_state_dict(picked, strict=False)
+
+
+def run_melp(
+    data: Mapping[str, Any],
+    trainer: Mapping[str, Any],
+    run_dir: str,
+    zero_shot: Mapping[str, Mapping[str, list[str]]] | None = None,
+    **module_kw: Any,
+) -> Any:
+    """Hydra entry point for stage 2: ``data`` -> ``PretrainDataModule`` kwargs (its zero-shot tasks are the
+    keys of ``zero_shot``, class -> prompts); ``trainer`` -> ``fit``; returns the best (or last) checkpoint."""
+    from ecg_text_align.data import PretrainDataModule
+    from ecg_text_align.train import fit
+
+    module = MELP(zero_shot=dict(zero_shot or {}), **module_kw)
+    dm = PretrainDataModule(**{**data, "zero_shot_tasks": list(zero_shot or {})})
+    return fit(module, dm, trainer, run_dir)

@@ -1,0 +1,226 @@
+"""``PretrainModule``: the one Lightning base every ECG-text method (MELP and the baselines) trains with.
+
+Subclasses implement ``compute_losses(batch) -> dict`` (``"loss"`` is optimised), ``embed_ecg`` and, for
+ECG-text methods, ``embed_text``. The base owns what must be identical across methods: AdamW with linear
+warmup + cosine (by optimiser steps), per-rank step-seeded lead masking, validation zero-shot macro AUROC on
+the validation split of the chosen downstream tasks (``val/zs_auroc``, used for checkpoint selection and
+early stopping), the encoder protocol that ecg-eval scores, and ``from_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from ecg_text_align.card import EncoderCard, InputSpec
+from ecg_text_align.components import import_attr
+from ecg_text_align.schedule import warmup_cosine
+from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
+
+CLASS_KEY = "ecg_text_align_class"
+
+
+def random_lead_mask(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Zero each lead of each record independently with probability ``p`` ((B, 12, T))."""
+    keep = torch.rand(x.shape[0], x.shape[1], 1, generator=generator, device="cpu") >= p
+    return x * keep.to(device=x.device, dtype=x.dtype)
+
+
+class PretrainModule(L.LightningModule):
+    """Base of every pretraining method. Subclasses call ``super().__init__(**common)`` then
+    ``self.save_hyperparameters()`` so ``from_checkpoint`` can rebuild them from the checkpoint alone."""
+
+    method_name = "pretrain"
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        # ECG-only methods expose no callable encode_text (ecg-eval then marks zero-shot "not applicable")
+        if cls.embed_text is PretrainModule.embed_text:
+            cls.encode_text = None  # type: ignore[assignment]
+        elif cls.encode_text is None:
+            cls.encode_text = PretrainModule.encode_text  # type: ignore[method-assign]
+
+    def __init__(
+        self,
+        *,
+        lr: float = 2e-4,
+        betas: Sequence[float] = (0.9, 0.999),
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        total_steps: int | None = None,
+        min_lr_ratio: float = 0.0,
+        decay_1d_params: bool = False,
+        lead_mask_p: float = 0.0,
+        seed: int = 0,
+        input_preset: str = "melp",
+        fs: int = 500,
+        length: int = 5000,
+        model_preset: str = "tiny",
+        pretrained_on: Sequence[str] = (),
+        zero_shot: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    ):
+        super().__init__()
+        self.lr, self.betas, self.weight_decay = lr, tuple(betas), weight_decay
+        self.warmup_steps, self.total_steps, self.min_lr_ratio = warmup_steps, total_steps, min_lr_ratio
+        self.decay_1d_params = decay_1d_params
+        self.lead_mask_p, self.seed = lead_mask_p, seed
+        self._input_spec = InputSpec(preset=input_preset, fs=fs, length=length)
+        self.model_preset, self.pretrained_on = model_preset, tuple(pretrained_on)
+        #: task name -> {class name -> prompts}; one validation dataloader per task, in this order
+        self.zero_shot = {t: {c: list(p) for c, p in cp.items()} for t, cp in (zero_shot or {}).items()}
+        self._checkpoint_hash: str | None = None
+        self._val_outputs: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._class_emb: dict[int, torch.Tensor] = {}
+
+    # ----- to implement -------------------------------------------------------------------------
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ----- training -----------------------------------------------------------------------------
+    def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Lead masking seeded by (seed, rank, step): differs per rank, identical after a resume."""
+        if self.lead_mask_p <= 0:
+            return batch
+        g = torch.Generator().manual_seed(hash((self.seed, self.global_rank, self.global_step)) & 0x7FFFFFFF)
+        return {**batch, "ecg": random_lead_mask(batch["ecg"], self.lead_mask_p, g)}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        losses = self.compute_losses(self._augment(batch))
+        bs = batch["ecg"].shape[0]
+        for k, v in losses.items():
+            self.log(f"train/{k}", v.detach(), prog_bar=(k == "loss"), batch_size=bs, sync_dist=False)
+        return losses["loss"]
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            # open_clip: no weight decay on gains, biases, logit scale (1-D / scalar tensors)
+            (decay if self.decay_1d_params or p.ndim >= 2 else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.weight_decay}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        return groups
+
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas)
+        total = self.total_steps or int(self.trainer.estimated_stepping_batches)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: warmup_cosine(s, self.warmup_steps, total, self.min_lr_ratio)
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ----- validation: zero-shot AUROC on the validation split of the chosen tasks ----------------
+    def has_text_tower(self) -> bool:
+        return type(self).embed_text is not PretrainModule.embed_text
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_outputs = {}
+        self._class_emb = {}
+        if self.has_text_tower():
+            with torch.no_grad():
+                for i, prompts in enumerate(self.zero_shot.values()):
+                    self._class_emb[i] = class_embeddings(self.embed_text, prompts)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        if dataloader_idx not in self._class_emb:
+            return
+        emb = self.embed_ecg(batch["ecg"])
+        scores = cosine_scores(emb, self._class_emb[dataloader_idx].to(emb.device))
+        self._val_outputs.setdefault(dataloader_idx, []).append((scores.cpu(), batch["labels"].cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._class_emb:
+            return
+        aucs = []
+        for i, task in enumerate(self.zero_shot):
+            outs = self._val_outputs.get(i, [])
+            if not outs:
+                continue
+            s = torch.cat([o[0] for o in outs])
+            y = torch.cat([o[1] for o in outs])
+            s, y = self.all_gather(s).reshape(-1, s.shape[-1]), self.all_gather(y).reshape(-1, y.shape[-1])
+            auc, _ = macro_auroc(s.float().numpy(force=True), y.numpy(force=True), list(self.zero_shot[task]))
+            if not np.isnan(auc):
+                self.log(f"val/zs_auroc/{task}", auc, rank_zero_only=False, sync_dist=False)
+                aucs.append(auc)
+        if aucs:
+            self.log("val/zs_auroc", float(np.mean(aucs)), prog_bar=True, sync_dist=False)
+
+    # ----- the encoder protocol (what ecg-eval scores) --------------------------------------------
+    def _eval_call(self, fn: Any, arg: Any) -> torch.Tensor:
+        was = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return fn(arg)
+        finally:
+            self.train(was)
+
+    def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 12, T) prepared per ``input_spec`` -> (B, d) features; eval mode, no gradients."""
+        return self._eval_call(self.embed_ecg, x.to(self.device, torch.float32))
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no text tower")
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """list of N strings -> (N, d) in the space of ``encode_ecg``; eval mode, no gradients."""
+        return self._eval_call(self.embed_text, list(texts))
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return self._input_spec
+
+    @property
+    def card(self) -> EncoderCard:
+        if self._checkpoint_hash is None:
+            blob = json.dumps(dict(self.hparams), sort_keys=True, default=str).encode()
+            self._checkpoint_hash = "cfg-" + hashlib.sha256(blob).hexdigest()[:12]
+        return EncoderCard(
+            name=self.method_name,
+            checkpoint_hash=self._checkpoint_hash,
+            n_parameters=sum(p.numel() for p in self.parameters()),
+            pretrained_on=self.pretrained_on,
+            preset=self.model_preset,
+        )
+
+    # ----- checkpoints --------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
+
+    @staticmethod
+    def from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> "PretrainModule":
+        """Load any subclass's checkpoint in one call (the class path is stored in the checkpoint)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        if CLASS_KEY not in ckpt:
+            raise ValueError(f"{path}: not an ecg_text_align checkpoint (no {CLASS_KEY!r} entry)")
+        cls = import_attr(ckpt[CLASS_KEY])
+        model = cls(**ckpt.get("hyper_parameters", {}))
+        model.load_state_dict(ckpt["state_dict"])
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        model._checkpoint_hash = h.hexdigest()[:16]
+        model.eval()
+        return model
+
+
+def count_trainable(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,105 @@
+"""MELP's three stages as runner stages (``configs/method/melp*.yaml`` name them with ``_target_``).
+
+Stage contract of ``benchmarks/run.py`` (configs/method/README.md):
+``fn(*, run_dir, inputs, pretrain_data, trainer, seed, **stage_kwargs) -> Path``. Every stage here is
+also a plain function with explicit arguments, usable without Hydra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _plain(x: Any) -> Any:
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(x, (DictConfig, ListConfig)):
+            return OmegaConf.to_container(x, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return x
+
+
+def pretrain_root(pretrain_data: Mapping[str, Any]) -> str | None:
+    """The corpus root: explicit ``root``; for a synthetic corpus with ``n`` set, that-size preset; else the task default."""
+    pd = dict(_plain(pretrain_data) or {})
+    if pd.get("root"):
+        return str(pd["root"])
+    if pd.get("suite") == "synthetic" and pd.get("n"):
+        from ecg_data.synthetic import ensure_preset
+
+        return str(ensure_preset(pd["name"], n=int(pd["n"])))
+    return None
+
+
+def _data_kwargs(pretrain_data: Mapping[str, Any], seed: int, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    pd = dict(_plain(pretrain_data) or {})
+    if not pd.get("task"):
+        raise ValueError(f"pretrain_data needs a 'task' (an ecg_data.tasks name), got {pd}")
+    return {"pretrain_task": pd["task"], "root": pretrain_root(pd), "seed": seed, **dict(_plain(data) or {})}
+
+
+def _trainer(trainer: Mapping[str, Any] | None, seed: int, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The trainer group plus per-stage ``trainer_overrides`` (e.g. stage 0 runs fewer steps)."""
+    return {"seed": seed, **dict(_plain(trainer) or {}), **dict(_plain(overrides) or {})}
+
+
+def text_lm_stage(
+    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
+    seed: int = 0, **lm_kwargs: Any,
+) -> Path:
+    """Stage 1: MLM on the corpus's training reports -> a Hugging Face model directory."""
+    from ecg_text_align.lm import train_text_lm
+
+    pd = dict(_plain(pretrain_data) or {})
+    out = Path(run_dir) / "text_model"
+    if out.is_dir():
+        return out
+    return train_text_lm(out, task=pd["task"], root=pretrain_root(pd), seed=seed, **_plain(lm_kwargs))
+
+
+def ecg_stage0(
+    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
+    seed: int = 0, data: Mapping[str, Any] | None = None, trainer_overrides: Mapping[str, Any] | None = None,
+    **module_kw: Any,
+) -> Path:
+    """Stage 0: wav2vec2 + CMSC + lead masking on the corpus's ECGs -> checkpoint."""
+    from ecg_text_align.data import PretrainDataModule
+    from ecg_text_align.melp_stage0 import MELPStage0
+    from ecg_text_align.train import fit
+
+    module = MELPStage0(seed=seed, **_plain(module_kw))
+    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": []})
+    return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)
+
+
+def melp_stage(
+    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
+    seed: int = 0, data: Mapping[str, Any] | None = None, zero_shot: Mapping[str, Any] | None = None,
+    text_from: str | None = None, ecg_from: str | None = None, trainer_overrides: Mapping[str, Any] | None = None,
+    **module_kw: Any,
+) -> Path:
+    """Stage 2: MELP. ``text_from`` / ``ecg_from`` name earlier stages whose outputs are the text model
+    directory / the stage-0 checkpoint; ``zero_shot`` is {task: {class: [prompts]}} for validation."""
+    from ecg_text_align.data import PretrainDataModule
+    from ecg_text_align.melp import MELP
+    from ecg_text_align.train import fit
+
+    kw = dict(_plain(module_kw))
+    if text_from:
+        kw["text_encoder"] = {**kw.get("text_encoder", {}), "path": str(inputs[text_from])}
+    if ecg_from:
+        kw["ecg_tower_ckpt"] = str(inputs[ecg_from])
+    pd = dict(_plain(pretrain_data) or {})
+    if pd.get("name"):
+        kw.setdefault("pretrained_on", [pd["name"]])
+    zs = dict(_plain(zero_shot) or {})
+    module = MELP(seed=seed, zero_shot=zs, **kw)
+    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": list(zs)})
+    return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)

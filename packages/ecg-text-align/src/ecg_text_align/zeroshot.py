@@ -1,0 +1,39 @@
+"""Validation-time zero-shot scoring (model selection only; the benchmark's scoring lives in ecg-eval)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+
+def class_embeddings(
+    embed_text: Callable[[list[str]], torch.Tensor], prompts: Mapping[str, Sequence[str]]
+) -> torch.Tensor:
+    """(C, d): per class the mean of its L2-normalised prompt embeddings, renormalised (class order = dict order)."""
+    rows = []
+    for cls, texts in prompts.items():
+        if not texts:
+            raise ValueError(f"zero-shot class {cls!r} has no prompt")
+        e = F.normalize(embed_text(list(texts)).float(), dim=-1).mean(dim=0)
+        rows.append(F.normalize(e, dim=-1))
+    return torch.stack(rows)
+
+
+def cosine_scores(ecg_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
+    return F.normalize(ecg_emb.float(), dim=-1) @ class_emb.t()
+
+
+def macro_auroc(scores: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> tuple[float, list[str]]:
+    """Mean per-class AUROC over classes that have both a positive and a negative; returns (auroc, excluded)."""
+    aucs, excluded = [], []
+    for j, cls in enumerate(classes):
+        y = labels[:, j]
+        if y.min() == y.max():
+            excluded.append(cls)
+            continue
+        aucs.append(roc_auc_score(y, scores[:, j]))
+    return (float(np.mean(aucs)) if aucs else float("nan")), excluded

@@ -1,0 +1,54 @@
+"""The runner wired to the real evaluation (ecg_data tasks + ecg_eval harness/results/leaderboard),
+with the toy method, on the real PTB-XL sample in ../shared (skipped when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.pipeline import run
+from benchmarks.pipeline.store import RunStore
+
+
+def _overrides(tmp: Path, data_root: Path, stages: str) -> list[str]:
+    return ["method=toy", "dataset=ptbxl_super", "eval=quick", f"stages={stages}", f"data_root={data_root}",
+            f"run_store={tmp / 'runs'}", f"results_dir={tmp / 'results'}", f"leaderboard_dir={tmp / 'leaderboard'}"]
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, ptbxl500: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "ptbxl").symlink_to(ptbxl500)  # the layout $ECG_DATA_ROOT/ptbxl that ecg_data expects
+    monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
+    return root
+
+
+def _events(tmp: Path) -> list[tuple[str, str]]:
+    return [(e["stage"], e["status"]) for e in RunStore(tmp / "runs").events()]
+
+
+def test_zero_shot_result_file_and_leaderboard_through_ecg_eval(tmp_path, data_root, compose_cfg):
+    from ecg_eval.results import read_result
+
+    cfg = compose_cfg(_overrides(tmp_path, data_root, "[pretrain,zero_shot,publish]"))
+    summary = run(cfg)
+    path = tmp_path / "results" / "real" / "toy" / "ptbxl_super" / "zero_shot-seed0.json"
+    result = read_result(path)
+    assert result["status"] == "ok" and result["checkpoint_hash"] == summary["checkpoint_hash"]
+    assert result["pretrained_on"] == ["synth-mimic"] and not result["seen_in_pretraining"]
+    assert 0.0 <= result["scores"]["macro_auroc"] <= 1.0
+    board = (tmp_path / "leaderboard" / "README.md").read_text()
+    assert "Zero-shot" in board and "| toy " in board
+
+    run(cfg)  # nothing new: every stage skipped
+    assert _events(tmp_path)[-3:] == [("pretrain", "skipped"), ("zero_shot", "skipped"), ("publish", "skipped")]
+
+
+@pytest.mark.slow
+def test_full_quick_grid_on_ptbxl_sample(tmp_path, data_root, compose_cfg):
+    run(compose_cfg(_overrides(tmp_path, data_root, "[pretrain,zero_shot,linear_probe,publish]")))
+    names = sorted(p.name for p in (tmp_path / "results").rglob("*.json"))
+    assert names == ["linear_probe-1-seed0.json", "linear_probe-10-seed0.json", "linear_probe-100-seed0.json",
+                     "zero_shot-seed0.json"]

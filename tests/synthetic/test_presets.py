@@ -1,0 +1,61 @@
+"""Presets: generated on first use into the cache, atomically, deterministically by seed."""
+
+from __future__ import annotations
+
+import dataclasses
+import filecmp
+
+import pytest
+
+from ecg_data.paths import cache_root
+from ecg_data.synthetic import ensure_preset
+from ecg_data.synthetic import presets as P
+
+
+@pytest.mark.parametrize("name,marker", [("synth-ptbxl", "ptbxl_database.csv"), ("synth-mimic", "record_list.csv"),
+                                         ("synth-cpsc2018", "A0001.hea")])
+def test_preset_generated_under_cache(name, marker):
+    root = ensure_preset(name, n=12, seed=1)
+    assert root.parent == cache_root() / "synthetic" and root.name.startswith(name + "-")
+    assert (root / marker).is_file() and (root / P.MANIFEST).is_file()
+    assert not [p for p in root.parent.iterdir() if p.name.startswith(".")], "no temp dir left behind"
+    stamp = (root / P.MANIFEST).stat().st_mtime_ns
+    assert ensure_preset(name, n=12, seed=1) == root
+    assert (root / P.MANIFEST).stat().st_mtime_ns == stamp, "second call reuses the corpus"
+    assert ensure_preset(name, n=12, seed=2) != root
+
+
+def test_same_seed_same_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECG_CACHE", str(tmp_path / "a"))
+    a = ensure_preset("synth-ptbxl", n=10, seed=4)
+    monkeypatch.setenv("ECG_CACHE", str(tmp_path / "b"))
+    b = ensure_preset("synth-ptbxl", n=10, seed=4)
+    assert a.name == b.name
+    for rel in ("ptbxl_database.csv", "scp_statements.csv", "records500/00000/00007_hr.dat", "records100/00000/00010_lr.dat"):
+        assert filecmp.cmp(a / rel, b / rel, shallow=False), rel
+
+
+def test_failed_generation_leaves_nothing(monkeypatch):
+    def boom(root, records):
+        next(iter(records))
+        raise RuntimeError("disk full")
+
+    monkeypatch.setitem(P.PRESETS, "synth-ptbxl", dataclasses.replace(P.PRESETS["synth-ptbxl"], writer=boom))
+    with pytest.raises(RuntimeError, match="disk full"):
+        ensure_preset("synth-ptbxl", n=5, seed=9)
+    assert not P.preset_dir("synth-ptbxl", n=5, seed=9).exists()
+    assert not [p for p in (cache_root() / "synthetic").iterdir() if p.name.startswith(".")], "temp dir removed"
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown synthetic preset"):
+        ensure_preset("synth-nope")
+
+
+def test_synthetic_task_through_registry(monkeypatch):
+    tasks = pytest.importorskip("ecg_data.tasks")
+    monkeypatch.setitem(P.PRESETS, "synth-ptbxl", dataclasses.replace(P.PRESETS["synth-ptbxl"], default_n=120))
+    task = tasks.get_task("synth_ptbxl_super")
+    assert task.suite == "synthetic" and task.root.parent == cache_root() / "synthetic"
+    assert set(task.classes) <= {"NORM", "MI", "STTC", "CD", "HYP"} and "NORM" in task.classes
+    assert set(task.splits) == {"train", "val", "test"} and all(task.splits.values())
