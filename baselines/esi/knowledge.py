@@ -78,7 +78,7 @@ class KnowledgeBase:
         parts = [normalize(p) for p in re.split(r"\bwith\b", statement, flags=re.I)]
         parts = [p for p in parts if p]
         found = [self.table[p] for p in parts if p in self.table]
-        if len(parts) > 1 and len(found) == len(parts):
+        if parts and len(found) == len(parts):
             self.matched += 1
             return found
         self.unmatched[key] += 1

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # `baselines` and `benchmarks` are top-level packages of the repository
-    sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+for p in (REPO, HERE):  # `baselines`/`benchmarks` are top-level packages; bl_e2e is a helper module here
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
 
 REPORTS = [
     "Sinus rhythm. Normal ECG.",
