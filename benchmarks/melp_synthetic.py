@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--run-dir", default="runs/melp_synthetic")
+    ap.add_argument("--eval-only", action="store_true", help="score the existing last.ckpt of --run-dir")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.threads:
@@ -115,11 +116,13 @@ def main() -> None:
         "check_val_every_n_epoch": None, "checkpoint_every_n_steps": 60, "seed": args.seed, "log_every_n_steps": 10,
     }
     t1 = time.time()
-    fit(model, dm, trainer_cfg, run / "melp")
+    if not args.eval_only:
+        fit(model, dm, trainer_cfg, run / "melp")
     t_train = time.time() - t1
-    steps = model.global_step
 
-    last = PretrainModule.from_checkpoint(run / "melp" / "checkpoints" / "last.ckpt")
+    last_path = run / "melp" / "checkpoints" / "last.ckpt"
+    last = PretrainModule.from_checkpoint(last_path)
+    steps = int(torch.load(last_path, map_location="cpu", weights_only=False)["global_step"])
     task = get_task("synth_ptbxl_super", seed=args.seed)
     out: dict = {"minutes_budget": args.minutes, "train_seconds": round(t_train, 1), "lm_seconds": round(t_lm, 1),
                  "steps": steps, "batch": args.batch, "lr": args.lr, "n_parameters": last.card.n_parameters}

@@ -5,7 +5,7 @@ One "step" = forward of all MELP losses + backward + AdamW step. "fused" runs ev
 the explicit math path (``sdpa_kernel(SDPBackend.MATH)`` and the tower's explicit attention). Both modes run
 the same weights on the same batch in this process, so the ratio is meaningful on a shared machine.
 
-    python benchmarks/perf/pretrain_step.py                  # tiny (batch 8, 4 steps) + paper (batch 2, 1 step)
+    python benchmarks/perf/pretrain_step.py                  # tiny (batch 4, 2 steps) + paper (batch 1, 1 step)
     python benchmarks/perf/pretrain_step.py --steps 10 --paper-steps 3 --paper-batch 4
     python benchmarks/perf/pretrain_step.py --no-paper
 
@@ -85,9 +85,9 @@ MELP.configure_optimizers_for_bench = _opt  # type: ignore[attr-defined]  # no T
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--paper-batch", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--paper-batch", type=int, default=1)
     ap.add_argument("--paper-steps", type=int, default=1)
     ap.add_argument("--no-paper", action="store_true")
     ap.add_argument("--threads", type=int, default=None)

@@ -80,3 +80,34 @@ def test_caption_decoder_projection_is_initialised_and_causal() -> None:
     assert out.shape == (1, 6, 50)
     torch.testing.assert_close(out[:, :4], out2[:, :4])  # token t never sees t+1..
     assert not torch.allclose(out[:, 4:], out2[:, 4:])
+
+
+def test_beam_search_matches_greedy_with_beam_one(tiny_bert_dir) -> None:
+    """beam_size=1 must equal step-by-step greedy decoding (argmax of the decoder at each step)."""
+    model = _melp(tiny_bert_dir).eval()
+    x = torch.randn(2, 12, 5000)
+    got = model.generate_report(x, beam_size=1, max_len=5)
+    tok = model.text.tokenizer
+    banned = {model.pad_id, model.cls_id, model.start_id, tok.unk_token_id, tok.mask_token_id}
+    with torch.no_grad():
+        cap = model._ecg(x)[3]
+        for i in range(2):
+            ids = [model.start_id]
+            for step in range(5):
+                t = torch.tensor([ids])
+                logits = model.decoder(cap[i : i + 1], model.text(t, torch.ones_like(t)).tokens)[0, -1]
+                logits[list(banned)] = float("-inf")
+                if step == 0:
+                    logits[model.sep_id] = float("-inf")
+                nxt = int(logits.argmax())
+                if nxt == model.sep_id:
+                    break
+                ids.append(nxt)
+            assert got[i] == tok.decode(ids[1:], skip_special_tokens=True).strip()
+
+
+def test_text_tower_trains_in_train_mode(tiny_bert_dir) -> None:
+    model = _melp(tiny_bert_dir)
+    model.eval()  # as Hugging Face from_pretrained leaves the BERT
+    model.on_fit_start()
+    assert model.text.model.training and model.decoder.training

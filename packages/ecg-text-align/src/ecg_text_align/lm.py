@@ -103,7 +103,7 @@ def train_text_lm(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if step % 50 == 0 or step == steps - 1:
                 log.info("MLM step %d/%d loss %.4f", step + 1, steps, losses[-1])
         final = work / "final"

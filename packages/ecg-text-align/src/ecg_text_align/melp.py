@@ -32,6 +32,7 @@ DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name":
 
 class MELP(PretrainModule):
     method_name = "melp"
+    init_only_hparams = ("ecg_tower_ckpt",)
 
     def __init__(
         self,
@@ -144,35 +145,60 @@ class MELP(PretrainModule):
                     banned.add(tid)
             banned_t = torch.tensor(sorted(banned), device=self.device)
             limit = min(max_len, self.decoder.context_length - 1)
-            return [self._beam(cap_tokens[i : i + 1], beam_size, limit, length_penalty, banned_t) for i in range(x.shape[0])]
+            return self._beam_search(cap_tokens, beam_size, limit, length_penalty, banned_t)
         finally:
             self.train(was)
 
-    def _beam(self, ecg: torch.Tensor, k: int, max_len: int, lp: float, banned: torch.Tensor) -> str:
-        beams: list[tuple[list[int], float]] = [([self.start_id], 0.0)]
-        done: list[tuple[list[int], float]] = []
+    def _beam_search(self, ecg: torch.Tensor, k: int, max_len: int, lp: float, banned: torch.Tensor) -> list[str]:
+        """Beam search for all records at once: one text-tower + decoder pass per step for the B·k beams."""
+        b, dev = ecg.shape[0], self.device
+        seqs = torch.full((b * k, 1), self.start_id, dtype=torch.long, device=dev)
+        scores = torch.full((b, k), float("-inf"), device=dev)
+        scores[:, 0] = 0.0  # one live beam per record at the start
+        ecg_k = ecg.repeat_interleave(k, dim=0)
+        finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
+        done = [False] * b
         for step in range(max_len):
-            ids = torch.tensor([b[0] for b in beams], device=self.device)
-            states = self.text(ids, torch.ones_like(ids)).tokens
-            logp = self.decoder(ecg.expand(len(beams), -1, -1), states)[:, -1].float().log_softmax(-1)
+            states = self.text(seqs, torch.ones_like(seqs)).tokens
+            logp = self.decoder(ecg_k, states)[:, -1].float().log_softmax(-1)
             logp[:, banned] = float("-inf")
             if step == 0:
                 logp[:, self.sep_id] = float("-inf")  # no empty report
-            cand = []
-            for bi, (seq, score) in enumerate(beams):
-                top = logp[bi].topk(k)
-                cand += [(seq + [int(t)], score + float(v)) for v, t in zip(top.values, top.indices)]
-            cand.sort(key=lambda c: c[1], reverse=True)
-            beams = []
-            for seq, score in cand:
-                (done if seq[-1] == self.sep_id else beams).append((seq, score))
-                if len(beams) == k:
-                    break
-            if len(done) >= k or not beams:
+            v = logp.shape[-1]
+            cand = (scores.view(-1, 1) + logp).view(b, k * v)
+            top_s, top_i = cand.topk(2 * k, dim=1)
+            rows, new_scores = [], torch.full((b, k), float("-inf"), device=dev)
+            for r in range(b):
+                kept: list[tuple[float, torch.Tensor]] = []
+                for sc, idx in zip(top_s[r].tolist(), top_i[r].tolist()):
+                    if sc == float("-inf") or done[r]:
+                        break
+                    parent, tok = r * k + idx // v, idx % v
+                    if tok == self.sep_id:  # a finished report; score normalised by its length (incl. [SEP])
+                        finished[r].append((sc / seqs.shape[1] ** lp, seqs[parent, 1:].tolist()))
+                    elif len(kept) < k:
+                        kept.append((sc, torch.cat([seqs[parent], seqs.new_tensor([tok])])))
+                    if len(kept) == k:
+                        break
+                if len(finished[r]) >= k:
+                    done[r] = True
+                while len(kept) < k:  # dead slots keep a -inf score
+                    kept.append((float("-inf"), torch.cat([seqs[r * k], seqs.new_tensor([self.pad_id])])))
+                for j, (sc, seq) in enumerate(kept):
+                    new_scores[r, j] = sc
+                    rows.append(seq)
+            seqs, scores = torch.stack(rows), new_scores
+            if all(done):
                 break
-        pool = done or beams
-        best = max(pool, key=lambda c: c[1] / (len(c[0]) - 1) ** lp)[0]
-        return self.text.tokenizer.decode(best[1:], skip_special_tokens=True).strip()
+        out = []
+        for r in range(b):
+            pool = finished[r] or [
+                (float(scores[r, j]) / seqs.shape[1] ** lp, seqs[r * k + j, 1:].tolist())
+                for j in range(k) if scores[r, j] > float("-inf")
+            ]
+            best = max(pool, key=lambda c: c[0])[1]
+            out.append(self.text.tokenizer.decode(best, skip_special_tokens=True).strip())
+        return out
 
 
 def load_ecg_tower(tower: nn.Module, ckpt_path: str) -> None:

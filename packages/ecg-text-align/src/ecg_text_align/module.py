@@ -39,6 +39,9 @@ class PretrainModule(L.LightningModule):
     ``self.save_hyperparameters()`` so ``from_checkpoint`` can rebuild them from the checkpoint alone."""
 
     method_name = "pretrain"
+    #: hyperparameters only needed to *initialise* weights (e.g. a stage-0 checkpoint path); reset to None
+    #: when rebuilding from a checkpoint, whose state dict already holds the weights
+    init_only_hparams: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -94,6 +97,13 @@ class PretrainModule(L.LightningModule):
             return batch
         g = torch.Generator().manual_seed(hash((self.seed, self.global_rank, self.global_step)) & 0x7FFFFFFF)
         return {**batch, "ecg": random_lead_mask(batch["ecg"], self.lead_mask_p, g)}
+
+    def on_fit_start(self) -> None:
+        # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
+        # without this, a text tower loaded from disk would train with its dropout off.
+        self.train()
+
+    on_train_start = on_fit_start
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses = self.compute_losses(self._augment(batch))
@@ -151,7 +161,7 @@ class PretrainModule(L.LightningModule):
                 continue
             s = torch.cat([o[0] for o in outs])
             y = torch.cat([o[1] for o in outs])
-            s, y = self.all_gather(s).reshape(-1, s.shape[-1]), self.all_gather(y).reshape(-1, y.shape[-1])
+            # every rank scores the whole validation split (plain loaders, no sharding): no gather needed
             auc, _ = macro_auroc(s.float().numpy(force=True), y.numpy(force=True), list(self.zero_shot[task]))
             if not np.isnan(auc):
                 self.log(f"val/zs_auroc/{task}", auc, rank_zero_only=False, sync_dist=False)
@@ -211,7 +221,11 @@ class PretrainModule(L.LightningModule):
         if CLASS_KEY not in ckpt:
             raise ValueError(f"{path}: not an ecg_text_align checkpoint (no {CLASS_KEY!r} entry)")
         cls = import_attr(ckpt[CLASS_KEY])
-        model = cls(**ckpt.get("hyper_parameters", {}))
+        hp = dict(ckpt.get("hyper_parameters", {}))
+        for k in getattr(cls, "init_only_hparams", ()):
+            if k in hp:
+                hp[k] = None
+        model = cls(**hp)
         model.load_state_dict(ckpt["state_dict"])
         h = hashlib.sha256()
         with open(path, "rb") as f:
