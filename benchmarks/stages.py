@@ -69,7 +69,7 @@ class EcgEvalBackend:
                                for k, v in OmegaConf.to_container(e.probe, resolve=True).items()}) \
             if e.get("probe") else None
         res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                       results_root=self.results_dir, suite=suite, prompt_file=e.get("prompts"),
+                       results_root=self.results_dir, suite=suite, method=method, prompt_file=e.get("prompts"),
                        templates=list(e.templates) if e.get("templates") else None,
                        probe_config=probe, n_resamples=int(e.bootstrap), batch_size=int(e.batch_size),
                        embed_cache=self.embed_cache, config=OmegaConf.to_container(e, resolve=True))

@@ -118,5 +118,12 @@ class ScoredEncoder:
         else:  # duck-typed card: keep its fields, override the two we own
             self.card = SimpleNamespace(**{**vars(card), "name": name, "pretrained_on": on})
         self.encode_ecg = inner.encode_ecg
-        if zero_shot and callable(getattr(inner, "encode_text", None)):
-            self.encode_text = inner.encode_text
+        self._text = zero_shot and callable(getattr(inner, "encode_text", None))
+
+    def __getattr__(self, attr: str) -> Any:
+        """Everything else (``eval``, ``parameters``, ``generate_report`` ...) is the inner encoder's."""
+        if attr == "encode_text" and not self.__dict__.get("_text", False):
+            raise AttributeError("encode_text hidden: the method config says zero_shot: false")
+        if attr.startswith("__") or attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.__dict__["inner"], attr)

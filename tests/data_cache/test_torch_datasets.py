@@ -62,3 +62,18 @@ def test_dataloader_with_workers_and_lead_mask_transform(split) -> None:
     assert sorted(torch.cat([b["index"] for b in batches]).tolist()) == list(range(8))
     assert all(not b["ecg"].any() for b in batches)  # p=1 masks every lead
     assert batches[0]["labels"].shape == (4, 2) and len(batches[0]["report"]) == 4
+
+
+def test_batched_fetch_equals_item_fetch(split) -> None:
+    ds = CachedECGDataset(split, labels=np.arange(16, dtype=np.float32).reshape(8, 2))
+    items = ds.__getitems__([5, 0, 5, 3])
+    for got, i in zip(items, [5, 0, 5, 3]):
+        want = ds[i]
+        assert torch.equal(got["ecg"], want["ecg"]) and torch.equal(got["labels"], want["labels"])
+        assert got["report"] == want["report"] and got["index"] == i
+    batch = torch.utils.data.default_collate(items)
+    batch["ecg"].zero_()  # the collated batch is a copy: editing it never touches the cache
+    assert ds[5]["ecg"].abs().sum() > 0
+    masked = CachedECGDataset(split, transform=RandomLeadMask(0.0)).__getitems__([1])[0]["ecg"]
+    masked.zero_()  # with a transform, items are writable copies
+    assert ds[1]["ecg"].abs().sum() > 0

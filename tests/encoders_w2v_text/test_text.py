@@ -171,6 +171,15 @@ def test_offline_default_preset_loads_a_local_dir(model_dir: Path) -> None:
     assert enc.encode(REPORTS[:2]).pooled.shape == (2, 32)
 
 
+def test_build_text_encoder_accepts_presets_and_dirs(model_dir: Path) -> None:
+    from ecg_encoders.text import build_text_encoder
+
+    assert build_text_encoder(model_dir, pooling="mean").pooling == "mean"
+    assert build_text_encoder("offline_default", path=model_dir).causal
+    with pytest.raises(ModelNotAvailableError, match="offline_default"):
+        build_text_encoder("offline_default")
+
+
 def test_registry_names_resolve() -> None:
     from ecg_encoders.registry import TEXT_ENCODERS
 

@@ -148,3 +148,6 @@ def test_melp_tower_tiny_shapes() -> None:
     assert out.pooled.shape == (2, 32)
     assert out.caption_tokens.shape == (2, 8, 64)
     assert out.tokens.shape == (2, 312, 64)
+    with torch.no_grad():
+        raw = tower.pool(out.tokens, project=False)  # MELP's probe features skip proj_contrast
+    assert torch.allclose(raw.beats @ tower.proj_contrast, out.beats, atol=1e-5)

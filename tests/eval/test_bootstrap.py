@@ -83,3 +83,13 @@ def test_ci_coverage_fast() -> None:
 def test_ci_coverage_full_1000_resamples() -> None:
     cov = _coverage(n_datasets=500, n=200, n_resamples=1000, seed=11)
     assert 0.91 <= cov <= 0.98, cov
+
+
+def test_chunked_resampled_auroc_equals_unchunked() -> None:
+    from ecg_eval.bootstrap import resampled_auroc
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, (30, 2))
+    s = rng.normal(size=(30, 2)) + y
+    res = draw_resamples(y, seed=2, n_resamples=50)
+    np.testing.assert_allclose(resampled_auroc(y, s, res, [0, 1], max_cells=70), resampled_auroc(y, s, res, [0, 1]))

@@ -119,3 +119,33 @@ def test_seen_in_pretraining(fake_task, loader, tmp_path, Mock) -> None:
     assert seen_in_pretraining(["synth-ptbxl"], "synth_ptbxl_sub", "ptbxl") == ["synth-ptbxl"]
     assert seen_in_pretraining(["PTB-XL"], "ptbxl_super", "ptbxl") == ["PTB-XL"]
     assert seen_in_pretraining(["mimic_iv_ecg"], "cpsc2018", "cpsc2018") == []
+
+
+def test_hydra_config_is_stored_as_plain_data(fake_task, loader, tmp_path, Mock) -> None:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create({"method": "mock", "eval": {"seeds": [0, 1]}, "x": "${method}"})
+    r = _run(fake_task, loader, tmp_path, "zero_shot", enc=Mock(text=False), config=cfg)
+    assert read_result(r["result_path"])["config"]["caller"] == {"method": "mock", "eval": {"seeds": [0, 1]}, "x": "mock"}
+
+
+def test_method_name_override(fake_task, loader, tmp_path, Mock) -> None:
+    task, _ = fake_task
+    enc = Mock(text=False)
+    r = _run(fake_task, loader, tmp_path, "zero_shot", enc=enc, method="mock-large")
+    assert "/mock-large/" in r["result_path"] and r["method"] == "mock-large"
+    assert already_done(enc, task, "zero_shot", None, 0, results_root=tmp_path / "results", method="mock-large")
+
+
+def test_harness_results_publish(fake_task, loader, prompt_file, tmp_path, Mock) -> None:
+    from ecg_eval.leaderboard import publish
+
+    _run(fake_task, loader, tmp_path, "zero_shot", enc=Mock(), prompt_file=prompt_file)
+    _run(fake_task, loader, tmp_path, "zero_shot", enc=Mock(name="ecgonly", text=False))
+    for seed in (0, 1):
+        _run(fake_task, loader, tmp_path, "linear_probe", enc=Mock(), fraction=0.5, seed=seed, probe_config=FAST)
+    text = publish(tmp_path / "results", tmp_path / "README.md", plot=False).read_text()
+    assert "## Synthetic data" in text and "## Real data" not in text
+    assert "### Linear probe, 50% of the training data" in text
+    zs = text.split("### Zero-shot")[1].split("###")[0]
+    assert "| ecgonly" in zs and "n/a" in zs and "**75.0" in zs  # macro = (1.0 + 0.5) / 2

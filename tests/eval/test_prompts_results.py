@@ -40,6 +40,9 @@ def test_merl_format_string_entries(tmp_path) -> None:
     assert class_prompts(["NORM"], path=p) == {"NORM": ["normal ECG, Sinus rhythm"]}  # whole, as MERL embeds it
     assert class_prompts(["NORM"], path=p, split_commas=True, lowercase=True) == {"NORM": ["normal ecg", "sinus rhythm"]}
     assert class_prompts(["NORM"], path=p, templates=["ECG showing {}"]) == {"NORM": ["ECG showing normal ECG, Sinus rhythm"]}
+    p2 = tmp_path / "merl2.json"
+    p2.write_text(json.dumps({"NST": "non-specific ST changes"}))
+    assert class_prompts(["NST_"], path=p2) == {"NST_": ["non-specific ST changes"]}  # MERL writes NST for NST_
     table, _ = load_prompt_file(p)
     assert "#comment" not in table
 

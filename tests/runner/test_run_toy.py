@@ -161,3 +161,58 @@ def test_missing_real_dataset_names_layout_before_pretraining(tmp_path, compose_
         tasks.get_task("ptbxl_super")
     assert str(err.value) == str(direct.value) and "ptbxl" in str(err.value)
     assert not (tmp_path / "runs" / "toy").exists()
+
+
+def test_scored_encoder_hides_text_only_when_asked_and_forwards_the_rest():
+    import torch
+
+    from benchmarks.pipeline.evaluate import ScoredEncoder
+    from ecg_eval.protocol import supports_zero_shot
+    from ecgbench_toy import load
+
+    class WithEval(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = load(None)
+            self.lin = torch.nn.Linear(2, 2)
+            self.input_spec, self.card = self.inner.input_spec, self.inner.card
+
+        def encode_ecg(self, x):
+            return self.inner.encode_ecg(x)
+
+        def encode_text(self, texts):
+            return self.inner.encode_text(texts)
+
+    model = WithEval().train()
+    text = ScoredEncoder(model, name="renamed", pretrained_on=["synth-mimic"], zero_shot=True)
+    ecg_only = ScoredEncoder(model, name="renamed", pretrained_on=[], zero_shot=False)
+    assert supports_zero_shot(text) and not supports_zero_shot(ecg_only)
+    assert text.card.name == "renamed" and text.card.pretrained_on == ("synth-mimic",)
+    assert text.card.checkpoint_hash == model.card.checkpoint_hash
+    ecg_only.eval()  # forwarded: the harness puts the real module in eval mode
+    assert not model.training
+    assert next(iter(ecg_only.parameters())) is model.lin.weight
+
+
+def test_unknown_task_name_in_a_dataset_config_lists_valid_tasks(tmp_path, compose_cfg):
+    pytest.importorskip("ecg_data.tasks", reason="ecg_data.tasks not available")
+    from ecg_data.registry import UnknownNameError
+
+    with pytest.raises(UnknownNameError) as err:
+        run(compose_cfg([*toy_overrides(tmp_path), "dataset.tasks=[ptbxl_superr]"]))
+    assert "ptbxl_superr" in str(err.value) and "ptbxl_super" in str(err.value).replace("ptbxl_superr", "")
+
+
+def test_missing_pretraining_corpus_stops_before_any_stage(tmp_path, compose_cfg, monkeypatch):
+    pytest.importorskip("ecg_data.tasks", reason="ecg_data.tasks not available")
+    from ecg_data.record import DatasetNotFoundError
+
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
+    cfg = compose_cfg([*toy_overrides(tmp_path), "pretrain_data=mimic_iv_ecg", f"data_root={empty}",
+                       "backend._target_=benchmarks.stages.EcgEvalBackend", "dataset=toy"])
+    cfg.dataset.tasks = []  # only the pretraining corpus is checked here
+    with pytest.raises(DatasetNotFoundError, match="mimic"):
+        run(cfg)
+    assert not (tmp_path / "runs" / "toy").exists()

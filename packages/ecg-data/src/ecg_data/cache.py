@@ -310,7 +310,7 @@ def _build(
     try:
         for c, (arr, rows, qc) in _ordered_results(chunks, state["chunks_done"], workers, reader, preset):
             if len(arr):
-                os.pwrite(fd, np.ascontiguousarray(arr, dtype="<f4").tobytes(), offset + rows_written * row_bytes)
+                _pwrite_all(fd, np.ascontiguousarray(arr, dtype="<f4"), offset + rows_written * row_bytes)
             for k, row in enumerate(rows):
                 row["row"] = rows_written + k
             os.fsync(fd)
@@ -328,6 +328,14 @@ def _build(
         bar.close()
 
     return _finalise(path, reader, preset, record_ids, len(chunks), rows_written, row_shape)
+
+
+def _pwrite_all(fd: int, arr: np.ndarray, pos: int) -> None:
+    """Write the array's bytes at ``pos`` (looping: pwrite may write less than asked)."""
+    view = memoryview(arr).cast("B")
+    while view:
+        n = os.pwrite(fd, view, pos)
+        view, pos = view[n:], pos + n
 
 
 def _load_progress(path: Path, chunk_size: int, n_total: int) -> dict[str, Any] | None:

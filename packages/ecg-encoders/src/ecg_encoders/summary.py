@@ -30,7 +30,7 @@ def _build(factory: Any, preset: str) -> nn.Module:
         return factory(preset=preset)
 
 
-def encoder_rows(names: list[str] | None = None, include_tiny: bool = True) -> list[dict[str, Any]]:
+def encoder_rows(names: list[str] | None = None, include_tiny: bool = True, include_paper: bool = True) -> list[dict[str, Any]]:
     """One row per (encoder, preset): name, preset, kind (paper/tiny), params, width, pooled_dim, status."""
     rows: list[dict[str, Any]] = []
     for name in names or ECG_ENCODERS.names():
@@ -38,7 +38,7 @@ def encoder_rows(names: list[str] | None = None, include_tiny: bool = True) -> l
             factory = ECG_ENCODERS.get(name)
             module = sys.modules[factory.__module__]
             presets: dict[str, dict] = module.PRESETS
-            paper: list[str] = list(module.PAPER_PRESETS)
+            paper: list[str] = list(module.PAPER_PRESETS) if include_paper else []
         except (ImportError, AttributeError) as err:
             rows.append(dict(encoder=name, preset="-", kind="-", params=None, width=None, pooled_dim=None,
                              status=f"missing ({type(err).__name__}: {err})"))

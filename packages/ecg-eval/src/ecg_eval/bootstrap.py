@@ -113,12 +113,17 @@ def weighted_auroc(y: np.ndarray, s: np.ndarray, weights: np.ndarray) -> np.ndar
         return num / den
 
 
-def resampled_auroc(y_true: np.ndarray, scores: np.ndarray, resamples: Resamples, columns: Sequence[int]) -> np.ndarray:
-    """(B, len(columns)) AUROC of each listed class in each resample."""
-    counts = resamples.counts()
-    out = np.empty((resamples.n_resamples, len(columns)))
-    for k, j in enumerate(columns):
-        out[:, k] = weighted_auroc(y_true[:, j], scores[:, j], counts)
+def resampled_auroc(
+    y_true: np.ndarray, scores: np.ndarray, resamples: Resamples, columns: Sequence[int], *, max_cells: int = 4_000_000
+) -> np.ndarray:
+    """(B, len(columns)) AUROC of each listed class in each resample (resamples in chunks to bound memory)."""
+    b, n = resamples.indices.shape
+    step = max(1, max_cells // max(n, 1))
+    out = np.empty((b, len(columns)))
+    for start in range(0, b, step):
+        counts = _counts(resamples.indices[start : start + step])
+        for k, j in enumerate(columns):
+            out[start : start + step, k] = weighted_auroc(y_true[:, j], scores[:, j], counts)
     return out
 
 

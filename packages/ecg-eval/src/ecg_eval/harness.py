@@ -43,19 +43,34 @@ DEFAULT_RESULTS_ROOT = Path("leaderboard") / "results"
 
 def expected_path(
     encoder: Any, task: Any, mode: str, fraction: float | None = None, seed: int = 0, *,
-    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None,
+    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None, method: str | None = None,
 ) -> Path:
-    """Where ``evaluate`` writes this cell's result."""
-    return result_path(results_root, suite or task.suite, encoder.card.name, task.name, mode, fraction, seed)
+    """Where ``evaluate`` writes this cell's result (``method`` defaults to ``encoder.card.name``)."""
+    name = method or encoder.card.name
+    return result_path(results_root, suite or task.suite, name, task.name, mode, fraction, seed)
 
 
 def already_done(
     encoder: Any, task: Any, mode: str, fraction: float | None = None, seed: int = 0, *,
-    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None,
+    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None, method: str | None = None,
 ) -> bool:
     """Skip-if-exists for the runner: a valid result for the same checkpoint is already on disk."""
-    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite)
+    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method)
     return is_complete(path, encoder.card.checkpoint_hash)
+
+
+def _plain(config: Any) -> dict:
+    """The caller's config as plain JSON data (a Hydra/OmegaConf config is resolved, not stringified)."""
+    if config is None:
+        return {}
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(config):
+            return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
+    except ImportError:
+        pass
+    return dict(config)
 
 
 def _card_dict(encoder: Any) -> dict:
@@ -115,15 +130,17 @@ def evaluate(
     split_loader: SplitLoader | None = None,
     config: dict | None = None,
     skip_existing: bool = False,
+    method: str | None = None,
 ) -> dict:
     """Score ``encoder`` on ``task`` (``mode`` = "zero_shot" | "linear_probe") and write the result file.
 
     ``fraction`` (0.01 / 0.1 / 1.0) and ``seed`` pick the fixed training subset ``task.train_subset`` for the
     probe; zero-shot takes ``fraction=None``. ``config`` is stored verbatim (the runner's resolved config).
+    ``method`` names the leaderboard row and the result folder (default: ``encoder.card.name``).
     Returns the result dict (also written to ``expected_path(...)``, with ``result_path`` added).
     """
     suite = suite or task.suite
-    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite)
+    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method)
     if skip_existing and is_complete(path, encoder.card.checkpoint_hash):
         from ecg_eval.results import read_result
 
@@ -132,8 +149,10 @@ def evaluate(
         return out
     t0 = time.perf_counter()
     result = _base_result(encoder, task, mode, fraction, seed, suite)
+    if method:
+        result["method"] = method
     result["config"] = {
-        "caller": config or {},
+        "caller": _plain(config),
         "n_resamples": n_resamples,
         "bootstrap_seed": bootstrap_seed,
         "batch_size": batch_size,

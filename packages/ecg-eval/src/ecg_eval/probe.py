@@ -30,7 +30,7 @@ class ProbeConfig:
     iterations: tuple[int, ...] = (10, 30)  # cumulative L-BFGS iterations per weight decay, checked on val
     tolerance_change: float = 1e-7
     lr: float = 1.0
-    history_size: int = 20
+    history_size: int = 10
     dtype: str = "float32"
 
     def to_dict(self) -> dict:

@@ -10,6 +10,7 @@ File format (JSON object):
 - ``"LABEL": "a, b, c"`` — one string; kept whole (as MERL's code embeds it) unless ``split_commas=True``;
 - ``"dataset:LABEL"`` — overrides ``"LABEL"`` for that dataset only (CSN's ``AF`` is atrial *flutter*, CPSC's is
   fibrillation);
+- a label with PTB-XL's padding underscore (``NST_``) falls back to the bare key (``NST``) when only that exists;
 - keys starting with ``#`` are metadata and ignored (not ``_``: PTB-XL has a class ``_AVB``).
 """
 
@@ -67,6 +68,15 @@ def _descriptions(value: list[str] | str, split_commas: bool) -> list[str]:
     return items
 
 
+def _lookup(table: dict, name: str, dataset: str | None) -> str | None:
+    """``dataset:NAME``, then ``NAME``, then ``NAME`` without PTB-XL's padding underscores (MERL writes ``NST``
+    for ``NST_``, ``TAB`` for ``TAB_``), so published prompt files work unchanged."""
+    candidates = ([f"{dataset}:{name}"] if dataset else []) + [name]
+    if name.strip("_") != name:
+        candidates += ([f"{dataset}:{name.strip('_')}"] if dataset else []) + [name.strip("_")]
+    return next((c for c in candidates if c in table), None)
+
+
 def class_prompts(
     classes: Sequence[str],
     *,
@@ -89,8 +99,8 @@ def class_prompts(
     out: dict[str, list[str]] = {}
     missing: list[str] = []
     for name in classes:
-        key = f"{dataset}:{name}" if dataset and f"{dataset}:{name}" in table else name
-        if key not in table:
+        key = _lookup(table, name, dataset)
+        if key is None:
             missing.append(name)
             continue
         texts = [t.format(d) for d in _descriptions(table[key], split_commas) for t in templates]

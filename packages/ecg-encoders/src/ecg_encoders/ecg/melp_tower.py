@@ -60,13 +60,16 @@ class MELPECGTower(nn.Module):
         self.shared_dim = shared_dim
         self.caption_dim = caption_dim
 
-    def pool(self, tokens: torch.Tensor) -> MELPTowerOutput:
-        beats = self.ln_contrast(self.attn_pool_contrast(tokens)) @ self.proj_contrast
+    def pool(self, tokens: torch.Tensor, project: bool = True) -> MELPTowerOutput:
+        """``project=False`` skips ``proj_contrast``, as MELP's ``ext_ecg_emb`` (probe features) does."""
+        beats = self.ln_contrast(self.attn_pool_contrast(tokens))
+        if project:
+            beats = beats @ self.proj_contrast
         caption = self.ln_caption(self.attn_pool_caption(tokens))
         return MELPTowerOutput(pooled=beats.mean(dim=1), beats=beats, caption_tokens=caption, tokens=tokens)
 
-    def forward(self, x: torch.Tensor) -> MELPTowerOutput:
-        return self.pool(self.encoder(x).tokens)
+    def forward(self, x: torch.Tensor, project: bool = True) -> MELPTowerOutput:
+        return self.pool(self.encoder(x).tokens, project=project)
 
 
 def build_melp_tower(preset: str = "tiny", pooler: dict[str, int] | None = None, **overrides: Any) -> MELPECGTower:

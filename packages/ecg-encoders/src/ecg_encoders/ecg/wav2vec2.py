@@ -188,7 +188,7 @@ class Wav2Vec2Encoder(ECGEncoder):
     def extract(self, x: torch.Tensor, mask_indices: torch.Tensor | None = None) -> Wav2Vec2Features:
         """Run the tower; ``mask_indices`` (B, N) bool replaces those steps by ``mask_emb``."""
         self._check_input(x)
-        feats = self.feature_extractor(x.float())
+        feats = self.feature_extractor(x.to(self.layer_norm.weight.dtype))
         mult = self.cfg.feature_grad_mult
         if mult <= 0:
             feats = feats.detach()

@@ -29,6 +29,7 @@ from ecg_encoders.text.sentences import sentence_embeddings, sentence_index_per_
 log = logging.getLogger(__name__)
 
 POOLINGS = ("cls", "mean", "last", "pooler")
+_NETWORK_MODULES = ("huggingface_hub", "httpx", "httpcore", "requests", "urllib3")
 
 
 @dataclass
@@ -64,7 +65,9 @@ def load_tokenizer_and_model(name_or_path: str | Path, *, causal: bool, local_fi
     try:
         tokenizer = AutoTokenizer.from_pretrained(target, local_files_only=local_only)
         model = AutoModel.from_pretrained(target, local_files_only=local_only, is_decoder=causal)
-    except (OSError, ValueError) as err:  # missing files, no network, not cached
+    except Exception as err:  # missing files, no network, not cached -> one clean error; anything else propagates
+        if not isinstance(err, (OSError, ValueError)) and not type(err).__module__.startswith(_NETWORK_MODULES):
+            raise
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         why = "offline: only local files were searched" if local_only and not is_dir else first
         raise ModelNotAvailableError(name, why) from None

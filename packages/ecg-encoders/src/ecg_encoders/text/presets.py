@@ -39,3 +39,10 @@ def build_text_preset(name: str, path: str | Path | None = None, **overrides: An
                  "and pass path=DIR.",
         )
     return HFTextEncoder(source, **kw)
+
+
+def build_text_encoder(name_or_preset: str | Path, **kw: Any) -> HFTextEncoder:
+    """A preset name (``heart_bert``, ``offline_default`` ...) or a hub name / directory."""
+    if str(name_or_preset) in TEXT_PRESETS:
+        return build_text_preset(str(name_or_preset), **kw)
+    return HFTextEncoder(name_or_preset, **kw)

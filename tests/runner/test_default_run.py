@@ -1,0 +1,39 @@
+"""The embedded default, exactly as a user on a fresh clone runs it: `python benchmarks/run.py`, no arguments.
+
+Slow (minutes: synthetic corpus generation, tiny MELP pretraining, the full evaluation grid), so marked
+``slow``; it prints the wall time so the <10 min target on 2 cores can be read off a CI log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+
+@pytest.mark.slow
+def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
+    pytest.importorskip("ecg_text_align.stages", reason="MELP stages (ecg-text-align) not available")
+    t0 = time.perf_counter()
+    out = cli([], timeout=3600)
+    wall = time.perf_counter() - t0
+    print(f"default run wall time: {wall:.0f} s")
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = sorted((tmp_path / "leaderboard" / "results" / "synthetic" / "melp").rglob("*.json"))
+    tasks = {p.parent.name for p in results}
+    assert tasks == {"synth_ptbxl_super", "synth_ptbxl_sub", "synth_ptbxl_form", "synth_ptbxl_rhythm", "synth_cpsc2018"}
+    # per task: zero-shot + 3 seeds at 1% and 10% + 1 at 100%
+    assert len(results) == 5 * (1 + 3 + 3 + 1)
+    zs = json.loads((tmp_path / "leaderboard" / "results" / "synthetic" / "melp" / "synth_ptbxl_super"
+                     / "zero_shot-seed0.json").read_text())
+    assert zs["status"] == "ok" and zs["pretrained_on"] == ["synth-mimic"]
+    board = (tmp_path / "leaderboard" / "README.md").read_text()
+    assert "## Synthetic data" in board or "Synthetic" in board
+    assert "| melp " in board
+
+    again = cli([], timeout=600)  # everything exists: every stage skipped
+    assert again.returncode == 0
+    log = again.stdout + again.stderr
+    for stage in ("pretrain", "zero_shot", "linear_probe", "publish"):
+        assert f"{stage}: skipped" in log
