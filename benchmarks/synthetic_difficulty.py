@@ -114,7 +114,7 @@ def random_probe(xtr, ytr, xva, yva, xte, seed: int) -> np.ndarray:
         auc = macro_auroc(yva, pv)
         if auc > best:
             best, best_c = auc, c
-    return fit_ovr(np.vstack([ftr]), ytr, fte, best_c)
+    return fit_ovr(ftr, ytr, fte, best_c)
 
 
 def fit_ovr(ftr, ytr, fte, c: float) -> np.ndarray:

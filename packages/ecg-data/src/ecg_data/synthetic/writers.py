@@ -210,13 +210,13 @@ def write_mimic_iv_ecg(root: str | Path, records: Iterable[SynthRecord], *, firs
         row = {"subject_id": subject, "study_id": study, "cart_id": 6000 + int(rec.patient_id) % 50, "ecg_time": ts}
         for k in range(18):
             row[f"report_{k}"] = stmts[k] if k < len(stmts) else None
-        qrs_on = 200
         pr = m.get("pr_s")
+        qrs_on = int(round(40 + 1000 * pr)) if pr else 200  # representative-beat times in ms, P onset at 40
         row.update({
             "bandwidth": "0.005-150 Hz", "filtering": "60 Hz  notch Baseline filter",
             "rr_interval": int(round(60000 / m["hr"])) if m.get("hr") else MIMIC_MISSING,
-            "p_onset": int(round(qrs_on - 1000 * pr)) if pr else MIMIC_MISSING,
-            "p_end": int(round(qrs_on - 1000 * pr + 110)) if pr else MIMIC_MISSING,
+            "p_onset": 40 if pr else MIMIC_MISSING,
+            "p_end": 150 if pr else MIMIC_MISSING,
             "qrs_onset": qrs_on,
             "qrs_end": int(round(qrs_on + 1000 * m["qrs_s"])),
             "t_end": int(round(qrs_on + 1000 * m["qt_s"])) if m.get("qt_s") else MIMIC_MISSING,
