@@ -79,6 +79,15 @@ def melp_tower_rows(preset: str = "melp") -> list[dict[str, Any]]:
     ]
 
 
+def format_table(rows: list[list[Any]], headers: list[str]) -> str:
+    """Plain-text table (no tabulate: ecg-encoders does not depend on it)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def _fmt(n: int | None) -> str:
     return "-" if n is None else f"{n:,} ({n / 1e6:.2f}M)"
 
@@ -94,13 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"encoders": rows, "melp_tower": tower}, indent=2))
         return 0
-    from tabulate import tabulate
-
-    print(tabulate([[r["encoder"], r["preset"], r["kind"], _fmt(r["params"]), r["width"] or "-",
+    print(format_table([[r["encoder"], r["preset"], r["kind"], _fmt(r["params"]), r["width"] or "-",
                      r["pooled_dim"] or "-", r["status"]] for r in rows],
                    headers=["encoder", "preset", "kind", "parameters", "width", "pooled", "status"]))
     print("\nMELP ECG tower (wav2vec2 'melp' preset + attentional poolers)")
-    print(tabulate([[r["part"], _fmt(r["params"])] for r in tower], headers=["part", "parameters"]))
+    print(format_table([[r["part"], _fmt(r["params"])] for r in tower], headers=["part", "parameters"]))
     return 0
 
 
