@@ -66,7 +66,7 @@ def render(results_dir: Path, sizes: dict[str, int], sample: Path, fractions: li
     n = sum(sizes.values())
     head = [
         "<!-- GENERATED FILE: written by `python benchmarks/real_sample.py`; do not edit by hand. -->\n",
-        f"# Real-data sample: PTB-XL `ptbxl_super`, n = {n} records (not the full benchmark)\n",
+        f"# Real-data sample: PTB-XL `ptbxl_super`, n = {n} records with a super-class label (not the full benchmark)\n",
         f"Sample: `{sample}` (PTB-XL 1.0.3, ecg_id 1-500). Splits by `strat_fold`: folds 1-8 train "
         f"(n = {sizes.get('train', 0)}), 9 val (n = {sizes.get('val', 0)}), 10 test (n = {sizes.get('test', 0)}). "
         "Every encoder was pretrained on the synthetic corpus only (synth-mimic, tiny presets), except "
