@@ -55,6 +55,7 @@ class ESI(PretrainModule):
         common.setdefault("lr", 5e-5)                # main.py --lr 5e-5
         common.setdefault("weight_decay", 0.01)      # torch AdamW default (main.py passes none)
         common.setdefault("input_preset", "esi")
+        common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
         super().__init__(**common)
         self.save_hyperparameters()
         if caption_context not in ("pooled", "tokens"):

@@ -38,6 +38,7 @@ class HeartLangVQ(PretrainModule):
         common.setdefault("lr", 5e-5)             # scripts/vqhbr/MIMIC-IV.sh --lr 5e-5
         common.setdefault("betas", (0.9, 0.99))   # --opt_betas 0.9 0.99
         common.setdefault("weight_decay", 1e-4)   # --weight_decay 1e-4 (run_vqhbr_training.py default)
+        common.setdefault("model_preset", vq_preset)
         super().__init__(**_common(common))
         self.save_hyperparameters()
         self.vq = build_heartbeat_vq(vq_preset, **dict(vq_overrides or {}))

@@ -40,6 +40,7 @@ class MERL(PretrainModule):
         common.setdefault("lr", 1e-3)            # config.yaml optimizer.params.lr
         common.setdefault("weight_decay", 1e-8)  # config.yaml optimizer.params.weight_decay
         common.setdefault("input_preset", "merl")
+        common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
         super().__init__(**common)
         self.save_hyperparameters()
         self.ecg = build(dict(ecg_encoder))

@@ -45,6 +45,7 @@ def test_merl_losses_views_and_protocol(tiny_bert_dir):
     torch.manual_seed(0)
     m = MERL(text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"), proj_hidden=16)
     assert m.input_spec.preset == "merl" and (m.input_spec.fs, m.input_spec.length) == (500, 5000)
+    assert m.card.preset == "tiny"  # from the ECG encoder spec, so paper-size cards say so
     assert m.text.freeze_layers == 1 and not any(p.requires_grad for p in m.text.model.encoder.layer[0].parameters())
     x = torch.randn(4, 12, 5000)
     losses = m.compute_losses({"ecg": x, "report": REPORTS})
