@@ -9,7 +9,7 @@ standard ECG criteria); any JSON object ``{statement: description}`` in the same
 
 Matching is on normalised statements (lower case, hyphens dropped, other punctuation -> space), so
 ``"1st degree A-V block."`` finds ``"1st degree av block"``. A statement with no exact match is split at
-`` with `` (``"Sinus rhythm with occasional PVCs"``) and each part looked up. Statements still without a
+`` with `` (``"Sinus rhythm with occasional PVCs"``) and its parts matched greedily, longest first. Statements still without a
 description are counted (``unmatched``) and logged by ``log_summary`` -- never dropped silently: the
 caption then carries the statement without a description.
 """
@@ -75,14 +75,29 @@ class KnowledgeBase:
         if key in self.table:
             self.matched += 1
             return [self.table[key]]
-        parts = [normalize(p) for p in re.split(r"\bwith\b", statement, flags=re.I)]
-        parts = [p for p in parts if p]
-        found = [self.table[p] for p in parts if p in self.table]
-        if parts and len(found) == len(parts):
+        found, complete = self._segments([normalize(p) for p in re.split(r"\bwith\b", statement, flags=re.I)])
+        if complete:
             self.matched += 1
-            return found
-        self.unmatched[key] += 1
+        else:
+            self.unmatched[key] += 1
         return found
+
+    def _segments(self, parts: list[str]) -> tuple[list[str], bool]:
+        """Greedy longest match over consecutive ``with`` parts ("AF with controlled response with PVCs" ->
+        "af with controlled response" + "pvcs"); returns the descriptions found and whether every part matched."""
+        parts = [p for p in parts if p]
+        found: list[str] = []
+        complete, i = bool(parts), 0
+        while i < len(parts):
+            for j in range(len(parts), i, -1):
+                key = " with ".join(parts[i:j])
+                if key in self.table:
+                    found.append(self.table[key])
+                    i = j
+                    break
+            else:
+                complete, i = False, i + 1
+        return found, complete
 
     def enrich(self, report: str) -> str:
         """ESI-style caption: the findings, then the waveform descriptions of each statement (deduplicated)."""

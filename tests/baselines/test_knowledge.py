@@ -27,6 +27,8 @@ def test_enrichment_counts_matched_and_unmatched(caplog):
     assert kb.coverage() == pytest.approx(2 / 3)
     # a compound statement matches when each of its "with" parts does
     assert kb.enrich("Sinus rhythm with LBBB").endswith("P before every QRS. Wide QRS, broad R in V6.")
+    kb2 = KnowledgeBase({"af with slow response": "AF slow.", "pvcs": "PVC.", "af": "AF."})
+    assert kb2.describe("AF with slow response with PVCs") == ["AF slow.", "PVC."] and kb2.matched == 1
     with caplog.at_level(logging.WARNING, logger="baselines.esi.knowledge"):
         kb.log_summary()
     assert "1 statements without a description" in caplog.text and "weird new finding" in caplog.text
