@@ -82,7 +82,7 @@ def main() -> None:
     from ecg_data.cache import cached_split
     from ecg_data.tasks import get_task
     from ecg_data.torch_datasets import CachedECGDataset
-    from ecg_text_align.data import PretrainDataModule
+    from ecg_text_align.data import PretrainDataModule, labels_by_name
     from ecg_text_align.lm import task_reports, train_text_lm
     from ecg_text_align.melp import MELP
     from ecg_text_align.module import PretrainModule
@@ -109,7 +109,8 @@ def main() -> None:
         lr=args.lr, warmup_steps=20, total_steps=None, lead_mask_p=0.5, seed=args.seed,
         pretrained_on=["synth-mimic"], zero_shot={"synth_ptbxl_super": PROMPTS},
     )
-    dm = PretrainDataModule("synth_mimic", batch_size=args.batch, seed=args.seed, zero_shot_tasks=["synth_ptbxl_super"])
+    dm = PretrainDataModule("synth_mimic", batch_size=args.batch, seed=args.seed,
+                            zero_shot_tasks={"synth_ptbxl_super": list(PROMPTS)})
     budget = int(args.minutes * 60)
     trainer_cfg = {
         "max_time": {"seconds": budget}, "max_steps": args.max_steps, "max_epochs": 1000, "val_check_interval": 60,
@@ -132,7 +133,7 @@ def main() -> None:
         cs = cached_split(task, split, "melp", progress=False)
         ds = CachedECGDataset(cs)
         emb = torch.cat([last.encode_ecg(torch.from_numpy(np.array(cs.signals[i : i + 64]))) for i in range(0, len(cs), 64)])
-        y = task.y(cs.record_ids)
+        y = labels_by_name(task, cs.record_ids, list(PROMPTS))  # columns by name, in the prompts' order
         auc, excl = macro_auroc(cosine_scores(emb, cls_emb).numpy(), y, list(PROMPTS))
         out[f"zs_macro_auroc_{split}"] = round(auc, 4)
         out[f"n_{split}"] = len(ds)

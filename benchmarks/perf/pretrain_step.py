@@ -3,9 +3,10 @@
 One "step" = forward of all MELP losses + backward + AdamW step. "fused" runs every attention through
 ``scaled_dot_product_attention``'s fused CPU kernels (wav2vec2 tower, BERT, caption decoder); "unfused" forces
 the explicit math path (``sdpa_kernel(SDPBackend.MATH)`` and the tower's explicit attention). Both modes run
-the same weights on the same batch in this process, so the ratio is meaningful on a shared machine.
+the same model on the same batch in this process, alternating step by step (median per mode), so the ratio
+stays meaningful on a shared machine.
 
-    python benchmarks/perf/pretrain_step.py                  # tiny (batch 4, 2 steps) + paper (batch 1, 1 step)
+    python benchmarks/perf/pretrain_step.py                  # tiny (batch 4, 3 steps) + paper (batch 1, 1 step)
     python benchmarks/perf/pretrain_step.py --steps 10 --paper-steps 3 --paper-batch 4
     python benchmarks/perf/pretrain_step.py --no-paper
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -62,18 +64,29 @@ def set_fused(model: MELP, fused: bool) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext() if fused else sdpa_kernel([SDPBackend.MATH])
 
 
-def throughput(model: MELP, batch: dict, steps: int, fused: bool) -> float:
+def one_step(model: MELP, opt: torch.optim.Optimizer, batch: dict, fused: bool) -> float:
+    """Seconds of one training step (forward + backward + AdamW) in the given attention mode."""
+    with set_fused(model, fused):
+        t0 = time.perf_counter()
+        loss = model.compute_losses(batch)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - t0
+
+
+def throughput(model: MELP, batch: dict, steps: int) -> tuple[float, float]:
+    """Median samples/s (fused, unfused), the two modes alternating step by step so that load changes on a
+    shared machine hit both alike; one untimed warm-up step per mode first."""
     opt = model.configure_optimizers_for_bench()
     model.train()
-    with set_fused(model, fused):
-        for i in range(steps + 1):  # first step is warm-up (allocations, lazy init), not timed
-            if i == 1:
-                t0 = time.perf_counter()
-            loss = model.compute_losses(batch)["loss"]
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return steps * batch["ecg"].shape[0] / (time.perf_counter() - t0)
+    one_step(model, opt, batch, True), one_step(model, opt, batch, False)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(steps):
+        for fused in (True, False):
+            times[fused].append(one_step(model, opt, batch, fused))
+    bs = batch["ecg"].shape[0]
+    return bs / statistics.median(times[True]), bs / statistics.median(times[False])
 
 
 def _opt(self: MELP) -> torch.optim.Optimizer:
@@ -86,7 +99,7 @@ MELP.configure_optimizers_for_bench = _opt  # type: ignore[attr-defined]  # no T
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--paper-batch", type=int, default=1)
     ap.add_argument("--paper-steps", type=int, default=1)
     ap.add_argument("--no-paper", action="store_true")
@@ -110,10 +123,7 @@ def main() -> None:
             g = torch.Generator().manual_seed(0)
             batch = {"ecg": torch.randn(bs, 12, 5000, generator=g), "report": [REPORTS[i % len(REPORTS)] for i in range(bs)]}
             model = build(preset, d)
-            state = {k: v.clone() for k, v in model.state_dict().items()}
-            fused = throughput(model, batch, steps, fused=True)
-            model.load_state_dict(state)
-            unfused = throughput(model, batch, steps, fused=False)
+            fused, unfused = throughput(model, batch, steps)
             n = sum(p.numel() for p in model.parameters()) / 1e6
             print(f"{preset:8s} {bs:5d} {steps:5d} {fused:10.2f} {unfused:12.2f} {fused / unfused:14.2f}   ({n:.1f}M params)")
 

@@ -95,3 +95,22 @@ def test_macro_auroc_excludes_single_label_classes() -> None:
     s = np.array([[0.9, 0.1, 0.3], [0.2, 0.5, 0.1], [0.4, 0.2, 0.8], [0.3, 0.9, 0.2]])
     auc, excluded = macro_auroc(s, y, ["a", "b", "c"])
     assert excluded == ["b", "c"] and auc == pytest.approx(1.0)
+
+
+def test_zero_shot_labels_follow_the_prompt_order_by_name() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from ecg_text_align.data import labels_by_name
+
+    class FakeTask:
+        name = "fake"
+        labels = pd.DataFrame({"CD": [1, 0], "NORM": [0, 1]}, index=["a", "b"], dtype="int8")
+
+        def y(self, ids):
+            return self.labels.loc[list(ids)].to_numpy(np.float32)
+
+    got = labels_by_name(FakeTask(), ["b", "a"], ["NORM", "CD"])
+    np.testing.assert_array_equal(got, [[1, 0], [0, 1]])
+    with pytest.raises(KeyError, match="MI"):
+        labels_by_name(FakeTask(), ["a"], ["MI"])

@@ -10,15 +10,30 @@ the task's class order. No test split is ever opened here (model selection must 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ecg_text_align.loader import ResumableLoader
 
 log = logging.getLogger(__name__)
+
+
+def labels_by_name(task: Any, record_ids: Sequence[str], classes: Sequence[str] | None) -> np.ndarray:
+    """(N, C) labels with columns in the order of ``classes`` (the prompts' order), selected by name.
+
+    Zero-shot scores come out in the order of the prompt dict; the task's canonical order may differ
+    (e.g. ptbxl_super is CD, HYP, MI, NORM, STTC), so columns are never matched by position.
+    """
+    if classes is None:
+        return task.y(record_ids)
+    missing = [c for c in classes if c not in task.labels.columns]
+    if missing:
+        raise KeyError(f"task {task.name}: zero-shot classes {missing} are not among its classes {list(task.labels.columns)}")
+    return task.labels.loc[list(record_ids), list(classes)].to_numpy(dtype=np.float32)
 
 
 class PretrainDataModule(L.LightningDataModule):
@@ -29,7 +44,7 @@ class PretrainDataModule(L.LightningDataModule):
         batch_size: int = 64,  # MELP run command (scripts/pretrain/main_pretrain.py), per device
         num_workers: int = 0,
         seed: int = 0,
-        zero_shot_tasks: Sequence[str] = (),
+        zero_shot_tasks: Sequence[str] | Mapping[str, Sequence[str]] = (),
         root: str | None = None,
         task_roots: dict[str, str] | None = None,
         max_train_records: int | None = None,
@@ -39,7 +54,12 @@ class PretrainDataModule(L.LightningDataModule):
         super().__init__()
         self.pretrain_task, self.preset, self.batch_size = pretrain_task, preset, batch_size
         self.num_workers, self.seed, self.root = num_workers, seed, root
-        self.zero_shot_tasks = list(zero_shot_tasks)
+        #: task -> class names in the order the method scores them (its prompt dict); None = task order
+        self.zero_shot_classes: dict[str, list[str] | None] = (
+            {t: list(c) for t, c in zero_shot_tasks.items()} if isinstance(zero_shot_tasks, Mapping)
+            else {t: None for t in zero_shot_tasks}
+        )
+        self.zero_shot_tasks = list(self.zero_shot_classes)
         self.task_roots = dict(task_roots or {})
         self.max_train_records, self.max_val_records = max_train_records, max_val_records
         self.val_batch_size = val_batch_size or batch_size
@@ -68,7 +88,8 @@ class PretrainDataModule(L.LightningDataModule):
         for name in self.zero_shot_tasks:
             t = get_task(name, root=self.task_roots.get(name), seed=self.seed)
             split = cached_split(t, "val", self.preset)
-            vds: Dataset = CachedECGDataset(split, labels=t.y(split.record_ids))
+            labels = labels_by_name(t, split.record_ids, self.zero_shot_classes[name])
+            vds: Dataset = CachedECGDataset(split, labels=labels)
             if self.max_val_records is not None:
                 vds = Subset(vds, range(min(self.max_val_records, len(vds))))  # type: ignore[arg-type]
             self.val_sets.append(vds)

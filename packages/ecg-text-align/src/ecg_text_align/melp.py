@@ -233,5 +233,5 @@ def run_melp(
     from ecg_text_align.train import fit
 
     module = MELP(zero_shot=dict(zero_shot or {}), **module_kw)
-    dm = PretrainDataModule(**{**data, "zero_shot_tasks": list(zero_shot or {})})
+    dm = PretrainDataModule(**{**data, "zero_shot_tasks": {t: list(c) for t, c in (zero_shot or {}).items()}})
     return fit(module, dm, trainer, run_dir)

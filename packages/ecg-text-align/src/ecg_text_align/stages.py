@@ -101,5 +101,5 @@ def melp_stage(
         kw.setdefault("pretrained_on", [pd["name"]])
     zs = dict(_plain(zero_shot) or {})
     module = MELP(seed=seed, zero_shot=zs, **kw)
-    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": list(zs)})
+    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": {t: list(c) for t, c in zs.items()}})
     return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)

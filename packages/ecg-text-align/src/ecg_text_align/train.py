@@ -105,6 +105,8 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    # a stop by max_time / max_steps / early stopping between checkpoint steps must not lose the final state
+    trainer.save_checkpoint(resume)
     if best is not None and best.best_model_path:
         return Path(best.best_model_path)
     return resume
