@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
@@ -58,6 +56,9 @@ def _resolve(target: str, where: str) -> Any:
 
 def seed_everything(seed: int) -> None:
     """Same seed for every stage, so a rerun of one stage after a crash reproduces it."""
+    import numpy as np  # here, not at module level: bad-input errors come back without loading torch
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -19,6 +19,8 @@ from ecg_data.paths import atomic_write_json, file_hash, stable_hash
 
 #: Method keys that do not change what pretraining produces (so editing them never retrains).
 _NOT_HASHED = ("load", "zero_shot", "description")
+#: Trainer keys that only change what is shown, not what is trained.
+_TRAINER_NOT_HASHED = ("enable_progress_bar",)
 MARKER = "COMPLETE.json"
 
 
@@ -36,7 +38,7 @@ def run_address(cfg: DictConfig) -> tuple[str, str]:
     keyed = {
         "method": method,
         "pretrain_data": _plain(cfg.get("pretrain_data")),
-        "trainer": _plain(cfg.get("trainer")),
+        "trainer": {k: v for k, v in (_plain(cfg.get("trainer")) or {}).items() if k not in _TRAINER_NOT_HASHED},
         "text_encoder": _plain(cfg.get("text_encoder")),
         "seed": int(cfg.seed),
     }

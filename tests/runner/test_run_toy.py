@@ -216,3 +216,11 @@ def test_missing_pretraining_corpus_stops_before_any_stage(tmp_path, compose_cfg
     with pytest.raises(DatasetNotFoundError, match="mimic"):
         run(cfg)
     assert not (tmp_path / "runs" / "toy").exists()
+
+
+def test_progress_bar_setting_does_not_change_the_run_address(compose_cfg, tmp_path):
+    from benchmarks.pipeline.store import run_address
+
+    base = compose_cfg(toy_overrides(tmp_path))
+    assert run_address(base) == run_address(compose_cfg([*toy_overrides(tmp_path), "trainer.enable_progress_bar=false"]))
+    assert run_address(base) != run_address(compose_cfg([*toy_overrides(tmp_path), "trainer.max_steps=7"]))

@@ -59,3 +59,17 @@ def test_synthetic_task_through_registry(monkeypatch):
     assert task.suite == "synthetic" and task.root.parent == cache_root() / "synthetic"
     assert set(task.classes) <= {"NORM", "MI", "STTC", "CD", "HYP"} and "NORM" in task.classes
     assert set(task.splits) == {"train", "val", "test"} and all(task.splits.values())
+
+
+@pytest.mark.parametrize("task_name,preset", [("synth_cpsc2018", "synth-cpsc2018"), ("synth_mimic", "synth-mimic")])
+def test_other_synthetic_tasks_through_registry(monkeypatch, task_name, preset):
+    tasks = pytest.importorskip("ecg_data.tasks")
+    monkeypatch.setitem(P.PRESETS, preset, dataclasses.replace(P.PRESETS[preset], default_n=80))
+    task = tasks.get_task(task_name)
+    assert task.suite == "synthetic" and task.root.name.startswith(preset + "-")
+    assert all(task.splits[s] for s in ("train", "val", "test"))
+    if task_name == "synth_cpsc2018":
+        assert task.classes and set(task.classes) <= {"NORM", "AF", "I-AVB", "LBBB", "RBBB", "PAC", "PVC", "STD", "STE"}
+    else:
+        reports = task.reader().metadata().report
+        assert reports.notna().all() and reports.str.endswith(".").all()

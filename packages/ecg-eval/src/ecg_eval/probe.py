@@ -28,7 +28,7 @@ class ProbeConfig:
 
     weight_decays: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)  # solved in this order, warm-started
     iterations: tuple[int, ...] = (10, 30)  # cumulative L-BFGS iterations per weight decay, checked on val
-    tolerance_change: float = 1e-7
+    tolerance_change: float = 1e-5  # stop a solve once the loss or step changes less than this
     lr: float = 1.0
     history_size: int = 10
     dtype: str = "float32"

@@ -153,12 +153,6 @@ class Template:
         return Template(self.offsets, self.sigmas, self.vecs @ rot.T)
 
 
-def tmpl(rows: list[tuple[float, float, tuple[float, float, float]]]) -> Template:
-    return Template(
-        np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows], float)
-    )
-
-
 def project(dipole: np.ndarray, lead_field: np.ndarray) -> np.ndarray:
     """(3, T) dipole -> (8, T) leads I, II, V1-V6."""
     return lead_field @ dipole

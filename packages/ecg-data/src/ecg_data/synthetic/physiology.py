@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .conditions import ConditionSet
-from .model import DOWER, FS, N_SAMPLES, Template, Waves, rotation, tmpl
+from .model import DOWER, FS, N_SAMPLES, Template, Waves, rotation
 
 DEG = np.pi / 180.0
 
@@ -103,6 +103,8 @@ def _morphology(cs: ConditionSet, pat: Patient, sev: float, rng: np.random.Gener
     pr = pat.pr
     qtc = pat.qtc
     axis = pat.axis_deg
+    if c & {"LBBB", "RBBB"}:  # a narrow-QRS patient's bundle branch block must still reach 120 ms
+        w = max(w, 0.98)
 
     if "LAFB" in c:  # left anterior fascicle: initial inferior, main forces superior-left (axis -45..-90)
         q[2] = np.array([-0.05, 0.25, -0.15])

@@ -188,47 +188,57 @@ def _qrs_axis(rec: SynthRecord) -> int:
     return int(round(np.degrees(np.arctan2(net[5], net[0]))))
 
 
+def _write_mimic_record(
+    root: Path, i: int, rec: SynthRecord, rl: csv.DictWriter, mm: csv.DictWriter, first_subject: int
+) -> None:
+    """One study: its WFDB files and its rows in record_list.csv and machine_measurements.csv."""
+    subject = first_subject + int(rec.patient_id)
+    study = 40000000 + i
+    when = _EPOCH + timedelta(days=int(rec.patient_id) % 3000, minutes=37 * i)
+    rel = f"files/p{str(subject)[:4]}/p{subject}/s{study}"
+    sig = _reorder(rec.signal, MIMIC_LEADS)
+    _write_wfdb(root / rel, str(study), _quantise(sig, 200.0), 500, MIMIC_LEADS, 200.0, date=when)
+    ts = when.strftime("%Y-%m-%d %H:%M:%S")
+    rl.writerow({"subject_id": subject, "study_id": study, "file_name": str(study), "ecg_time": ts,
+                 "path": f"{rel}/{study}"})
+    m = rec.meta
+    stmts = list(m.get("statements", []))[:18]
+    row = {"subject_id": subject, "study_id": study, "cart_id": 6000 + int(rec.patient_id) % 50, "ecg_time": ts}
+    for k in range(18):
+        row[f"report_{k}"] = stmts[k] if k < len(stmts) else ""
+    pr = m.get("pr_s")
+    qrs_on = int(round(40 + 1000 * pr)) if pr else 200  # representative-beat times in ms, P onset at 40
+    row.update({
+        "bandwidth": "0.005-150 Hz", "filtering": "60 Hz  notch Baseline filter",
+        "rr_interval": int(round(60000 / m["hr"])) if m.get("hr") else MIMIC_MISSING,
+        "p_onset": 40 if pr else MIMIC_MISSING,
+        "p_end": 150 if pr else MIMIC_MISSING,
+        "qrs_onset": qrs_on,
+        "qrs_end": int(round(qrs_on + 1000 * m["qrs_s"])),
+        "t_end": int(round(qrs_on + 1000 * m["qt_s"])) if m.get("qt_s") else MIMIC_MISSING,
+        "p_axis": MIMIC_MISSING if not pr else int(np.clip(round(55 + np.random.default_rng(i).normal(0, 15)), -90, 180)),
+        "qrs_axis": _qrs_axis(rec),
+        "t_axis": MIMIC_MISSING,
+    })
+    mm.writerow(row)
+
+
 def write_mimic_iv_ecg(root: str | Path, records: Iterable[SynthRecord], *, first_subject: int = 10000000) -> Path:
     """MIMIC-IV-ECG 1.0 layout: ``record_list.csv``, ``machine_measurements.csv`` (``report_0`` ..
     ``report_17``), WFDB under ``files/p<first 4 of subject>/p<subject>/s<study>/<study>`` with leads
     stored as I, II, III, aVR, aVF, aVL, V1-V6 (aVF before aVL, as in the real data)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    rec_rows, mm_rows = [], []
-    for i, rec in enumerate(records):
-        subject = first_subject + int(rec.patient_id)
-        study = 40000000 + i
-        when = _EPOCH + timedelta(days=int(rec.patient_id) % 3000, minutes=37 * i)
-        rel = f"files/p{str(subject)[:4]}/p{subject}/s{study}"
-        sig = _reorder(rec.signal, MIMIC_LEADS)
-        _write_wfdb(root / rel, str(study), _quantise(sig, 200.0), 500, MIMIC_LEADS, 200.0, date=when)
-        ts = when.strftime("%Y-%m-%d %H:%M:%S")
-        rec_rows.append({"subject_id": subject, "study_id": study, "file_name": str(study), "ecg_time": ts,
-                         "path": f"{rel}/{study}"})
-        m = rec.meta
-        stmts = list(m.get("statements", []))[:18]
-        row = {"subject_id": subject, "study_id": study, "cart_id": 6000 + int(rec.patient_id) % 50, "ecg_time": ts}
-        for k in range(18):
-            row[f"report_{k}"] = stmts[k] if k < len(stmts) else None
-        pr = m.get("pr_s")
-        qrs_on = int(round(40 + 1000 * pr)) if pr else 200  # representative-beat times in ms, P onset at 40
-        row.update({
-            "bandwidth": "0.005-150 Hz", "filtering": "60 Hz  notch Baseline filter",
-            "rr_interval": int(round(60000 / m["hr"])) if m.get("hr") else MIMIC_MISSING,
-            "p_onset": 40 if pr else MIMIC_MISSING,
-            "p_end": 150 if pr else MIMIC_MISSING,
-            "qrs_onset": qrs_on,
-            "qrs_end": int(round(qrs_on + 1000 * m["qrs_s"])),
-            "t_end": int(round(qrs_on + 1000 * m["qt_s"])) if m.get("qt_s") else MIMIC_MISSING,
-            "p_axis": MIMIC_MISSING if not pr else int(np.clip(round(55 + np.random.default_rng(i).normal(0, 15)), -90, 180)),
-            "qrs_axis": _qrs_axis(rec),
-            "t_axis": MIMIC_MISSING,
-        })
-        mm_rows.append(row)
-    pd.DataFrame(rec_rows, columns=["subject_id", "study_id", "file_name", "ecg_time", "path"]).to_csv(
-        root / "record_list.csv", index=False)
-    cols = ["subject_id", "study_id", "cart_id", "ecg_time", *[f"report_{k}" for k in range(18)], *MIMIC_MEASUREMENTS]
-    pd.DataFrame(mm_rows, columns=cols).to_csv(root / "machine_measurements.csv", index=False, quoting=csv.QUOTE_MINIMAL)
+    rl_cols = ["subject_id", "study_id", "file_name", "ecg_time", "path"]
+    mm_cols = ["subject_id", "study_id", "cart_id", "ecg_time", *[f"report_{k}" for k in range(18)], *MIMIC_MEASUREMENTS]
+    # Rows are streamed to the CSVs (800k records must not be held in memory).
+    with open(root / "record_list.csv", "w", newline="") as f_rl, open(root / "machine_measurements.csv", "w", newline="") as f_mm:
+        rl = csv.DictWriter(f_rl, rl_cols)
+        mm = csv.DictWriter(f_mm, mm_cols)
+        rl.writeheader()
+        mm.writeheader()
+        for i, rec in enumerate(records):
+            _write_mimic_record(root, i, rec, rl, mm, first_subject)
     return root
 
 
