@@ -34,12 +34,15 @@ def module_kwargs(module_kw: Mapping[str, Any], inputs: Mapping[str, Path], pret
 
 
 def fit_module(module: Any, *, run_dir: Path, pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None,
-               seed: int, data: Mapping[str, Any] | None, zero_shot_tasks: list[str],
+               seed: int, data: Mapping[str, Any] | None, zero_shot: Mapping[str, Any] | None = None,
                trainer_overrides: Mapping[str, Any] | None = None) -> Path:
-    """Train ``module`` on the pretraining corpus with the shared datamodule and ``fit``; returns the checkpoint."""
+    """Train ``module`` on the pretraining corpus with the shared datamodule and ``fit``; returns the checkpoint.
+
+    ``zero_shot`` is the method's {task: {class: prompts}}: the datamodule selects the validation labels by
+    those class names, in that order (never by position)."""
     from ecg_text_align.data import PretrainDataModule
     from ecg_text_align.train import fit
 
     dkw = {"preset": module.input_spec.preset, **_data_kwargs(pretrain_data, seed, data),
-           "zero_shot_tasks": zero_shot_tasks}
+           "zero_shot_tasks": {t: list(c) for t, c in dict(zero_shot or {}).items()}}
     return fit(module, PretrainDataModule(**dkw), _trainer(trainer, seed, trainer_overrides), run_dir)

@@ -58,4 +58,4 @@ def esi_stage(
     zs = dict(plain(zero_shot) or {})
     module = ESI(seed=seed, zero_shot=zs, **module_kwargs(module_kw, inputs, pretrain_data, text_from))
     return fit_module(module, run_dir=run_dir, pretrain_data=pretrain_data, trainer=trainer, seed=seed, data=data,
-                      zero_shot_tasks=list(zs), trainer_overrides=trainer_overrides)
+                      zero_shot=zs, trainer_overrides=trainer_overrides)

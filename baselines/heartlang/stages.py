@@ -19,7 +19,7 @@ def vqhbr_stage(
 
     module = HeartLangVQ(seed=seed, **module_kwargs(module_kw, inputs, pretrain_data))
     return fit_module(module, run_dir=run_dir, pretrain_data=pretrain_data, trainer=trainer, seed=seed, data=data,
-                      zero_shot_tasks=[], trainer_overrides=trainer_overrides)
+                      zero_shot=None, trainer_overrides=trainer_overrides)
 
 
 def msm_stage(
@@ -34,4 +34,4 @@ def msm_stage(
     module = HeartLangMSM(seed=seed, **module_kwargs(module_kw, inputs, pretrain_data))
     module.load_vq(inputs[vq_from])
     return fit_module(module, run_dir=run_dir, pretrain_data=pretrain_data, trainer=trainer, seed=seed, data=data,
-                      zero_shot_tasks=[], trainer_overrides=trainer_overrides)
+                      zero_shot=None, trainer_overrides=trainer_overrides)

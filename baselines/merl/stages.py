@@ -20,4 +20,4 @@ def merl_stage(
     zs = dict(plain(zero_shot) or {})
     module = MERL(seed=seed, zero_shot=zs, **module_kwargs(module_kw, inputs, pretrain_data, text_from))
     return fit_module(module, run_dir=run_dir, pretrain_data=pretrain_data, trainer=trainer, seed=seed, data=data,
-                      zero_shot_tasks=list(zs), trainer_overrides=trainer_overrides)
+                      zero_shot=zs, trainer_overrides=trainer_overrides)

@@ -50,8 +50,8 @@ def test_tiny_preset_full_schedule(method, zero_shot, tmp_path, small_synthetic)
     overrides = [o for o in smoke_overrides(method, tmp_path, fractions="[0.1,1.0]") if not o.startswith("method.")
                  and not o.startswith("trainer.max_steps")]
     if zero_shot:
-        # the small synth-ptbxl drops HYP (no positive in val); PretrainModule's validation zero-shot expects every
-        # prompted class in the task (IndexError otherwise; reported upstream), so no HYP prompt here
+        # the small synth-ptbxl drops HYP (no positive in val); a prompted class the task lacks is an error of the
+        # validation data (PretrainDataModule selects labels by class name), so no HYP prompt on this corpus
         overrides.append("~method.stages.1.zero_shot.synth_ptbxl_super.HYP")
     run(compose(overrides))
     _check(tmp_path, method, zero_shot, ["10", "100"])

@@ -149,3 +149,24 @@ def test_random_init_is_a_function_of_config_and_seed():
     assert not supports_zero_shot(a) and a.input_spec.preset == "melp"
     with pytest.raises(ValueError, match="no checkpoint"):
         load("/some/ckpt")
+
+
+def test_stage_passes_prompt_class_order_to_the_datamodule(monkeypatch, tmp_path, tiny_bert_dir):
+    """Validation labels must be selected by the prompts' class names, in the prompts' order (not by position)."""
+    import ecg_text_align.train as train
+
+    from baselines.merl.stages import merl_stage
+
+    seen = {}
+
+    def fake_fit(module, dm, trainer_cfg, run_dir):
+        seen["classes"], seen["preset"] = dm.zero_shot_classes, dm.preset
+        return tmp_path / "x.ckpt"
+
+    monkeypatch.setattr(train, "fit", fake_fit)
+    zs = {"synth_ptbxl_super": {"NORM": ["Normal ECG"], "MI": ["Myocardial infarction"], "CD": ["LBBB"]}}
+    merl_stage(run_dir=tmp_path, inputs={"text_lm": tiny_bert_dir}, pretrain_data={"name": "synth-mimic", "task": "synth_mimic"},
+               trainer={}, seed=0, zero_shot=zs, text_from="text_lm", proj_hidden=8,
+               text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+                             "causal": False, "add_trailing_cls": False, "pooling": "pooler", "freeze_layers": 1})
+    assert seen == {"classes": {"synth_ptbxl_super": ["NORM", "MI", "CD"]}, "preset": "merl"}
