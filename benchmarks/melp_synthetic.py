@@ -125,7 +125,8 @@ def main() -> None:
     last = PretrainModule.from_checkpoint(last_path)
     steps = int(torch.load(last_path, map_location="cpu", weights_only=False)["global_step"])
     task = get_task("synth_ptbxl_super", seed=args.seed)
-    out: dict = {"minutes_budget": args.minutes, "train_seconds": round(t_train, 1), "lm_seconds": round(t_lm, 1),
+    out: dict = {"minutes_budget": None if args.eval_only else args.minutes,
+                 "train_seconds": None if args.eval_only else round(t_train, 1), "lm_seconds": round(t_lm, 1),
                  "steps": steps, "batch": args.batch, "lr": args.lr, "n_parameters": last.card.n_parameters}
     with torch.no_grad():
         cls_emb = class_embeddings(last.encode_text, PROMPTS)
