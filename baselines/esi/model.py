@@ -1,0 +1,135 @@
+"""ESI: ConvNeXt-V2-1D signal encoder, a BERT text tower run **causally**, CoCa-style contrastive +
+captioning loss on knowledge-enriched captions.
+
+Source: comp-well-org/ESI ``model/esi.py`` (``ESI``: ``img_token_head`` Linear(signal_dim, dim) + bias-free
+LayerNorm -> one ECG embedding; ``img_to_latents`` / ``text_to_latents`` bias-free linears, l2-normalised;
+learnable temperature init 1.0 used as ``exp(t)``; 6 multimodal layers of causal self-attention +
+cross-attention to the ECG embedding; loss = caption + contrastive, both weight 1), ``main.py`` (dim 768,
+BioLinkBERT-base, lr 5e-5), ``train.py`` (AdamW, linear warmup over 10% of the steps).
+
+Difference kept on purpose (docs/baselines/esi.md): ESI runs the BERT bidirectionally under the captioning
+loss, so the state that predicts token i+1 has already read token i+1. Here the text tower is causal
+(``HFTextEncoder(causal=True)``) and its report embedding is a trailing [CLS], as MELP does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ecg_text_align.components import build
+from ecg_text_align.decoder import CaptionDecoder
+from ecg_text_align.losses import LogitScale, caption_loss, clip_loss
+from ecg_text_align.module import PretrainModule
+
+from baselines.esi.knowledge import KnowledgeBase
+
+DEFAULT_ECG = {"name": "convnextv2_1d", "preset": "tiny"}
+# causal BioLinkBERT with a trailing [CLS] (ours: ESI ran it bidirectionally, see module docstring)
+DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name": "biolinkbert", "causal": True,
+                "add_trailing_cls": True, "pooling": "last", "max_length": 512}
+
+
+class ESI(PretrainModule):
+    method_name = "esi"
+
+    def __init__(
+        self,
+        ecg_encoder: Mapping[str, Any] = DEFAULT_ECG,
+        text_encoder: Mapping[str, Any] = DEFAULT_TEXT,
+        dim_latents: int | None = None,     # esi.py: default(dim_latents, dim)
+        caption_weight: float = 1.0,        # main.py caption_loss_weight=1.
+        contrastive_weight: float = 1.0,    # main.py contrastive_loss_weight=1.
+        decoder_layers: int = 6,            # main.py multimodal_depth=6
+        decoder_heads: int = 8,             # main.py heads=8 (dim_head 64)
+        init_temperature: float = math.exp(-1.0),  # esi.py temperature=1. used as sim * exp(1.)
+        caption_context: str = "pooled",    # "pooled" = ESI (one ECG embedding); "tokens" = ConvNeXt's last-stage map
+        knowledge_file: str | None = None,  # None = baselines/esi/knowledge.json
+        enrich_captions: bool = True,
+        **common: Any,
+    ):
+        common.setdefault("lr", 5e-5)                # main.py --lr 5e-5
+        common.setdefault("weight_decay", 0.01)      # torch AdamW default (main.py passes none)
+        common.setdefault("input_preset", "esi")
+        common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
+        super().__init__(**common)
+        self.save_hyperparameters()
+        if caption_context not in ("pooled", "tokens"):
+            raise ValueError(f"caption_context must be 'pooled' or 'tokens', got {caption_context!r}")
+        self.ecg = build(dict(ecg_encoder))
+        self.text = build(dict(text_encoder))
+        if not getattr(self.text, "causal", False):
+            raise ValueError("ESI here needs a causal text tower (text_encoder.causal=true); see docs/baselines/esi.md")
+        dim = int(self.text.width)  # ESI: dim = text width (768)
+        latents = dim_latents or dim
+        self.img_token_head = nn.Linear(int(self.ecg.pooled_dim), dim)
+        self.img_norm = nn.LayerNorm(dim, bias=False)  # esi.py LayerNorm: gamma only, beta fixed at 0
+        self.img_to_latents = nn.Linear(dim, latents, bias=False)
+        self.text_to_latents = nn.Linear(dim, latents, bias=False)
+        tok = self.text.tokenizer
+        self.pad_id, self.cls_id = tok.pad_token_id, tok.cls_token_id
+        self.decoder = CaptionDecoder(vocab_size=len(tok), width=dim, layers=decoder_layers, heads=decoder_heads,
+                                      context_length=int(getattr(self.text, "max_length", 512)), ecg_dim=dim)
+        self.logit_scale = LogitScale(init_temperature=init_temperature)
+        self._kb: KnowledgeBase | None = None
+
+    # ----- knowledge-enriched captions ----------------------------------------------------------
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        """Loaded on first use (training only), so a checkpoint loads without the knowledge file."""
+        if self._kb is None:
+            self._kb = KnowledgeBase.from_file(self.hparams.knowledge_file)
+        return self._kb
+
+    def captions(self, reports: list[str]) -> list[str]:
+        return [self.knowledge.enrich(r) for r in reports] if self.hparams.enrich_captions else list(reports)
+
+    def on_train_epoch_end(self) -> None:
+        if self._kb is not None:
+            self._kb.log_summary()
+            self.log("train/knowledge_coverage", float(self._kb.coverage()), sync_dist=False)
+
+    # ----- towers -------------------------------------------------------------------------------
+    def _ecg(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> ECG embedding (B, dim) and the caption decoder's context (B, N, dim)."""
+        out = self.ecg(x)
+        emb = self.img_norm(self.img_token_head(out.pooled))
+        if self.hparams.caption_context == "pooled":
+            # ESI repeats the one embedding over the text length; attention over identical keys = one token
+            return emb, emb[:, None, :]
+        return emb, self.img_norm(self.img_token_head(out.tokens))
+
+    def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in self.text.tokenize(list(texts)).items()}
+
+    def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        return self.img_to_latents(self._ecg(x)[0])
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        t = self._tokenize(texts)
+        return self.text_to_latents(self.text(t["input_ids"], t["attention_mask"]).pooled)
+
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        emb, context = self._ecg(batch["ecg"])
+        t = self._tokenize(self.captions(list(batch["report"])))
+        ids = t["input_ids"]
+        text = self.text(ids, t["attention_mask"])
+        losses: dict[str, torch.Tensor] = {}
+        losses["contrastive"] = clip_loss(self.img_to_latents(emb), self.text_to_latents(text.pooled), self.logit_scale())
+        # teacher forcing on the causal states: position i predicts token i+1; pads and the trailing
+        # [CLS] (the pooling slot) are ignored
+        labels = ids[:, 1:].clone()
+        if getattr(self.text, "add_trailing_cls", False):
+            labels[labels == self.cls_id] = self.pad_id
+        logits = self.decoder(context, text.tokens[:, :-1])
+        losses["caption"] = caption_loss(logits, labels, self.pad_id)
+        losses["loss"] = (self.hparams.contrastive_weight * losses["contrastive"]
+                          + self.hparams.caption_weight * losses["caption"])
+        losses["logit_scale"] = self.logit_scale().detach()
+        return losses
+
+

@@ -1,0 +1,108 @@
+"""HeartLang's two pretraining stages as ``PretrainModule`` subclasses (ECG-only: no ``embed_text``).
+
+1. ``HeartLangVQ`` -- VQ-HBR: heartbeat tokens -> transformer -> cosine-EMA codebook -> reconstruction
+   (``modeling_vqhbr.py``, ``engine_for_vqhbr.py``; loss = MSE reconstruction + commitment).
+2. ``HeartLangMSM`` -- masked sentence modelling: 50% of a record's beat tokens replaced by [MASK], the
+   sentence transformer predicts their VQ-HBR codebook ids (``modeling_pretrain.py``,
+   ``engine_for_pretraining.py``). The frozen VQ of stage 1 provides the targets.
+
+The networks themselves are ``ecg_encoders.ecg.heartlang`` (docs/encoders_conv.md); this module only
+wires them into the shared training protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecg_encoders.ecg.heartlang import (HeartbeatTokenizer, build_heartbeat_vq, build_heartlang, build_msm_head,
+                                        masked_beat_loss, random_beat_mask)
+from ecg_text_align.module import PretrainModule
+
+
+def _common(common: dict[str, Any]) -> dict[str, Any]:
+    common.setdefault("input_preset", "heartlang")  # 100 Hz, band-pass 0.67-40 Hz (HeartLang README)
+    common.setdefault("fs", 100)
+    common.setdefault("length", 1000)
+    return common
+
+
+class HeartLangVQ(PretrainModule):
+    method_name = "heartlang_vqhbr"
+
+    def __init__(self, vq_preset: str = "tiny", vq_overrides: Mapping[str, Any] | None = None,
+                 tokenizer: Mapping[str, Any] | None = None, **common: Any):
+        common.setdefault("lr", 5e-5)             # scripts/vqhbr/MIMIC-IV.sh --lr 5e-5
+        common.setdefault("betas", (0.9, 0.99))   # --opt_betas 0.9 0.99
+        common.setdefault("weight_decay", 1e-4)   # --weight_decay 1e-4 (run_vqhbr_training.py default)
+        common.setdefault("model_preset", vq_preset)
+        super().__init__(**_common(common))
+        self.save_hyperparameters()
+        self.vq = build_heartbeat_vq(vq_preset, **dict(vq_overrides or {}))
+        self.tokenizer = HeartbeatTokenizer(fs=self.input_spec.fs, **dict(tokenizer or {}))
+
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        out = self.vq(self.tokenizer(batch["ecg"]))
+        return {"loss": out.loss, "rec": out.rec_loss.detach(), "quant": out.quant_loss.detach()}
+
+    def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean quantised code over the real beats (for inspection; the scored encoder is stage 2's)."""
+        tokens = self.tokenizer(x)
+        z_q, _, _ = self.vq.encode(tokens)
+        keep = (~tokens.padding_mask).to(z_q.dtype)[..., None]
+        return (z_q * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+
+
+class HeartLangMSM(PretrainModule):
+    method_name = "heartlang"
+
+    def __init__(self, preset: str = "tiny", encoder_overrides: Mapping[str, Any] | None = None,
+                 vq_preset: str = "tiny", vq_overrides: Mapping[str, Any] | None = None,
+                 mask_ratio: float = 0.5, exclude_padding: bool = True, **common: Any):
+        common.setdefault("lr", 5e-4)             # scripts/pretrain/MIMIC-IV.sh --lr 5e-4
+        common.setdefault("betas", (0.9, 0.98))   # --opt_betas 0.9 0.98
+        common.setdefault("weight_decay", 0.05)   # run_heartlang_pretraining.py default 0.05
+        common.setdefault("model_preset", preset)
+        super().__init__(**_common(common))
+        self.save_hyperparameters()
+        self.encoder = build_heartlang(preset, **dict(encoder_overrides or {}))
+        self.head = build_msm_head(preset, **{k: v for k, v in dict(encoder_overrides or {}).items()
+                                              if k in ("width", "vocab_size")})
+        self.vq = build_heartbeat_vq(vq_preset, **dict(vq_overrides or {}))
+        if self.vq.n_codes != self.encoder.vocab_size:
+            raise ValueError(f"HeartLang vocab_size {self.encoder.vocab_size} != VQ-HBR codebook size {self.vq.n_codes}")
+        self.vq.requires_grad_(False)  # targets only (engine_for_pretraining.py: vqhbr in eval, no grad)
+
+    def load_vq(self, path: str | Path) -> None:
+        """Take the stage-1 VQ-HBR weights (codebook included) from its checkpoint."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"VQ-HBR checkpoint not found: {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = state.get("state_dict", state)
+        vq_state = {k[len("vq."):]: v for k, v in state.items() if k.startswith("vq.")}
+        if not vq_state:
+            raise ValueError(f"{path}: no 'vq.*' weights (expected a HeartLangVQ checkpoint)")
+        self.vq.load_state_dict(vq_state)
+
+    def train(self, mode: bool = True) -> "HeartLangMSM":
+        super().train(mode)
+        self.vq.eval()  # the tokenizer of targets never trains
+        return self
+
+    def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        tokens = self.encoder.tokenize(batch["ecg"])
+        ids = self.vq.codebook_ids(tokens)
+        g = torch.Generator().manual_seed(hash((self.seed, self.global_rank, self.global_step, 7)) & 0x7FFFFFFF)
+        mask = random_beat_mask(tokens.padding_mask.cpu(), self.hparams.mask_ratio,
+                                exclude_padding=self.hparams.exclude_padding, generator=g).to(tokens.padding_mask.device)
+        out = self.encoder.encode_tokens(tokens, mask)
+        loss, acc = masked_beat_loss(self.head, out.tokens, mask, ids)
+        return {"loss": loss, "masked_acc": acc, "mask_frac": mask.float().mean().detach()}
+
+    def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        """The [CLS] state (ST_ECGFormerClassifier reads ``backbone(...)[:, 0]``)."""
+        return self.encoder(x).pooled

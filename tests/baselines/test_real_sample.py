@@ -1,0 +1,38 @@
+"""benchmarks/real_sample.py on the real PTB-XL sample (../shared; skipped when absent): the random-init row
+(no pretraining, so it runs in seconds), a separate table titled with the sample size."""
+
+from __future__ import annotations
+
+import pytest
+
+from bl_e2e import REPO
+
+
+@pytest.mark.shared
+def test_real_sample_table_for_random_init(tmp_path, ptbxl500, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("real_sample", REPO / "benchmarks" / "real_sample.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
+    out = tmp_path / "board" / "sample.md"
+    assert mod.main(["--methods", "random_init", "--sample", str(ptbxl500), "--run-store", str(tmp_path / "runs"),
+                     "--results", str(tmp_path / "results"), "--out", str(out), "--override", "eval.bootstrap=20"]) == 0
+    text = out.read_text()
+    sizes = mod.split_sizes(tmp_path / "runs" / "ptbxl500-root")
+    assert sum(sizes.values()) <= 500 and sizes["test"] > 0
+    assert f"n = {sum(sizes.values())} records with a super-class label" in text and f"10 test (n = {sizes['test']})" in text
+    assert "| random_init " in text and "Linear probe, 100%" in text
+    assert not list((tmp_path / "results").glob("synthetic/**/*.json"))  # real results only, own directory
+    assert list((tmp_path / "results").glob("real/random_init/ptbxl_super/linear_probe-100-seed0.json"))
+
+
+def test_real_sample_rejects_a_directory_that_is_not_ptbxl(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("real_sample", REPO / "benchmarks" / "real_sample.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit, match="ptbxl_database.csv"):
+        mod.data_root_for(tmp_path, tmp_path / "runs")
