@@ -22,8 +22,10 @@ class EcgEvalBackend:
     """The real evaluation: ecg_data tasks, ecg_eval.harness / results / leaderboard."""
 
     def __init__(self, *, results_dir: str, leaderboard_dir: str, eval_cfg: DictConfig,
-                 embed_cache: str | None = None) -> None:
+                 embed_cache: str | None = None, reference_file: str | None = None) -> None:
         self.results_dir = Path(results_dir)
+        # Without reference_file=, reference rows come from <leaderboard_dir>/reference.yaml when it exists.
+        self.reference_file = Path(reference_file) if reference_file else Path(leaderboard_dir) / "reference.yaml"
         self.leaderboard_dir = Path(leaderboard_dir)
         self.leaderboard_path = self.leaderboard_dir / "README.md"
         self.eval_cfg = eval_cfg
@@ -78,6 +80,6 @@ class EcgEvalBackend:
     def publish(self) -> Path:
         from ecg_eval.leaderboard import publish
 
-        ref = self.leaderboard_dir / "reference.yaml"
+        ref = self.reference_file
         return Path(publish(self.results_dir, self.leaderboard_path, reference=ref if ref.is_file() else None,
                             plot=True))

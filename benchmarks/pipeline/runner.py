@@ -24,6 +24,7 @@ from benchmarks.pipeline.store import RunStore
 from ecg_data.paths import atomic_write_json
 
 log = logging.getLogger("ecgbench")
+REPO = Path(__file__).resolve().parents[2]
 STAGES = ("pretrain", ev.ZERO_SHOT, ev.LINEAR_PROBE, "publish")
 
 
@@ -47,6 +48,11 @@ def build_backend(cfg: DictConfig) -> ev.Backend:
                           "eval_cfg": cfg.eval}
     if str(cfg.backend._target_) == "benchmarks.stages.EcgEvalBackend":
         kw["embed_cache"] = str(Path(str(cfg.run_store)) / "embeddings")
+        if cfg.get("reference_file"):
+            ref = Path(str(cfg.reference_file)).expanduser()
+            if not ref.is_absolute() and not ref.exists():  # run from outside the repo: the repo's own file
+                ref = REPO / ref
+            kw["reference_file"] = str(ref)
     return instantiate(cfg.backend, **kw, _recursive_=False)
 
 
@@ -118,4 +124,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             store.log_event(run_label, "publish", "ran", output=str(out))
         summary["leaderboard"] = target
         maybe_stop_after("publish")
+    if any(m in wanted for m in ev.MODES):
+        summary["results_dir"] = Path(str(cfg.results_dir))
+        where = f"result files under {summary['results_dir']}"
+        if "leaderboard" in summary:
+            where += f", leaderboard {summary['leaderboard']}"
+        log.info("done: %s", where)
     return summary

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from ecg_data.paths import atomic_write_json, atomic_write_text, cache_root, stable_hash
 from ecg_data.preprocess import Preset, get_preset
+from ecg_data.readers.base import clean_text, object_series
 from ecg_data.record import LEADS, RecordError
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def _read_index(path: Path) -> pd.DataFrame:
     )
     df["codes"] = [json.loads(c) if c else [] for c in df["codes"]]
     for col in ("patient_id", "report"):
-        df[col] = df[col].astype(object).where(df[col].notna(), None)
+        df[col] = object_series((clean_text(v) for v in df[col]), df.index)
     df["padded"] = df["padded"].astype(bool)
     df["cropped"] = df["cropped"].astype(bool)
     return df

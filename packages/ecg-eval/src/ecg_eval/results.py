@@ -9,6 +9,7 @@ The schema is documented in docs/evaluation.md; bump SCHEMA_VERSION on any incom
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata as md
 import json
 import os
@@ -26,7 +27,13 @@ SCHEMA_VERSION = 1
 MODES = ("zero_shot", "linear_probe")
 SUITES = ("synthetic", "real")
 STATUSES = ("ok", "not_applicable")
-PACKAGES = ("ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval", "torch", "numpy", "scipy", "scikit-learn")
+#: The packages whose versions move results most, listed by name at the top of every environment record.
+PACKAGES = (
+    "ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval", "torch", "numpy", "scipy", "scikit-learn", "pandas",
+    "lightning", "transformers", "tokenizers", "safetensors", "huggingface-hub", "wfdb", "hydra-core", "omegaconf",
+)
+#: Lock files whose hashes are recorded (the committed resolution the environment was installed from).
+LOCK_FILES = ("uv.lock", "constraints.txt")
 
 
 def fraction_percent(fraction: float) -> str:
@@ -151,6 +158,34 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str | None]:
     return out
 
 
+def installed_distributions() -> dict[str, str]:
+    """Every installed distribution, ``name -> version`` (names normalised as PyPI does), sorted by name."""
+    out: dict[str, str] = {}
+    for d in md.distributions():
+        name = d.metadata.get("Name") if d.metadata else None
+        if name:
+            out.setdefault(name.lower().replace("_", "-"), d.version)
+    return dict(sorted(out.items()))
+
+
+def lock_hashes(start: str | Path | None = None) -> dict[str, str] | None:
+    """sha256 (first 16 hex) of the lock files in the nearest folder holding ``uv.lock`` above ``start``
+    (default: the working directory, then this package's own source, which an editable install keeps in the repo).
+
+    Why: two result files produced from the same committed lock were installed from the same resolution,
+    even when ``installed`` differs by a hand-installed extra. ``None`` outside a checkout.
+    """
+    starts = [Path(start)] if start else [Path(os.getcwd()), Path(__file__)]
+    for d in (p for s in starts for p in (s.resolve(), *s.resolve().parents)):
+        if (d / LOCK_FILES[0]).is_file():
+            return {
+                name: hashlib.sha256((d / name).read_bytes()).hexdigest()[:16]
+                for name in LOCK_FILES
+                if (d / name).is_file()
+            }
+    return None
+
+
 def _module_version(dist: str) -> str | None:
     """Workspace packages run from src/ without installation: read their ``__version__``."""
     try:
@@ -195,6 +230,8 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": package_versions(),
+        "installed": installed_distributions(),
+        "lock": lock_hashes(),
         "git_commit": git_commit(),
         "hardware": hardware(),
     }

@@ -31,6 +31,12 @@ BASE_COLUMNS: tuple[str, ...] = ("patient_id", "report", "codes", "path")
 _BYTES_PER_SAMPLE: dict[str, float] = {"8": 1, "80": 1, "16": 2, "61": 2, "160": 2, "212": 1.5, "24": 3, "32": 4}
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
+#: Text cells that mean "no value": pandas' default CSV NA spellings, plus what ``str()`` of a missing
+#: value gives (``"nan"``, ``"<NA>"``, ``"NaT"``), compared lower-case after stripping white space.
+MISSING_TEXT: frozenset[str] = frozenset(
+    {"", "nan", "-nan", "none", "null", "na", "n/a", "<na>", "nat", "#n/a", "#na", "#n/a n/a"}
+)
+
 
 class DatasetReader(ABC):
     """One database on disk. Subclasses set the class attributes and implement the two loaders."""
@@ -89,8 +95,10 @@ class DatasetReader(ABC):
             if not df.index.is_unique:
                 dup = df.index[df.index.duplicated()].tolist()[:5]
                 raise RecordError(self.root, f"duplicate record ids in metadata, e.g. {dup}")
-            df.index = df.index.astype(str)
-            df.index.name = "record_id"
+            df.index = pd.Index([str(i) for i in df.index], name="record_id")
+            for col in ("patient_id", "report", "report_problem"):  # None, never NaN, under pandas 2 and 3
+                if col in df.columns:
+                    df[col] = object_series(df[col], df.index)
             self._metadata = df
         return self._metadata
 
@@ -134,8 +142,42 @@ class DatasetReader(ABC):
         return f"{type(self).__name__}(root={str(self.root)!r})"
 
 
+def is_missing(v: Any) -> bool:
+    """True for every spelling of "no value" that pandas 2 or 3 can hand back for a cell.
+
+    Why: pandas 3 stores missing text as ``NaN`` in its ``str`` dtype where pandas 2 kept ``None`` in
+    ``object`` columns; ``pd.NA`` and ``NaT`` come from nullable dtypes. Containers are never missing.
+    """
+    if v is None:
+        return True
+    if isinstance(v, (list, tuple, dict, set, np.ndarray)):
+        return False
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def clean_text(v: Any) -> str | None:
+    """A text cell with white space folded, or ``None`` when missing, blank or an NA spelling."""
+    if is_missing(v):
+        return None
+    s = " ".join(str(v).split())
+    return None if s.lower() in MISSING_TEXT else s
+
+
+def object_series(values: Iterable[Any], index: pd.Index) -> pd.Series:
+    """An ``object`` column that keeps ``None`` as ``None`` under pandas 2 and 3 alike.
+
+    Why: assigning a plain list with ``None`` to a DataFrame column under pandas 3 infers the ``str``
+    dtype and turns ``None`` into ``NaN``, which then leaks into text towers as ``"nan"``.
+    """
+    vals = [None if (not isinstance(v, (list, tuple, dict)) and is_missing(v)) else v for v in values]
+    return pd.Series(vals, index=index, dtype=object)
+
+
 def _canonical_str(v: Any) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if is_missing(v):
         return ""
     if isinstance(v, dict):
         return repr(sorted(v.items()))
@@ -184,14 +226,12 @@ def read_csv_checked(path: Path, required: Sequence[str], **kw: Any) -> pd.DataF
 
 
 def report_problem(text: Any) -> tuple[str | None, str | None]:
-    """``(clean report or None, problem or None)``: empty -> (None, None); undecodable bytes -> problem."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
+    """``(clean report or None, problem or None)``: missing or blank -> (None, None); undecodable bytes -> problem."""
+    if is_missing(text):
         return None, None
-    s = str(text)
-    if _SURROGATE.search(s):
+    if _SURROGATE.search(str(text)):
         return None, "report is not valid UTF-8"
-    s = " ".join(s.split())
-    return (s or None), None
+    return clean_text(text), None
 
 
 def check_report(row: pd.Series, source: str | Path, require_report: bool) -> None:
@@ -199,7 +239,7 @@ def check_report(row: pd.Series, source: str | Path, require_report: bool) -> No
     problem = row.get("report_problem")
     if isinstance(problem, str) and problem:
         raise RecordError(source, problem)
-    if require_report and not row.get("report"):
+    if require_report and clean_text(row.get("report")) is None:
         raise RecordError(source, "empty report")
 
 
@@ -342,19 +382,20 @@ def parse_header_comments(comments: Iterable[str]) -> dict[str, str]:
 
 def split_codes(dx: str | None) -> list[str]:
     """``'164889003, 59118001'`` -> ``['164889003', '59118001']`` (exact codes, order kept, no empties)."""
-    if not dx:
+    if clean_text(dx) is None:
         return []
     return [c.strip() for c in str(dx).split(",") if c.strip()]
 
 
 def parse_age(v: str | None) -> float | None:
     try:
-        a = float(v) if v not in (None, "", "NaN", "Unknown") else None
+        t = clean_text(v)
+        a = float(t) if t is not None and t.lower() != "unknown" else None
     except ValueError:
         return None
     return None if a is None or np.isnan(a) else a
 
 
 def parse_sex(v: str | None) -> str | None:
-    s = (v or "").strip().lower()
+    s = (clean_text(v) or "").lower()
     return {"male": "M", "m": "M", "female": "F", "f": "F", "0": "M", "1": "F"}.get(s)

@@ -34,7 +34,7 @@ import re
 
 import pandas as pd
 
-from ecg_data.readers.base import read_csv_checked
+from ecg_data.readers.base import clean_text, object_series, read_csv_checked
 from ecg_data.readers.cinc import ChallengeLayoutReader
 from ecg_data.record import RecordError
 
@@ -71,12 +71,13 @@ class CSNReader(ChallengeLayoutReader):
             if found is None:
                 raise RecordError(path, f"missing metadata column for {key!r} (tried {options}); found {list(df.columns)}")
             cols[key] = found
+        index = pd.Index([str(c).strip().split(".")[0] for c in df[cols["code"]]], name="code")
         out = pd.DataFrame(
             {
-                "acronym": df[cols["acronym"]].astype(str).str.strip().to_numpy(),
-                "full_name": df[cols["full_name"]].astype(str).str.strip().to_numpy(),
+                "acronym": object_series((clean_text(v) or "" for v in df[cols["acronym"]]), index),
+                "full_name": object_series((clean_text(v) or "" for v in df[cols["full_name"]]), index),
             },
-            index=pd.Index([str(c).strip().split(".")[0] for c in df[cols["code"]]], name="code"),
+            index=index,
         )
         return out[~out.index.duplicated(keep="first")]
 

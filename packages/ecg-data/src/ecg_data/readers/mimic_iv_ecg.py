@@ -39,7 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecg_data.readers.base import _SURROGATE, DatasetReader, check_report, read_csv_checked, read_wfdb
+from ecg_data.readers.base import (
+    _SURROGATE, DatasetReader, check_report, clean_text, object_series, read_csv_checked, read_wfdb,
+)
 from ecg_data.record import Record
 
 RECORD_COLUMNS = ("subject_id", "study_id", "path")
@@ -56,9 +58,10 @@ def clean_report(parts: list[Any], *, drop_boilerplate: bool = True) -> str | No
     out: list[str] = []
     seen: set[str] = set()
     for p in parts:
-        if p is None or (isinstance(p, float) and np.isnan(p)):
+        t = clean_text(p)
+        if t is None:
             continue
-        s = _MARKERS.sub("", " ".join(str(p).split()))
+        s = _MARKERS.sub("", t)
         if not s:
             continue
         if drop_boilerplate and s.rstrip(".!?").strip().lower() in BOILERPLATE:
@@ -118,16 +121,16 @@ class MIMICIVECGReader(DatasetReader):
             bad = "report is not valid UTF-8" if _SURROGATE.search("\n".join(strs)) else None
             problems.append(bad)
             reports.append(None if bad else clean_report(strs, drop_boilerplate=self.drop_boilerplate))
-        rep = pd.DataFrame({"report": reports, "report_problem": problems}, index=mm["study_id"].astype(str).str.strip())
+        rep_index = pd.Index([str(s).strip() for s in mm["study_id"]])
+        rep = pd.DataFrame(
+            {"report": object_series(reports, rep_index), "report_problem": object_series(problems, rep_index)}
+        )
         rep = rep[~rep.index.duplicated(keep="first")]
-        ids = rl["study_id"].astype(str).str.strip()
-        out = pd.DataFrame(index=pd.Index(ids.to_numpy(), name="record_id"))
-        out["patient_id"] = rl["subject_id"].astype(str).str.strip().to_numpy()
-        out["report"] = rep["report"].reindex(out.index).to_numpy()
-        out["report_problem"] = rep["report_problem"].reindex(out.index).to_numpy()
-        out["report"] = out["report"].where(out["report"].notna(), None)
-        out["report_problem"] = out["report_problem"].where(out["report_problem"].notna(), None)
-        out["codes"] = [[] for _ in range(len(out))]
+        out = pd.DataFrame(index=pd.Index([str(s).strip() for s in rl["study_id"]], name="record_id"))
+        out["patient_id"] = object_series((clean_text(s) for s in rl["subject_id"]), out.index)
+        out["report"] = object_series(rep["report"].reindex(out.index), out.index)
+        out["report_problem"] = object_series(rep["report_problem"].reindex(out.index), out.index)
+        out["codes"] = object_series(([] for _ in range(len(out))), out.index)
         out["path"] = rl["path"].astype(str).str.strip().to_numpy()
         if "ecg_time" in rl.columns:
             out["ecg_time"] = rl["ecg_time"].to_numpy()

@@ -32,7 +32,9 @@ from typing import Any
 
 import pandas as pd
 
-from ecg_data.readers.base import DatasetReader, check_report, read_csv_checked, read_wfdb, report_problem
+from ecg_data.readers.base import (
+    DatasetReader, check_report, is_missing, object_series, read_csv_checked, read_wfdb, report_problem,
+)
 from ecg_data.record import Record, RecordError
 
 DATABASE_COLUMNS = ("ecg_id", "patient_id", "report", "scp_codes", "strat_fold", "filename_lr", "filename_hr")
@@ -69,10 +71,10 @@ class PTBXLReader(DatasetReader):
         path = self.root / "ptbxl_database.csv"
         df = read_csv_checked(path, DATABASE_COLUMNS)
         out = pd.DataFrame(index=pd.Index([str(int(i)) for i in df["ecg_id"]], name="record_id"))
-        out["patient_id"] = [None if pd.isna(p) else str(int(float(p))) for p in df["patient_id"]]
+        out["patient_id"] = object_series((None if is_missing(p) else str(int(float(p))) for p in df["patient_id"]), out.index)
         reports = [report_problem(t) for t in df["report"]]
-        out["report"] = [r for r, _ in reports]
-        out["report_problem"] = [p for _, p in reports]
+        out["report"] = object_series((r for r, _ in reports), out.index)
+        out["report_problem"] = object_series((p for _, p in reports), out.index)
         scp = []
         for ecg_id, s in zip(out.index, df["scp_codes"]):
             try:
@@ -82,8 +84,8 @@ class PTBXLReader(DatasetReader):
             if not isinstance(d, dict):
                 raise RecordError(path, f"ecg_id {ecg_id}: scp_codes is not a dict: {s!r}")
             scp.append({str(k): float(v) for k, v in d.items()})
-        out["scp_codes"] = scp
-        out["codes"] = [sorted(d) for d in scp]
+        out["scp_codes"] = object_series(scp, out.index)
+        out["codes"] = object_series((sorted(d) for d in scp), out.index)
         out["strat_fold"] = pd.to_numeric(df["strat_fold"], errors="coerce").astype("Int64").to_numpy()
         col = "filename_hr" if self.fs == 500 else "filename_lr"
         out["path"] = df[col].astype(str).to_numpy()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ecg_data.readers.base import DatasetReader
+from ecg_data.readers.base import DatasetReader, clean_text
 from ecg_data.record import RecordError
 from ecg_data.tasks.base import LabelResult, multi_hot
 from ecg_data.tasks.splits import fold_split
@@ -45,7 +45,7 @@ def statement_map(statements: pd.DataFrame, kind: str) -> dict[str, str] | None:
     if kind in ("form", "rhythm"):
         return {code: code for code in rows.index}
     col = "diagnostic_class" if kind == "super" else "diagnostic_subclass"
-    return {code: str(v) for code, v in rows[col].items() if pd.notna(v) and str(v) != "nan"}
+    return {code: str(v) for code, v in rows[col].items() if clean_text(v) is not None}
 
 
 def record_classes(scp_codes: dict[str, float], mapping: dict[str, str] | None) -> list[str]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ecg_data.paths import stable_hash
+from ecg_data.readers.base import is_missing
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
@@ -54,7 +55,7 @@ def stratified_split(
     ids = labels.index.astype(str)
     if groups is not None:
         g = groups.reindex(labels.index)
-        gid = np.array([f"rec:{r}" if v is None or (isinstance(v, float) and np.isnan(v)) else f"pat:{v}" for r, v in zip(ids, g)])
+        gid = np.array([f"rec:{r}" if is_missing(v) else f"pat:{v}" for r, v in zip(ids, g)])
     else:
         gid = np.array([f"rec:{r}" for r in ids])
     y_groups = pd.DataFrame(labels.to_numpy(dtype=np.int8), index=gid).groupby(level=0, sort=True).max()
@@ -89,7 +90,8 @@ def group_split(
     groups: pd.Series, seed: int, *, fractions: tuple[float, float, float], salt: str = ""
 ) -> dict[str, list[str]]:
     """Random split by group (MIMIC-IV-ECG: by ``subject_id``); each split gets >= 1 group when possible."""
-    g = groups.astype(str)
+    # A record without a group id is its own group (``astype(str)`` would pool them as "None"/NaN).
+    g = pd.Series([f"rec:{i}" if is_missing(v) else str(v) for i, v in groups.items()], index=groups.index, dtype=object)
     uniq = np.array(sorted(g.unique()))
     perm = np.random.default_rng(_seed("group", salt, seed)).permutation(len(uniq))
     n = len(uniq)
