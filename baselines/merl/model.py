@@ -35,6 +35,8 @@ class MERL(PretrainModule):
         uma_weight: float = 1.0,
         view_dropout: float = 0.1,       # utils_builder.py dropout1/dropout2 p=0.1
         sum_directions: bool = True,     # utils_loss.py returns loss_t + loss_i (a sum, not the mean)
+        train_text_tower: bool = False,  # utils_builder.py:148-152 get_text_emb runs under torch.no_grad:
+                                         # MERL never trains its BERT (only proj_t); True = our earlier variant
         **common: Any,
     ):
         common.setdefault("lr", 1e-3)            # config.yaml optimizer.params.lr
@@ -51,6 +53,8 @@ class MERL(PretrainModule):
         self.proj_text = nn.Sequential(nn.Linear(width, proj_hidden), nn.GELU(), nn.Linear(proj_hidden, dim))
         # linear1/linear2 (bias-free, proj_out -> proj_out) + dropout 0.1 on avgpool(downconv(features))
         self.views = DropoutViews(int(self.ecg.width), dim, p=view_dropout)
+        if not train_text_tower:
+            self.text.requires_grad_(False)  # no optimiser state, no gradient: as MERL's no_grad text pass
 
     def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device) for k, v in self.text.tokenize(list(texts)).items()}
@@ -59,9 +63,40 @@ class MERL(PretrainModule):
         """The attention-pooled ECG embedding (MERL ``ext_ecg_emb``): the zero-shot space, probed too."""
         return self.ecg(x).pooled
 
-    def embed_text(self, texts: list[str]) -> torch.Tensor:
+    @torch.no_grad()
+    def encode_ecg_probe(self, x: torch.Tensor, bn_train_mode: bool = True) -> torch.Tensor:
+        """MERL's linear-probe feature (``finetune/main_single.py`` with ``finetune/models/resnet1d.py``): the
+        512-d global average of the ResNet backbone (before ``downconv``), computed with the model in train
+        mode, i.e. BatchNorm normalising with the batch's statistics (``bn_train_mode=True``). Running
+        statistics are left untouched here. Not yet called by the harness (it probes ``encode_ecg``)."""
+        backbone = getattr(self.ecg, "backbone", None)
+        if backbone is None:
+            raise TypeError(f"{type(self.ecg).__name__} has no ResNet backbone; MERL's probe feature needs one")
+        was = self.training
+        self.eval()
+        bns = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [(m.training, m.momentum) for m in bns]
+        try:
+            if bn_train_mode:
+                for m in bns:
+                    m.train()
+                    m.momentum = 0.0  # batch statistics, running statistics unchanged
+            return backbone(x.to(self.device, torch.float32)).mean(dim=-1)
+        finally:
+            for m, (tr, mom) in zip(bns, saved):
+                m.train(tr)
+                m.momentum = mom
+            self.train(was)
+
+    def _text_features(self, texts: list[str]) -> torch.Tensor:
+        """BERT pooler output; without gradient unless ``train_text_tower`` (MERL: ``torch.no_grad``, the
+        module still in train mode, so its dropout is active during training as in the original)."""
         t = self._tokenize(texts)
-        return self.proj_text(self.text(t["input_ids"], t["attention_mask"]).pooled)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and bool(self.hparams.train_text_tower)):
+            return self.text(t["input_ids"], t["attention_mask"]).pooled
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        return self.proj_text(self._text_features(texts))
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         out = self.ecg(batch["ecg"])
