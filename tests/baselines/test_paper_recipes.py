@@ -30,6 +30,7 @@ def test_heartlang_paper_recipe():
 def test_merl_paper_recipe_freezes_the_text_tower():
     st, _ = _stages("merl_paper")
     assert st["merl"]["train_text_tower"] is False
+    assert st["merl"]["decay_1d_params"] is True  # pretrain/main.py:86-90: AdamW(model.parameters())
 
 
 def test_esi_paper_recipe():
@@ -50,3 +51,4 @@ def test_melp_paper_recipe():
         "subject", "mean_linear", True, False)
     assert tuple(s0["betas"]) == (0.9, 0.95) and s0["weight_decay"] == 0.2
     assert melp["trainer_overrides"]["early_stopping_patience"] == 5  # main_pretrain.py:54-55
+    assert s0["decay_1d_params"] is True and melp["decay_1d_params"] is True  # base_pretrain_model.py:45

@@ -148,3 +148,22 @@ def test_stage0_halves_get_independent_lead_masks(monkeypatch) -> None:
     kept = seen["kept"]
     assert kept.shape == (16, 12)
     assert not torch.equal(kept[:8], kept[8:])  # first halves vs second halves of the same records
+
+
+def test_melp_probe_feature_is_ext_ecg_emb(tiny_bert_dir) -> None:
+    """MELP probes ext_ecg_emb: pooler -> LayerNorm -> mean over queries, without proj_contrast."""
+    from ecg_text_align.melp import MELP
+
+    torch.manual_seed(0)
+    m = MELP(text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+                           "path": str(tiny_bert_dir)}, shared_dim=32, decoder_layers=1, decoder_heads=2)
+    x = torch.randn(3, 12, 5000) * 0.1
+    probe = m.encode_ecg_probe(x)
+    with torch.no_grad():
+        m.eval()
+        tok = m.ecg_tower.encoder(x).tokens
+        want = m.ecg_tower.ln_contrast(m.ecg_tower.attn_pool_contrast(tok)).mean(1)
+    torch.testing.assert_close(probe, want)
+    zs = m.encode_ecg(x)  # the zero-shot space includes proj_contrast
+    torch.testing.assert_close(zs, want @ m.ecg_tower.proj_contrast)
+    assert not torch.allclose(probe, zs)
