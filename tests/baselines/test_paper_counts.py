@@ -125,3 +125,19 @@ def test_heartlang_paper_counts_match_the_original():
     assert _n(msm.encoder) == 38_262_528
     assert _n(msm.head) == 6_299_648
     assert sum(p.numel() for p in vq.parameters() if p.requires_grad) == 23_593_184
+
+
+def test_random_init_paper_tower_is_melps():
+    """random_init_paper probes melp_paper's ECG tower (n_q 12): 65,084,288 parameters."""
+    from bl_e2e import compose
+    from omegaconf import OmegaConf
+
+    from ecg_text_align.components import build
+
+    cfg = OmegaConf.to_container(compose(["experiment=random_init_paper"]), resolve=True)
+    melp = {s["name"]: s for s in OmegaConf.to_container(compose(["experiment=melp_paper"]), resolve=True)["method"]["stages"]}
+    with torch.device("meta"):
+        tower = build(dict(cfg["method"]["load"]["tower"]))
+        paper = build(dict(melp["melp"]["ecg_tower"]))
+    assert _n(tower) == _n(paper) == 65_084_288
+    assert tower.attn_pool_contrast.query.shape[0] == 12
