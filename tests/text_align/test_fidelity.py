@@ -167,3 +167,24 @@ def test_melp_probe_feature_is_ext_ecg_emb(tiny_bert_dir) -> None:
     zs = m.encode_ecg(x)  # the zero-shot space includes proj_contrast
     torch.testing.assert_close(zs, want @ m.ecg_tower.proj_contrast)
     assert not torch.allclose(probe, zs)
+
+
+def test_melp_paper_selects_on_all_six_tasks_with_every_class(monkeypatch) -> None:
+    """main_pretrain.py:51-55,163-165: val/mean_AUROC over the six tasks; 'default' takes every class's prompts."""
+    import types
+
+    import yaml
+
+    import ecg_data.tasks as tasks
+    from ecg_text_align.stages import resolve_zero_shot
+
+    cfg = yaml.safe_load(open("configs/method/melp_paper.yaml"))
+    melp = next(s for s in cfg["stages"] if s["name"] == "melp")
+    assert list(melp["zero_shot"]) == ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "cpsc2018", "csn"]
+    fake = {"ptbxl_super": ["CD", "HYP", "MI", "NORM", "STTC"], "cpsc2018": ["AF", "I-AVB", "LBBB", "NORM"]}
+    monkeypatch.setattr(tasks, "get_task", lambda name, root=None, seed=0: types.SimpleNamespace(
+        classes=fake[name], dataset=name.split("_")[0]))
+    got = resolve_zero_shot({"ptbxl_super": "default", "cpsc2018": "default", "x": {"A": ["a"]}})
+    assert list(got["ptbxl_super"]) == fake["ptbxl_super"] and list(got["cpsc2018"]) == fake["cpsc2018"]
+    assert all(isinstance(p, list) and p for p in got["ptbxl_super"].values())
+    assert got["x"] == {"A": ["a"]}
