@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ecg_text_align.components import build
+from ecg_text_align.coca_decoder import CoCaDecoder
 from ecg_text_align.decoder import CaptionDecoder
 from ecg_text_align.losses import LogitScale, caption_loss, clip_loss
 from ecg_text_align.module import PretrainModule
@@ -48,12 +49,20 @@ class ESI(PretrainModule):
         decoder_heads: int = 8,             # main.py heads=8 (dim_head 64)
         init_temperature: float = math.exp(-1.0),  # esi.py temperature=1. used as sim * exp(1.)
         caption_context: str = "pooled",    # "pooled" = ESI (one ECG embedding); "tokens" = ConvNeXt's last-stage map
+        decoder_block: str = "coca",        # "coca" = ESI's esi.py:144-337,401-413 (parallel + multi-query, rotary,
+                                            # SwiGLU, no biases); "open_clip" = MELP's CaptionDecoder blocks
         knowledge_file: str | None = None,  # None = baselines/esi/knowledge.json
         enrich_captions: bool = True,
+        gather_negatives: bool = False,     # esi.py:415,481: is_distributed is read at construction, before
+                                            # the process group exists, so ESI's gather never runs: per-GPU
+        max_logit_scale: float = float("inf"),  # esi.py:386,489: exp(temperature), never clamped
+        augment_jitter: float = 0.003,      # utils/ecg_loader.py:54 Jitter(0.003), training only
+        augment_scale: float = 0.003,       # utils/ecg_loader.py:55 Scaling(0.003), one factor per lead
         **common: Any,
     ):
         common.setdefault("lr", 5e-5)                # main.py --lr 5e-5
-        common.setdefault("weight_decay", 0.01)      # torch AdamW default (main.py passes none)
+        common.setdefault("weight_decay", 0.01)      # torch AdamW default (main.py:59 passes none)
+        common.setdefault("decay_1d_params", True)   # main.py:59: AdamW(esi.parameters()), decay on every tensor
         common.setdefault("input_preset", "esi")
         common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
         super().__init__(**common)
@@ -72,9 +81,12 @@ class ESI(PretrainModule):
         self.text_to_latents = nn.Linear(dim, latents, bias=False)
         tok = self.text.tokenizer
         self.pad_id, self.cls_id = tok.pad_token_id, tok.cls_token_id
-        self.decoder = CaptionDecoder(vocab_size=len(tok), width=dim, layers=decoder_layers, heads=decoder_heads,
-                                      context_length=int(getattr(self.text, "max_length", 512)), ecg_dim=dim)
-        self.logit_scale = LogitScale(init_temperature=init_temperature)
+        if decoder_block not in ("coca", "open_clip"):
+            raise ValueError(f"decoder_block must be 'coca' or 'open_clip', got {decoder_block!r}")
+        decoder_cls = CoCaDecoder if decoder_block == "coca" else CaptionDecoder
+        self.decoder = decoder_cls(vocab_size=len(tok), width=dim, layers=decoder_layers, heads=decoder_heads,
+                                   context_length=int(getattr(self.text, "max_length", 512)), ecg_dim=dim)
+        self.logit_scale = LogitScale(init_temperature=init_temperature, max_scale=max_logit_scale)
         self._kb: KnowledgeBase | None = None
 
     # ----- knowledge-enriched captions ----------------------------------------------------------
@@ -113,13 +125,30 @@ class ESI(PretrainModule):
         t = self._tokenize(texts)
         return self.text_to_latents(self.text(t["input_ids"], t["attention_mask"]).pooled)
 
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """ESI's training augmentation (utils/ecg_loader.py:52-57,80-85): jitter N(0, σ_j) on every sample,
+        then one factor N(1, σ_s) per lead, then the per-record z-score. ESI applies it to the raw signal
+        before its z-score; the record cache here stores the z-scored signal, so the noise is added in
+        z-units and the record re-standardised (docs/baselines/esi.md)."""
+        sj, ss = float(self.hparams.augment_jitter), float(self.hparams.augment_scale)
+        if sj <= 0 and ss <= 0:
+            return x
+        g = torch.Generator().manual_seed(self.step_seed(3))
+        noise = torch.randn(x.shape, generator=g) * sj
+        factor = 1.0 + torch.randn(x.shape[0], x.shape[1], 1, generator=g) * ss
+        y = (x + noise.to(x.device, x.dtype)) * factor.to(x.device, x.dtype)
+        mean = y.mean(dim=(1, 2), keepdim=True)
+        std = y.std(dim=(1, 2), keepdim=True)
+        return (y - mean) / (std + 1e-6)
+
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        emb, context = self._ecg(batch["ecg"])
+        emb, context = self._ecg(self.augment(batch["ecg"]) if self.training else batch["ecg"])
         t = self._tokenize(self.captions(list(batch["report"])))
         ids = t["input_ids"]
         text = self.text(ids, t["attention_mask"])
         losses: dict[str, torch.Tensor] = {}
-        losses["contrastive"] = clip_loss(self.img_to_latents(emb), self.text_to_latents(text.pooled), self.logit_scale())
+        losses["contrastive"] = clip_loss(self.img_to_latents(emb), self.text_to_latents(text.pooled), self.logit_scale(),
+                                           gather=bool(self.hparams.gather_negatives))
         # teacher forcing on the causal states: position i predicts token i+1; pads and the trailing
         # [CLS] (the pooling slot) are ignored
         labels = ids[:, 1:].clone()

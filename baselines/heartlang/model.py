@@ -95,8 +95,10 @@ class HeartLangMSM(PretrainModule):
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         tokens = self.encoder.tokenize(batch["ecg"])
-        ids = self.vq.codebook_ids(tokens)
-        g = torch.Generator().manual_seed(hash((self.seed, self.global_rank, self.global_step, 7)) & 0x7FFFFFFF)
+        # exclude_padding=false is the original: padding slots can be masked *and* carry loss on their code
+        # (engine_for_pretraining.py computes the CE on every masked slot); true: real beats only
+        ids = self.vq.codebook_ids(tokens, ignore_index=-100 if self.hparams.exclude_padding else None)
+        g = torch.Generator().manual_seed(self.step_seed(7))
         mask = random_beat_mask(tokens.padding_mask.cpu(), self.hparams.mask_ratio,
                                 exclude_padding=self.hparams.exclude_padding, generator=g).to(tokens.padding_mask.device)
         out = self.encoder.encode_tokens(tokens, mask)

@@ -61,15 +61,28 @@ def test_mimic_fixture_maps_avf_avl_by_name(mimic_root: Path):
 
 
 def test_mimic_report_cleaning_rules(mimic_root: Path):
-    md = get_reader("mimic_iv_ecg", mimic_root).metadata()
+    md = get_reader("mimic_iv_ecg", mimic_root, min_report_words=0).metadata()
     # boilerplate dropped, period added, case-insensitive duplicate dropped keeping the first
     assert md.loc["44458630", "report"] == "Sinus tachycardia."
+    # the original pipelines' default: reports under 4 words are dropped (MELP preprocess_mimic_iv_ecg.py:116-117)
+    assert get_reader("mimic_iv_ecg", mimic_root).metadata().loc["44458630", "report"] is None
     # markers stripped, text kept
     assert md.loc["45090959", "report"] == "Suspect arm lead reversal. Normal ECG."
     assert md.loc["40000001", "report"] is None
     kept = get_reader("mimic_iv_ecg", mimic_root, drop_boilerplate=False).metadata()
     assert kept.loc["44458630", "report"].startswith("Pediatric criteria used.")
     assert clean_report([float("nan"), "  a   b ", "Why?"]) == "a b. Why?"
+
+
+def test_mimic_original_cleaning_rules_are_options_in_the_fingerprint(mimic_root: Path):
+    """EKG -> ECG and the 4-word floor (MELP preprocess_mimic_iv_ecg.py:30,116-117) change the cache key."""
+    assert clean_report(["Abnormal EKG", "see ekg"], ekg_to_ecg=True) == "Abnormal ECG. see ecg."
+    assert clean_report(["Abnormal EKG"], ekg_to_ecg=False) == "Abnormal EKG."
+    assert clean_report(["Sinus rhythm", "Normal ECG"], min_words=4) == "Sinus rhythm. Normal ECG."
+    assert clean_report(["Sinus rhythm"], min_words=4) is None
+    fps = {get_reader("mimic_iv_ecg", mimic_root, **kw).fingerprint_extra()
+           for kw in ({}, {"min_report_words": 0}, {"ekg_to_ecg": False}, {"min_report_words": 0, "ekg_to_ecg": False})}
+    assert len(fps) == 4
 
 
 def test_cpsc_challenge_fixture(cpsc_root: Path):

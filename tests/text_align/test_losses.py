@@ -54,9 +54,11 @@ def test_logit_scale_init_and_clamp() -> None:
     with torch.no_grad():
         ls.log_scale.fill_(math.log(500.0))
     out = ls()
-    assert out.item() == pytest.approx(100.0, rel=1e-6)
+    assert out.item() == pytest.approx(500.0, rel=1e-6)  # not clamped in the forward pass (issue 14)
     out.backward()
-    assert ls.log_scale.grad.item() == 0.0  # clamped: no gradient pushes it further
+    assert ls.log_scale.grad.item() == pytest.approx(500.0, rel=1e-6)  # d exp(s) / ds: still trainable
+    ls.clamp_()  # the bound is applied to the parameter in place, after the optimiser step
+    assert ls().item() == pytest.approx(100.0, rel=1e-6)
 
 
 def test_caption_loss_ignores_padding() -> None:

@@ -24,7 +24,15 @@ MAX_LOGIT_SCALE = 100.0
 
 
 class LogitScale(nn.Module):
-    """Learnable temperature stored as log(scale); ``forward`` returns the clamped scale (<= 100)."""
+    """Learnable temperature stored as log(scale), bounded **in place after each optimiser step**.
+
+    ``forward`` returns ``exp(log_scale)`` unclamped, so the gradient never vanishes. A clamp inside the
+    forward pass (``log_scale.clamp(max=ln 100)``) has gradient exactly 0 beyond the bound, so a scale that
+    once crossed ln 100 could never come back; MELP (``ecgfm_model.py:323-326``, ``merl_model.py:308-311``)
+    and open_clip instead clamp the parameter itself to [0, ln 100] after each step and keep it trainable.
+    ``clamp_`` does that; ``PretrainModule`` calls it (``clamp_logit_scales_``) after every optimiser step.
+    ``max_scale=inf`` leaves the scale unbounded (ESI, ``esi.py:386,489``).
+    """
 
     def __init__(self, init_temperature: float = INIT_TEMPERATURE, max_scale: float = MAX_LOGIT_SCALE):
         super().__init__()
@@ -32,7 +40,21 @@ class LogitScale(nn.Module):
         self.max_scale = max_scale
 
     def forward(self) -> torch.Tensor:
-        return self.log_scale.clamp(max=math.log(self.max_scale)).exp()
+        return self.log_scale.exp()
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Clamp the parameter to [ln 1, ln max_scale] in place (as MELP's ``on_train_batch_end``); an
+        unbounded scale (``max_scale=inf``, ESI) is left alone."""
+        if math.isfinite(self.max_scale):
+            self.log_scale.clamp_(min=0.0, max=math.log(self.max_scale))
+
+
+def clamp_logit_scales_(module: nn.Module) -> None:
+    """Apply ``LogitScale.clamp_`` to every ``LogitScale`` inside ``module`` (after an optimiser step)."""
+    for m in module.modules():
+        if isinstance(m, LogitScale):
+            m.clamp_()
 
 
 def _symmetric_ce(logits: torch.Tensor) -> torch.Tensor:
@@ -51,15 +73,19 @@ def clip_loss(
 ) -> torch.Tensor:
     """Symmetric InfoNCE between paired ECG and text embeddings (B, d).
 
-    ``logit_scale`` is the multiplicative scale (1/temperature); it is clamped to ``max_scale`` here too, so
-    a caller passing an unclamped value still gets CLIP's bound. With ``gather`` and several ranks, the
-    logits are computed on the global batch (open_clip ``gather_with_grad=True, local_loss=False``).
+    ``logit_scale`` is the multiplicative scale (1/temperature). A fixed value (a float or a tensor without
+    gradient) is clamped to ``max_scale`` here; a *learnable* scale is not clamped here (that clamp would zero
+    its gradient beyond the bound) but in place after each step by its ``LogitScale`` owner. With ``gather``
+    and several ranks, the logits are computed on the global batch (open_clip ``gather_with_grad=True``,
+    ``local_loss=False``).
     """
     if normalize:
         ecg, text = F.normalize(ecg, dim=-1), F.normalize(text, dim=-1)
     if gather:
         ecg, text = gather_with_grad(ecg), gather_with_grad(text)
-    scale = torch.as_tensor(logit_scale, dtype=ecg.dtype, device=ecg.device).clamp(max=max_scale)
+    scale = torch.as_tensor(logit_scale, dtype=ecg.dtype, device=ecg.device)
+    if not scale.requires_grad:
+        scale = scale.clamp(max=max_scale)
     return _symmetric_ce(scale * ecg @ text.t())
 
 

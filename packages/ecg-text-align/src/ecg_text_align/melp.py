@@ -103,6 +103,20 @@ class MELP(PretrainModule):
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
         return self._ecg(x)[0]
 
+    @torch.no_grad()
+    def encode_ecg_probe(self, x: torch.Tensor) -> torch.Tensor:
+        """MELP's linear-probe feature, ``ext_ecg_emb`` (ecgfm_model.py:188-206 via melp_model.py:464-469,
+        used by ssl_finetuner.py:109): contrast pooler -> LayerNorm -> mean over queries, *without*
+        ``proj_contrast``. ``encode_ecg`` (zero-shot space, rhythm embedding) includes the projection. Not
+        yet called by the harness, which probes ``encode_ecg`` (docs/melp.md)."""
+        was = self.training
+        self.eval()
+        try:
+            tokens = self.ecg_tower.encoder(x.to(self.device, torch.float32)).tokens
+            return self.ecg_tower.pool(tokens, project=False).pooled
+        finally:
+            self.train(was)
+
     def embed_text(self, texts: list[str]) -> torch.Tensor:
         t = self._tokenize(texts)
         return self.proj_text(self.text(t["input_ids"], t["attention_mask"]).pooled)

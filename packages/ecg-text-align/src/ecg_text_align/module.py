@@ -22,6 +22,7 @@ from torch import nn
 
 from ecg_text_align.card import EncoderCard, InputSpec
 from ecg_text_align.components import import_attr
+from ecg_text_align.losses import clamp_logit_scales_
 from ecg_text_align.schedule import warmup_cosine
 from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
 
@@ -91,11 +92,19 @@ class PretrainModule(L.LightningModule):
         raise NotImplementedError
 
     # ----- training -----------------------------------------------------------------------------
+    def step_seed(self, *extra: Any) -> int:
+        """Seed of the current micro-batch: (seed, rank, optimiser step, batch index, *extra).
+
+        The batch index is part of it so that, with gradient accumulation, the micro-batches of one optimiser
+        step get different masks (seeding by the step alone gave all of them the same mask)."""
+        batch_idx = getattr(self, "_batch_idx", 0)
+        return hash((self.seed, self.global_rank, self.global_step, batch_idx, *extra)) & 0x7FFFFFFF
+
     def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Lead masking seeded by (seed, rank, step): differs per rank, identical after a resume."""
+        """Lead masking seeded by ``step_seed``: differs per rank and micro-batch, identical after a resume."""
         if self.lead_mask_p <= 0:
             return batch
-        g = torch.Generator().manual_seed(hash((self.seed, self.global_rank, self.global_step)) & 0x7FFFFFFF)
+        g = torch.Generator().manual_seed(self.step_seed())
         return {**batch, "ecg": random_lead_mask(batch["ecg"], self.lead_mask_p, g)}
 
     def on_fit_start(self) -> None:
@@ -106,11 +115,17 @@ class PretrainModule(L.LightningModule):
     on_train_start = on_fit_start
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        self._batch_idx = batch_idx
         losses = self.compute_losses(self._augment(batch))
         bs = batch["ecg"].shape[0]
         for k, v in losses.items():
             self.log(f"train/{k}", v.detach(), prog_bar=(k == "loss"), batch_size=bs, sync_dist=False)
         return losses["loss"]
+
+    # ----- logit-scale bound (issue 14): in place after the step, never inside the forward pass ----
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        clamp_logit_scales_(self)  # MELP ecgfm_model.py:323-326 / merl_model.py:308-311 (on_train_batch_end)
 
     def _param_groups(self) -> list[dict[str, Any]]:
         decay, no_decay = [], []

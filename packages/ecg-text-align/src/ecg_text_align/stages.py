@@ -79,6 +79,24 @@ def ecg_stage0(
     return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)
 
 
+def resolve_zero_shot(zero_shot: Mapping[str, Any], data: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+    """{task: {class: prompts}}; a task whose value is a string takes the prompts of *every* class of the task
+    from that prompt file (``"default"`` = ecg-eval's ``prompts/default.json``, the harness's file), so a
+    recipe can validate on tasks whose class lists come from the data (MELP selects on all six tasks)."""
+    out: dict[str, Any] = {}
+    roots = dict((_plain(data) or {}).get("task_roots") or {})
+    for task, prompts in zero_shot.items():
+        if isinstance(prompts, str):
+            from ecg_data.tasks import get_task
+            from ecg_eval.prompts import class_prompts  # the harness's prompt files (a workspace package)
+
+            t = get_task(task, root=roots.get(task), seed=seed)
+            out[task] = class_prompts(list(t.classes), dataset=t.dataset, path=None if prompts == "default" else prompts)
+        else:
+            out[task] = prompts
+    return out
+
+
 def melp_stage(
     *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
     seed: int = 0, data: Mapping[str, Any] | None = None, zero_shot: Mapping[str, Any] | None = None,
@@ -99,7 +117,7 @@ def melp_stage(
     pd = dict(_plain(pretrain_data) or {})
     if pd.get("name"):
         kw.setdefault("pretrained_on", [pd["name"]])
-    zs = dict(_plain(zero_shot) or {})
+    zs = resolve_zero_shot(dict(_plain(zero_shot) or {}), data, seed)
     module = MELP(seed=seed, zero_shot=zs, **kw)
     dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": {t: list(c) for t, c in zs.items()}})
     return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)

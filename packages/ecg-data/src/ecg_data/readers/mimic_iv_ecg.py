@@ -22,7 +22,12 @@ Dataset card
   drop the boilerplate statements in ``BOILERPLATE`` (they describe the algorithm, not the ECG); drop
   statements that are empty afterwards; end each statement with a period unless it already ends in
   ``.``, ``!`` or ``?``; drop case-insensitive duplicates keeping the first; join with one space.
-  A record whose cleaned report is empty has ``report=None``; ``read`` then raises
+  Then the two rules of the original pipelines (HKU-MedAI/MELP @088741d
+  ``scripts/preprocess/preprocess_mimic_iv_ecg.py:30`` and ``:116-117``; MERL and ESI pretrain on the same
+  cleaned reports): ``EKG``/``ekg`` -> ``ECG``/``ecg`` (``ekg_to_ecg=True``) and reports of fewer than 4
+  words are dropped (``min_report_words=4``; 0 keeps them). Both are reader options; the defaults follow
+  the original and are part of the fingerprint.
+  A record whose cleaned report is empty (or dropped as too short) has ``report=None``; ``read`` then raises
   ``RecordError(..., "empty report")`` because this reader requires reports by default.
 - Known quirks: the leads are stored in the order I, II, III, aVR, **aVF, aVL**, V1-V6 (mapped by
   header name here; the original codebases swap rows by hand); some records contain NaN samples or
@@ -53,8 +58,18 @@ BOILERPLATE: frozenset[str] = frozenset({"pediatric criteria used"})
 _MARKERS = re.compile(r"^[\s\-*]+|[\s\-*]+$")
 
 
-def clean_report(parts: list[Any], *, drop_boilerplate: bool = True) -> str | None:
-    """Join the machine statements into one report by the rules in the module docstring."""
+#: MELP preprocess_mimic_iv_ecg.py:116-117: "Filter out reports with less than 4 words".
+MIN_REPORT_WORDS = 4
+_EKG = re.compile(r"EKG|ekg")
+
+
+def clean_report(
+    parts: list[Any], *, drop_boilerplate: bool = True, ekg_to_ecg: bool = False, min_words: int = 0
+) -> str | None:
+    """Join the machine statements into one report by the rules in the module docstring.
+
+    ``ekg_to_ecg`` and ``min_words`` are the original pipelines' rules (the reader turns them on by default).
+    """
     out: list[str] = []
     seen: set[str] = set()
     for p in parts:
@@ -73,7 +88,12 @@ def clean_report(parts: list[Any], *, drop_boilerplate: bool = True) -> str | No
             continue
         seen.add(key)
         out.append(s)
-    return " ".join(out) or None
+    report = " ".join(out)
+    if ekg_to_ecg:
+        report = _EKG.sub(lambda m: "ECG" if m.group(0) == "EKG" else "ecg", report)
+    if not report or len(report.split()) < min_words:
+        return None
+    return report
 
 
 class MIMICIVECGReader(DatasetReader):
@@ -90,10 +110,13 @@ class MIMICIVECGReader(DatasetReader):
         require_report: bool = True,
         drop_boilerplate: bool = True,
         allow_flat: bool = False,
+        ekg_to_ecg: bool = True,  # MELP preprocess_mimic_iv_ecg.py:30
+        min_report_words: int = MIN_REPORT_WORDS,  # MELP preprocess_mimic_iv_ecg.py:116-117
         **kw: Any,
     ) -> None:
         self.require_report = require_report
         self.drop_boilerplate = drop_boilerplate
+        self.ekg_to_ecg, self.min_report_words = bool(ekg_to_ecg), int(min_report_words)
         self.allow_flat = allow_flat
         super().__init__(root, **kw)
 
@@ -104,7 +127,10 @@ class MIMICIVECGReader(DatasetReader):
         return {"record_list.csv": RECORD_COLUMNS, "machine_measurements.csv": MEASUREMENT_COLUMNS}
 
     def fingerprint_extra(self) -> str:
-        return f"boilerplate={self.drop_boilerplate}:{sorted(BOILERPLATE)}"
+        extra = f"boilerplate={self.drop_boilerplate}:{sorted(BOILERPLATE)}"
+        if self.ekg_to_ecg or self.min_report_words:  # the pre-issue-14 cleaning keeps its old fingerprint
+            extra += f":ekg_to_ecg={self.ekg_to_ecg}:min_words={self.min_report_words}"
+        return extra
 
     def _load_metadata(self) -> pd.DataFrame:
         rl = read_csv_checked(self.root / "record_list.csv", RECORD_COLUMNS, dtype={"subject_id": str, "study_id": str})
@@ -120,7 +146,9 @@ class MIMICIVECGReader(DatasetReader):
             strs = [x for x in row if isinstance(x, str)]
             bad = "report is not valid UTF-8" if _SURROGATE.search("\n".join(strs)) else None
             problems.append(bad)
-            reports.append(None if bad else clean_report(strs, drop_boilerplate=self.drop_boilerplate))
+            reports.append(None if bad else clean_report(
+                strs, drop_boilerplate=self.drop_boilerplate, ekg_to_ecg=self.ekg_to_ecg, min_words=self.min_report_words
+            ))
         rep_index = pd.Index([str(s).strip() for s in mm["study_id"]])
         rep = pd.DataFrame(
             {"report": object_series(reports, rep_index), "report_problem": object_series(problems, rep_index)}

@@ -1,0 +1,142 @@
+"""Issue 14: each baseline's paper behaviour follows the original code (values cited in the configs)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from baselines.esi.model import ESI
+from baselines.heartlang.model import HeartLangMSM
+from baselines.merl.model import MERL
+from test_models import REPORTS, _ecg, _text
+
+
+def _merl(tiny_bert_dir, **kw) -> MERL:
+    torch.manual_seed(0)
+    return MERL(text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"),
+                proj_hidden=16, **kw)
+
+
+def test_merl_text_tower_is_never_trained_by_default(tiny_bert_dir):
+    """utils_builder.py:148-152: get_text_emb runs under torch.no_grad, so no BERT tensor gets a gradient."""
+    m = _merl(tiny_bert_dir)
+    assert sum(p.numel() for p in m.text.parameters() if p.requires_grad) == 0
+    m.train()
+    losses = m.compute_losses({"ecg": torch.randn(4, 12, 5000), "report": REPORTS})
+    losses["loss"].backward()
+    assert all(p.grad is None for p in m.text.parameters())
+    assert all(p.grad is not None for p in m.proj_text.parameters())  # proj_t is trained, as in MERL
+    assert m.text.training  # dropout active in the no-grad text pass, as MERL's model.train()
+    opt_params = {id(p) for g in m._param_groups() for p in g["params"]}
+    assert not any(id(p) in opt_params for p in m.text.parameters())
+
+
+def test_merl_trainable_text_tower_is_a_named_option(tiny_bert_dir):
+    m = _merl(tiny_bert_dir, train_text_tower=True)
+    losses = m.compute_losses({"ecg": torch.randn(4, 12, 5000), "report": REPORTS})
+    losses["loss"].backward()
+    top = m.text.model.encoder.layer[-1]
+    assert all(p.grad is not None for p in top.parameters())  # upper layers train, lower half frozen
+    assert all(p.grad is None for p in m.text.model.encoder.layer[0].parameters())
+
+
+def test_merl_probe_feature_is_the_backbone_average_with_batch_statistics(tiny_bert_dir):
+    m = _merl(tiny_bert_dir).eval()
+    x = torch.randn(6, 12, 5000)
+    f = m.encode_ecg_probe(x)
+    assert f.shape == (6, m.ecg.backbone.out_channels)
+    running = [b.running_mean.clone() for b in m.ecg.backbone.modules() if isinstance(b, torch.nn.BatchNorm1d)]
+    # batch statistics: a record's feature depends on the rest of the batch; eval-mode statistics do not
+    assert not torch.allclose(m.encode_ecg_probe(x[:3]), f[:3], atol=1e-5)
+    torch.testing.assert_close(m.encode_ecg_probe(x[:3], bn_train_mode=False), m.encode_ecg_probe(x, bn_train_mode=False)[:3])
+    after = [b.running_mean for b in m.ecg.backbone.modules() if isinstance(b, torch.nn.BatchNorm1d)]
+    assert all(torch.equal(a, b) for a, b in zip(running, after))  # running statistics untouched
+    assert not m.training
+
+
+def test_heartlang_original_masking_puts_loss_on_padding_slots():
+    """exclude_padding=False (the original): padding slots can be masked and their codes are targets."""
+    torch.manual_seed(0)
+    x = _ecg(2, fs=100)
+    msm = HeartLangMSM(exclude_padding=False)
+    tokens = msm.encoder.tokenize(x)
+    assert tokens.padding_mask.any()
+    ids_ours = msm.vq.codebook_ids(tokens)
+    ids_orig = msm.vq.codebook_ids(tokens, ignore_index=None)
+    assert (ids_ours[tokens.padding_mask] == -100).all() and (ids_orig >= 0).all()
+    losses = msm.compute_losses({"ecg": x})
+    n = tokens.padding_mask.shape[1]
+    assert losses["mask_frac"].item() == pytest.approx((n - n // 2) / n)  # N - int(N/2) of all slots
+
+
+def _esi(tiny_bert_dir, **kw) -> ESI:
+    torch.manual_seed(0)
+    return ESI(text_encoder=_text(tiny_bert_dir, causal=True, add_trailing_cls=True, pooling="last", max_length=160),
+               decoder_layers=1, decoder_heads=2, **kw)
+
+
+def test_esi_defaults_follow_the_original(tiny_bert_dir):
+    from ecg_text_align.coca_decoder import CoCaDecoder
+
+    m = _esi(tiny_bert_dir)
+    assert isinstance(m.decoder, CoCaDecoder)
+    assert m.hparams.gather_negatives is False and math.isinf(m.logit_scale.max_scale)
+    groups = m._param_groups()
+    assert len(groups) == 1 and groups[0]["weight_decay"] == m.weight_decay  # 1-D tensors decayed too (main.py:59)
+    with torch.no_grad():
+        m.logit_scale.log_scale.fill_(8.0)
+    m.logit_scale.clamp_()
+    assert m.logit_scale.log_scale.item() == 8.0  # ESI's temperature is never clamped
+
+
+def test_esi_augmentation_jitters_scales_per_lead_and_restandardises(tiny_bert_dir):
+    m = _esi(tiny_bert_dir)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 12, 5000, generator=g)
+    x = (x - x.mean(dim=(1, 2), keepdim=True)) / x.std(dim=(1, 2), keepdim=True)
+    m._batch_idx = 0
+    y = m.augment(x)
+    d = (y - x).abs()
+    assert 1e-4 < d.mean().item() < 0.05  # a small perturbation (sigma 0.003 jitter + 0.3 % per-lead gain)
+    torch.testing.assert_close(y.mean(dim=(1, 2)), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(dim=(1, 2)), torch.ones(3), atol=1e-4, rtol=0)
+    off = _esi(tiny_bert_dir, augment_jitter=0.0, augment_scale=0.0)
+    assert torch.equal(off.augment(x), x)
+
+
+def test_coca_decoder_is_causal_and_parameter_count_matches_esi():
+    from ecg_text_align.coca_decoder import CoCaDecoder
+
+    with torch.device("meta"):
+        paper = CoCaDecoder(vocab_size=28895, width=768, layers=6, heads=8)
+    blocks = sum(p.numel() for n, p in paper.named_parameters() if not n.startswith(("to_logits", "ln_final")))
+    assert blocks == 95_560_704  # ESI esi.py multimodal layers at dim 768, 8 x 64 heads, ff_mult 4, depth 6
+    assert all(lin.bias is None for lin in paper.modules() if isinstance(lin, torch.nn.Linear))
+    torch.manual_seed(0)
+    d = CoCaDecoder(vocab_size=50, width=32, layers=2, heads=2, dim_head=16, context_length=20).eval()
+    ctx, text = torch.randn(2, 1, 32), torch.randn(2, 10, 32)
+    other = text.clone()
+    other[:, 6:] += 1.0
+    a, b = d(ctx, text), d(ctx, other)
+    torch.testing.assert_close(a[:, :6], b[:, :6])
+    assert not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def test_merl_vit_tower_gets_merls_proj_e_head(tiny_bert_dir):
+    """MERL's default config uses vit_tiny (config.yaml:3) with proj_e = Linear-BN-ReLU-Linear-BN (utils_builder.py:80-98)."""
+    torch.manual_seed(0)
+    m = MERL(ecg_encoder={"name": "vit1d", "preset": "tiny"}, proj_out=16,
+             text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"), proj_hidden=8)
+    assert m.vit_head and [type(l).__name__ for l in m.proj_ecg] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
+    assert m.views.linear1.in_features == m.ecg.pooled_dim and m.views.linear1.out_features == 16
+    m.train()
+    losses = m.compute_losses({"ecg": torch.randn(4, 12, 5000), "report": REPORTS})
+    losses["loss"].backward()
+    assert m.proj_ecg[0].weight.grad is not None
+    assert m.encode_ecg(torch.randn(3, 12, 5000)).shape == (3, 16) == (3, m.encode_text(["Normal ECG"]).shape[1])
+    paper = MERL(ecg_encoder={"name": "vit1d", "preset": "merl_vit_tiny"},
+                 text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"))
+    extra = sum(p.numel() for p in paper.proj_ecg.parameters()) + sum(p.numel() for p in paper.views.parameters())
+    assert extra == (192 * 256 + 256) + 2 * 256 + (256 * 256 + 256) + 2 * 256 + 2 * 192 * 256
