@@ -241,7 +241,8 @@ def _to_storage(x: np.ndarray, dtype: np.dtype, source: str) -> np.ndarray:
     """Cast to the storage dtype; a value float16 cannot hold (|x| > 65504) is a RecordError, not an Inf."""
     if x.dtype == dtype:
         return x
-    y = x.astype(dtype)
+    with np.errstate(over="ignore"):
+        y = x.astype(dtype)
     if not np.isfinite(y).all():
         raise RecordError(source, f"value out of {dtype} range: max |x| = {float(np.abs(x).max()):.4g}")
     return y
