@@ -121,3 +121,13 @@ def test_lead_mask_on_the_device_masks_whole_leads_with_a_cpu_generator(split16)
 def test_pin_memory_default_follows_cuda(split16) -> None:
     assert make_loader(split16, 4).pin_memory == torch.cuda.is_available()
     assert make_loader(split16, 4, pin_memory=False).pin_memory is False
+
+
+def test_rows_restrict_the_loader_to_a_subset_of_the_cache(split16) -> None:
+    keep = [0, 2, 3, 5, 7]  # e.g. the records with a report
+    got = [i for b in make_loader(split16, 2, rows=keep, drop_last=False) for i in b["index"].tolist()]
+    assert sorted(got) == keep
+    b = CachedBatchDataset(split16, rows=keep)[[1, 4]]
+    assert b["index"].tolist() == [2, 7] and torch.equal(b["ecg"], torch.from_numpy(np.asarray(split16.signals[[2, 7]])))
+    with pytest.raises(ValueError, match="rows must index"):
+        CachedBatchDataset(split16, rows=[0, 8])

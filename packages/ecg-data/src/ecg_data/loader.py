@@ -153,8 +153,15 @@ class CachedBatchDataset(Dataset):
     (``finish_batch``). Pickles without the memmap: each worker maps the file on first access.
     """
 
-    def __init__(self, split: CachedSplit, labels: np.ndarray | None = None, buffers: int = 2 + BUFFER_SLACK) -> None:
+    def __init__(
+        self, split: CachedSplit, labels: np.ndarray | None = None, buffers: int = 2 + BUFFER_SLACK,
+        rows: Sequence[int] | None = None,
+    ) -> None:  # fmt: skip
         self.path = split.path
+        #: cache rows this dataset draws from (e.g. records with a report); positions 0..len-1 map to them
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        if self.rows is not None and len(self.rows) and not (0 <= self.rows.min() and self.rows.max() < len(split)):
+            raise ValueError(f"rows must index the cache's {len(split)} rows")
         self.buffers = buffers
         self._ring: _BufferRing | None = None
         self.n = len(split)
@@ -175,11 +182,12 @@ class CachedBatchDataset(Dataset):
         return self._signals
 
     def __len__(self) -> int:
-        return self.n
+        return self.n if self.rows is None else len(self.rows)
 
-    def __getitem__(self, rows: Sequence[int]) -> dict[str, Any]:
+    def __getitem__(self, positions: Sequence[int]) -> dict[str, Any]:
         sig = self.signals
-        idx = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        pos = np.asarray(positions, dtype=np.int64)
+        idx = torch.as_tensor(pos if self.rows is None else self.rows[pos])
         with warnings.catch_warnings():  # read-only memmap: only read here (index_select copies)
             warnings.simplefilter("ignore", UserWarning)
             src = torch.from_numpy(sig)
@@ -206,21 +214,24 @@ def make_loader(
     split: CachedSplit, batch_size: int, *, labels: np.ndarray | None = None, rank: int | None = None,
     world_size: int | None = None, shuffle: bool = True, seed: int = 0, drop_last: bool = True,
     num_workers: int = 0, pin_memory: bool | None = None, prefetch_factor: int | None = None,
+    rows: Sequence[int] | None = None,
 ) -> DataLoader:  # fmt: skip
     """A DataLoader of whole batches for this rank (see the module docstring); ``loader.sampler`` resumes it.
 
-    ``pin_memory`` defaults to whether CUDA is available (pinned pages make ``non_blocking`` copies real).
+    ``rows``: draw only these cache rows (e.g. the records with a report); batches give cache row numbers
+    as ``index``. ``pin_memory`` defaults to whether CUDA is available (pinned pages make ``non_blocking`` copies real).
     With workers and without pinning, a batch's ``ecg`` lives in a reused buffer: it stays valid while the
     consumer holds at most ``BUFFER_SLACK`` earlier batches; ``.clone()`` a batch to keep it longer.
     """
-    sampler = ShardedBatchSampler(len(split), batch_size, rank=rank, world_size=world_size, shuffle=shuffle,
+    dataset = CachedBatchDataset(split, labels, buffers=(prefetch_factor or 2) + BUFFER_SLACK, rows=rows)
+    sampler = ShardedBatchSampler(len(dataset), batch_size, rank=rank, world_size=world_size, shuffle=shuffle,
                                   seed=seed, drop_last=drop_last)  # fmt: skip
     extra: dict[str, Any] = {}
     prefetch = prefetch_factor or 2
     if num_workers > 0:
         extra = {"persistent_workers": True, "prefetch_factor": prefetch}
     return DataLoader(
-        CachedBatchDataset(split, labels, buffers=prefetch + BUFFER_SLACK), sampler=sampler, batch_size=None, num_workers=num_workers,
+        dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory, **extra,
     )  # fmt: skip
 
