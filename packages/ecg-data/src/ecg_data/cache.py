@@ -96,7 +96,8 @@ def cache_key(reader: Any, record_ids: Sequence[str], preset: Preset, storage: s
         "preset": preset.key(),
         "ids": stable_hash([str(r) for r in record_ids], n=32),
     }
-    if resolve_storage(storage, len(record_ids)) != "float32":
+    storage = resolve_storage(storage, len(record_ids))
+    if storage != "float32":
         parts["storage"] = storage
     return stable_hash(parts, n=20)
 
