@@ -1,10 +1,14 @@
-"""Training-loader throughput: the memmap record cache versus reading WFDB files per item.
+"""Training-loader throughput: the batch loader over a float16 cache, the landed per-item cache dataset,
+and reading WFDB files per item, for 0, 1 and 2 DataLoader workers.
 
 The baseline is what the original MELP code does in ``__getitem__`` (HKU-MedAI/MELP
 src/melp/datasets/finetune_dataset.py): ``wfdb.rdsamp`` the record, ``[:, :5000]``, global min-max.
-The cache path is ``build_cache`` once, then ``CachedECGDataset`` + ``DataLoader``. Both loaders use
-the same batch size, shuffling and number of workers, and are measured in the same run, each on a
-warm OS page cache (one untimed epoch first), so the ratio compares loading code, not disk.
+"landed" is ``CachedECGDataset`` (float32 cache) + ``DataLoader(batch_size=B)``; "batch" is
+``ecg_data.loader.make_loader`` over the float16 cache: one gather per batch, delivered in float16
+(the conversion to float32, normalisation and lead masking run on the GPU, ``to_device``, and are not
+timed here). All loaders use the same batch size and shuffling, are warm (one untimed epoch), and
+are timed in alternating rounds (every loader and worker count once per round), so a changing load
+on a shared machine does not favour one of them; medians over rounds are reported.
 
 Second part: peak memory of converting a split, for 500 and 5,000 records, each in a fresh
 subprocess. Those records come from a synthetic reader producing random 12 x 5000 signals at
@@ -54,7 +58,7 @@ def _loader(ds: Dataset, args: argparse.Namespace) -> DataLoader:
                       persistent_workers=args.num_workers > 0)  # fmt: skip
 
 
-def _rate(loader: DataLoader, min_epochs: int, min_seconds: float) -> float:
+def _rate(loader: Any, min_epochs: int, min_seconds: float) -> float:
     """Samples per second over at least ``min_epochs`` epochs and ``min_seconds`` seconds."""
     n, epochs, t0 = 0, 0, time.perf_counter()
     while epochs < min_epochs or time.perf_counter() - t0 < min_seconds:
@@ -64,12 +68,22 @@ def _rate(loader: DataLoader, min_epochs: int, min_seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def loader_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    """Both loaders warm (one untimed epoch each), then ``rounds`` alternating timings; the median ratio.
+class _Epochs:
+    """Iterate a make_loader DataLoader epoch after epoch (set_epoch, as a training loop does)."""
 
-    Alternating rounds keep a shared machine's changing load from favouring one side.
-    """
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader, self.epoch = loader, 0
+
+    def __iter__(self) -> Any:
+        self.loader.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        return iter(self.loader)
+
+
+def loader_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Every loader x worker count warm, then ``rounds`` rounds timing each once; per-round rates."""
     from ecg_data.cache import build_cache
+    from ecg_data.loader import make_loader
     from ecg_data.readers import get_reader
     from ecg_data.torch_datasets import CachedECGDataset
 
@@ -80,20 +94,29 @@ def loader_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="ecg-bench-cache-") as tmp:
         t0 = time.perf_counter()
-        split = build_cache(reader, ids, args.preset, out_dir=tmp, workers=args.build_workers, progress=False)
+        kw = {"out_dir": tmp, "workers": args.build_workers, "progress": False}
+        split32 = build_cache(reader, ids, args.preset, storage="float32", **kw)
         build_s = time.perf_counter() - t0
-        cache_loader = _loader(CachedECGDataset(split), args)
-        wfdb_loader = _loader(WfdbPerItemDataset(Path(args.root), meta["path"].tolist(), reports), args)
-        for loader in (cache_loader, wfdb_loader):
+        split16 = build_cache(reader, ids, args.preset, storage="float16", **kw)
+        loaders: dict[tuple[int, str], Any] = {}
+        for w in args.workers:
+            a = argparse.Namespace(**{**vars(args), "num_workers": w})
+            loaders[w, "wfdb"] = _loader(WfdbPerItemDataset(Path(args.root), meta["path"].tolist(), reports), a)
+            loaders[w, "landed"] = _loader(CachedECGDataset(split32), a)
+            loaders[w, "batch"] = _Epochs(make_loader(split16, args.batch_size, num_workers=w, drop_last=False))
+        for loader in loaders.values():
             _rate(loader, 1, 0.0)  # warm-up: page cache, worker start
-        rounds = []
+        rounds: list[dict[tuple[int, str], float]] = []
         for _ in range(args.rounds):
-            base = _rate(wfdb_loader, args.epochs, 0.0)
-            cached = _rate(cache_loader, 3, args.cache_seconds)
-            rounds.append((cached, base))
-    ratios = sorted(c / b for c, b in rounds)
-    return {"records": len(ids), "written": len(split), "build_s": build_s, "rounds": rounds,
-            "median_ratio": float(np.median(ratios)), "min_ratio": ratios[0]}  # fmt: skip
+            r = {}
+            for (w, kind), loader in loaders.items():
+                r[w, kind] = _rate(loader, args.epochs, 0.0) if kind == "wfdb" else _rate(loader, 3, args.cache_seconds)
+            rounds.append(r)
+    return {"records": len(ids), "written": len(split16), "build_s": build_s, "rounds": rounds}
+
+
+def _median(rounds: list[dict[Any, float]], f: Any) -> float:
+    return float(np.median([f(r) for r in rounds]))
 
 
 # --- conversion memory ----------------------------------------------------------------------------------
@@ -176,9 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "ptbxl-500"), help="PTB-XL 1.0.3 root")
     p.add_argument("--preset", default="melp", help="cache preset (the baseline preprocesses like MELP)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader workers, the same for both loaders")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="DataLoader worker counts to compare")
     p.add_argument("--epochs", type=int, default=1, help="timed epochs of the WFDB baseline per round")
-    p.add_argument("--cache-seconds", type=float, default=2.0, help="minimum timed seconds of the cache loader per round")
+    p.add_argument("--cache-seconds", type=float, default=1.5, help="minimum timed seconds of each cache loader per round")
     p.add_argument("--rounds", type=int, default=3, help="alternating baseline/cache timings; the median ratio is reported")
     p.add_argument("--build-workers", type=int, default=None, help="build_cache workers (default min(4, cpus))")
     p.add_argument("--mem-records", type=int, nargs="*", default=[500, 5000])
@@ -197,12 +220,19 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_loader:
         r = loader_benchmark(args)
         print(f"ptbxl-500 at {args.root}: {r['written']}/{r['records']} records cached with preset "
-              f"{args.preset} in {r['build_s']:.1f} s (one-time)")  # fmt: skip
-        print(f"loader samples/s (batch {args.batch_size}, shuffle, num_workers={args.num_workers}), alternating rounds:")
-        print(f"  {'round':>5} {'wfdb per item (MELP)':>21} {'memmap cache':>13} {'ratio':>6}")
-        for k, (c, b) in enumerate(r["rounds"], 1):
-            print(f"  {k:>5} {b:>21.0f} {c:>13.0f} {c / b:>5.0f}x")
-        print(f"  ratio cache / wfdb: median {r['median_ratio']:.0f}x, lowest {r['min_ratio']:.0f}x (target >= 50x)")
+              f"{args.preset} in {r['build_s']:.1f} s (one-time, float32; the float16 twin is built too)")  # fmt: skip
+        print(f"loader samples/s (batch {args.batch_size}, shuffle), {args.rounds} alternating rounds, median:")
+        print(f"  {'workers':>7} {'wfdb per item':>14} {'landed f32':>11} {'batch f16':>10} {'batch/wfdb':>11} "
+              f"{'batch/landed':>13} {'batch vs 0 workers':>19}")  # fmt: skip
+        rounds = r["rounds"]
+        for w in args.workers:
+            med = {k: _median(rounds, lambda x, k=k: x[w, k]) for k in ("wfdb", "landed", "batch")}
+            vs0 = _median(rounds, lambda x: x[w, "batch"] / x[args.workers[0], "batch"])
+            print(f"  {w:>7} {med['wfdb']:>14.0f} {med['landed']:>11.0f} {med['batch']:>10.0f} "
+                  f"{_median(rounds, lambda x: x[w, 'batch'] / x[w, 'wfdb']):>10.0f}x "
+                  f"{_median(rounds, lambda x: x[w, 'batch'] / x[w, 'landed']):>12.1f}x {vs0:>18.2f}x")  # fmt: skip
+        print("  per round (batch f16 samples/s by workers): "
+              + "; ".join(", ".join(f"{x[w, 'batch']:.0f}" for w in args.workers) for x in rounds))  # fmt: skip
     if args.mem_records:
         print(f"conversion peak memory (synthetic random records, 12 x 5000 at 500 Hz, preset {args.mem_preset}, "
               f"workers={args.mem_workers}, fresh process each):")  # fmt: skip

@@ -1,4 +1,4 @@
-"""The record cache: a one-time conversion of a split into a memory-mapped float32 array plus an index.
+"""The record cache: a one-time conversion of a split into a memory-mapped array plus an index.
 
 Why: training and evaluation must not parse WFDB files per item (that is what makes the original
 loaders slow). ``build_cache`` converts a split once — in parallel, with a progress bar, resumable —
@@ -17,7 +17,12 @@ hash of the record ids, so a changed reader, dataset or preprocessing never read
 
 Memory does not grow with the number of records: rows are written to the file with positioned writes
 as chunks finish (no mapping of the output while building, so pages do not accumulate in the process),
-and at most ``2 * workers`` chunks are in flight.
+at most ``2 * workers`` chunks are in flight, and the index is streamed to ``index.csv`` chunk by chunk.
+
+Storage: ``float32`` (the original format) or ``float16`` (half the disk and half the bytes per batch;
+``storage="auto"`` picks float16 from ``AUTO_FLOAT16_MIN_RECORDS`` records on, i.e. for MIMIC-IV-ECG).
+Normalisation is baked in (default) or, with ``normalize="device"``, left to the loader, which
+applies the preset's last step per batch on the device (``Preset.split_normalization``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,8 +52,14 @@ from ecg_data.record import LEADS, RecordError
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 1  # the layout; the storage dtype is in meta.json and in the key (float32 keys are unchanged)
 DEFAULT_CHUNK = 64
+#: Storage dtypes of ``signals.npy``.
+STORAGE_DTYPES = ("float32", "float16")
+#: ``storage="auto"`` stores float16 from this many records on (100k x 12 x 5000 float32 = 24 GB).
+AUTO_FLOAT16_MIN_RECORDS = 100_000
+#: Seconds between progress log lines (records, rate, ETA) during a build, for logs without a terminal.
+PROGRESS_LOG_SECONDS = 60.0
 INDEX_COLUMNS = [
     "row", "record_id", "patient_id", "report", "codes",
     "fs_raw", "n_samples_raw", "n_samples_before_croppad", "padded", "cropped",
@@ -64,24 +76,39 @@ class CacheError(Exception):
 # --- keys --------------------------------------------------------------------------------------------------
 
 
-def cache_key(reader: Any, record_ids: Sequence[str], preset: Preset) -> str:
-    """reader name + version + fingerprint + preset key + hash of the record ids (order matters: it is the row order)."""
-    return stable_hash(
-        {
-            "format": CACHE_FORMAT,
-            "reader": reader.name,
-            "version": reader.version,
-            "fingerprint": reader.fingerprint(),
-            "preset": preset.key(),
-            "ids": stable_hash([str(r) for r in record_ids], n=32),
-        },
-        n=20,
-    )
+def resolve_storage(storage: str, n_records: int) -> str:
+    """``"auto"`` -> float16 for large datasets (``AUTO_FLOAT16_MIN_RECORDS``), else float32; checks the name."""
+    if storage == "auto":
+        return "float16" if n_records >= AUTO_FLOAT16_MIN_RECORDS else "float32"
+    if storage not in STORAGE_DTYPES:
+        raise ValueError(f"cache storage must be 'auto' or one of {STORAGE_DTYPES}, got {storage!r}")
+    return storage
 
 
-def cache_dir_for(reader: Any, record_ids: Sequence[str], preset: Preset, out_dir: str | Path | None = None) -> Path:
+def cache_key(reader: Any, record_ids: Sequence[str], preset: Preset, storage: str = "float32") -> str:
+    """reader name + version + fingerprint + preset key + hash of the record ids (order matters: it is the row
+    order) + storage dtype. float32 keeps the key it had before storage dtypes existed, so old caches are reused."""
+    parts: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "reader": reader.name,
+        "version": reader.version,
+        "fingerprint": reader.fingerprint(),
+        "preset": preset.key(),
+        "ids": stable_hash([str(r) for r in record_ids], n=32),
+    }
+    storage = resolve_storage(storage, len(record_ids))
+    if storage != "float32":
+        parts["storage"] = storage
+    return stable_hash(parts, n=20)
+
+
+def cache_dir_for(
+    reader: Any, record_ids: Sequence[str], preset: Preset, out_dir: str | Path | None = None, storage: str = "float32"
+) -> Path:
     base = Path(out_dir) if out_dir is not None else cache_root() / "records"
-    return base / f"{reader.name}-{preset.name}-{cache_key(reader, record_ids, preset)}"
+    storage = resolve_storage(storage, len(record_ids))
+    tag = "" if storage == "float32" else f"{storage}-"
+    return base / f"{reader.name}-{preset.name}-{tag}{cache_key(reader, record_ids, preset, storage)}"
 
 
 # --- the cached split ----------------------------------------------------------------------------------------
@@ -89,26 +116,43 @@ def cache_dir_for(reader: Any, record_ids: Sequence[str], preset: Preset, out_di
 
 @dataclass
 class CachedSplit:
-    """A finished cache: ``signals`` (N, 12, L) memmap, ``index`` (N rows), ``qc`` (skipped records)."""
+    """A finished cache: ``signals`` (N, 12, L) memmap, ``index`` (N rows), ``qc`` (skipped records).
+
+    ``signals`` is the stored array (float32 or float16; before normalisation when ``normalizer`` is set).
+    ``batch(rows)`` and ``split[i]`` give float32, normalised, for CPU consumers; training loaders move the
+    stored rows to the device and convert there (``ecg_data.loader``).
+    """
 
     path: Path
     signals: np.ndarray
     index: pd.DataFrame
     qc: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    normalizer: Any = None  # the preset's last step when built with normalize="device"; not stored in the cache
 
     @classmethod
-    def open(cls, path: str | Path) -> CachedSplit:
+    def open(cls, path: str | Path, normalizer: Any = None) -> CachedSplit:
         path = Path(path)
         if not (path / "complete.json").is_file():
             raise CacheError(f"{path}: not a finished cache (no complete.json); rebuild it with build_cache")
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        if int(meta.get("format", 0)) > CACHE_FORMAT:
+            raise CacheError(f"{path}: cache format {meta.get('format')} is newer than this ecg-data reads "
+                             f"({CACHE_FORMAT}); upgrade ecg-data or delete the directory to rebuild it")  # fmt: skip
         signals = np.load(path / "signals.npy", mmap_mode="r")
+        storage = meta.get("storage", "float32")  # caches from before storage dtypes are float32
+        if storage not in STORAGE_DTYPES or signals.dtype != np.dtype(storage):
+            raise CacheError(f"{path}: signals.npy is {signals.dtype}, meta.json says {storage!r} "
+                             f"(readable: {STORAGE_DTYPES}); delete the directory to rebuild it")  # fmt: skip
         index = _read_index(path / "index.csv")
         qc = pd.read_csv(path / "qc.csv", dtype=str, keep_default_na=False)
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
         if signals.shape[0] != len(index):
             raise CacheError(f"{path}: signals.npy has {signals.shape[0]} rows but index.csv {len(index)}")
-        return cls(path=path, signals=signals, index=index, qc=qc, meta=meta)
+        return cls(path=path, signals=signals, index=index, qc=qc, meta=meta, normalizer=normalizer)
+
+    @property
+    def storage(self) -> str:
+        return str(self.signals.dtype)
 
     @property
     def record_ids(self) -> list[str]:
@@ -126,8 +170,18 @@ class CachedSplit:
         return int(self.signals.shape[0])
 
     def __getitem__(self, i: int) -> np.ndarray:
-        """A writable in-memory copy of row ``i`` (the memmap itself is read-only)."""
-        return np.array(self.signals[i])
+        """Row ``i`` as a writable float32 copy, normalised (the memmap itself is read-only)."""
+        return self.batch([i])[0]
+
+    def batch(self, rows: Sequence[int] | slice) -> np.ndarray:
+        """Rows as float32 (B, 12, L), normalised when the cache holds pre-normalisation signals: one gather."""
+        x = np.asarray(self.signals[rows] if isinstance(rows, slice) else self.signals[np.asarray(rows)], np.float32)
+        x = np.array(x, copy=True) if not x.flags.writeable else x
+        if self.normalizer is None:
+            return x
+        import torch
+
+        return self.normalizer.batch(torch.from_numpy(x)).numpy()
 
 
 def _read_index(path: Path) -> pd.DataFrame:
@@ -150,14 +204,15 @@ def _read_index(path: Path) -> pd.DataFrame:
 _WORKER_STATE: dict[str, Any] = {}
 
 
-def _init_worker(reader: Any, preset: Preset) -> None:
+def _init_worker(reader: Any, preset: Preset, storage: str = "float32") -> None:
     _WORKER_STATE["reader"] = reader
     _WORKER_STATE["preset"] = preset
+    _WORKER_STATE["storage"] = np.dtype(storage)
 
 
 def _convert_chunk(ids: Sequence[str]) -> tuple[np.ndarray, list[dict[str, Any]], list[dict[str, str]]]:
     """Read + preprocess one chunk; a RecordError skips the record into the QC rows, anything else is a bug and raises."""
-    reader, preset = _WORKER_STATE["reader"], _WORKER_STATE["preset"]
+    reader, preset, dtype = _WORKER_STATE["reader"], _WORKER_STATE["preset"], _WORKER_STATE["storage"]
     arrays: list[np.ndarray] = []
     rows: list[dict[str, Any]] = []
     qc: list[dict[str, str]] = []
@@ -165,6 +220,7 @@ def _convert_chunk(ids: Sequence[str]) -> tuple[np.ndarray, list[dict[str, Any]]
         try:
             rec = reader.read(rid)
             x, info = preset.apply_with_info(rec)
+            x = _to_storage(x, dtype, rec.meta.get("path", f"record {rid}"))
         except RecordError as e:
             qc.append({"record_id": str(rid), "reason": e.problem, "path": e.path})
             continue
@@ -178,8 +234,19 @@ def _convert_chunk(ids: Sequence[str]) -> tuple[np.ndarray, list[dict[str, Any]]
                 **asdict(info),
             }
         )
-    out = np.stack(arrays) if arrays else np.zeros((0, len(LEADS), preset.length), np.float32)
+    out = np.stack(arrays) if arrays else np.zeros((0, len(LEADS), preset.length), dtype)
     return out, rows, qc
+
+
+def _to_storage(x: np.ndarray, dtype: np.dtype, source: str) -> np.ndarray:
+    """Cast to the storage dtype; a value float16 cannot hold (|x| > 65504) is a RecordError, not an Inf."""
+    if x.dtype == dtype:
+        return x
+    with np.errstate(over="ignore"):
+        y = x.astype(dtype)
+    if not np.isfinite(y).all():
+        raise RecordError(source, f"value out of {dtype} range: max |x| = {float(np.abs(x).max()):.4g}")
+    return y
 
 
 def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
@@ -187,15 +254,16 @@ def _chunks(ids: Sequence[str], size: int) -> list[list[str]]:
 
 
 def _ordered_results(
-    chunks: list[list[str]], start: int, workers: int, reader: Any, preset: Preset
+    chunks: list[list[str]], start: int, workers: int, reader: Any, preset: Preset, storage: str = "float32"
 ) -> Iterator[tuple[int, tuple[np.ndarray, list[dict[str, Any]], list[dict[str, str]]]]]:
     """Yield (chunk number, result) in order, with at most 2 * workers chunks in flight."""
     if workers <= 1:
-        _init_worker(reader, preset)
+        _init_worker(reader, preset, storage)
         for c in range(start, len(chunks)):
             yield c, _convert_chunk(chunks[c])
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(reader, preset)) as pool:
+    init = (reader, preset, storage)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=init) as pool:
         pending: dict[int, Future[Any]] = {}
         nxt = start
         try:
@@ -219,20 +287,20 @@ def _npy_header_len(path: Path) -> int:
         return f.tell()
 
 
-def _shrink_npy(path: Path, n_rows: int, row_shape: tuple[int, ...]) -> None:
+def _shrink_npy(path: Path, n_rows: int, row_shape: tuple[int, ...], dtype: np.dtype = np.dtype("<f4")) -> None:
     """Rewrite the .npy header in place to ``n_rows`` and truncate the file: O(1), no copy of the data."""
     offset = _npy_header_len(path)
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
     prefix = 10 if version == (1, 0) else 12
-    header = repr({"descr": "<f4", "fortran_order": False, "shape": (n_rows, *row_shape)})
+    header = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n_rows, *row_shape)})
     room = offset - prefix - 1
     if len(header) > room:
         raise CacheError(f"{path}: header does not fit after shrinking (internal error)")
     with open(path, "r+b") as f:
         f.seek(prefix)
         f.write((header + " " * (room - len(header)) + "\n").encode("latin1"))
-        f.truncate(offset + n_rows * int(np.prod(row_shape)) * 4)
+        f.truncate(offset + n_rows * int(np.prod(row_shape)) * dtype.itemsize)
 
 
 def build_cache(
@@ -244,27 +312,37 @@ def build_cache(
     workers: int | None = None,
     progress: bool = True,
     chunk_size: int = DEFAULT_CHUNK,
+    storage: str = "auto",
+    normalize: str = "baked",
 ) -> CachedSplit:
     """Convert ``record_ids`` of ``reader`` with ``preset`` into a cache (or open the finished one).
 
     Records whose read or preprocessing raises ``RecordError`` are skipped, counted, listed in
     ``qc.csv`` and reported in the logged summary; any other exception aborts the build, which a
     rerun resumes from the last finished chunk. ``workers`` defaults to ``min(4, cpu_count)``.
+    ``storage``: ``"float32"``, ``"float16"`` or ``"auto"`` (float16 from ``AUTO_FLOAT16_MIN_RECORDS``
+    records). ``normalize``: ``"baked"`` (stored normalised) or ``"device"`` (stored before the preset's
+    last per-record normalisation, which ``CachedSplit.normalizer`` then holds for the loader; melp, merl
+    and esi share the ``raw500`` cache this way).
     """
     preset = get_preset(preset)
+    if normalize not in ("baked", "device"):
+        raise ValueError(f"normalize must be 'baked' or 'device', got {normalize!r}")
+    preset, normalizer = preset.split_normalization() if normalize == "device" else (preset, None)
     record_ids = [str(r) for r in record_ids]
     if not record_ids:
         raise ValueError(f"build_cache({reader.name}, {preset.name}): no record ids given")
     if len(set(record_ids)) != len(record_ids):
         raise ValueError(f"build_cache({reader.name}, {preset.name}): duplicate record ids")
-    path = cache_dir_for(reader, record_ids, preset, out_dir)
+    storage = resolve_storage(storage, len(record_ids))
+    path = cache_dir_for(reader, record_ids, preset, out_dir, storage)
     if (path / "complete.json").is_file():
-        return CachedSplit.open(path)
+        return CachedSplit.open(path, normalizer)
     path.mkdir(parents=True, exist_ok=True)
     with _exclusive(path / ".lock"):  # e.g. several DDP ranks asking for the same split: one builds, the others wait
-        if (path / "complete.json").is_file():
-            return CachedSplit.open(path)
-        return _build(reader, record_ids, preset, path, workers, progress, chunk_size)
+        if not (path / "complete.json").is_file():
+            _build(reader, record_ids, preset, path, workers, progress, chunk_size, storage)
+        return CachedSplit.open(path, normalizer)
 
 
 @contextmanager
@@ -279,20 +357,21 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 
 def _build(
     reader: Any, record_ids: list[str], preset: Preset, path: Path, workers: int | None, progress: bool,
-    chunk_size: int,
-) -> CachedSplit:  # fmt: skip
+    chunk_size: int, storage: str = "float32",
+) -> None:  # fmt: skip
     workers = min(4, os.cpu_count() or 1) if workers is None else max(1, int(workers))
     parts = path / "parts"
     parts.mkdir(exist_ok=True)
     partial = path / "signals.partial.npy"
     n_total, row_shape = len(record_ids), (len(LEADS), int(preset.length))
-    row_bytes = int(np.prod(row_shape)) * 4
+    dtype = np.dtype(storage).newbyteorder("<")
+    row_bytes = int(np.prod(row_shape)) * dtype.itemsize
 
     state = _load_progress(path, chunk_size, n_total)
     if state is None or not partial.is_file():
         for p in parts.glob("chunk-*.json"):
             p.unlink()
-        mm = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(n_total, *row_shape))
+        mm = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(n_total, *row_shape))
         del mm  # only the header and the file size; rows are written with positioned writes below
         state = {"chunks_done": 0, "rows": 0, "chunk_size": chunk_size, "n_total": n_total}
         atomic_write_json(path / "progress.json", state)
@@ -307,11 +386,12 @@ def _build(
         desc=f"cache {reader.name}/{preset.name}",
     )  # fmt: skip
     rows_written = int(state["rows"])
+    eta = _EtaLog(f"cache {reader.name}/{preset.name}", n_total, done_records)
     fd = os.open(partial, os.O_RDWR)
     try:
-        for c, (arr, rows, qc) in _ordered_results(chunks, state["chunks_done"], workers, reader, preset):
+        for c, (arr, rows, qc) in _ordered_results(chunks, state["chunks_done"], workers, reader, preset, storage):
             if len(arr):
-                _pwrite_all(fd, np.ascontiguousarray(arr, dtype="<f4"), offset + rows_written * row_bytes)
+                _pwrite_all(fd, np.ascontiguousarray(arr, dtype=dtype), offset + rows_written * row_bytes)
             for k, row in enumerate(rows):
                 row["row"] = rows_written + k
             os.fsync(fd)
@@ -322,13 +402,33 @@ def _build(
                 {"chunks_done": c + 1, "rows": rows_written, "chunk_size": chunk_size, "n_total": n_total},
             )
             bar.update(len(chunks[c]))
+            eta.update(len(chunks[c]))
             if _after_chunk_hook is not None:
                 _after_chunk_hook(c)
     finally:
         os.close(fd)
         bar.close()
 
-    return _finalise(path, reader, preset, record_ids, len(chunks), rows_written, row_shape)
+    _finalise(path, reader, preset, record_ids, len(chunks), rows_written, row_shape, storage)
+
+
+class _EtaLog:
+    """Progress as log lines (records, rate, ETA) every ``PROGRESS_LOG_SECONDS``: the tqdm bar is lost in batch logs."""
+
+    def __init__(self, what: str, total: int, done: int) -> None:
+        self.what, self.total, self.done, self.start_done = what, total, done, done
+        self.t0 = self.last = time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last < PROGRESS_LOG_SECONDS or self.done >= self.total:
+            return
+        self.last = now
+        rate = (self.done - self.start_done) / max(now - self.t0, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        log.info("%s: %d of %d records, %.0f records/s, ETA %s", self.what, self.done, self.total, rate,
+                 time.strftime("%H:%M:%S", time.gmtime(eta)) if eta < 86400 * 30 else "unknown")  # fmt: skip
 
 
 def _pwrite_all(fd: int, arr: np.ndarray, pos: int) -> None:
@@ -353,27 +453,33 @@ def _load_progress(path: Path, chunk_size: int, n_total: int) -> dict[str, Any] 
 
 def _finalise(
     path: Path, reader: Any, preset: Preset, record_ids: list[str], n_chunks: int, n_rows: int,
-    row_shape: tuple[int, ...],
-) -> CachedSplit:  # fmt: skip
-    index_rows: list[dict[str, Any]] = []
+    row_shape: tuple[int, ...], storage: str = "float32",
+) -> None:  # fmt: skip
+    """index.csv streamed chunk by chunk (memory flat in N), qc.csv, the shrunk signals.npy, meta, complete.json."""
     qc_rows: list[dict[str, str]] = []
-    for c in range(n_chunks):
-        part = json.loads((path / "parts" / f"chunk-{c:06d}.json").read_text(encoding="utf-8"))
-        index_rows += part["index"]
-        qc_rows += part["qc"]
-    if len(index_rows) != n_rows or len(index_rows) + len(qc_rows) != len(record_ids):
+    n_index, padded, cropped = 0, 0, 0
+    with_tmp = path / ".index.csv.tmp"
+    with open(with_tmp, "w", encoding="utf-8", newline="") as f:
+        for c in range(n_chunks):
+            part = json.loads((path / "parts" / f"chunk-{c:06d}.json").read_text(encoding="utf-8"))
+            rows = pd.DataFrame(part["index"], columns=INDEX_COLUMNS)
+            rows.to_csv(f, index=False, header=c == 0, lineterminator="\n")
+            n_index += len(rows)
+            padded += int(rows["padded"].astype(bool).sum())
+            cropped += int(rows["cropped"].astype(bool).sum())
+            qc_rows += part["qc"]  # skipped records only: few
+        f.flush()
+        os.fsync(f.fileno())
+    if n_index != n_rows or n_index + len(qc_rows) != len(record_ids):
         raise CacheError(
-            f"{path}: {len(index_rows)} kept + {len(qc_rows)} skipped != {len(record_ids)} records "
+            f"{path}: {n_index} kept + {len(qc_rows)} skipped != {len(record_ids)} records "
             f"(or != {n_rows} rows written); delete the directory and rebuild"
         )
-    index = pd.DataFrame(index_rows, columns=INDEX_COLUMNS)
-    qc = pd.DataFrame(qc_rows, columns=["record_id", "reason", "path"])
-    with_tmp = path / ".index.csv.tmp"
-    index.to_csv(with_tmp, index=False)
     os.replace(with_tmp, path / "index.csv")
+    qc = pd.DataFrame(qc_rows, columns=["record_id", "reason", "path"])
     atomic_write_text(path / "qc.csv", qc.to_csv(index=False))
 
-    _shrink_npy(path / "signals.partial.npy", n_rows, row_shape)
+    _shrink_npy(path / "signals.partial.npy", n_rows, row_shape, np.dtype(storage).newbyteorder("<"))
     os.replace(path / "signals.partial.npy", path / "signals.npy")
 
     reasons = Counter(_reason_class(r) for r in qc["reason"])
@@ -382,11 +488,12 @@ def _finalise(
         "written": n_rows,
         "skipped": len(qc_rows),
         "skipped_by_reason": dict(reasons),
-        "padded": int(index["padded"].sum()),
-        "cropped": int(index["cropped"].sum()),
+        "padded": padded,
+        "cropped": cropped,
     }
     meta = {
         "format": CACHE_FORMAT,
+        "storage": storage,
         "reader": {"name": reader.name, "version": reader.version, "fingerprint": reader.fingerprint()},
         "preset": preset.spec() | {"key": preset.key(), "source": preset.source},
         "ids_hash": stable_hash(record_ids, n=32),
@@ -398,7 +505,6 @@ def _finalise(
     shutil.rmtree(path / "parts", ignore_errors=True)
     (path / "progress.json").unlink(missing_ok=True)
     log.info("%s", format_summary(reader.name, preset.name, summary, path))
-    return CachedSplit.open(path)
 
 
 def _reason_class(reason: str) -> str:

@@ -7,7 +7,11 @@ reads a stale cache.
 
 Transforms are callables ``(signal (12, T) float32, fs) -> (signal, fs)`` on numpy arrays, so they
 run once at cache-build time. ``RandomLeadMask`` is the exception: a training augmentation on torch
-tensors, applied per item by the data loader and never cached.
+tensors, applied per item or per batch on the device and never cached. The two per-record
+normalisations (``MinMaxNormalize``, ``ZScore``) also have a ``batch(x)`` form on torch tensors
+(B, 12, T), so a cache can store the signal before normalisation and the loader normalises each batch
+on the device (``Preset.split_normalization``); both forms live in the same class and are tested
+against each other.
 """
 
 from __future__ import annotations
@@ -132,6 +136,13 @@ class MinMaxNormalize(_Spec):
         y = (x.astype(np.float64) - lo) / (hi - lo + self.eps)
         return y.astype(np.float32), fs
 
+    def batch(self, x: Any) -> Any:
+        """The same formula on a torch batch (B, 12, T), per record, in float32 (e.g. on the GPU)."""
+        lo = x.amin(dim=(-2, -1), keepdim=True)
+        hi = x.amax(dim=(-2, -1), keepdim=True)
+        y = (x - lo) / (hi - lo + self.eps)
+        return y.masked_fill(hi == lo, 0.0)
+
 
 @dataclass(frozen=True)
 class ZScore(_Spec):
@@ -159,6 +170,24 @@ class ZScore(_Spec):
         y = np.where(std > 0, (x64 - mean) / safe, 0.0)
         return y.astype(np.float32), fs
 
+    def batch(self, x: Any) -> Any:
+        """The same formula on a torch batch (B, 12, T), per lead or per record, in float32 (e.g. on the GPU)."""
+        dims = (-1,) if self.per == "lead" else (-2, -1)
+        std, mean = _torch().std_mean(x, dim=dims, correction=self.ddof, keepdim=True)
+        denom = std + self.eps
+        y = (x - mean) / denom.masked_fill(denom <= 0, 1.0)
+        return y.masked_fill(std <= 0, 0.0)
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+#: Transforms that may run per batch on the device instead of at cache-build time (per-record, last in a chain).
+DEVICE_NORMALIZERS = (MinMaxNormalize, ZScore)
+
 
 @dataclass(frozen=True)
 class Compose(_Spec):
@@ -178,9 +207,11 @@ class Compose(_Spec):
 class RandomLeadMask:
     """Training augmentation: zero each lead independently with probability ``p``.
 
-    Works on torch tensors (12, T) or (B, 12, T) (per sample, per lead). Never part of a preset or
-    the cache. MELP uses it with p = 0.5 (HKU-MedAI/MELP src/melp/datasets/augmentations.py,
-    ``RandomLeadsMask(mask_leads_prob=0.5)`` in pretrain_dataset.py).
+    Works on torch tensors (12, T) or (B, 12, T) (per sample, per lead) on any device: on a GPU batch
+    the mask (B x 12 numbers) is drawn on the generator's device and moved, so the batch itself never
+    leaves the device. Never part of a preset or the cache. MELP uses it with p = 0.5
+    (HKU-MedAI/MELP src/melp/datasets/augmentations.py, ``RandomLeadsMask(mask_leads_prob=0.5)`` in
+    pretrain_dataset.py).
     """
 
     def __init__(self, p: float = 0.5, generator: Any = None) -> None:
@@ -194,8 +225,9 @@ class RandomLeadMask:
 
         if x.ndim not in (2, 3) or x.shape[-2] != len(LEADS):
             raise ValueError(f"RandomLeadMask expects (12, T) or (B, 12, T), got {tuple(x.shape)}")
-        keep = torch.rand(x.shape[:-1], generator=self.generator, device=x.device) >= self.p
-        return x * keep.unsqueeze(-1).to(x.dtype)
+        gen_device = self.generator.device if self.generator is not None else x.device
+        keep = torch.rand(x.shape[:-1], generator=self.generator, device=gen_device) >= self.p
+        return x * keep.to(x.device, non_blocking=True).unsqueeze(-1).to(x.dtype)
 
     def __repr__(self) -> str:
         return f"RandomLeadMask(p={self.p})"
@@ -232,6 +264,23 @@ class Preset:
             "extra": self.extra,
             "preprocess_version": PREPROCESS_VERSION,
         }
+
+    def split_normalization(self) -> tuple[Preset, Any | None]:
+        """``(stored preset, normaliser)``: the chain without a trailing per-record normalisation, and that step.
+
+        Why: the cache can then hold the signal before normalisation and the loader normalises each batch on
+        the device (``normaliser.batch``). When the stored chain equals a registered preset's (melp, merl and
+        esi all become ``raw500``), that preset is used, so the three methods share one cache. Presets without
+        a trailing normalisation (heartlang, raw500, raw100) return ``(self, None)``.
+        """
+        if not self.transforms or not isinstance(self.transforms[-1], DEVICE_NORMALIZERS):
+            return self, None
+        stored = Preset(f"{self.name}-prenorm", self.fs, self.length, self.transforms[:-1],
+                        source=f"{self.name} without its last step (normalised per batch on the device)")  # fmt: skip
+        for p in (PRESETS.get(n) for n in PRESETS.names()):
+            if (p.fs, p.length, p.transforms, p.extra) == (stored.fs, stored.length, stored.transforms, self.extra):
+                return p, self.transforms[-1]
+        return stored, self.transforms[-1]
 
     def key(self) -> str:
         """Stable hash of every parameter (and the implementation version): the cache key's preset part."""

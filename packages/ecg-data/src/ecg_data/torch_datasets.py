@@ -23,7 +23,9 @@ class CachedECGDataset(Dataset):
 
     ``labels`` (N, C) rows follow ``split.index`` order (e.g. ``task.y(split.record_ids)``). A missing
     report is given as ``""`` so the default collate works. ``transform`` (e.g. ``RandomLeadMask``)
-    runs on the tensor per item and is never cached.
+    runs on the tensor per item and is never cached. ``ecg`` is always float32 and normalised: a float16
+    cache is converted per item, and a cache built with ``normalize="device"`` is normalised per item
+    here (the per-batch, on-device path is ``ecg_data.loader``).
     """
 
     def __init__(
@@ -39,11 +41,12 @@ class CachedECGDataset(Dataset):
         self.record_ids = split.record_ids
         self.labels: torch.Tensor | None = None
         if labels is not None:
-            labels = np.asarray(labels, dtype=np.float32)
+            labels = np.array(labels, dtype=np.float32)  # a copy: torch wants writable memory
             if labels.ndim != 2 or labels.shape[0] != self.n:
                 raise ValueError(f"labels must be (N={self.n}, C), got {labels.shape} for cache {self.path}")
             self.labels = torch.from_numpy(labels)
         self.transform = transform
+        self.normalizer = split.normalizer
         self._signals: np.ndarray | None = split.signals
 
     def __len__(self) -> int:
@@ -56,7 +59,12 @@ class CachedECGDataset(Dataset):
         return self._signals
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return self._item(int(i), torch.from_numpy(np.array(self.signals[i], dtype=np.float32)))
+        return self._item(int(i), self._row(int(i)))
+
+    def _row(self, i: int) -> torch.Tensor:
+        """A writable float32 copy of row ``i``, normalised if the cache holds pre-normalisation signals."""
+        x = torch.from_numpy(np.array(self.signals[i], dtype=np.float32))
+        return x if self.normalizer is None else self.normalizer.batch(x[None])[0]
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         """Batch fetch, used by DataLoader: without a transform the items' ``ecg`` are read-only views of
@@ -65,8 +73,8 @@ class CachedECGDataset(Dataset):
         item passed through a ``transform`` are writable copies.
         """
         sig = self.signals
-        if self.transform is not None:
-            return [self._item(int(i), torch.from_numpy(np.array(sig[i], dtype=np.float32))) for i in indices]
+        if self.transform is not None or self.normalizer is not None or sig.dtype != np.float32:
+            return [self._item(int(i), self._row(int(i))) for i in indices]
         with warnings.catch_warnings():  # "non-writable array": intended, see above
             warnings.simplefilter("ignore", UserWarning)
             return [self._item(int(i), torch.from_numpy(sig[i])) for i in indices]
