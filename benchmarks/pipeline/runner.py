@@ -113,6 +113,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ran += n
         maybe_stop_after(mode)
 
+    if ran:  # the exported model card lists this run's scores (benchmarks/pipeline/checkpoints.py)
+        from benchmarks.pipeline.checkpoints import update_export_card
+
+        update_export_card(pre.run_dir, str(cfg.results_dir), known_hash)
     if "publish" in wanted:
         target = Path(backend.leaderboard_path)
         if ran == 0 and target.is_file():
