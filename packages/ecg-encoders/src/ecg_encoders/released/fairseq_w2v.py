@@ -106,11 +106,11 @@ def convert_encoder(state: Mapping[str, torch.Tensor], source: str, fmt: str = "
     if p is None:
         raise ReleasedFormatError(source, fmt, f"no '{ANCHOR}' key: not a fairseq-signals wav2vec2")
     cfg = infer_config(state, p)
-    enc = build_wav2vec2("melp", **cfg)
-    m = KeyMapper(state, source, fmt)
+    m = KeyMapper(state, source, fmt)  # map first: a missing key fails before a large model is built
     map_wav2vec2(m, p, "", len(cfg["conv_layers"]), cfg["layers"], "post_extract_proj.weight" in {k[len(p):] for k in state})
     if p:
         m.ignore(r"(?!" + re.escape(p) + r").*", f"outside the wav2vec2 model (prefix {p!r})")
+    enc = build_wav2vec2("melp", **cfg)
     conv = m.finish(enc)
     enc.load_state_dict({k: v.float() for k, v in conv.state.items()})
     return enc, conv
@@ -131,9 +131,9 @@ def convert_melp(state: Mapping[str, torch.Tensor], source: str, fmt: str = "mel
         raise ReleasedFormatError(source, fmt, "missing attn_pool_contrast.query / attn_pool_caption.query")
     pooler = dict(shared_dim=int(q_c.shape[1]), n_queries_contrast=int(q_c.shape[0]), caption_dim=int(q_cap.shape[1]),
                   n_queries_caption=int(q_cap.shape[0]), heads=8)  # ecgfm_model.py attn_pooler_heads=8
-    tower = build_melp_tower("melp", pooler=pooler, **cfg)
     m = KeyMapper(state, source, fmt)
     map_wav2vec2(m, p, "encoder.", len(cfg["conv_layers"]), cfg["layers"], True)
+    tower = build_melp_tower("melp", pooler=pooler, **cfg)
     for k in tower.state_dict():
         if k.startswith(POOLER_PREFIXES):
             m.put(k, f"{outer}{k}")
