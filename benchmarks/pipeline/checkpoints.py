@@ -119,7 +119,8 @@ def export_run(cfg: DictConfig, load: Callable[[], Any], run_dir: Path, checkpoi
             "description": str(cfg.method.get("description") or ""),
             "pretrained_on": [str(cfg.pretrain_data.name)] if cfg.method.stages else [],
             "steps": _stage_steps(cfg, run_dir), "checkpoint_hash": checkpoint_hash, "run": run_dir.name,
-            "source": "pretrained with ecglang-bench (benchmarks/run.py)"}
+            "source": ("pretrained with ecglang-bench (benchmarks/run.py)" if cfg.method.stages
+                       else "random initialisation from a fixed seed, no pretraining")}
     try:
         save_pretrained(encoder, out, card=card)
     except TypeError as err:  # not exportable

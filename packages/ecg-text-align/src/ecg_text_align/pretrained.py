@@ -104,6 +104,9 @@ def _param_counts(module: nn.Module) -> dict[str, int]:
         n = sum(p.numel() for p in child.parameters())
         if n:
             counts[name] = n
+    direct = sum(p.numel() for p in module.parameters(recurse=False))
+    if direct:  # parameters held by the module itself (e.g. MELP's proj_contrast, a logit scale)
+        counts["(own parameters)"] = direct
     return counts
 
 
