@@ -72,6 +72,7 @@ class Pretrained:
     checkpoint_hash: str
     run_dir: Path | None
     source: Any = None  # benchmarks.pipeline.checkpoints.CkptSource when ckpt= was given
+    encoder: Any = None  # the encoder the export loaded, reused for scoring (the method's loader runs once)
 
 
 def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
@@ -132,15 +133,23 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
     # the portable model directory <run>/model (docs/checkpoints.md), written before the run counts as complete
     from benchmarks.pipeline.checkpoints import export_run
 
-    export_run(cfg, lambda: load_encoder(cfg, Pretrained(last, ckpt_hash, run_dir)), run_dir, ckpt_hash)
+    loaded: dict[str, Any] = {}
+
+    def _load() -> Any:
+        loaded["encoder"] = load_encoder(cfg, Pretrained(last, ckpt_hash, run_dir))
+        return loaded["encoder"]
+
+    export_run(cfg, _load, run_dir, ckpt_hash)
     write_marker(run_dir, last, checkpoint_hash=ckpt_hash)
     log.info("pretrain: done -> %s", last if last is not None else "(no stages: random init)")
     store.log_event(rel, "pretrain", "ran", checkpoint_hash=ckpt_hash)
-    return Pretrained(last, ckpt_hash, run_dir)
+    return Pretrained(last, ckpt_hash, run_dir, encoder=loaded.get("encoder"))
 
 
 def load_encoder(cfg: DictConfig, pre: Pretrained) -> Any:
     """``method.load._target_(path, **kwargs)``; path is None for a method without stages."""
+    if pre.encoder is not None:  # loaded once already, for the export at the end of pretraining
+        return pre.encoder
     if pre.source is not None and pre.source.kind != "project":  # exported directory or released weights
         from benchmarks.pipeline.checkpoints import load_external
 

@@ -94,3 +94,16 @@ def test_run_exports_portable_model_and_moving_runs_keeps_loads(method, tmp_path
             c = PretrainModule.from_checkpoint(copy / ckpt.relative_to(runs))
             assert c.text.name_or_path.startswith(str(copy)), c.text.name_or_path
             _same(_outputs(c, x), ref)
+
+
+def test_model_card_lists_the_runs_scores_after_evaluation(tmp_path, small_synthetic):
+    summary = run(compose(smoke_overrides("random_init", tmp_path, tasks="[synth_ptbxl_super]")))
+    export = Path(summary["run_dir"]) / "model"
+    cells = json.loads((export / "config.json").read_text())["card"]["leaderboard"]
+    probe = json.loads((tmp_path / "results" / "synthetic" / "random_init" / "synth_ptbxl_super"
+                        / "linear_probe-100-seed0.json").read_text())
+    # zero-shot is "not applicable" for random init: only the probe cell is a score
+    assert cells == [{"suite": "synthetic", "task": "synth_ptbxl_super", "mode": "linear_probe-100%",
+                      "macro_auroc": probe["scores"]["macro_auroc"]}]
+    assert f"| synthetic | synth_ptbxl_super | linear_probe-100% | {100 * probe['scores']['macro_auroc']:.1f} |" in (
+        export / "README.md").read_text()

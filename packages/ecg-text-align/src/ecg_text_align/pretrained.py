@@ -307,7 +307,8 @@ def leaderboard_cells(results_root: str | Path, checkpoint_hash: str) -> list[di
         auc = (r.get("scores") or {}).get("macro_auroc")
         if auc is None:
             continue
-        mode = r["mode"] + (f"-{r['fraction_percent']:g}%" if r.get("fraction_percent") is not None else "")
+        pct = r.get("fraction_percent")  # "100", "10", "1" in result files
+        mode = r["mode"] + (f"-{pct}%" if pct is not None else "")
         acc.setdefault((r["suite"], r["task"], mode), []).append(float(auc))
     return [{"suite": s, "task": t, "mode": m, "macro_auroc": sum(v) / len(v)} for (s, t, m), v in sorted(acc.items())]
 
