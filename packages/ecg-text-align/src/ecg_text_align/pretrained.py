@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -87,9 +88,8 @@ def export_spec(model: Any) -> tuple[str, dict[str, Any], nn.Module]:
     if hasattr(model, "export_spec"):
         cls_path, kwargs, module = model.export_spec()
         return cls_path, dict(kwargs), module
-    from ecg_text_align.module import PretrainModule
-
-    if isinstance(model, PretrainModule):
+    mod = sys.modules.get("ecg_text_align.module")  # not imported -> no PretrainModule exists (skip lightning)
+    if mod is not None and isinstance(model, mod.PretrainModule):
         hp = copy.deepcopy(dict(model.hparams))
         for k in getattr(type(model), "init_only_hparams", ()):
             if k in hp:
