@@ -9,6 +9,7 @@ scores the very same network. ECG-only (no ``encode_text``): zero-shot cells are
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ class RandomInitEncoder:
     def __init__(self, tower: Mapping[str, Any] = DEFAULT_TOWER, seed: int = 0, name: str = "random_init",
                  input_preset: str = "melp", fs: int = 500, length: int = 5000, pretrained_on: tuple[str, ...] = ()):
         spec = dict(tower)
+        self._init_kwargs = {"tower": spec, "seed": int(seed), "name": name, "input_preset": input_preset, "fs": fs,
+                             "length": length, "pretrained_on": list(pretrained_on)}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.tower = build(dict(spec))
@@ -37,6 +40,13 @@ class RandomInitEncoder:
                                 n_parameters=sum(p.numel() for p in self.tower.parameters()),
                                 pretrained_on=tuple(pretrained_on), preset=str(spec.get("preset", "custom")),
                                 extra={"random_init_seed": int(seed)})
+
+    def export_spec(self) -> tuple[str, dict[str, Any], torch.nn.Module]:
+        """What ``ecg_text_align.pretrained.save_pretrained`` stores: class, constructor kwargs, weights."""
+        return f"{__name__}:RandomInitEncoder", dict(self._init_kwargs), self.tower
+
+    def set_checkpoint_hash(self, digest: str) -> None:
+        self.card = replace(self.card, checkpoint_hash=digest)
 
     @torch.no_grad()
     def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:

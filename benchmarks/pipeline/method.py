@@ -71,6 +71,8 @@ class Pretrained:
     path: Path | None
     checkpoint_hash: str
     run_dir: Path | None
+    source: Any = None  # benchmarks.pipeline.checkpoints.CkptSource when ckpt= was given
+    encoder: Any = None  # the encoder the export loaded, reused for scoring (the method's loader runs once)
 
 
 def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
@@ -78,12 +80,15 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
     method = cfg.method
     where = f"configs/method/{method.name}.yaml"
     if cfg.get("ckpt"):
-        path = Path(str(cfg.ckpt)).expanduser().resolve()
-        if not path.exists():
-            raise ConfigError(f"ckpt={cfg.ckpt}: no such file or directory")
-        log.info("pretrain: skipped (ckpt= given: %s)", path)
+        from benchmarks.pipeline.checkpoints import classify_ckpt, row_name
+
+        src = classify_ckpt(str(cfg.ckpt))
+        path = src.path
+        if not cfg.get("results_name") and row_name(src, str(method.name)):
+            cfg.results_name = row_name(src, str(method.name))  # the row says where the weights came from
+        log.info("pretrain: skipped (ckpt= given: %s, %s)", path, src.kind + (f" {src.fmt}" if src.fmt else ""))
         store.log_event(str(path), "pretrain", "skipped", reason="ckpt given")
-        return Pretrained(path, path_hash(path), None)
+        return Pretrained(path, path_hash(path), None, src)
 
     run_dir = store.run_dir(cfg)
     rel = str(run_dir.relative_to(store.root))
@@ -125,14 +130,31 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
 
     # A method without stages (random init) is identified by its config hash, as EncoderCard documents.
     ckpt_hash = path_hash(last) if last is not None else run_dir.name.split("-seed")[0]
+    # the portable model directory <run>/model (docs/checkpoints.md), written before the run counts as complete
+    from benchmarks.pipeline.checkpoints import export_run
+
+    loaded: dict[str, Any] = {}
+
+    def _load() -> Any:
+        loaded["encoder"] = load_encoder(cfg, Pretrained(last, ckpt_hash, run_dir))
+        return loaded["encoder"]
+
+    export_run(cfg, _load, run_dir, ckpt_hash)
     write_marker(run_dir, last, checkpoint_hash=ckpt_hash)
     log.info("pretrain: done -> %s", last if last is not None else "(no stages: random init)")
     store.log_event(rel, "pretrain", "ran", checkpoint_hash=ckpt_hash)
-    return Pretrained(last, ckpt_hash, run_dir)
+    return Pretrained(last, ckpt_hash, run_dir, encoder=loaded.get("encoder"))
 
 
 def load_encoder(cfg: DictConfig, pre: Pretrained) -> Any:
     """``method.load._target_(path, **kwargs)``; path is None for a method without stages."""
+    if pre.encoder is not None:  # loaded once already, for the export at the end of pretraining
+        return pre.encoder
+    if pre.source is not None and pre.source.kind != "project":  # exported directory or released weights
+        from benchmarks.pipeline.checkpoints import load_external
+
+        seed_everything(int(cfg.seed))
+        return load_external(pre.source, name=cfg.get("results_name"))
     load = cfg.method.load
     fn = _resolve(load._target_, f"configs/method/{cfg.method.name}.yaml load")
     kwargs = {k: v for k, v in OmegaConf.to_container(load, resolve=True).items() if k != "_target_"}

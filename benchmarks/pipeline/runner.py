@@ -113,6 +113,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ran += n
         maybe_stop_after(mode)
 
+    if ran:  # the exported model card lists this run's scores (benchmarks/pipeline/checkpoints.py)
+        from benchmarks.pipeline.checkpoints import update_export_card
+
+        scored = json.loads(card_file.read_text())["checkpoint_hash"] if card_file.is_file() else known_hash
+        update_export_card(pre.run_dir, str(cfg.results_dir), scored)
     if "publish" in wanted:
         target = Path(backend.leaderboard_path)
         if ran == 0 and target.is_file():

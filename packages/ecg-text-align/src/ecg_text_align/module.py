@@ -240,6 +240,9 @@ class PretrainModule(L.LightningModule):
         for k in getattr(cls, "init_only_hparams", ()):
             if k in hp:
                 hp[k] = None
+        from ecg_text_align.portable import relocate_paths
+
+        relocate_paths(hp, path)  # a moved or copied run finds its own text tower (ecg_text_align.portable)
         model = cls(**hp)
         model.load_state_dict(ckpt["state_dict"])
         h = hashlib.sha256()
@@ -249,6 +252,20 @@ class PretrainModule(L.LightningModule):
         model._checkpoint_hash = h.hexdigest()[:16]
         model.eval()
         return model
+
+
+    def save_pretrained(self, out_dir: str | Path, card: Mapping[str, Any] | None = None) -> Path:
+        """A self-contained model directory (safetensors + config.json + text tower + card): ecg_text_align.pretrained."""
+        from ecg_text_align.pretrained import save_pretrained
+
+        return save_pretrained(self, out_dir, card=card)
+
+    @staticmethod
+    def from_pretrained(name_or_path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+        """Load an exported directory or hub id (``hf:ORG/NAME``), weights via safetensors only."""
+        from ecg_text_align.pretrained import from_pretrained
+
+        return from_pretrained(name_or_path, map_location=map_location)
 
 
 def count_trainable(module: nn.Module) -> int:
