@@ -49,10 +49,11 @@ CPSC_PUBLISHED_NAMES: dict[str, str] = {
 }
 
 
-def csn_exact_labels(reader: DatasetReader, min_positives: int = CSN_MIN_POSITIVES) -> LabelResult:
+def csn_exact_labels(reader: DatasetReader, min_positives: int | None = None) -> LabelResult:
     """``csn_exact``: exact-code classes counted on the published CSN records present (not on all 45,152)."""
     from ecg_data.tasks.published import published_split
 
+    min_positives = CSN_MIN_POSITIVES if min_positives is None else min_positives
     md = reader.metadata()
     members = {r for v in published_split("csn").values() for r in v if r in md.index}
     names = reader.class_names()  # type: ignore[attr-defined]
