@@ -43,6 +43,12 @@ class EcgEvalBackend:
     def check_task(self, task: str) -> None:
         self._task(task)
 
+    def check_prompts(self, tasks: list[str]) -> None:
+        """PromptError naming every class of every task that the configured prompt file cannot resolve."""
+        from ecg_eval.prompts import check_prompts
+
+        check_prompts([self._task(t) for t in tasks], self.eval_cfg.get("prompts"))
+
     def check_pretrain_data(self, pretrain_data: DictConfig) -> None:
         """Real corpora must be on disk before pretraining starts; synthetic ones are generated on first use."""
         if str(pretrain_data.get("suite", "real")) == "synthetic":
