@@ -76,6 +76,13 @@ class Task:
     #: published tasks: source, checksum and counts of the shipped membership
     published: dict[str, Any] | None = None
     input_window: InputWindow | None = None
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """The (windowed) reader's fingerprint, computed once: part of every result's identity."""
+        if self._fingerprint is None:
+            self._fingerprint = self.reader().fingerprint()
+        return self._fingerprint
 
     def reader(self) -> DatasetReader:
         reader = get_reader(self.dataset, self.root, **self.reader_kw)
