@@ -1,10 +1,14 @@
 """Render leaderboard/README.md (and a probe plot) from result files.
 
-One section per suite (synthetic and real results never share a table), one table per mode (zero-shot; linear
-probe 1%, 10%, 100%), methods as rows, tasks as columns plus the mean. A cell is the mean over seeds of the
-macro AUROC (x100) "± half-width" of the 95% bootstrap CI (mean over seeds of the CI bounds). The best value
-of each column is bold. Papers' reported numbers (``leaderboard/reference.yaml``) are extra rows in the
-real-data tables, marked as reported, never bolded and never mixed into the means.
+One section per suite (synthetic and real results never share a table); real data is split by protocol: the
+published benchmark (the papers' split files and label columns, ``ecg_data.tasks.PUBLISHED_TASKS``) and our
+corrected tasks (``cpsc2018_full``, ``csn_exact``, ``ptbxl_all``), which never share a column. One table per mode
+(zero-shot; our L-BFGS probe and the papers' probe at 1%, 10%, 100%), methods as rows, tasks as columns plus the
+mean. A cell is the mean over seeds of the macro AUROC (x100) "± half-width" of the 95% bootstrap CI (mean over
+seeds of the CI bounds). The best value of each column is bold. Papers' reported numbers
+(``leaderboard/reference.yaml``) appear only in the published section, in the tables of their protocol (zero-shot;
+reported probe numbers beside the papers' probe), marked as reported with their source, never bolded and never
+mixed into the means.
 """
 
 from __future__ import annotations
@@ -18,7 +22,17 @@ import numpy as np
 
 from ecg_eval.results import read_result
 
-TASK_ORDER = ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "ptbxl_all", "cpsc2018", "csn"]
+TASK_ORDER = ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "ptbxl_all", "cpsc2018", "cpsc2018_full",
+              "csn", "csn_exact"]
+#: the published benchmark's tasks (``ecg_data.tasks.PUBLISHED_TASKS``; listed here so rendering needs no data)
+PUBLISHED = ("ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "cpsc2018", "csn")
+PROTOCOL_TITLES = {
+    "published": "Published benchmark (the papers' split files, label columns and CPSC2018 5 s input)",
+    "corrected": "Our corrected tasks (same split membership, our label or input definition; no reported numbers)",
+    "synthetic": "",
+}
+#: modes in which reported numbers may appear: the papers report zero-shot and their own epoch-loop probe
+REPORTED_MODES = ("zero_shot", "linear_probe_paper")
 SUITE_TITLES = {"real": "Real data", "synthetic": "Synthetic data (pipeline check, not a clinical result)"}
 HEADER = (
     "<!-- GENERATED FILE: written by `python benchmarks/publish.py` from leaderboard/results; "
@@ -41,10 +55,20 @@ class Table:
     mode: str
     fraction: str | None  # percent as in the file name, None for zero-shot
     cells: dict[str, dict[str, Cell]] = field(default_factory=lambda: defaultdict(dict))  # method -> task -> cell
+    protocol: str = "published"  # "published" | "corrected" (real suite); "synthetic"
 
     @property
     def title(self) -> str:
-        return "Zero-shot" if self.mode == "zero_shot" else f"Linear probe, {self.fraction}% of the training data"
+        if self.mode == "zero_shot":
+            return "Zero-shot"
+        probe = "papers' probe (AdamW epochs)" if self.mode == "linear_probe_paper" else "our L-BFGS probe"
+        return f"Linear probe, {probe}, {self.fraction}% of the training data"
+
+
+def protocol_of(suite: str, task: str) -> str:
+    if suite != "real":
+        return "synthetic"
+    return "published" if task in PUBLISHED else "corrected"
 
 
 def load_results(root: str | Path) -> list[dict]:
@@ -55,9 +79,15 @@ def load_results(root: str | Path) -> list[dict]:
     return [read_result(p) for p in sorted(root.rglob("*.json"))]
 
 
-def _table_order(key: tuple[str, str, str | None]) -> tuple:
-    suite, mode, frac = key
-    return (0 if suite == "real" else 1, 0 if mode == "zero_shot" else 1, float(frac) if frac else 0.0)
+_MODE_ORDER = {"zero_shot": 0, "linear_probe": 1, "linear_probe_paper": 2}
+_PROTOCOL_ORDER = {"published": 0, "corrected": 1, "synthetic": 2}
+
+
+def _table_order(key: tuple) -> tuple:
+    suite, mode, frac, *rest = key
+    protocol = rest[0] if rest else "published"
+    return (0 if suite == "real" else 1, _PROTOCOL_ORDER.get(protocol, 3), _MODE_ORDER.get(mode, 3),
+            float(frac) if frac else 0.0)
 
 
 def build_tables(results: Iterable[dict]) -> list[Table]:
@@ -66,7 +96,8 @@ def build_tables(results: Iterable[dict]) -> list[Table]:
         groups[(r["suite"], r["mode"], r.get("fraction_percent"), r["method"], r["task"])].append(r)
     tables: dict[tuple, Table] = {}
     for (suite, mode, frac, method, task), rs in groups.items():
-        table = tables.setdefault((suite, mode, frac), Table(suite, mode, frac))
+        protocol = protocol_of(suite, task)
+        table = tables.setdefault((suite, mode, frac, protocol), Table(suite, mode, frac, protocol=protocol))
         seen = any(r.get("seen_in_pretraining") for r in rs)
         ok = [r for r in rs if r["status"] == "ok" and r["scores"]["macro_auroc"] is not None]
         if not ok:
@@ -77,6 +108,13 @@ def build_tables(results: Iterable[dict]) -> list[Table]:
         ci = (float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))) if cis else None
         table.cells[method][task] = Cell(macro, ci, len(ok), seen=seen)
     return [tables[k] for k in sorted(tables, key=_table_order)]
+
+
+def refs_for(table: Table, refs: list[dict]) -> list[dict]:
+    """Reported rows of a table: only in the published section, only in a table of the reported protocol."""
+    if table.suite != "real" or table.protocol != "published":
+        return []
+    return [r for r in refs if r.get("values") and r["mode"] == table.mode and _same_fraction(r.get("fraction"), table.fraction)]
 
 
 def _tasks(table: Table, refs: list[dict]) -> list[str]:
@@ -117,7 +155,7 @@ def _mean_cell(row: dict[str, Cell], tasks: list[str]) -> Cell | None:
 def render_table(table: Table, refs: list[dict]) -> str:
     from tabulate import tabulate
 
-    refs = [r for r in refs if r["mode"] == table.mode and _same_fraction(r.get("fraction"), table.fraction)]
+    refs = refs_for(table, refs)
     tasks = _tasks(table, refs)
     columns = tasks + ["mean"]
     methods = sorted(table.cells)
@@ -132,7 +170,7 @@ def render_table(table: Table, refs: list[dict]) -> str:
         body.append([m, ",".join(map(str, seeds)) or "–"] + [_fmt(rows_cells[m].get(c), best[c]) for c in columns])
     for r in refs:
         values = r["values"]
-        label = f"{r['method']} (reported{', ' + r['note'] if r.get('note') else ''}) [{r['id']}]"
+        label = f"_{r['method']}_ (reported{', ' + r['note'] if r.get('note') else ''}) [{r['id']}]"
         body.append([label, "–"] + [f"_{100 * values[c]:.1f}_" if c in values else "" for c in columns])
     headers = ["method", "seeds"] + columns
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
@@ -157,7 +195,14 @@ def load_reference(path: str | Path | None) -> list[dict]:
         for key in ("method", "source", "mode", "values"):
             if key not in e:
                 raise ValueError(f"{path}: entry {i} lacks {key!r}")
-        for task, v in e["values"].items():
+        if e["mode"] not in REPORTED_MODES:
+            raise ValueError(f"{path}: entry {i} mode {e['mode']!r}: reported numbers are {' or '.join(REPORTED_MODES)} "
+                             "(a paper's probe is its own epoch loop, shown beside our linear_probe_paper)")
+        if not e["values"] and not e.get("no_numbers"):
+            raise ValueError(f"{path}: entry {i} has no values; say why in 'no_numbers'")
+        for task, v in (e["values"] or {}).items():
+            if task != "mean" and task not in PUBLISHED:
+                raise ValueError(f"{path}: entry {i} reports {task!r}, which is not a published task ({', '.join(PUBLISHED)})")
             if not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{path}: entry {i} value {task}={v} is not an AUROC in [0, 1]")
         out.append({**e, "id": e.get("id", f"r{i + 1}")})
@@ -166,19 +211,23 @@ def load_reference(path: str | Path | None) -> list[dict]:
 
 def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | None = None) -> str:
     tables = build_tables(results)
-    have = {(t.suite, t.mode, t.fraction) for t in tables}
-    for r in refs:  # reported numbers get their real-data table even before we have results of our own
+    have = {(t.suite, t.mode, t.fraction, t.protocol) for t in tables}
+    for r in refs:  # reported numbers get their published-section table even before we have results of our own
+        if not r.get("values"):
+            continue
         frac = None if r.get("fraction") in (None, "") else f"{float(r['fraction']):g}"
-        if ("real", r["mode"], frac) not in have:
-            tables.append(Table("real", r["mode"], frac))
-            have.add(("real", r["mode"], frac))
-    tables.sort(key=lambda t: _table_order((t.suite, t.mode, t.fraction)))
+        if ("real", r["mode"], frac, "published") not in have:
+            tables.append(Table("real", r["mode"], frac, protocol="published"))
+            have.add(("real", r["mode"], frac, "published"))
+    tables.sort(key=lambda t: _table_order((t.suite, t.mode, t.fraction, t.protocol)))
     lines = [HEADER, "# Leaderboard\n"]
     lines.append(
         "Cells: macro AUROC x100 on the test split, mean over seeds, ± half-width of the 95% paired-bootstrap CI "
         "(1,000 resamples; the same resamples for every method). **Bold**: best in the column. "
         "`n/a`: the method has no text encoder, so no zero-shot score. †: the evaluated dataset was part of the "
         "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present. "
+        "Real data has two sections that never share a column: the published benchmark (the papers' split files; "
+        "the only place for reported numbers, each with its source) and our corrected tasks. "
         "Schema and protocol: docs/evaluation.md.\n"
     )
     if not tables:
@@ -188,24 +237,30 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         if not suite_tables:
             continue
         lines.append(f"## {SUITE_TITLES[suite]}\n")
-        for t in suite_tables:
-            lines.append(f"### {t.title}\n")
-            lines.append(render_table(t, refs if suite == "real" else []) + "\n")
+        for protocol in ("published", "corrected", "synthetic"):
+            group = [t for t in suite_tables if t.protocol == protocol]
+            if not group:
+                continue
+            if PROTOCOL_TITLES[protocol]:
+                lines.append(f"### {PROTOCOL_TITLES[protocol]}\n")
+            for t in group:
+                lines.append(f"{'####' if PROTOCOL_TITLES[protocol] else '###'} {t.title}\n")
+                lines.append(render_table(t, refs) + "\n")
         if plots and suite in plots:
             lines.append(f"![Linear probe AUROC per training fraction ({suite})]({plots[suite]})\n")
-    used = refs
-    if used:
+    if refs:
         lines.append("## Sources of the reported numbers\n")
-        for r in used:
+        for r in refs:
             table = f", {r['table']}" if r.get("table") else ""
-            lines.append(f"- [{r['id']}] {r['method']}: {r['source']}{table}")
+            tail = f" — reports no numbers on this benchmark: {r['no_numbers']}" if not r.get("values") else ""
+            lines.append(f"- [{r['id']}] {r['method']}: {r['source']}{table}{tail}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
 def plot_probe(tables: list[Table], suite: str, out: str | Path) -> Path | None:
     """Mean-over-tasks probe AUROC against the training fraction, one line per method (PNG, Agg backend)."""
-    probe = [t for t in tables if t.suite == suite and t.mode == "linear_probe"]
+    probe = [t for t in tables if t.suite == suite and t.mode == "linear_probe" and t.protocol != "corrected"]
     if not probe:
         return None
     import matplotlib
