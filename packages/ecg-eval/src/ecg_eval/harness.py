@@ -19,7 +19,7 @@ import numpy as np
 
 from ecg_eval import bootstrap as bs
 from ecg_eval.embeddings import SplitLoader, embed_split
-from ecg_eval.metrics import multilabel_auroc
+from ecg_eval.metrics import FEW_POSITIVES, multilabel_auroc, test_positives
 from ecg_eval.probe import PaperProbeConfig, ProbeConfig, fit_paper_probe, fit_probe
 from ecg_eval.prompts import class_prompts, prompt_file_fingerprint
 from ecg_eval.protocol import supports_zero_shot
@@ -251,6 +251,9 @@ def evaluate(
     result["n_test"] = len(test.record_ids)
     result["scores"] = {"macro_auroc": report.macro, "per_class_auroc": report.per_class}
     result["excluded_classes"] = report.excluded
+    positives = test_positives(y_test, classes)
+    result["test_positives"] = positives
+    result["few_positive_classes"] = {c: n for c, n in positives.items() if 0 < n < FEW_POSITIVES and c in report.per_class}
     if report.macro is not None:
         seed_bs = bs.bootstrap_seed(task.name, test.record_ids, bootstrap_seed)
         res = bs.draw_resamples(y_test, seed=seed_bs, n_resamples=n_resamples)

@@ -40,13 +40,20 @@ HEADER = (
 )
 
 
+#: one-sided level of the "not significantly worse than the best" test behind bold cells
+ALPHA = 0.05
+
+
 @dataclass
 class Cell:
     mean: float | None  # macro AUROC in [0, 1], mean over seeds
-    ci: tuple[float, float] | None  # mean over seeds of the CI bounds
+    ci: tuple[float, float] | None  # mean ± 1.96 sqrt(bootstrap variance + between-seed variance)
     n_seeds: int
     status: str = "ok"
     seen: bool = False
+    few: bool = False  # some evaluated class has < FEW_POSITIVES test positives
+    predictions: dict[int, Path] = field(default_factory=dict)  # seed -> predictions file
+    task: str = ""
 
 
 @dataclass
@@ -72,11 +79,25 @@ def protocol_of(suite: str, task: str) -> str:
 
 
 def load_results(root: str | Path) -> list[dict]:
-    """Every ``*.json`` under ``root`` (schema-checked; a bad file raises naming it)."""
+    """Every ``*.json`` under ``root`` (schema-checked; a bad file raises naming it); ``_path`` is added."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return [read_result(p) for p in sorted(root.rglob("*.json"))]
+    return [{**read_result(p), "_path": str(p)} for p in sorted(root.rglob("*.json"))]
+
+
+def combined_interval(macros: list[float], cis: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """95% interval over both test resampling and subset/initialisation seeds (law of total variance).
+
+    Each seed's bootstrap variance is read from its percentile interval (half-width / 1.96, squared); the total
+    variance is their mean plus the sample variance of the seeds' macro AUROCs (0 for one seed)."""
+    if not cis or len(cis) != len(macros):
+        return None
+    boot = float(np.mean([((hi - lo) / (2 * 1.96)) ** 2 for lo, hi in cis]))
+    between = float(np.var(macros, ddof=1)) if len(macros) > 1 else 0.0
+    h = 1.96 * np.sqrt(boot + between)
+    m = float(np.mean(macros))
+    return (m - h, m + h)
 
 
 _MODE_ORDER = {"zero_shot": 0, "linear_probe": 1, "linear_probe_paper": 2}
@@ -103,10 +124,12 @@ def build_tables(results: Iterable[dict]) -> list[Table]:
         if not ok:
             table.cells[method][task] = Cell(None, None, len(rs), status=rs[0]["status"], seen=seen)
             continue
-        macro = float(np.mean([r["scores"]["macro_auroc"] for r in ok]))
-        cis = [r["ci"]["macro_auroc"] for r in ok if r.get("ci")]
-        ci = (float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))) if cis else None
-        table.cells[method][task] = Cell(macro, ci, len(ok), seen=seen)
+        macros = [r["scores"]["macro_auroc"] for r in ok]
+        cis = [tuple(r["ci"]["macro_auroc"]) for r in ok if r.get("ci")]
+        preds = {int(r["seed"]): Path(r["_path"]).parent / r["predictions"] for r in ok if r.get("_path") and r.get("predictions")}
+        few = any(r.get("few_positive_classes") for r in ok)
+        table.cells[method][task] = Cell(float(np.mean(macros)), combined_interval(macros, cis), len(ok), seen=seen,
+                                         few=few, predictions={k: v for k, v in preds.items() if v.is_file()}, task=task)
     return [tables[k] for k in sorted(tables, key=_table_order)]
 
 
@@ -123,7 +146,7 @@ def _tasks(table: Table, refs: list[dict]) -> list[str]:
     return sorted(names, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER), t))
 
 
-def _fmt(cell: Cell | None, best: float | None) -> str:
+def _fmt(cell: Cell | None, bold: bool) -> str:
     if cell is None:
         return "–"
     if cell.status == "not_applicable":
@@ -133,23 +156,43 @@ def _fmt(cell: Cell | None, best: float | None) -> str:
     text = f"{100 * cell.mean:.1f}"
     if cell.ci is not None:
         text += f" ± {100 * (cell.ci[1] - cell.ci[0]) / 2:.1f}"
-    if best is not None and round(100 * cell.mean, 1) == best:
+    if bold:
         text = f"**{text}**"
     if cell.seen:
         text += " †"
+    if cell.few:
+        text += " ‡"
     return text
 
 
 def _mean_cell(row: dict[str, Cell], tasks: list[str]) -> Cell | None:
-    """Mean over all task columns; only when the method has a value in every column (no partial means)."""
+    """Mean over all task columns; only when the method has a value in every column (no partial means).
+
+    No interval: averaging the tasks' intervals is not an interval of the mean, and a bootstrap of the mean over
+    tasks with shared resamples is not implemented yet, so the column shows the point estimate only."""
     cells = [row.get(t) for t in tasks]
     if not tasks or any(c is None or c.mean is None for c in cells):
         if cells and all(c is not None and c.status == "not_applicable" for c in cells):
             return Cell(None, None, 0, status="not_applicable")
         return None
-    cis = [c.ci for c in cells if c.ci is not None]
-    ci = (float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))) if len(cis) == len(cells) else None
-    return Cell(float(np.mean([c.mean for c in cells])), ci, min(c.n_seeds for c in cells))
+    return Cell(float(np.mean([c.mean for c in cells])), None, min(c.n_seeds for c in cells))
+
+
+def not_worse_than_best(best: Cell, other: Cell, *, alpha: float = ALPHA) -> bool | None:
+    """Paired bootstrap on every shared seed (pooled): True unless best - other > 0 at one-sided level alpha.
+
+    None when the predictions files are missing (then only the best is bold). Pairing (identical test ids) is
+    verified by ``ecg_eval.bootstrap.verify_pairing``; a mismatch raises ``PairingError`` naming both cells."""
+    from ecg_eval.bootstrap import paired_resampled_difference
+    from ecg_eval.results import read_predictions
+
+    seeds = sorted(set(best.predictions) & set(other.predictions))
+    if not seeds:
+        return None
+    diffs = [paired_resampled_difference(read_predictions(best.predictions[s]), read_predictions(other.predictions[s]),
+                                         task=best.task, what_a=str(best.predictions[s]), what_b=str(other.predictions[s]))
+             for s in seeds]
+    return bool(np.quantile(np.concatenate(diffs), alpha) <= 0.0)
 
 
 def render_table(table: Table, refs: list[dict]) -> str:
@@ -160,14 +203,21 @@ def render_table(table: Table, refs: list[dict]) -> str:
     columns = tasks + ["mean"]
     methods = sorted(table.cells)
     rows_cells = {m: {**table.cells[m], "mean": _mean_cell(table.cells[m], tasks)} for m in methods}
-    best: dict[str, float | None] = {}
+    bold: dict[tuple[str, str], bool] = {}
     for col in columns:
-        vals = [round(100 * c.mean, 1) for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None]
-        best[col] = max(vals) if vals else None
+        have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None]
+        if not have:
+            continue
+        top = max(have, key=lambda m: rows_cells[m][col].mean)
+        for m in have:
+            c = rows_cells[m][col]
+            tied = round(100 * c.mean, 1) == round(100 * rows_cells[top][col].mean, 1)
+            test = None if col == "mean" or tied else not_worse_than_best(rows_cells[top][col], c)
+            bold[(m, col)] = tied or bool(test)
     body = []
     for m in methods:
         seeds = sorted({c.n_seeds for c in table.cells[m].values() if c.mean is not None})
-        body.append([m, ",".join(map(str, seeds)) or "–"] + [_fmt(rows_cells[m].get(c), best[c]) for c in columns])
+        body.append([m, ",".join(map(str, seeds)) or "–"] + [_fmt(rows_cells[m].get(c), bold.get((m, c), False)) for c in columns])
     for r in refs:
         values = r["values"]
         label = f"_{r['method']}_ (reported{', ' + r['note'] if r.get('note') else ''}) [{r['id']}]"
@@ -222,10 +272,14 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
     tables.sort(key=lambda t: _table_order((t.suite, t.mode, t.fraction, t.protocol)))
     lines = [HEADER, "# Leaderboard\n"]
     lines.append(
-        "Cells: macro AUROC x100 on the test split, mean over seeds, ± half-width of the 95% paired-bootstrap CI "
-        "(1,000 resamples; the same resamples for every method). **Bold**: best in the column. "
+        "Cells: macro AUROC x100 on the test split, mean over seeds, ± half-width of a 95% interval that covers both "
+        "the test resampling and the spread across subset seeds: 1.96 x sqrt(mean bootstrap variance of the seeds "
+        "(1,000 shared resamples) + variance of the seeds' AUROCs). **Bold**: the best in the column and every method "
+        f"not significantly worse than it (paired bootstrap on identical test records, one-sided alpha = {ALPHA}; "
+        "only the best when predictions files are absent). ‡: some class has fewer than 5 test positives. "
         "`n/a`: the method has no text encoder, so no zero-shot score. †: the evaluated dataset was part of the "
-        "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present. "
+        "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present "
+        "(point estimate; no interval yet). "
         "Real data has two sections that never share a column: the published benchmark (the papers' split files; "
         "the only place for reported numbers, each with its source) and our corrected tasks. "
         "Schema and protocol: docs/evaluation.md.\n"
@@ -295,6 +349,55 @@ def plot_probe(tables: list[Table], suite: str, out: str | Path) -> Path | None:
     return out
 
 
+def render_per_class(results: list[dict]) -> str:
+    """Per-class AUROC tables: one per (suite, task, mode, fraction), methods as rows, classes as columns.
+
+    A value is the mean over seeds x100; ``‡`` marks a class with fewer than 5 test positives, ``–`` a class that
+    was excluded (no positive or no negative in the test split)."""
+    from tabulate import tabulate
+
+    from ecg_eval.metrics import FEW_POSITIVES
+
+    from ecg_data.tasks.names import canonical_class  # old padded PTB-XL names (NST_) read as their published names
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in results:
+        if r["status"] == "ok" and r.get("scores"):
+            r = {**r, "classes": [canonical_class(c) for c in r.get("classes") or r["scores"]["per_class_auroc"]],
+                 "scores": {**r["scores"], "per_class_auroc": {canonical_class(c): v for c, v in r["scores"]["per_class_auroc"].items()}},
+                 "few_positive_classes": {canonical_class(c): n for c, n in (r.get("few_positive_classes") or {}).items()}}
+            groups[(r["suite"], r["task"], r["mode"], r.get("fraction_percent"))].append(r)
+    lines = [HEADER, "# Per-class AUROC\n",
+             f"Mean over seeds of each class's test AUROC x100. ‡: fewer than {FEW_POSITIVES} test positives; "
+             "–: excluded from the macro mean (no positive or no negative in the test split).\n"]
+
+    def order(k: tuple) -> tuple:
+        suite, task, mode, frac = k
+        return (0 if suite == "real" else 1, TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task,
+                _MODE_ORDER.get(mode, 3), float(frac) if frac else 0.0)
+
+    for key in sorted(groups, key=order):
+        suite, task, mode, frac = key
+        rs = groups[key]
+        classes = list(dict.fromkeys(c for r in rs for c in r["classes"]))
+        few = {c for r in rs for c in (r.get("few_positive_classes") or {})}
+        by_method: dict[str, list[dict]] = defaultdict(list)
+        for r in rs:
+            by_method[r["method"]].append(r)
+        body = []
+        for m in sorted(by_method):
+            row = [m]
+            for c in classes:
+                vals = [r["scores"]["per_class_auroc"][c] for r in by_method[m] if c in r["scores"]["per_class_auroc"]]
+                row.append(f"{100 * float(np.mean(vals)):.1f}" if vals else "–")
+            body.append(row)
+        title = "zero-shot" if mode == "zero_shot" else f"{mode}, {frac}%"
+        lines.append(f"## {suite} / {task} / {title}\n")
+        lines.append(tabulate(body, headers=["method"] + [f"{c} ‡" if c in few else c for c in classes],
+                              tablefmt="github", disable_numparse=True) + "\n")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def publish(
     results_root: str | Path, out: str | Path, *, reference: str | Path | None = None, plot: bool = True
 ) -> Path:
@@ -312,4 +415,5 @@ def publish(
             if png is not None:
                 plots[suite] = png.name
     atomic_write_text(out, render(results, refs, plots=plots))
+    atomic_write_text(out.parent / "per_class" / "README.md", render_per_class(results))
     return out
