@@ -182,3 +182,15 @@ def test_published_task_subsets_are_fixed_and_keep_all_classes(tmp_path: Path):
         if t.labels.loc[t.splits["train"], c].sum():
             assert t.labels.loc[sub, c].sum() >= 1
     assert "-pub" in t.split_dir.name  # subsets keyed by the shipped content's checksum
+
+
+def test_windowed_reader_pickles_for_cache_workers(tmp_path: Path):
+    """The cache reads records in worker processes: the windowed reader must survive pickling unchanged."""
+    import pickle
+
+    sp = published_split("cpsc2018")
+    _write_cpsc(tmp_path / "cpsc", sp["test"][:2])
+    r = get_task("cpsc2018", root=tmp_path / "cpsc").reader()
+    r2 = pickle.loads(pickle.dumps(r))
+    np.testing.assert_array_equal(r2.read(sp["test"][0]).signal, r.read(sp["test"][0]).signal)
+    assert r2.fingerprint() == r.fingerprint() and r2.name == "cpsc2018"

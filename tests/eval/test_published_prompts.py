@@ -50,3 +50,17 @@ def test_padded_and_bare_ptbxl_spellings_both_resolve(tmp_path: Path):
     new = tmp_path / "new.json"
     new.write_text(json.dumps({"NST": "non-specific ST change"}))
     assert class_prompts(["NST_"], dataset="ptbxl", path=new) == {"NST_": ["non-specific ST change"]}
+
+
+def test_paper_probe_stops_early_and_keeps_best_val_epoch():
+    import numpy as np
+
+    from ecg_eval.probe import PaperProbeConfig, fit_paper_probe
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 16)).astype(np.float32), (rng.random((400, 3)) < 0.3).astype(np.float32)
+    xv, yv = rng.normal(size=(200, 16)).astype(np.float32), (rng.random((200, 3)) < 0.3).astype(np.float32)
+    fit = fit_paper_probe(x, y, xv, yv, config=PaperProbeConfig(max_epochs=100), seed=0)  # labels are noise
+    epochs = [g["iterations"] for g in fit.grid]
+    assert len(epochs) < 100 and len(epochs) - fit.iterations == 5  # patience 5 after the best epoch
+    assert fit.val_macro_auroc == max(g["val_macro_auroc"] for g in fit.grid)
