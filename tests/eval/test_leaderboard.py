@@ -112,9 +112,9 @@ def test_reported_numbers_only_in_published_columns(tmp_path) -> None:
     published, corrected = text.split("### Our corrected tasks")
     corrected = corrected.split("## Synthetic")[0]
     assert "(reported" in published and "(reported" not in corrected and "csn_exact" in corrected
-    paper_1 = published.split("#### Linear probe, papers' probe (AdamW epochs), 1%")[1].split("####")[0]
+    paper_1 = published.split("#### Linear probe, 1% of the training data — papers' probe (AdamW epochs)")[1].split("####")[0]
     assert "_HeartLang_ (reported" in paper_1 and "_78.9_" in paper_1
-    ours_1 = published.split("#### Linear probe, our L-BFGS probe, 1%")[1].split("####")[0]
+    ours_1 = published.split("#### Linear probe, 1% of the training data — our L-BFGS probe")[1].split("####")[0]
     assert "(reported" not in ours_1  # never beside our L-BFGS probe
     assert "[R3] ESI: ESI, TMLR 2024 — reports no numbers on this benchmark" in text
     for bad, msg in (("mode: linear_probe\n    fraction: 1", "reported numbers are"),

@@ -69,7 +69,7 @@ class Table:
         if self.mode == "zero_shot":
             return "Zero-shot"
         probe = "papers' probe (AdamW epochs)" if self.mode == "linear_probe_paper" else "our L-BFGS probe"
-        return f"Linear probe, {probe}, {self.fraction}% of the training data"
+        return f"Linear probe, {self.fraction}% of the training data — {probe}"
 
 
 def protocol_of(suite: str, task: str) -> str:
