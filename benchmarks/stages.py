@@ -31,6 +31,7 @@ class EcgEvalBackend:
         self.eval_cfg = eval_cfg
         self.embed_cache = embed_cache
         self._tasks: dict[str, Any] = {}
+        self._cells: dict[Path, Any] = {}
 
     def _task(self, name: str) -> Any:
         if name not in self._tasks:
@@ -42,6 +43,12 @@ class EcgEvalBackend:
     # -- preflight -------------------------------------------------------------------------------
     def check_task(self, task: str) -> None:
         self._task(task)
+
+    def check_prompts(self, tasks: list[str]) -> None:
+        """PromptError naming every class of every task that the configured prompt file cannot resolve."""
+        from ecg_eval.prompts import check_prompts
+
+        check_prompts([self._task(t) for t in tasks], self.eval_cfg.get("prompts"))
 
     def check_pretrain_data(self, pretrain_data: DictConfig) -> None:
         """Real corpora must be on disk before pretraining starts; synthetic ones are generated on first use."""
@@ -55,26 +62,42 @@ class EcgEvalBackend:
     def result_path(self, *, suite: str, method: str, cell: Cell) -> Path:
         from ecg_eval.results import result_path
 
-        return result_path(self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed)
+        path = result_path(self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed)
+        self._cells[path] = cell  # is_done compares the cell's evaluation identity, not only the checkpoint
+        return path
 
-    def is_done(self, path: Path, checkpoint_hash: str) -> bool:
-        from ecg_eval.results import is_complete
-
-        return is_complete(path, checkpoint_hash)
-
-    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
-        from ecg_eval.harness import evaluate
+    def _settings(self) -> dict[str, Any]:
+        """The evaluation keyword arguments from the eval config (prompts, probe grid, bootstrap)."""
         from ecg_eval.probe import ProbeConfig
 
         e = self.eval_cfg
         probe = ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v
                                for k, v in OmegaConf.to_container(e.probe, resolve=True).items()}) \
             if e.get("probe") else None
+        return {"prompt_file": e.get("prompts"), "templates": list(e.templates) if e.get("templates") else None,
+                "probe_config": probe, "n_resamples": int(e.bootstrap)}
+
+    def is_done(self, path: Path, checkpoint_hash: str) -> bool:
+        from ecg_eval.harness import evaluation_settings
+        from ecg_eval.results import evaluation_identity, is_complete
+
+        cell = self._cells.get(Path(path))
+        if cell is None:  # a path this backend did not name: checkpoint check only
+            return is_complete(path, checkpoint_hash)
+        if not Path(path).is_file():
+            return False
+        identity = evaluation_identity(self._task(cell.task), cell.mode, cell.fraction, cell.seed,
+                                       evaluation_settings(cell.mode, **self._settings()))
+        return is_complete(path, checkpoint_hash, identity)
+
+    def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
+        from ecg_eval.harness import evaluate
+
+        e = self.eval_cfg
         res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                       results_root=self.results_dir, suite=suite, method=method, prompt_file=e.get("prompts"),
-                       templates=list(e.templates) if e.get("templates") else None,
-                       probe_config=probe, n_resamples=int(e.bootstrap), batch_size=int(e.batch_size),
-                       embed_cache=self.embed_cache, config=OmegaConf.to_container(e, resolve=True))
+                       results_root=self.results_dir, suite=suite, method=method, **self._settings(),
+                       batch_size=int(e.batch_size), embed_cache=self.embed_cache,
+                       config=OmegaConf.to_container(e, resolve=True))
         return Path(res["result_path"])
 
     def publish(self) -> Path:

@@ -74,6 +74,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if evaluating:
         for task in tasks:
             backend.check_task(task)
+        if "zero_shot" in wanted and cfg.method.get("zero_shot", True) and hasattr(backend, "check_prompts"):
+            backend.check_prompts(tasks)  # every class of every task has a prompt, before pretraining
     store = RunStore(Path(str(cfg.run_store)))
     if "pretrain" in wanted and not cfg.get("ckpt"):
         backend.check_pretrain_data(cfg.pretrain_data)

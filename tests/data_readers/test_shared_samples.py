@@ -9,7 +9,7 @@ import scipy.io
 
 from ecg_data.readers import get_reader
 from ecg_data.readers.csn import CONDITIONS_FILE
-from ecg_data.tasks import get_task
+from ecg_data.tasks import get_task, rule_task
 
 from dr_fixtures import CONDITIONS
 
@@ -36,7 +36,7 @@ def test_ptbxl500_reads_like_wfdb(ptbxl500: Path, fs: int):
 
 def test_ptbxl500_super_spot_checks(ptbxl500: Path):
     """Hand-checked in ptbxl_database.csv + scp_statements.csv (diagnostic_class of diagnostic codes)."""
-    t = get_task("ptbxl_super", root=ptbxl500)
+    t = rule_task("ptbxl_super", root=ptbxl500)
     assert t.classes == ["CD", "HYP", "MI", "NORM", "STTC"]
 
     def pos(rid):
@@ -60,7 +60,7 @@ def test_ptbxl500_super_matches_independent_aggregation(ptbxl500: Path):
     db = pd.read_csv(ptbxl500 / "ptbxl_database.csv", index_col="ecg_id")
     st = pd.read_csv(ptbxl500 / "scp_statements.csv", index_col=0)
     st = st[st["diagnostic"] == 1]
-    t = get_task("ptbxl_super", root=ptbxl500)
+    t = rule_task("ptbxl_super", root=ptbxl500)
     n_labelled = 0
     for ecg_id, codes in db["scp_codes"].items():
         want = {st.loc[c, "diagnostic_class"] for c in ast.literal_eval(codes) if c in st.index}
@@ -76,7 +76,7 @@ def test_ptbxl500_super_matches_independent_aggregation(ptbxl500: Path):
 def test_ptbxl500_tasks_folds_and_patients(ptbxl500: Path):
     md = get_reader("ptbxl", ptbxl500).metadata()
     for kind in ("super", "sub", "form", "rhythm", "all"):
-        t = get_task(f"ptbxl_{kind}", root=ptbxl500)
+        t = rule_task(f"ptbxl_{kind}", root=ptbxl500)
         f = {s: set(md.loc[v, "strat_fold"]) for s, v in t.splits.items()}
         assert f["train"] <= set(range(1, 9)) and f["val"] == {9} and f["test"] == {10}
         pats = {s: set(md.loc[v, "patient_id"]) for s, v in t.splits.items()}
@@ -97,7 +97,7 @@ def test_cinc_sample_through_cpsc2018_reader(cinc_sample: Path):
         rec = r.read(rid)
         val = scipy.io.loadmat(str(cinc_sample / f"{rid}.mat"))["val"]
         np.testing.assert_allclose(rec.signal, val / 1000.0, atol=1e-7)  # all leads listed I..V6, gain 1000
-    t = get_task("cpsc2018", root=cinc_sample)
+    t = rule_task("cpsc2018", root=cinc_sample)
     assert "PAC" in t.labels.columns or "PAC" in t.dropped
     assert set(t.excluded) == {rid for rid, cl in md["cpsc_classes"].items() if not cl}
 

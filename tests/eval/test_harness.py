@@ -1,6 +1,7 @@
 """End to end on fakes: closed-form zero-shot and probe AUROC, result files, caching, not-applicable."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,10 +106,14 @@ def test_embed_aligned_with_record_ids(fake_task, loader, tmp_path, Mock) -> Non
 def test_skip_if_exists_checks_checkpoint(fake_task, loader, tmp_path, Mock) -> None:
     task, _ = fake_task
     enc = Mock()
-    kw = dict(results_root=tmp_path / "results")
+    kw = dict(results_root=tmp_path / "results", probe_config=FAST, n_resamples=200)
     assert not already_done(enc, task, "linear_probe", 1.0, 0, **kw)
     _run(fake_task, loader, tmp_path, "linear_probe", enc=enc, fraction=1.0, probe_config=FAST)
     assert already_done(enc, task, "linear_probe", 1.0, 0, **kw)
+    # another probe grid, bootstrap or probe kind is another evaluation: never reused
+    assert not already_done(enc, task, "linear_probe", 1.0, 0, **{**kw, "probe_config": None})
+    assert not already_done(enc, task, "linear_probe", 1.0, 0, **{**kw, "n_resamples": 1000})
+    assert not already_done(enc, task, "linear_probe_paper", 1.0, 0, **kw)
     assert not already_done(Mock(checkpoint="new"), task, "linear_probe", 1.0, 0, **kw)
     assert not already_done(enc, task, "linear_probe", 0.1, 0, **kw)
 
@@ -134,7 +139,7 @@ def test_method_name_override(fake_task, loader, tmp_path, Mock) -> None:
     enc = Mock(text=False)
     r = _run(fake_task, loader, tmp_path, "zero_shot", enc=enc, method="mock-large")
     assert "/mock-large/" in r["result_path"] and r["method"] == "mock-large"
-    assert already_done(enc, task, "zero_shot", None, 0, results_root=tmp_path / "results", method="mock-large")
+    assert already_done(enc, task, "zero_shot", None, 0, results_root=tmp_path / "results", method="mock-large", n_resamples=200)
 
 
 def test_harness_results_publish(fake_task, loader, prompt_file, tmp_path, Mock) -> None:
@@ -149,3 +154,37 @@ def test_harness_results_publish(fake_task, loader, prompt_file, tmp_path, Mock)
     assert "### Linear probe, 50% of the training data" in text
     zs = text.split("### Zero-shot")[1].split("###")[0]
     assert "| ecgonly" in zs and "n/a" in zs and "**75.0" in zs  # macro = (1.0 + 0.5) / 2
+
+
+def test_result_says_what_was_evaluated(fake_task, loader, prompt_file, tmp_path, Mock) -> None:
+    """Split/subset hashes, dataset fingerprint and config hash are stored; a change in any of them is a new cell."""
+    import json
+
+    from ecg_eval.results import ids_hash
+
+    task, _ = fake_task
+    enc = Mock()
+    r = _run(fake_task, loader, tmp_path, "zero_shot", enc=enc, prompt_file=prompt_file)
+    ev = r["evaluated"]
+    assert ev["split_sha256"] == {"test": ids_hash(task.splits["test"])}
+    assert ev["dataset_fingerprint"] == task.reader().fingerprint() and len(ev["eval_config_sha256"]) == 16
+    assert r["evaluation_settings"]["prompts"]["templates"] == ["{}"]
+    kw = dict(results_root=tmp_path / "results", prompt_file=prompt_file, n_resamples=200)
+    assert already_done(enc, task, "zero_shot", None, 0, **kw)
+    other = tmp_path / "other_prompts.json"
+    other.write_text(json.dumps({**json.loads(Path(prompt_file).read_text()), "extra": "x"}))
+    assert not already_done(enc, task, "zero_shot", None, 0, **{**kw, "prompt_file": other})  # prompts changed
+    assert not already_done(enc, task, "zero_shot", None, 0, **kw, templates=["ECG: {}"])
+    task.splits["test"] = task.splits["test"][:-1]  # another test membership
+    assert not already_done(enc, task, "zero_shot", None, 0, **kw)
+    p = _run(fake_task, loader, tmp_path, "linear_probe", enc=enc, fraction=0.5, probe_config=FAST)
+    assert p["evaluated"]["subset_sha256"] == ids_hash(task.train_subset(0.5, 0))
+    assert set(p["evaluated"]["split_sha256"]) == {"train", "val", "test"}
+
+
+def test_paper_probe_mode(fake_task, loader, tmp_path, Mock) -> None:
+    r = _run(fake_task, loader, tmp_path, "linear_probe_paper", enc=Mock(), fraction=1.0)
+    assert r["result_path"].endswith("linear_probe_paper-100-seed0.json") and r["mode"] == "linear_probe_paper"
+    assert r["evaluation_settings"]["probe"]["kind"] == "paper" and r["config"]["linear_probe"]["lr"] == 1e-3
+    assert r["scores"]["per_class_auroc"]["A"] > 0.9  # feature 0 separates A
+    assert 1 <= r["selection"]["iterations"] <= 100

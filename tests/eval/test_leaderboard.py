@@ -36,6 +36,10 @@ def write_fixture(root: Path) -> None:
         ("real", "melp", "ptbxl_super", "linear_probe", 0.01, 1, 0.860, (0.840, 0.880)),
         ("real", "melp", "ptbxl_super", "linear_probe", 0.01, 2, 0.870, (0.850, 0.890)),
         ("real", "heartlang", "ptbxl_super", "linear_probe", 0.01, 0, 0.880, (0.860, 0.900)),
+        ("real", "heartlang", "ptbxl_super", "linear_probe_paper", 0.01, 0, 0.840, (0.820, 0.860)),
+        # our corrected tasks: their own section, never beside reported numbers
+        ("real", "melp", "csn_exact", "zero_shot", None, 0, 0.690, (0.670, 0.710)),
+        ("real", "melp", "cpsc2018_full", "linear_probe", 0.01, 0, 0.650, (0.600, 0.700)),
         ("synthetic", "melp", "synth_ptbxl_super", "linear_probe", 0.1, 0, 0.990, (0.980, 1.000)),
         ("synthetic", "melp", "synth_ptbxl_super", "linear_probe", 1.0, 0, 0.995, (0.990, 1.000)),
     ]
@@ -55,6 +59,18 @@ entries:
     source: "Liu et al., ICML 2024 (arXiv:2403.06659), abstract"
     mode: zero_shot
     values: {mean: 0.752}
+  - id: R2
+    method: HeartLang
+    source: "Jin et al., ICLR 2025, Table 1"
+    mode: linear_probe_paper
+    fraction: 1
+    values: {ptbxl_super: 0.7894, cpsc2018: 0.6044}
+  - id: R3
+    method: ESI
+    source: "ESI, TMLR 2024"
+    mode: zero_shot
+    values: {}
+    no_numbers: "no numbers on the published tasks"
 """
 
 
@@ -85,3 +101,24 @@ def test_publish_cli(tmp_path) -> None:
            "--out", str(tmp_path / "LB.md"), "--reference", str(tmp_path / "none.yaml"), "--no-plot"]
     subprocess.run(cmd, check=True, env=env, capture_output=True)
     assert "GENERATED FILE" in (tmp_path / "LB.md").read_text()
+
+
+def test_reported_numbers_only_in_published_columns(tmp_path) -> None:
+    from ecg_eval.leaderboard import load_reference
+
+    write_fixture(tmp_path / "results")
+    (tmp_path / "ref.yaml").write_text(REFERENCE)
+    text = publish(tmp_path / "results", tmp_path / "README.md", reference=tmp_path / "ref.yaml", plot=False).read_text()
+    published, corrected = text.split("### Our corrected tasks")
+    corrected = corrected.split("## Synthetic")[0]
+    assert "(reported" in published and "(reported" not in corrected and "csn_exact" in corrected
+    paper_1 = published.split("#### Linear probe, 1% of the training data — papers' probe (AdamW epochs)")[1].split("####")[0]
+    assert "_HeartLang_ (reported" in paper_1 and "_78.9_" in paper_1
+    ours_1 = published.split("#### Linear probe, 1% of the training data — our L-BFGS probe")[1].split("####")[0]
+    assert "(reported" not in ours_1  # never beside our L-BFGS probe
+    assert "[R3] ESI: ESI, TMLR 2024 — reports no numbers on this benchmark" in text
+    for bad, msg in (("mode: linear_probe\n    fraction: 1", "reported numbers are"),
+                     ("mode: zero_shot\n    values: {csn_exact: 0.5}", "not a published task")):
+        (tmp_path / "bad.yaml").write_text(f"entries:\n  - method: X\n    source: s\n    {bad}\n" + ("    values: {ptbxl_super: 0.5}\n" if "values" not in bad else ""))
+        with pytest.raises(ValueError, match=msg):
+            load_reference(tmp_path / "bad.yaml")

@@ -55,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n== task {name} (seed {args.seed}): {len(task.labels)} records, {len(task.classes)} classes, "
               f"{len(task.excluded)} records not in the task")
         print("split sizes: " + ", ".join(f"{s}={len(v)}" for s, v in task.splits.items()))
+        if task.published is not None:
+            n_abs = task.published["n_absent"]
+            print(f"published split ({task.published['source']} @ {str(task.published['commit'])[:7]}): "
+                  f"absent here " + ", ".join(f"{s}={n}" for s, n in n_abs.items())
+                  + f"; {task.published['n_on_disk_not_in_split']} record(s) on disk not in it")
         if task.classes:
             rows = [[c] + [int(task.labels.loc[v, c].sum()) for v in task.splits.values()] for c in task.classes]
             print(_table(["class", *task.splits], rows))

@@ -190,3 +190,36 @@ def paired_difference_ci(
     a = resampled_auroc(y, np.asarray(scores_a, float), resamples, cols).mean(axis=1)
     b = resampled_auroc(y, np.asarray(scores_b, float), resamples, cols).mean(axis=1)
     return _interval(a - b, level)
+
+
+class PairingError(ValueError):
+    """Two score sets are not on the same test records: a paired statistic would be meaningless."""
+
+
+def verify_pairing(ids_a: Sequence[str], ids_b: Sequence[str], *, what_a: str = "a", what_b: str = "b") -> None:
+    """Refuse (PairingError naming both sides) unless the test record ids are identical, in the same order."""
+    a, b = [str(r) for r in ids_a], [str(r) for r in ids_b]
+    if a == b:
+        return
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    why = (f"{len(only_a)} record(s) only in {what_a} (e.g. {only_a[:3]}), {len(only_b)} only in {what_b} (e.g. {only_b[:3]})"
+           if only_a or only_b else "the same records in a different order")
+    raise PairingError(f"cannot pair {what_a} ({len(a)} test records) with {what_b} ({len(b)}): {why}; "
+                       "a paired bootstrap needs identical test record ids")
+
+
+def paired_resampled_difference(
+    pred_a: dict, pred_b: dict, *, task: str, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+    what_a: str = "a", what_b: str = "b",
+) -> np.ndarray:
+    """Resampled macro AUROC(a) - macro AUROC(b) on shared resamples of one test split (predictions files:
+    ``record_ids``, ``classes``, ``y_true``, ``scores``); pairing and class lists are verified first."""
+    verify_pairing(pred_a["record_ids"], pred_b["record_ids"], what_a=what_a, what_b=what_b)
+    if list(pred_a["classes"]) != list(pred_b["classes"]):
+        raise PairingError(f"cannot pair {what_a} with {what_b}: different class lists")
+    y = np.asarray(pred_a["y_true"])
+    res = draw_resamples(y, seed=bootstrap_seed(task, list(map(str, pred_a["record_ids"])), seed), n_resamples=n_resamples)
+    cols = [int(j) for j in np.flatnonzero(evaluable_mask(y))]
+    a = resampled_auroc(y, np.asarray(pred_a["scores"], float), res, cols).mean(axis=1)
+    b = resampled_auroc(y, np.asarray(pred_b["scores"], float), res, cols).mean(axis=1)
+    return a - b

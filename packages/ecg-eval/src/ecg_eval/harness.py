@@ -19,13 +19,15 @@ import numpy as np
 
 from ecg_eval import bootstrap as bs
 from ecg_eval.embeddings import SplitLoader, embed_split
-from ecg_eval.metrics import multilabel_auroc
-from ecg_eval.probe import ProbeConfig, fit_probe
+from ecg_eval.metrics import FEW_POSITIVES, multilabel_auroc, test_positives
+from ecg_eval.probe import PaperProbeConfig, ProbeConfig, fit_paper_probe, fit_probe
 from ecg_eval.prompts import class_prompts, prompt_file_fingerprint
 from ecg_eval.protocol import supports_zero_shot
 from ecg_eval.results import (
+    PROBE_MODES,
     SCHEMA_VERSION,
     environment,
+    evaluation_identity,
     fraction_percent,
     is_complete,
     predictions_path,
@@ -50,13 +52,39 @@ def expected_path(
     return result_path(results_root, suite or task.suite, name, task.name, mode, fraction, seed)
 
 
+def evaluation_settings(
+    mode: str, *, prompt_file: str | Path | None = None, templates: Sequence[str] | None = None,
+    split_commas: bool = False, lowercase: bool = False, probe_config: Any = None,
+    n_resamples: int = bs.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
+) -> dict:
+    """The evaluation config that decides a cell's numbers (hashed into ``evaluated.eval_config_sha256``):
+    prompts (file content hash, templates, flags) for zero-shot, probe kind and grid for a probe, bootstrap."""
+    out: dict[str, Any] = {"mode": mode, "bootstrap": {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}}
+    if mode == "zero_shot":
+        out["prompts"] = {"sha256_16": prompt_file_fingerprint(prompt_file), "templates": list(templates) if templates else ["{}"],
+                          "split_commas": bool(split_commas), "lowercase": bool(lowercase)}
+    elif mode in PROBE_MODES:
+        out["probe"] = _probe_config(mode, probe_config).to_dict() | {"kind": "paper" if mode == "linear_probe_paper" else "lbfgs"}
+    return out
+
+
+def _probe_config(mode: str, cfg: Any) -> Any:
+    """The probe config a mode runs with: ``linear_probe`` = ours (L-BFGS), ``linear_probe_paper`` = the papers'."""
+    if mode == "linear_probe_paper":
+        return cfg if isinstance(cfg, PaperProbeConfig) else PaperProbeConfig()
+    return cfg if isinstance(cfg, ProbeConfig) else ProbeConfig()
+
+
 def already_done(
     encoder: Any, task: Any, mode: str, fraction: float | None = None, seed: int = 0, *,
     results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None, method: str | None = None,
+    **settings: Any,
 ) -> bool:
-    """Skip-if-exists for the runner: a valid result for the same checkpoint is already on disk."""
+    """Skip-if-exists: a valid result for the same checkpoint, split/subset ids, dataset and evaluation config
+    (``settings``: the keyword arguments of ``evaluation_settings``, as passed to ``evaluate``)."""
     path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method)
-    return is_complete(path, encoder.card.checkpoint_hash)
+    identity = evaluation_identity(task, mode, fraction, seed, evaluation_settings(mode, **settings))
+    return is_complete(path, encoder.card.checkpoint_hash, identity)
 
 
 def _plain(config: Any) -> dict:
@@ -141,7 +169,11 @@ def evaluate(
     """
     suite = suite or task.suite
     path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method)
-    if skip_existing and is_complete(path, encoder.card.checkpoint_hash):
+    settings = evaluation_settings(mode, prompt_file=prompt_file, templates=templates, split_commas=split_commas,
+                                   lowercase=lowercase, probe_config=probe_config, n_resamples=n_resamples,
+                                   bootstrap_seed=bootstrap_seed)
+    identity = evaluation_identity(task, mode, fraction, seed, settings)
+    if skip_existing and is_complete(path, encoder.card.checkpoint_hash, identity):
         from ecg_eval.results import read_result
 
         out = read_result(path)
@@ -151,6 +183,12 @@ def evaluate(
     result = _base_result(encoder, task, mode, fraction, seed, suite)
     if method:
         result["method"] = method
+    result["evaluated"] = identity
+    result["evaluation_settings"] = settings
+    if getattr(task, "published", None):
+        result["published_split"] = dict(task.published)
+    if getattr(task, "input_window", None):
+        result["input_window"] = task.input_window.to_dict()
     result["config"] = {
         "caller": _plain(config),
         "n_resamples": n_resamples,
@@ -184,10 +222,10 @@ def evaluate(
             "score": "cosine similarity",
             "prompts": prompts,
         }
-    elif mode == "linear_probe":
+    elif mode in PROBE_MODES:
         if fraction is None:
-            raise ValueError("linear_probe needs fraction (0.01, 0.1 or 1.0)")
-        cfg = probe_config or ProbeConfig()
+            raise ValueError(f"{mode} needs fraction (0.01, 0.1 or 1.0)")
+        cfg = _probe_config(mode, probe_config)
         train = embed_split(encoder, task, "train", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
         val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
         subset = [str(r) for r in task.train_subset(fraction, seed)]
@@ -196,7 +234,8 @@ def evaluate(
             log.warning("%s: %d of %d subset records are absent from the cached train split (QC)", task.name, len(missing), len(subset))
         absent = set(missing)
         kept = [r for r in subset if r not in absent]
-        fit = fit_probe(x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed)
+        fitter = fit_paper_probe if mode == "linear_probe_paper" else fit_probe
+        fit = fitter(x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed)
         scores = fit.predict_proba(test.features)
         result["config"]["linear_probe"] = cfg.to_dict()
         result["selection"] = fit.selection()
@@ -204,7 +243,7 @@ def evaluate(
         result["n_train_missing_qc"] = len(missing)
         result["n_val"] = len(val.record_ids)
     else:
-        raise ValueError(f"unknown mode {mode!r}; valid modes: zero_shot, linear_probe")
+        raise ValueError(f"unknown mode {mode!r}; valid modes: zero_shot, linear_probe, linear_probe_paper")
 
     report = multilabel_auroc(y_test, scores, classes)
     if report.excluded:
@@ -212,6 +251,9 @@ def evaluate(
     result["n_test"] = len(test.record_ids)
     result["scores"] = {"macro_auroc": report.macro, "per_class_auroc": report.per_class}
     result["excluded_classes"] = report.excluded
+    positives = test_positives(y_test, classes)
+    result["test_positives"] = positives
+    result["few_positive_classes"] = {c: n for c, n in positives.items() if 0 < n < FEW_POSITIVES and c in report.per_class}
     if report.macro is not None:
         seed_bs = bs.bootstrap_seed(task.name, test.record_ids, bootstrap_seed)
         res = bs.draw_resamples(y_test, seed=seed_bs, n_resamples=n_resamples)

@@ -1,10 +1,14 @@
 """Render leaderboard/README.md (and a probe plot) from result files.
 
-One section per suite (synthetic and real results never share a table), one table per mode (zero-shot; linear
-probe 1%, 10%, 100%), methods as rows, tasks as columns plus the mean. A cell is the mean over seeds of the
-macro AUROC (x100) "± half-width" of the 95% bootstrap CI (mean over seeds of the CI bounds). The best value
-of each column is bold. Papers' reported numbers (``leaderboard/reference.yaml``) are extra rows in the
-real-data tables, marked as reported, never bolded and never mixed into the means.
+One section per suite (synthetic and real results never share a table); real data is split by protocol: the
+published benchmark (the papers' split files and label columns, ``ecg_data.tasks.PUBLISHED_TASKS``) and our
+corrected tasks (``cpsc2018_full``, ``csn_exact``, ``ptbxl_all``), which never share a column. One table per mode
+(zero-shot; our L-BFGS probe and the papers' probe at 1%, 10%, 100%), methods as rows, tasks as columns plus the
+mean. A cell is the mean over seeds of the macro AUROC (x100) "± half-width" of the 95% bootstrap CI (mean over
+seeds of the CI bounds). The best value of each column is bold. Papers' reported numbers
+(``leaderboard/reference.yaml``) appear only in the published section, in the tables of their protocol (zero-shot;
+reported probe numbers beside the papers' probe), marked as reported with their source, never bolded and never
+mixed into the means.
 """
 
 from __future__ import annotations
@@ -18,7 +22,17 @@ import numpy as np
 
 from ecg_eval.results import read_result
 
-TASK_ORDER = ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "ptbxl_all", "cpsc2018", "csn"]
+TASK_ORDER = ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "ptbxl_all", "cpsc2018", "cpsc2018_full",
+              "csn", "csn_exact"]
+#: the published benchmark's tasks (``ecg_data.tasks.PUBLISHED_TASKS``; listed here so rendering needs no data)
+PUBLISHED = ("ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "cpsc2018", "csn")
+PROTOCOL_TITLES = {
+    "published": "Published benchmark (the papers' split files, label columns and CPSC2018 5 s input)",
+    "corrected": "Our corrected tasks (same split membership, our label or input definition; no reported numbers)",
+    "synthetic": "",
+}
+#: modes in which reported numbers may appear: the papers report zero-shot and their own epoch-loop probe
+REPORTED_MODES = ("zero_shot", "linear_probe_paper")
 SUITE_TITLES = {"real": "Real data", "synthetic": "Synthetic data (pipeline check, not a clinical result)"}
 HEADER = (
     "<!-- GENERATED FILE: written by `python benchmarks/publish.py` from leaderboard/results; "
@@ -26,13 +40,20 @@ HEADER = (
 )
 
 
+#: one-sided level of the "not significantly worse than the best" test behind bold cells
+ALPHA = 0.05
+
+
 @dataclass
 class Cell:
     mean: float | None  # macro AUROC in [0, 1], mean over seeds
-    ci: tuple[float, float] | None  # mean over seeds of the CI bounds
+    ci: tuple[float, float] | None  # mean ± 1.96 sqrt(bootstrap variance + between-seed variance)
     n_seeds: int
     status: str = "ok"
     seen: bool = False
+    few: bool = False  # some evaluated class has < FEW_POSITIVES test positives
+    predictions: dict[int, Path] = field(default_factory=dict)  # seed -> predictions file
+    task: str = ""
 
 
 @dataclass
@@ -41,23 +62,53 @@ class Table:
     mode: str
     fraction: str | None  # percent as in the file name, None for zero-shot
     cells: dict[str, dict[str, Cell]] = field(default_factory=lambda: defaultdict(dict))  # method -> task -> cell
+    protocol: str = "published"  # "published" | "corrected" (real suite); "synthetic"
 
     @property
     def title(self) -> str:
-        return "Zero-shot" if self.mode == "zero_shot" else f"Linear probe, {self.fraction}% of the training data"
+        if self.mode == "zero_shot":
+            return "Zero-shot"
+        probe = "papers' probe (AdamW epochs)" if self.mode == "linear_probe_paper" else "our L-BFGS probe"
+        return f"Linear probe, {self.fraction}% of the training data — {probe}"
+
+
+def protocol_of(suite: str, task: str) -> str:
+    if suite != "real":
+        return "synthetic"
+    return "published" if task in PUBLISHED else "corrected"
 
 
 def load_results(root: str | Path) -> list[dict]:
-    """Every ``*.json`` under ``root`` (schema-checked; a bad file raises naming it)."""
+    """Every ``*.json`` under ``root`` (schema-checked; a bad file raises naming it); ``_path`` is added."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return [read_result(p) for p in sorted(root.rglob("*.json"))]
+    return [{**read_result(p), "_path": str(p)} for p in sorted(root.rglob("*.json"))]
 
 
-def _table_order(key: tuple[str, str, str | None]) -> tuple:
-    suite, mode, frac = key
-    return (0 if suite == "real" else 1, 0 if mode == "zero_shot" else 1, float(frac) if frac else 0.0)
+def combined_interval(macros: list[float], cis: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """95% interval over both test resampling and subset/initialisation seeds (law of total variance).
+
+    Each seed's bootstrap variance is read from its percentile interval (half-width / 1.96, squared); the total
+    variance is their mean plus the sample variance of the seeds' macro AUROCs (0 for one seed)."""
+    if not cis or len(cis) != len(macros):
+        return None
+    boot = float(np.mean([((hi - lo) / (2 * 1.96)) ** 2 for lo, hi in cis]))
+    between = float(np.var(macros, ddof=1)) if len(macros) > 1 else 0.0
+    h = 1.96 * np.sqrt(boot + between)
+    m = float(np.mean(macros))
+    return (m - h, m + h)
+
+
+_MODE_ORDER = {"zero_shot": 0, "linear_probe": 1, "linear_probe_paper": 2}
+_PROTOCOL_ORDER = {"published": 0, "corrected": 1, "synthetic": 2}
+
+
+def _table_order(key: tuple) -> tuple:
+    suite, mode, frac, *rest = key
+    protocol = rest[0] if rest else "published"
+    return (0 if suite == "real" else 1, _PROTOCOL_ORDER.get(protocol, 3), _MODE_ORDER.get(mode, 3),
+            float(frac) if frac else 0.0)
 
 
 def build_tables(results: Iterable[dict]) -> list[Table]:
@@ -66,17 +117,27 @@ def build_tables(results: Iterable[dict]) -> list[Table]:
         groups[(r["suite"], r["mode"], r.get("fraction_percent"), r["method"], r["task"])].append(r)
     tables: dict[tuple, Table] = {}
     for (suite, mode, frac, method, task), rs in groups.items():
-        table = tables.setdefault((suite, mode, frac), Table(suite, mode, frac))
+        protocol = protocol_of(suite, task)
+        table = tables.setdefault((suite, mode, frac, protocol), Table(suite, mode, frac, protocol=protocol))
         seen = any(r.get("seen_in_pretraining") for r in rs)
         ok = [r for r in rs if r["status"] == "ok" and r["scores"]["macro_auroc"] is not None]
         if not ok:
             table.cells[method][task] = Cell(None, None, len(rs), status=rs[0]["status"], seen=seen)
             continue
-        macro = float(np.mean([r["scores"]["macro_auroc"] for r in ok]))
-        cis = [r["ci"]["macro_auroc"] for r in ok if r.get("ci")]
-        ci = (float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))) if cis else None
-        table.cells[method][task] = Cell(macro, ci, len(ok), seen=seen)
+        macros = [r["scores"]["macro_auroc"] for r in ok]
+        cis = [tuple(r["ci"]["macro_auroc"]) for r in ok if r.get("ci")]
+        preds = {int(r["seed"]): Path(r["_path"]).parent / r["predictions"] for r in ok if r.get("_path") and r.get("predictions")}
+        few = any(r.get("few_positive_classes") for r in ok)
+        table.cells[method][task] = Cell(float(np.mean(macros)), combined_interval(macros, cis), len(ok), seen=seen,
+                                         few=few, predictions={k: v for k, v in preds.items() if v.is_file()}, task=task)
     return [tables[k] for k in sorted(tables, key=_table_order)]
+
+
+def refs_for(table: Table, refs: list[dict]) -> list[dict]:
+    """Reported rows of a table: only in the published section, only in a table of the reported protocol."""
+    if table.suite != "real" or table.protocol != "published":
+        return []
+    return [r for r in refs if r.get("values") and r["mode"] == table.mode and _same_fraction(r.get("fraction"), table.fraction)]
 
 
 def _tasks(table: Table, refs: list[dict]) -> list[str]:
@@ -85,7 +146,7 @@ def _tasks(table: Table, refs: list[dict]) -> list[str]:
     return sorted(names, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER), t))
 
 
-def _fmt(cell: Cell | None, best: float | None) -> str:
+def _fmt(cell: Cell | None, bold: bool) -> str:
     if cell is None:
         return "–"
     if cell.status == "not_applicable":
@@ -95,44 +156,71 @@ def _fmt(cell: Cell | None, best: float | None) -> str:
     text = f"{100 * cell.mean:.1f}"
     if cell.ci is not None:
         text += f" ± {100 * (cell.ci[1] - cell.ci[0]) / 2:.1f}"
-    if best is not None and round(100 * cell.mean, 1) == best:
+    if bold:
         text = f"**{text}**"
     if cell.seen:
         text += " †"
+    if cell.few:
+        text += " ‡"
     return text
 
 
 def _mean_cell(row: dict[str, Cell], tasks: list[str]) -> Cell | None:
-    """Mean over all task columns; only when the method has a value in every column (no partial means)."""
+    """Mean over all task columns; only when the method has a value in every column (no partial means).
+
+    No interval: averaging the tasks' intervals is not an interval of the mean, and a bootstrap of the mean over
+    tasks with shared resamples is not implemented yet, so the column shows the point estimate only."""
     cells = [row.get(t) for t in tasks]
     if not tasks or any(c is None or c.mean is None for c in cells):
         if cells and all(c is not None and c.status == "not_applicable" for c in cells):
             return Cell(None, None, 0, status="not_applicable")
         return None
-    cis = [c.ci for c in cells if c.ci is not None]
-    ci = (float(np.mean([c[0] for c in cis])), float(np.mean([c[1] for c in cis]))) if len(cis) == len(cells) else None
-    return Cell(float(np.mean([c.mean for c in cells])), ci, min(c.n_seeds for c in cells))
+    return Cell(float(np.mean([c.mean for c in cells])), None, min(c.n_seeds for c in cells))
+
+
+def not_worse_than_best(best: Cell, other: Cell, *, alpha: float = ALPHA) -> bool | None:
+    """Paired bootstrap on every shared seed (pooled): True unless best - other > 0 at one-sided level alpha.
+
+    None when the predictions files are missing (then only the best is bold). Pairing (identical test ids) is
+    verified by ``ecg_eval.bootstrap.verify_pairing``; a mismatch raises ``PairingError`` naming both cells."""
+    from ecg_eval.bootstrap import paired_resampled_difference
+    from ecg_eval.results import read_predictions
+
+    seeds = sorted(set(best.predictions) & set(other.predictions))
+    if not seeds:
+        return None
+    diffs = [paired_resampled_difference(read_predictions(best.predictions[s]), read_predictions(other.predictions[s]),
+                                         task=best.task, what_a=str(best.predictions[s]), what_b=str(other.predictions[s]))
+             for s in seeds]
+    return bool(np.quantile(np.concatenate(diffs), alpha) <= 0.0)
 
 
 def render_table(table: Table, refs: list[dict]) -> str:
     from tabulate import tabulate
 
-    refs = [r for r in refs if r["mode"] == table.mode and _same_fraction(r.get("fraction"), table.fraction)]
+    refs = refs_for(table, refs)
     tasks = _tasks(table, refs)
     columns = tasks + ["mean"]
     methods = sorted(table.cells)
     rows_cells = {m: {**table.cells[m], "mean": _mean_cell(table.cells[m], tasks)} for m in methods}
-    best: dict[str, float | None] = {}
+    bold: dict[tuple[str, str], bool] = {}
     for col in columns:
-        vals = [round(100 * c.mean, 1) for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None]
-        best[col] = max(vals) if vals else None
+        have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None]
+        if not have:
+            continue
+        top = max(have, key=lambda m: rows_cells[m][col].mean)
+        for m in have:
+            c = rows_cells[m][col]
+            tied = round(100 * c.mean, 1) == round(100 * rows_cells[top][col].mean, 1)
+            test = None if col == "mean" or tied else not_worse_than_best(rows_cells[top][col], c)
+            bold[(m, col)] = tied or bool(test)
     body = []
     for m in methods:
         seeds = sorted({c.n_seeds for c in table.cells[m].values() if c.mean is not None})
-        body.append([m, ",".join(map(str, seeds)) or "–"] + [_fmt(rows_cells[m].get(c), best[c]) for c in columns])
+        body.append([m, ",".join(map(str, seeds)) or "–"] + [_fmt(rows_cells[m].get(c), bold.get((m, c), False)) for c in columns])
     for r in refs:
         values = r["values"]
-        label = f"{r['method']} (reported{', ' + r['note'] if r.get('note') else ''}) [{r['id']}]"
+        label = f"_{r['method']}_ (reported{', ' + r['note'] if r.get('note') else ''}) [{r['id']}]"
         body.append([label, "–"] + [f"_{100 * values[c]:.1f}_" if c in values else "" for c in columns])
     headers = ["method", "seeds"] + columns
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
@@ -157,7 +245,14 @@ def load_reference(path: str | Path | None) -> list[dict]:
         for key in ("method", "source", "mode", "values"):
             if key not in e:
                 raise ValueError(f"{path}: entry {i} lacks {key!r}")
-        for task, v in e["values"].items():
+        if e["mode"] not in REPORTED_MODES:
+            raise ValueError(f"{path}: entry {i} mode {e['mode']!r}: reported numbers are {' or '.join(REPORTED_MODES)} "
+                             "(a paper's probe is its own epoch loop, shown beside our linear_probe_paper)")
+        if not e["values"] and not e.get("no_numbers"):
+            raise ValueError(f"{path}: entry {i} has no values; say why in 'no_numbers'")
+        for task, v in (e["values"] or {}).items():
+            if task != "mean" and task not in PUBLISHED:
+                raise ValueError(f"{path}: entry {i} reports {task!r}, which is not a published task ({', '.join(PUBLISHED)})")
             if not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"{path}: entry {i} value {task}={v} is not an AUROC in [0, 1]")
         out.append({**e, "id": e.get("id", f"r{i + 1}")})
@@ -166,19 +261,27 @@ def load_reference(path: str | Path | None) -> list[dict]:
 
 def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | None = None) -> str:
     tables = build_tables(results)
-    have = {(t.suite, t.mode, t.fraction) for t in tables}
-    for r in refs:  # reported numbers get their real-data table even before we have results of our own
+    have = {(t.suite, t.mode, t.fraction, t.protocol) for t in tables}
+    for r in refs:  # reported numbers get their published-section table even before we have results of our own
+        if not r.get("values"):
+            continue
         frac = None if r.get("fraction") in (None, "") else f"{float(r['fraction']):g}"
-        if ("real", r["mode"], frac) not in have:
-            tables.append(Table("real", r["mode"], frac))
-            have.add(("real", r["mode"], frac))
-    tables.sort(key=lambda t: _table_order((t.suite, t.mode, t.fraction)))
+        if ("real", r["mode"], frac, "published") not in have:
+            tables.append(Table("real", r["mode"], frac, protocol="published"))
+            have.add(("real", r["mode"], frac, "published"))
+    tables.sort(key=lambda t: _table_order((t.suite, t.mode, t.fraction, t.protocol)))
     lines = [HEADER, "# Leaderboard\n"]
     lines.append(
-        "Cells: macro AUROC x100 on the test split, mean over seeds, ± half-width of the 95% paired-bootstrap CI "
-        "(1,000 resamples; the same resamples for every method). **Bold**: best in the column. "
+        "Cells: macro AUROC x100 on the test split, mean over seeds, ± half-width of a 95% interval that covers both "
+        "the test resampling and the spread across subset seeds: 1.96 x sqrt(mean bootstrap variance of the seeds "
+        "(1,000 shared resamples) + variance of the seeds' AUROCs). **Bold**: the best in the column and every method "
+        f"not significantly worse than it (paired bootstrap on identical test records, one-sided alpha = {ALPHA}; "
+        "only the best when predictions files are absent). ‡: some class has fewer than 5 test positives. "
         "`n/a`: the method has no text encoder, so no zero-shot score. †: the evaluated dataset was part of the "
-        "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present. "
+        "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present "
+        "(point estimate; no interval yet). "
+        "Real data has two sections that never share a column: the published benchmark (the papers' split files; "
+        "the only place for reported numbers, each with its source) and our corrected tasks. "
         "Schema and protocol: docs/evaluation.md.\n"
     )
     if not tables:
@@ -188,24 +291,30 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         if not suite_tables:
             continue
         lines.append(f"## {SUITE_TITLES[suite]}\n")
-        for t in suite_tables:
-            lines.append(f"### {t.title}\n")
-            lines.append(render_table(t, refs if suite == "real" else []) + "\n")
+        for protocol in ("published", "corrected", "synthetic"):
+            group = [t for t in suite_tables if t.protocol == protocol]
+            if not group:
+                continue
+            if PROTOCOL_TITLES[protocol]:
+                lines.append(f"### {PROTOCOL_TITLES[protocol]}\n")
+            for t in group:
+                lines.append(f"{'####' if PROTOCOL_TITLES[protocol] else '###'} {t.title}\n")
+                lines.append(render_table(t, refs) + "\n")
         if plots and suite in plots:
             lines.append(f"![Linear probe AUROC per training fraction ({suite})]({plots[suite]})\n")
-    used = refs
-    if used:
+    if refs:
         lines.append("## Sources of the reported numbers\n")
-        for r in used:
+        for r in refs:
             table = f", {r['table']}" if r.get("table") else ""
-            lines.append(f"- [{r['id']}] {r['method']}: {r['source']}{table}")
+            tail = f" — reports no numbers on this benchmark: {r['no_numbers']}" if not r.get("values") else ""
+            lines.append(f"- [{r['id']}] {r['method']}: {r['source']}{table}{tail}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
 def plot_probe(tables: list[Table], suite: str, out: str | Path) -> Path | None:
     """Mean-over-tasks probe AUROC against the training fraction, one line per method (PNG, Agg backend)."""
-    probe = [t for t in tables if t.suite == suite and t.mode == "linear_probe"]
+    probe = [t for t in tables if t.suite == suite and t.mode == "linear_probe" and t.protocol != "corrected"]
     if not probe:
         return None
     import matplotlib
@@ -240,6 +349,55 @@ def plot_probe(tables: list[Table], suite: str, out: str | Path) -> Path | None:
     return out
 
 
+def render_per_class(results: list[dict]) -> str:
+    """Per-class AUROC tables: one per (suite, task, mode, fraction), methods as rows, classes as columns.
+
+    A value is the mean over seeds x100; ``‡`` marks a class with fewer than 5 test positives, ``–`` a class that
+    was excluded (no positive or no negative in the test split)."""
+    from tabulate import tabulate
+
+    from ecg_eval.metrics import FEW_POSITIVES
+
+    from ecg_data.tasks.names import canonical_class  # old padded PTB-XL names (NST_) read as their published names
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in results:
+        if r["status"] == "ok" and r.get("scores"):
+            r = {**r, "classes": [canonical_class(c) for c in r.get("classes") or r["scores"]["per_class_auroc"]],
+                 "scores": {**r["scores"], "per_class_auroc": {canonical_class(c): v for c, v in r["scores"]["per_class_auroc"].items()}},
+                 "few_positive_classes": {canonical_class(c): n for c, n in (r.get("few_positive_classes") or {}).items()}}
+            groups[(r["suite"], r["task"], r["mode"], r.get("fraction_percent"))].append(r)
+    lines = [HEADER, "# Per-class AUROC\n",
+             f"Mean over seeds of each class's test AUROC x100. ‡: fewer than {FEW_POSITIVES} test positives; "
+             "–: excluded from the macro mean (no positive or no negative in the test split).\n"]
+
+    def order(k: tuple) -> tuple:
+        suite, task, mode, frac = k
+        return (0 if suite == "real" else 1, TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task,
+                _MODE_ORDER.get(mode, 3), float(frac) if frac else 0.0)
+
+    for key in sorted(groups, key=order):
+        suite, task, mode, frac = key
+        rs = groups[key]
+        classes = list(dict.fromkeys(c for r in rs for c in r["classes"]))
+        few = {c for r in rs for c in (r.get("few_positive_classes") or {})}
+        by_method: dict[str, list[dict]] = defaultdict(list)
+        for r in rs:
+            by_method[r["method"]].append(r)
+        body = []
+        for m in sorted(by_method):
+            row = [m]
+            for c in classes:
+                vals = [r["scores"]["per_class_auroc"][c] for r in by_method[m] if c in r["scores"]["per_class_auroc"]]
+                row.append(f"{100 * float(np.mean(vals)):.1f}" if vals else "–")
+            body.append(row)
+        title = "zero-shot" if mode == "zero_shot" else f"{mode}, {frac}%"
+        lines.append(f"## {suite} / {task} / {title}\n")
+        lines.append(tabulate(body, headers=["method"] + [f"{c} ‡" if c in few else c for c in classes],
+                              tablefmt="github", disable_numparse=True) + "\n")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def publish(
     results_root: str | Path, out: str | Path, *, reference: str | Path | None = None, plot: bool = True
 ) -> Path:
@@ -257,4 +415,5 @@ def publish(
             if png is not None:
                 plots[suite] = png.name
     atomic_write_text(out, render(results, refs, plots=plots))
+    atomic_write_text(out.parent / "per_class" / "README.md", render_per_class(results))
     return out

@@ -99,3 +99,13 @@ def macro_auroc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
     """Macro AUROC over evaluable columns (None when no column is evaluable); for model selection."""
     names = [str(j) for j in range(np.asarray(y_true).shape[1])]
     return multilabel_auroc(y_true, scores, names).macro
+
+
+#: A class with fewer test positives than this is flagged on the leaderboard: its AUROC rests on a handful of records.
+FEW_POSITIVES = 5
+
+
+def test_positives(y_true: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
+    """Positive records per class (name -> count) in a label matrix."""
+    y = np.asarray(y_true)
+    return {c: int(y[:, j].sum()) for j, c in enumerate(classes)}

@@ -10,8 +10,12 @@ File format (JSON object):
 - ``"LABEL": "a, b, c"`` — one string; kept whole (as MERL's code embeds it) unless ``split_commas=True``;
 - ``"dataset:LABEL"`` — overrides ``"LABEL"`` for that dataset only (CSN's ``AF`` is atrial *flutter*, CPSC's is
   fibrillation);
-- a label with PTB-XL's padding underscore (``NST_``) falls back to the bare key (``NST``) when only that exists;
-- keys starting with ``#`` are metadata and ignored (not ``_``: PTB-XL has a class ``_AVB``).
+- class names are the published ones (PTB-XL ``NST``, not ``scp_statements.csv``'s ``NST_``); a file written
+  with the padded spelling (``NST_``, ``_AVB``) still resolves, and a padded class name still finds a bare key;
+- keys starting with ``#`` are metadata and ignored (not ``_``: old files have a key ``_AVB``).
+
+``check_prompts(tasks, prompt_file)`` runs before pretraining (the runner's preflight) and names every class of
+every requested task that the file cannot resolve, so a missing prompt is found in seconds, not after training.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PROMPT_FILE = "default.json"
 
@@ -68,12 +73,20 @@ def _descriptions(value: list[str] | str, split_commas: bool) -> list[str]:
     return items
 
 
+def _spellings(name: str) -> list[str]:
+    """The class name, then its other spellings: bare <-> PTB-XL padded (``NST`` <-> ``NST_``)."""
+    from ecg_data.tasks.names import aliases_of, canonical_class
+
+    bare = canonical_class(name)
+    out = [name, bare, *aliases_of(bare)]
+    return list(dict.fromkeys(out))
+
+
 def _lookup(table: dict, name: str, dataset: str | None) -> str | None:
-    """``dataset:NAME``, then ``NAME``, then ``NAME`` without PTB-XL's padding underscores (MERL writes ``NST``
-    for ``NST_``, ``TAB`` for ``TAB_``), so published prompt files work unchanged."""
-    candidates = ([f"{dataset}:{name}"] if dataset else []) + [name]
-    if name.strip("_") != name:
-        candidates += ([f"{dataset}:{name.strip('_')}"] if dataset else []) + [name.strip("_")]
+    """``dataset:NAME``, then ``NAME``, each also in its other PTB-XL spelling (bare or padded), so published
+    prompt files (MERL writes ``NST``, ``TAB``) and files written with the padded names both work."""
+    names = _spellings(name)
+    candidates = ([f"{dataset}:{n}" for n in names] if dataset else []) + names
     return next((c for c in candidates if c in table), None)
 
 
@@ -121,3 +134,35 @@ def prompt_file_fingerprint(path: str | Path | None = None) -> str:
     from ecg_data.paths import file_hash
 
     return file_hash(default_prompt_path() if path is None else path)
+
+
+def missing_prompts(task_classes: dict[str, tuple[str | None, Sequence[str]]], path: str | Path | None = None) -> dict[str, list[str]]:
+    """task -> classes the prompt file cannot resolve; ``task_classes``: task -> (dataset, classes)."""
+    table, _ = load_prompt_file(path)
+    return {t: miss for t, (ds, classes) in task_classes.items() if (miss := [c for c in classes if _lookup(table, c, ds) is None])}
+
+
+def check_prompts(tasks: Sequence[Any], prompt_file: str | Path | None = None) -> None:
+    """Fail fast before pretraining: raise PromptError naming every class of every task without a prompt.
+
+    ``tasks``: Task objects, or task names, whose class lists are read without data for the published tasks
+    (``ecg_data.tasks.published_classes``); other names need their Task object.
+    """
+    from ecg_data.tasks import PUBLISHED_TASKS, published_classes
+
+    wanted: dict[str, tuple[str | None, Sequence[str]]] = {}
+    for t in tasks:
+        if isinstance(t, str):
+            if t not in PUBLISHED_TASKS:
+                raise TypeError(f"check_prompts: pass the Task object for {t!r} (only published tasks are known by name)")
+            wanted[t] = (PUBLISHED_TASKS[t], published_classes(t))
+        else:
+            wanted[t.name] = (t.dataset, list(t.classes))
+    missing = missing_prompts(wanted, prompt_file)
+    if missing:
+        _, source = load_prompt_file(prompt_file)
+        lines = "; ".join(f"{t}: {', '.join(repr(c) for c in cl)}" for t, cl in missing.items())
+        raise PromptError(
+            f"prompt file {source} has no entry for {sum(map(len, missing.values()))} class(es) of the requested "
+            f"tasks ({lines}); add them (label -> description) or choose another prompt file before pretraining"
+        )

@@ -24,7 +24,8 @@ import numpy as np
 from ecg_data.paths import atomic_path, atomic_write_json
 
 SCHEMA_VERSION = 1
-MODES = ("zero_shot", "linear_probe")
+MODES = ("zero_shot", "linear_probe", "linear_probe_paper")
+PROBE_MODES = ("linear_probe", "linear_probe_paper")
 SUITES = ("synthetic", "real")
 STATUSES = ("ok", "not_applicable")
 #: The packages whose versions move results most, listed by name at the top of every environment record.
@@ -47,9 +48,9 @@ def fraction_percent(fraction: float) -> str:
 def result_name(mode: str, fraction: float | None, seed: int) -> str:
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    if mode == "linear_probe":
+    if mode in PROBE_MODES:
         if fraction is None:
-            raise ValueError("linear_probe needs a training fraction")
+            raise ValueError(f"{mode} needs a training fraction")
         return f"{mode}-{fraction_percent(fraction)}-seed{int(seed)}.json"
     if fraction is not None:
         raise ValueError("zero_shot uses no training data: pass fraction=None")
@@ -129,8 +130,36 @@ def validate(result: dict, *, source: str = "<result>") -> None:
             raise ValueError(f"{source}: status ok needs scores.macro_auroc and scores.per_class_auroc")
 
 
-def is_complete(path: str | Path, checkpoint_hash: str | None = None) -> bool:
-    """True when a valid result exists (for the same checkpoint when given): the runner skips the stage."""
+def ids_hash(record_ids: Sequence[str]) -> str:
+    """Order-sensitive hash of record ids (the row order of the scored split)."""
+    return hashlib.sha256("\n".join(map(str, record_ids)).encode()).hexdigest()[:16]
+
+
+def evaluation_identity(task: Any, mode: str, fraction: float | None, seed: int, settings: dict) -> dict:
+    """What a cell evaluated, beyond the checkpoint: split and subset ids, the dataset, the evaluation config.
+
+    Why: a cell is complete only when all of these match, so changing the prompts, the probe or its grid, the
+    bootstrap, the split membership or the data on disk never silently reuses an old cell. ``settings`` is the
+    evaluation config (``ecg_eval.harness.evaluation_settings``).
+    """
+    from ecg_data.paths import stable_hash
+
+    splits = {"test": task.splits["test"]}
+    if mode in PROBE_MODES:
+        splits.update(train=task.splits["train"], val=task.splits["val"])
+    fp = task.fingerprint() if hasattr(task, "fingerprint") else task.reader().fingerprint()
+    return {
+        "split_sha256": {k: ids_hash(v) for k, v in sorted(splits.items())},
+        "subset_sha256": ids_hash(task.train_subset(fraction, seed)) if mode in PROBE_MODES and fraction else None,
+        "dataset_fingerprint": fp,
+        "published_sha256": (getattr(task, "published", None) or {}).get("content_sha256"),
+        "eval_config_sha256": stable_hash(settings, n=16),
+    }
+
+
+def is_complete(path: str | Path, checkpoint_hash: str | None = None, identity: dict | None = None) -> bool:
+    """True when a valid result exists for the same checkpoint (when given) and, when ``identity`` is given,
+    the same split/subset ids, dataset fingerprint and evaluation config (``evaluation_identity``)."""
     p = Path(path)
     if not p.is_file():
         return False
@@ -139,6 +168,8 @@ def is_complete(path: str | Path, checkpoint_hash: str | None = None) -> bool:
     except ValueError:
         return False
     if checkpoint_hash is not None and data.get("checkpoint_hash") != checkpoint_hash:
+        return False
+    if identity is not None and data.get("evaluated") != identity:
         return False
     if data["status"] == "ok" and data.get("predictions") and not (p.parent / data["predictions"]).is_file():
         return False

@@ -20,6 +20,7 @@ from ecg_data.paths import atomic_write_json, cache_root
 from ecg_data.readers import get_reader
 from ecg_data.readers.base import DatasetReader
 from ecg_data.tasks.splits import SPLITS, subset_order, subset_size
+from ecg_data.tasks.window import InputWindow, WindowedReader
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ class TaskSpec:
     reader_kw: dict[str, Any] = field(default_factory=dict)
     synthetic_preset: str | None = None
     description: str = ""
+    #: name of a shipped published split (``ecg_data.tasks.published``): its membership replaces ``split``
+    published: str | None = None
+    #: "published": the shipped label matrix, classes fixed; "rule": ``labels(reader)`` on the published records
+    label_source: str = "rule"
+    #: part of the input definition, applied to every record before any preset (CPSC2018's 5 s)
+    input_window: InputWindow | None = None
 
 
 @dataclass
@@ -64,9 +71,22 @@ class Task:
     excluded: dict[str, str] = field(default_factory=dict)
     split_dir: Path | None = None
     seed: int = 0
+    #: published tasks: split -> published record ids absent on this disk (counted, logged, never silent)
+    absent: dict[str, list[str]] = field(default_factory=dict)
+    #: published tasks: source, checksum and counts of the shipped membership
+    published: dict[str, Any] | None = None
+    input_window: InputWindow | None = None
+    _fingerprint: str | None = field(default=None, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """The (windowed) reader's fingerprint, computed once: part of every result's identity."""
+        if self._fingerprint is None:
+            self._fingerprint = self.reader().fingerprint()
+        return self._fingerprint
 
     def reader(self) -> DatasetReader:
-        return get_reader(self.dataset, self.root, **self.reader_kw)
+        reader = get_reader(self.dataset, self.root, **self.reader_kw)
+        return WindowedReader(reader, self.input_window) if self.input_window else reader  # type: ignore[return-value]
 
     def y(self, record_ids: Sequence[str]) -> np.ndarray:
         """(N, C) float32 labels in ``classes`` order, selected by name."""
@@ -109,6 +129,9 @@ class Task:
             "split_sizes": {s: len(v) for s, v in self.splits.items()},
             "positives": {s: {c: int(y.loc[v, c].sum()) for c in self.classes} for s, v in self.splits.items()},
             "dropped": self.dropped, "n_excluded": len(self.excluded),
+            "absent_published": {sp: len(v) for sp, v in self.absent.items()},
+            "published": self.published,
+            "input_window": self.input_window.to_dict() if self.input_window else None,
         }
 
 
@@ -180,4 +203,58 @@ def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
         name=spec.name, dataset=spec.dataset, root=Path(root), classes=classes, labels=labels, splits=splits,
         dropped=dropped, suite=suite, reader_kw=dict(spec.reader_kw), excluded=excluded, split_dir=split_dir,
         seed=seed,
+    )
+
+
+def build_published_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
+    """A task on the published split membership: the shipped ids, labels (or our rule's), classes fixed.
+
+    Records of the published split that this disk lacks are counted per split, logged and kept in
+    ``Task.absent``; records on disk outside the published split are listed in ``Task.excluded``. No class is
+    dropped for lack of positives: scoring excludes (and lists) a class without a positive in the evaluated split.
+    """
+    from ecg_data.tasks.published import load_published  # lazy: reads the shipped file only when needed
+
+    pub = load_published(spec.published or spec.name)
+    reader = get_reader(spec.dataset, root, **spec.reader_kw)
+    on_disk = set(reader.metadata().index)
+    splits = {s: [r for r in pub.splits[s] if r in on_disk] for s in SPLITS}
+    absent = {s: [r for r in pub.splits[s] if r not in on_disk] for s in SPLITS}
+    members = [r for s in SPLITS for r in splits[s]]
+    member_set = set(members)
+    excluded = {r: "not in the published split" for r in reader.metadata().index if r not in member_set}
+    dropped: dict[str, str] = {}
+    if spec.label_source == "published":
+        labels = pub.labels().loc[members]
+        classes = list(pub.classes)
+    elif spec.label_source == "rule":
+        res = spec.labels(reader)
+        lab = res.labels.astype(np.int8)
+        unlabelled = [r for r in members if r not in lab.index]
+        if unlabelled:
+            raise ValueError(f"task {spec.name}: {len(unlabelled)} published record(s) have no label under the task's rule, e.g. {unlabelled[:5]}")
+        labels = lab.loc[members]
+        dropped = dict(res.dropped)
+        classes = [c for c in sorted(labels.columns) if c not in dropped]
+        labels = labels[classes]
+    else:
+        raise ValueError(f"task {spec.name}: unknown label_source {spec.label_source!r}")
+    n_absent = sum(len(v) for v in absent.values())
+    if n_absent:
+        log.warning(
+            "task %s: %d of %d published records are absent under %s (train %d, val %d, test %d); "
+            "they are not evaluated and every result says so", spec.name, n_absent, n_absent + len(members), root,
+            len(absent["train"]), len(absent["val"]), len(absent["test"]),
+        )
+    info = {
+        **pub.summary(), "label_source": spec.label_source, "path": pub.path,
+        "n_absent": {s: len(v) for s, v in absent.items()}, "n_on_disk_not_in_split": len(excluded),
+    }
+    return Task(
+        name=spec.name, dataset=spec.dataset, root=Path(root), classes=classes, labels=labels, splits=splits,
+        dropped=dropped, suite=suite, reader_kw=dict(spec.reader_kw), excluded=excluded,
+        # the shipped content's checksum is part of the directory, so subsets of another membership never mix
+        split_dir=_split_dir(spec.name, f"{reader.fingerprint()}-pub{pub.content_sha256[:8]}"), seed=seed,
+        absent=absent, published=info,
+        input_window=spec.input_window,
     )

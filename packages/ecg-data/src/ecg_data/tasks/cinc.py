@@ -42,6 +42,29 @@ def csn_labels(reader: DatasetReader, min_positives: int = CSN_MIN_POSITIVES) ->
     return LabelResult(labels=multi_hot(per, classes), dropped=dropped)
 
 
+#: Our CPSC2018 class names -> the published ones (MERL finetune/data_split/icbeb columns).
+CPSC_PUBLISHED_NAMES: dict[str, str] = {
+    "NORM": "NORM", "AF": "AFIB", "I-AVB": "1AVB", "LBBB": "CLBBB", "RBBB": "CRBBB", "PAC": "PAC", "PVC": "VPC",
+    "STD": "STD", "STE": "STE",
+}
+
+
+def csn_exact_labels(reader: DatasetReader, min_positives: int | None = None) -> LabelResult:
+    """``csn_exact``: exact-code classes counted on the published CSN records present (not on all 45,152)."""
+    from ecg_data.tasks.published import published_split
+
+    min_positives = CSN_MIN_POSITIVES if min_positives is None else min_positives
+    md = reader.metadata()
+    members = {r for v in published_split("csn").values() for r in v if r in md.index}
+    names = reader.class_names()  # type: ignore[attr-defined]
+    per = {rid: sorted({names[c] for c in codes}) for rid, codes in md["codes"].items() if rid in members}
+    counts = pd.Series([c for cl in per.values() for c in cl], dtype=object).value_counts()
+    dropped = {c: f"{int(n)} positive record(s) among the published CSN records < minimum {min_positives}"
+               for c, n in counts.items() if n < min_positives}
+    classes = sorted(c for c in counts.index if c not in dropped)
+    return LabelResult(labels=multi_hot(per, classes), dropped=dropped)
+
+
 def stratified(reader: DatasetReader, labels: pd.DataFrame, seed: int) -> dict[str, list[str]]:
     md = reader.metadata()
     pid = md.loc[labels.index, "patient_id"]

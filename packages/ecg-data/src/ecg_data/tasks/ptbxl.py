@@ -9,12 +9,17 @@ and ``select_data``):
   ``diagnostic_subclass`` (NaN subclasses skipped);
 - ``form`` / ``rhythm``: the statements flagged ``form == 1`` / ``rhythm == 1``, as themselves;
 - ``all``: every statement in ``scp_codes``;
+- class names are published ones, without ``scp_statements.csv``'s padding (``NST_`` -> ``NST``,
+  ``_AVB`` -> ``AVB``; ``ecg_data.tasks.names``);
 - records with no label in the task are not part of it (``select_data`` keeps ``*_len > 0``);
 - the benchmark's ``min_samples`` is 0 (every class with a positive kept); here a class is also dropped
   when a split has no positive (recorded in ``Task.dropped``), and records left without a label are
   removed, as ``select_data`` does after its class filter.
 
-Splits: ``strat_fold`` 1-8 train, 9 val, 10 test (patient-disjoint by construction).
+Splits: ``strat_fold`` 1-8 train, 9 val, 10 test (patient-disjoint by construction). The registered
+``ptbxl_super|sub|form|rhythm`` tasks use the shipped published membership and labels
+(``ecg_data.tasks.published``), which agree with these rules record for record; ``ptbxl_all`` and the
+synthetic twins use the rules directly.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import pandas as pd
 from ecg_data.readers.base import DatasetReader, clean_text
 from ecg_data.record import RecordError
 from ecg_data.tasks.base import LabelResult, multi_hot
+from ecg_data.tasks.names import unpad
 from ecg_data.tasks.splits import fold_split
 
 KINDS = ("super", "sub", "form", "rhythm", "all")
@@ -49,9 +55,10 @@ def statement_map(statements: pd.DataFrame, kind: str) -> dict[str, str] | None:
 
 
 def record_classes(scp_codes: dict[str, float], mapping: dict[str, str] | None) -> list[str]:
+    """The record's task classes, named without PTB-XL's padding underscores."""
     if mapping is None:
-        return sorted(set(scp_codes))
-    return sorted({mapping[c] for c in scp_codes if c in mapping})
+        return sorted({unpad(c) for c in scp_codes})
+    return sorted({unpad(mapping[c]) for c in scp_codes if c in mapping})
 
 
 def ptbxl_labels(reader: DatasetReader, kind: str) -> LabelResult:
