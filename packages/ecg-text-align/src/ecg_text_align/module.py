@@ -92,11 +92,18 @@ class PretrainModule(L.LightningModule):
 
     # ----- training -----------------------------------------------------------------------------
     def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Lead masking seeded by (seed, rank, step): differs per rank, identical after a resume."""
+        """Lead masking seeded by (seed, step), drawn for the *global* batch and sliced by rank: each record
+        gets its own mask, a resumed run draws the same masks, and W ranks x B records see exactly the masks
+        one process with W*B records sees (the loader shards each global batch the same way)."""
         if self.lead_mask_p <= 0:
             return batch
-        g = torch.Generator().manual_seed(hash((self.seed, self.global_rank, self.global_step)) & 0x7FFFFFFF)
-        return {**batch, "ecg": random_lead_mask(batch["ecg"], self.lead_mask_p, g)}
+        g = torch.Generator().manual_seed(hash((self.seed, 0, self.global_step)) & 0x7FFFFFFF)
+        x = batch["ecg"]
+        ws = self.trainer.world_size if self._trainer is not None else 1
+        r = self.global_rank if self._trainer is not None else 0
+        b = x.shape[0]
+        keep = torch.rand(b * ws, x.shape[1], 1, generator=g, device="cpu")[r * b : (r + 1) * b] >= self.lead_mask_p
+        return {**batch, "ecg": x * keep.to(device=x.device, dtype=x.dtype)}
 
     def on_fit_start(self) -> None:
         # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
