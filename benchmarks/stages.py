@@ -74,7 +74,8 @@ class EcgEvalBackend:
                        results_root=self.results_dir, suite=suite, method=method, prompt_file=e.get("prompts"),
                        templates=list(e.templates) if e.get("templates") else None,
                        probe_config=probe, n_resamples=int(e.bootstrap), batch_size=int(e.batch_size),
-                       embed_cache=self.embed_cache, config=OmegaConf.to_container(e, resolve=True))
+                       embed_cache=self.embed_cache, config=OmegaConf.to_container(e, resolve=True),
+                       device=str(e.get("device") or "auto"), precision=str(e.get("precision") or "32"))
         return Path(res["result_path"])
 
     def publish(self) -> Path:

@@ -83,8 +83,8 @@ def _fit_grid(
     c, d = y.shape[1], x.shape[1]
     n = x.shape[0]
     gen = torch.Generator().manual_seed(seed)
-    weight = (torch.randn(c, d, generator=gen, dtype=x.dtype) * 0.01).requires_grad_()
-    bias = torch.zeros(c, dtype=x.dtype, requires_grad=True)
+    weight = (torch.randn(c, d, generator=gen, dtype=x.dtype) * 0.01).to(x.device).requires_grad_()
+    bias = torch.zeros(c, dtype=x.dtype, device=x.device, requires_grad=True)
     out: list[dict] = []
     for wd in sorted(cfg.weight_decays, reverse=True):
         opt = torch.optim.LBFGS([weight, bias], lr=cfg.lr, max_iter=1, history_size=cfg.history_size,
@@ -105,10 +105,10 @@ def _fit_grid(
             opt.step(closure)
             done = target
             with torch.no_grad():
-                val_logits = torch.addmm(bias, x_val, weight.T).double().numpy()
+                val_logits = torch.addmm(bias, x_val, weight.T).double().cpu().numpy()
             out.append({
                 "weight_decay": wd, "iterations": target, "val_macro_auroc": macro_auroc(y_val, val_logits),
-                "weight": weight.detach().double().numpy().copy(), "bias": bias.detach().double().numpy().copy(),
+                "weight": weight.detach().double().cpu().numpy().copy(), "bias": bias.detach().double().cpu().numpy().copy(),
             })
     return out
 
@@ -121,8 +121,12 @@ def fit_probe(
     *,
     config: ProbeConfig | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> ProbeFit:
-    """Fit the grid on train, select on validation macro AUROC (ties: fewer iterations, then stronger decay)."""
+    """Fit the grid on train, select on validation macro AUROC (ties: fewer iterations, then stronger decay).
+
+    ``device`` holds the feature matrices and runs L-BFGS (the evaluation device); the initial weights are drawn
+    on the CPU, so the fit starts from the same point on every device."""
     cfg = config or ProbeConfig()
     if x_train.shape[0] == 0:
         raise ValueError("linear probe: the training subset is empty")
@@ -130,9 +134,10 @@ def fit_probe(
         raise ValueError("linear probe: features and labels differ in length")
     dtype = getattr(torch, cfg.dtype)
     mean, scale = standardiser(np.asarray(x_train, dtype=np.float64))
-    xt = torch.as_tensor((x_train - mean) / scale, dtype=dtype)
-    yt = torch.as_tensor(y_train, dtype=dtype)
-    xv = torch.as_tensor((x_val - mean) / scale, dtype=dtype)
+    dev = torch.device(device)
+    xt = torch.as_tensor((x_train - mean) / scale, dtype=dtype, device=dev)
+    yt = torch.as_tensor(y_train, dtype=dtype, device=dev)
+    xv = torch.as_tensor((x_val - mean) / scale, dtype=dtype, device=dev)
     candidates = _fit_grid(xt, yt, xv, np.asarray(y_val), cfg, seed)
 
     def rank(c: dict) -> tuple:
