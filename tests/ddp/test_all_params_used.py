@@ -106,3 +106,21 @@ def test_removed_parameters_are_absent_where_unused(bert_dir: Path) -> None:
     assert "ecg_tower.encoder.mask_emb" not in names2 and any("attn_pool_caption" in k for k in names2)
     assert not any(".pooler." in k for k in names2)
     assert any("text.model.pooler." in k for k, _ in merl.named_parameters())  # MERL pools with it
+
+
+def test_checkpoint_from_before_the_removal_still_loads(tmp_path: Path) -> None:
+    """Old checkpoints carry the removed (never trained) tensors: exactly those are dropped, nothing else."""
+    from ecg_text_align.melp_stage0 import MELPStage0
+    from ecg_text_align.module import CLASS_KEY, PretrainModule
+
+    torch.manual_seed(0)
+    model = MELPStage0()
+    sd = model.state_dict()
+    old = {**sd, "ecg_tower.attn_pool_caption.query": torch.zeros(8, 64), "ecg_tower.ln_caption.weight": torch.ones(64)}
+    ckpt = {CLASS_KEY: "ecg_text_align.melp_stage0:MELPStage0", "hyper_parameters": dict(model.hparams), "state_dict": old}
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    loaded = PretrainModule.from_checkpoint(tmp_path / "old.ckpt")
+    torch.testing.assert_close(loaded.state_dict()["ecg_tower.encoder.mask_emb"], sd["ecg_tower.encoder.mask_emb"])
+    torch.save({**ckpt, "state_dict": {**sd, "ecg_tower.something_else": torch.zeros(1)}}, tmp_path / "bad.ckpt")
+    with pytest.raises(RuntimeError, match="something_else"):
+        PretrainModule.from_checkpoint(tmp_path / "bad.ckpt")

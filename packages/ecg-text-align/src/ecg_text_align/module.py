@@ -233,7 +233,7 @@ class PretrainModule(L.LightningModule):
             if k in hp:
                 hp[k] = None
         model = cls(**hp)
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(_without_removed(ckpt["state_dict"], model.state_dict()))
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -241,6 +241,16 @@ class PretrainModule(L.LightningModule):
         model._checkpoint_hash = h.hexdigest()[:16]
         model.eval()
         return model
+
+
+#: parameters removed because they took no part in the loss (DDP without the unused-parameter search); a
+#: checkpoint written before the removal still loads: exactly these keys are dropped, any other mismatch is an error
+REMOVED_UNUSED = (".pooler.dense.", "encoder.mask_emb", "attn_pool_caption.", "ln_caption.", "encoder.mask_token",
+                  "decoder.mask_token")
+
+
+def _without_removed(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if k in own or not any(r in k for r in REMOVED_UNUSED)}
 
 
 def count_trainable(module: nn.Module) -> int:
