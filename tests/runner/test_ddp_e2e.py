@@ -132,3 +132,17 @@ def test_other_methods_train_under_ddp(method: str, tmp_path: Path, cli) -> None
     counts = Counter((e["stage"], e["status"]) for e in _events(tmp_path))
     assert all(n == 1 for n in counts.values()), counts
     assert not list((tmp_path / "runs").rglob("*-v1.ckpt"))
+
+
+@pytest.mark.slow
+def test_multirun_with_ddp_each_job_launches_its_own_ranks(tmp_path: Path, cli) -> None:
+    """``-m seed=0,1`` under Lightning's launcher: each job's children run that job only (not the sweep), and the
+    second job launches fresh ranks instead of waiting for the first job's."""
+    short = ["method=heartlang", "method.stages.0.trainer_overrides.max_steps=2", "method.stages.0.data.batch_size=4",
+             "method.stages.1.data.batch_size=4", "trainer.max_steps=2"]
+    out = cli(["-m", *DDP, *QUICK, *short, *_store(tmp_path), "stages=[pretrain]", "seed=0,1"], timeout=2400)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    runs = sorted(p.name.split("-")[-1] for p in (tmp_path / "runs" / "heartlang").glob("*/COMPLETE.json") for p in [p.parent])
+    assert runs == ["seed0", "seed1"]
+    events = [(e["run"].split("-")[-1], e["stage"], e["status"]) for e in _events(tmp_path)]
+    assert events == [(s, st, "ran") for s in ("seed0", "seed1") for st in ("pretrain/vqhbr", "pretrain/msm", "pretrain")]
