@@ -19,7 +19,41 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ecg_text_align.distributed import barrier, is_global_zero, launched_rank
+
+def _dist():
+    """torch.distributed if torch is loaded already (a toy run or a Hydra error never loads torch for this)."""
+    if "torch" not in sys.modules:
+        return None
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def launched_rank() -> int:
+    """``ecg_text_align.distributed.launched_rank`` without importing torch when it is not loaded."""
+    if _dist() is not None or "torch" in sys.modules:
+        from ecg_text_align.distributed import launched_rank as lr
+
+        return lr()
+    for name in ("RANK",):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    if os.environ.get("LOCAL_RANK", "").isdigit():
+        local, node = int(os.environ["LOCAL_RANK"]), int(os.environ.get("NODE_RANK", "0") or 0)
+        return local if node == 0 else node * 1_000_000 + local
+    if int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1:
+        return int(os.environ.get("SLURM_PROCID", "0") or 0)
+    return 0
+
+
+def is_global_zero() -> bool:
+    return launched_rank() == 0
+
+
+def barrier() -> None:
+    d = _dist()
+    if d is not None and d.get_world_size() > 1:
+        d.barrier()
 
 log = logging.getLogger("ecgbench")
 
@@ -78,10 +112,9 @@ def install_child_command() -> None:
 def reset_after_job(env_before: dict[str, str | None]) -> None:
     """In the process that launched DDP children itself: end the process group and drop the launcher's
     environment, so the next job of a multirun starts its own children on a fresh port."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    d = _dist()
+    if d is not None:
+        d.destroy_process_group()
     for k in _LAUNCHER_ENV:
         if env_before.get(k) is None:
             os.environ.pop(k, None)

@@ -72,7 +72,7 @@ class RunStore:
 
     def log_event(self, run: str, stage: str, status: str, **detail: Any) -> None:
         """Append one line; only global rank 0 writes (under DDP every rank runs the pretraining stages)."""
-        from ecg_text_align.distributed import is_global_zero
+        from benchmarks.pipeline.ranks import is_global_zero
 
         if not is_global_zero():
             return
@@ -102,7 +102,7 @@ def read_marker(directory: Path) -> dict[str, Any] | None:
 
 def write_marker(directory: Path, output: Path | None, **extra: Any) -> None:
     """Written atomically *after* the output, so its presence means the output is complete (global rank 0 only)."""
-    from ecg_text_align.distributed import is_global_zero
+    from benchmarks.pipeline.ranks import is_global_zero
 
     if not is_global_zero():
         return

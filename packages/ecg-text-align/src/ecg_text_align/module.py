@@ -62,6 +62,7 @@ class PretrainModule(L.LightningModule):
         min_lr_ratio: float = 0.0,
         decay_1d_params: bool = False,
         lead_mask_p: float = 0.0,
+        adam_eps: float = 1e-8,
         seed: int = 0,
         input_preset: str = "melp",
         fs: int = 500,
@@ -74,6 +75,7 @@ class PretrainModule(L.LightningModule):
         self.lr, self.betas, self.weight_decay = lr, tuple(betas), weight_decay
         self.warmup_steps, self.total_steps, self.min_lr_ratio = warmup_steps, total_steps, min_lr_ratio
         self.decay_1d_params = decay_1d_params
+        self.adam_eps = adam_eps  # torch's default; larger values make AdamW continuous in tiny gradients
         self.lead_mask_p, self.seed = lead_mask_p, seed
         self._input_spec = InputSpec(preset=input_preset, fs=fs, length=length)
         self.model_preset, self.pretrained_on = model_preset, tuple(pretrained_on)
@@ -132,7 +134,7 @@ class PretrainModule(L.LightningModule):
         return groups
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas)
+        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas, eps=self.adam_eps)
         total = self.total_steps or int(self.trainer.estimated_stepping_batches)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, total, self.min_lr_ratio)
