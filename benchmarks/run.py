@@ -23,7 +23,8 @@ from omegaconf import DictConfig  # noqa: E402
 
 log = logging.getLogger("ecgbench")
 #: Errors that describe the user's input; printed as one message, never as a traceback.
-CLEAN_ERRORS = {"DatasetNotFoundError", "UnknownNameError", "ConfigError", "ModelNotAvailableError"}
+CLEAN_ERRORS = {"DatasetNotFoundError", "UnknownNameError", "ConfigError", "ModelNotAvailableError",
+                "LoggerConfigError"}
 EXIT_BAD_INPUT = 2
 
 
@@ -53,7 +54,12 @@ def expand_method_dir(argv: list[str]) -> list[str]:
 def main(cfg: DictConfig) -> None:
     # Imported here so that Hydra's own errors (an unknown method or dataset) come back without loading torch.
     from benchmarks.pipeline import ConfigError, run
+    from benchmarks.pipeline.ranks import env_snapshot, externally_launched, install_child_command, reset_after_job
 
+    launcher_parent = not externally_launched()  # Lightning's launcher (trainer.devices=N) may start children here
+    env_before = env_snapshot()
+    if launcher_parent:
+        install_child_command()
     try:
         run(cfg)
     except Exception as e:
@@ -63,6 +69,9 @@ def main(cfg: DictConfig) -> None:
             sys.stderr.flush()
             raise SystemExit(EXIT_BAD_INPUT) from None
         raise
+    finally:
+        if launcher_parent:
+            reset_after_job(env_before)  # a multirun's next job launches its own DDP children
 
 
 if __name__ == "__main__":

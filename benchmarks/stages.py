@@ -97,7 +97,8 @@ class EcgEvalBackend:
         res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
                        results_root=self.results_dir, suite=suite, method=method, **self._settings(),
                        batch_size=int(e.batch_size), embed_cache=self.embed_cache,
-                       config=OmegaConf.to_container(e, resolve=True))
+                       config=OmegaConf.to_container(e, resolve=True),
+                       device=str(e.get("device") or "auto"), precision=str(e.get("precision") or "32"))
         return Path(res["result_path"])
 
     def publish(self) -> Path:

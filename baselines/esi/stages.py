@@ -37,7 +37,8 @@ def enriched_train_captions(pretrain_data: Mapping[str, Any], seed: int, knowled
 
 def text_lm_stage(
     *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, knowledge_file: str | None = None, **lm_kwargs: Any,
+    seed: int = 0, knowledge_file: str | None = None, trainer_overrides: Mapping[str, Any] | None = None,
+    **lm_kwargs: Any,
 ) -> Path:
     """MLM on the enriched captions -> a Hugging Face model directory (ecg_text_align.lm.train_text_lm)."""
     from ecg_text_align.lm import train_text_lm
@@ -45,7 +46,10 @@ def text_lm_stage(
     out = Path(run_dir) / "text_model"
     if out.is_dir():
         return out
-    return train_text_lm(out, enriched_train_captions(pretrain_data, seed, knowledge_file), seed=seed, **plain(lm_kwargs))
+    from ecg_text_align.stages import _trainer
+
+    return train_text_lm(out, enriched_train_captions(pretrain_data, seed, knowledge_file), seed=seed, run_dir=run_dir,
+                         trainer=_trainer(trainer, seed, trainer_overrides), **plain(lm_kwargs))
 
 
 def esi_stage(

@@ -86,7 +86,9 @@ class HeartLangMSM(PretrainModule):
         vq_state = {k[len("vq."):]: v for k, v in state.items() if k.startswith("vq.")}
         if not vq_state:
             raise ValueError(f"{path}: no 'vq.*' weights (expected a HeartLangVQ checkpoint)")
-        self.vq.load_state_dict(vq_state)
+        from ecg_text_align.module import _without_removed
+
+        self.vq.load_state_dict(_without_removed(vq_state, self.vq.state_dict()))  # pre-DDP-fix [MASK] keys dropped
 
     def train(self, mode: bool = True) -> "HeartLangMSM":
         super().train(mode)

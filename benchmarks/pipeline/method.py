@@ -18,7 +18,10 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
+from benchmarks.pipeline.export_hook import on_stage_complete
+from benchmarks.pipeline.ranks import barrier, is_global_zero
 from benchmarks.pipeline.store import RunStore, marker_output, path_hash, read_marker, write_marker
+from ecg_data.paths import atomic_write_text
 
 log = logging.getLogger("ecgbench")
 _RESERVED = {"name", "_target_"}
@@ -100,7 +103,8 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
         return Pretrained(out, done["checkpoint_hash"], run_dir)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True), encoding="utf-8")
+    if is_global_zero():
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     inputs: dict[str, Path] = {}
     last: Path | None = None
     for st in method.stages:
@@ -119,8 +123,11 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
         t0 = time.perf_counter()
         out = fn(run_dir=stage_dir, inputs=dict(inputs), pretrain_data=cfg.pretrain_data,
                  trainer=cfg.get("trainer") or OmegaConf.create({}), seed=int(cfg.seed), **kwargs)
+        barrier()  # rank 0 has written the stage's output (shared file system) before anyone checks it
         if out is None or not Path(out).exists():
             raise ConfigError(f"{where} stage {st.name!r}: {st._target_} returned {out!r}, not an existing path")
+        if is_global_zero():
+            on_stage_complete(method=str(method.name), stage=str(st.name), stage_dir=stage_dir, output=Path(out))
         write_marker(stage_dir, Path(out))
         last = inputs[st.name] = Path(out)
         secs = time.perf_counter() - t0
@@ -141,6 +148,7 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
 
     export_run(cfg, _load, run_dir, ckpt_hash)
     write_marker(run_dir, last, checkpoint_hash=ckpt_hash)
+    barrier()  # the run marker exists before non-zero ranks leave
     log.info("pretrain: done -> %s", last if last is not None else "(no stages: random init)")
     store.log_event(rel, "pretrain", "ran", checkpoint_hash=ckpt_hash)
     return Pretrained(last, ckpt_hash, run_dir, encoder=loaded.get("encoder"))

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from benchmarks.pipeline import evaluate as ev
 from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
 from benchmarks.pipeline.method import load_encoder, pretrain, validate_method
+from benchmarks.pipeline.ranks import is_global_zero, launched_rank
 from benchmarks.pipeline.store import RunStore
 from ecg_data.paths import atomic_write_json
 
@@ -71,7 +72,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     # Preflight: a missing dataset stops the run before an hour of pretraining, not after it.
     evaluating = any(m in wanted for m in ev.MODES)
-    if evaluating:
+    if evaluating and is_global_zero():  # only global rank 0 evaluates
         for task in tasks:
             backend.check_task(task)
         if "zero_shot" in wanted and cfg.method.get("zero_shot", True) and hasattr(backend, "check_prompts"):
@@ -87,6 +88,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("stages= without 'pretrain' needs ckpt= (nothing to evaluate otherwise)")
     summary.update(checkpoint=pre.path, checkpoint_hash=pre.checkpoint_hash, run_dir=pre.run_dir)
     maybe_stop_after("pretrain")
+    if not is_global_zero():
+        # DDP: this rank took part in training; evaluation, result files and the leaderboard are rank 0's
+        log.info("pretrain: done on rank %d; global rank 0 evaluates and publishes, this rank exits", launched_rank())
+        summary["rank"] = launched_rank()
+        return summary
     run_label = str(pre.run_dir.relative_to(store.root)) if pre.run_dir else str(pre.path)
 
     # The card's checkpoint hash, remembered after the first load, lets a rerun skip without loading.

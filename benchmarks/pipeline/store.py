@@ -20,7 +20,7 @@ from ecg_data.paths import atomic_write_json, file_hash, stable_hash
 #: Method keys that do not change what pretraining produces (so editing them never retrains).
 _NOT_HASHED = ("load", "zero_shot", "description")
 #: Trainer keys that only change what is shown, not what is trained.
-_TRAINER_NOT_HASHED = ("enable_progress_bar",)
+_TRAINER_NOT_HASHED = ("enable_progress_bar", "logger", "checkpoint_best_k", "snapshot_every_n_epochs")
 MARKER = "COMPLETE.json"
 
 
@@ -71,6 +71,11 @@ class RunStore:
         return self.root / "events.jsonl"
 
     def log_event(self, run: str, stage: str, status: str, **detail: Any) -> None:
+        """Append one line; only global rank 0 writes (under DDP every rank runs the pretraining stages)."""
+        from benchmarks.pipeline.ranks import is_global_zero
+
+        if not is_global_zero():
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": run, "stage": stage,
                            "status": status, **detail}, default=str)
@@ -96,7 +101,11 @@ def read_marker(directory: Path) -> dict[str, Any] | None:
 
 
 def write_marker(directory: Path, output: Path | None, **extra: Any) -> None:
-    """Written atomically *after* the output, so its presence means the output is complete."""
+    """Written atomically *after* the output, so its presence means the output is complete (global rank 0 only)."""
+    from benchmarks.pipeline.ranks import is_global_zero
+
+    if not is_global_zero():
+        return
     directory = Path(directory)
     rel = None
     if output is not None:

@@ -43,11 +43,12 @@ HeartLang (modeling_pretrain.py HeartLang; backbone_vqhbr.py; modeling_vqhbr.py 
   MSM head lin(768, 8192) = 6,299,648   (original ST_ECGFormer incl. lm_head: 44,562,176)
   VQ-HBR: encoder (c=96, L=4, h=2 -> i=128, m=2048): layer 1,536 + 294,912 + 99,072 + 1,536
           + 1,574,912 + 1,573,632 = 3,545,600; total 221,184 + 1,536 + 197,376 + 24,576 + 1,536
-          + 4 * 3,545,600 = 14,628,608
-          decoder (c=128, L=2): 294,912 + 1,536 + 197,376 + 24,576 + 1,536 + 2 * 3,545,600 = 7,611,136
+          + 4 * 3,545,600 = 14,628,608 in the original, 14,627,840 here: VQ-HBR never masks, so its
+          encoder and decoder have no [MASK] vector (an unused parameter breaks DDP without the unused-parameter search)
+          decoder (c=128, L=2): 294,912 + 1,536 + 197,376 + 24,576 + 1,536 + 2 * 3,545,600 = 7,611,136 (7,610,368 here)
           encode task lin(768,768) + lin(768,128) = 590,592 + 98,432 = 689,024
           decode task lin(768,768) + lin(768,96)  = 590,592 + 73,824 = 664,416
-          trainable total = 23,593,184; codebook 8192 x 128 = 1,048,576 (a buffer, EMA-updated)
+          trainable total = 23,593,184 (23,591,648 here); codebook 8192 x 128 = 1,048,576 (a buffer, EMA-updated)
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ def test_heartlang_base_counts() -> None:
     assert n_params(enc) == 38_262_528
     assert n_params(heartlang.build_msm_head("base")) == 6_299_648
     vq = heartlang.build_heartbeat_vq("base")
-    assert n_params(vq.encoder) == 14_628_608
-    assert n_params(vq.decoder) == 7_611_136
+    w = 768  # the original's unused [MASK] vector, absent here in encoder and decoder
+    assert n_params(vq.encoder) == 14_628_608 - w
+    assert n_params(vq.decoder) == 7_611_136 - w
     assert n_params(vq.encode_task_layer) == 689_024 and n_params(vq.decode_task_layer) == 664_416
-    assert n_params(vq) == 23_593_184
+    assert n_params(vq) == 23_593_184 - 2 * w
     assert vq.quantizer.codebook.shape == (8192, 128)

@@ -93,22 +93,72 @@ def _model_device(encoder: Any) -> torch.device | None:
     return None
 
 
-def encode_split(encoder: Any, signals: Any, n: int, batch_size: int) -> np.ndarray:
-    """Run ``encode_ecg`` over ``signals[i:j]`` batches, in eval mode without gradients."""
+PRECISIONS = ("32", "bf16")
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` = the first GPU when one is present, else the CPU; ``cpu``, ``cuda``, ``cuda:k`` as given.
+
+    A CUDA device asked for on a machine without one is a clear error (not a silent fall-back to CPU)."""
+    name = "auto" if device is None else str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"eval.device={name!r}: expected auto, cpu, cuda or cuda:<k>") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"eval.device={name}: no CUDA device on this machine (use eval.device=auto or cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"eval.device={name}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    return dev
+
+
+def place_encoder(encoder: Any, device: torch.device) -> torch.device | None:
+    """Move the encoder to ``device`` when it can move (an ``nn.Module`` or anything with ``.to``); return the
+    device its parameters are on afterwards (None for an encoder without parameters)."""
+    to = getattr(encoder, "to", None)
+    if callable(to):
+        to(device)
+    elif device.type != "cpu":
+        log.warning("%s has no .to(); it encodes on its own device", type(encoder).__name__)
+    return _model_device(encoder)
+
+
+def encode_split(encoder: Any, signals: Any, n: int, batch_size: int, *, device: str | torch.device | None = None,
+                 precision: str = "32", desc: str | None = None, progress: bool = True) -> np.ndarray:
+    """Run ``encode_ecg`` over ``signals[i:j]`` batches, in eval mode without gradients.
+
+    ``device`` (``auto``/``cpu``/``cuda[:k]``; None = wherever the encoder already is) receives the encoder and
+    the batches (from pinned host memory, copied asynchronously); ``precision="bf16"`` runs the encoder under
+    bf16 autocast (features are returned as float32). ``desc`` names the tqdm bar (one per split)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"eval.precision={precision!r}: expected one of {PRECISIONS}")
     if hasattr(encoder, "eval") and callable(encoder.eval):
         encoder.eval()
-    device = _model_device(encoder)
+    target = resolve_device(device) if device is not None else None
+    dev = place_encoder(encoder, target) if target is not None else _model_device(encoder)
+    pin = dev is not None and dev.type == "cuda"
+    autocast = torch.autocast(device_type=dev.type if dev is not None else "cpu", dtype=torch.bfloat16,
+                              enabled=precision == "bf16")
+    from tqdm.auto import tqdm
+
     chunks: list[np.ndarray] = []
-    with torch.no_grad():
+    bar = tqdm(total=n, desc=desc or "embed", unit="rec", disable=not progress or n == 0, leave=False)
+    with torch.no_grad(), autocast, bar:
         for start in range(0, n, batch_size):
             batch = torch.from_numpy(np.array(signals[start : start + batch_size], dtype=np.float32))  # copy: memmaps are read-only
-            if device is not None:
-                batch = batch.to(device)
+            if pin:
+                batch = batch.pin_memory()
+            if dev is not None:
+                batch = batch.to(dev, non_blocking=pin)
             out = encoder.encode_ecg(batch)
             out = out.detach().float().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out, np.float32)
             if out.ndim != 2 or out.shape[0] != batch.shape[0]:
                 raise ValueError(f"encode_ecg must return (B, d); got {out.shape} for a batch of {batch.shape[0]}")
             chunks.append(out.astype(np.float32))
+            bar.update(batch.shape[0])
     if not chunks:
         raise ValueError("cannot embed an empty split")
     feats = np.concatenate(chunks)
@@ -125,12 +175,17 @@ def embed_split(
     batch_size: int = 256,
     cache_dir: str | Path | None = None,
     split_loader: SplitLoader | None = None,
+    device: str | None = None,
+    precision: str = "32",
 ) -> Embeddings:
-    """Features of ``task``'s cached ``split`` for ``encoder``, from the cache when present."""
+    """Features of ``task``'s cached ``split`` for ``encoder``, from the cache when present.
+
+    bf16 features differ from fp32 ones, so ``precision="bf16"`` is part of the cache key (fp32 keys are unchanged)."""
     loader = split_loader or default_split_loader
     cached = loader(task, split, encoder.input_spec.preset)
     record_ids = [str(r) for r in cached.record_ids]
-    key = cache_key(encoder.card.checkpoint_hash, dataset_fingerprint(task), record_ids, preset_key(encoder))
+    pkey = preset_key(encoder) if precision == "32" else f"{preset_key(encoder)}+{precision}"
+    key = cache_key(encoder.card.checkpoint_hash, dataset_fingerprint(task), record_ids, pkey)
     entry = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR) / key
     meta_path, feat_path = entry / "meta.json", entry / "features.npy"
     if meta_path.is_file() and feat_path.is_file():
@@ -140,7 +195,8 @@ def embed_split(
             return Embeddings(feats, record_ids, key, from_cache=True, seconds=0.0)
         log.warning("embedding cache entry %s does not match its split; recomputing", entry)
     t0 = time.perf_counter()
-    feats = encode_split(encoder, cached.signals, len(record_ids), batch_size)
+    feats = encode_split(encoder, cached.signals, len(record_ids), batch_size, device=device, precision=precision,
+                         desc=f"embed {task.name}/{split}")
     seconds = time.perf_counter() - t0
     with atomic_path(feat_path) as tmp:
         with open(tmp, "wb") as f:
@@ -156,6 +212,7 @@ def embed_split(
             "dataset": task.dataset,
             "split": split,
             "preset": encoder.input_spec.preset,
+            "precision": precision,
             "seconds": seconds,
         },
     )
@@ -170,6 +227,9 @@ def embed(
     batch_size: int = 256,
     cache_dir: str | Path | None = None,
     split_loader: SplitLoader | None = None,
+    device: str | None = None,
+    precision: str = "32",
 ) -> np.ndarray:
     """(N, d) features aligned with the cached split's record ids (see ``embed_split`` for the ids)."""
-    return embed_split(encoder, task, split, batch_size=batch_size, cache_dir=cache_dir, split_loader=split_loader).features
+    return embed_split(encoder, task, split, batch_size=batch_size, cache_dir=cache_dir, split_loader=split_loader,
+                       device=device, precision=precision).features

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ecg_eval import bootstrap as bs
-from ecg_eval.embeddings import SplitLoader, embed_split
+from ecg_eval.embeddings import SplitLoader, embed_split, resolve_device
 from ecg_eval.metrics import FEW_POSITIVES, multilabel_auroc, test_positives
 from ecg_eval.probe import PaperProbeConfig, ProbeConfig, fit_paper_probe, fit_probe
 from ecg_eval.prompts import class_prompts, prompt_file_fingerprint
@@ -159,12 +159,16 @@ def evaluate(
     config: dict | None = None,
     skip_existing: bool = False,
     method: str | None = None,
+    device: str = "cpu",
+    precision: str = "32",
 ) -> dict:
     """Score ``encoder`` on ``task`` (``mode`` = "zero_shot" | "linear_probe") and write the result file.
 
     ``fraction`` (0.01 / 0.1 / 1.0) and ``seed`` pick the fixed training subset ``task.train_subset`` for the
     probe; zero-shot takes ``fraction=None``. ``config`` is stored verbatim (the runner's resolved config).
     ``method`` names the leaderboard row and the result folder (default: ``encoder.card.name``).
+    ``device`` (``auto``/``cpu``/``cuda[:k]``) runs the encoder and the probe fit there; ``precision="bf16"``
+    embeds under bf16 autocast (the probe always fits in its own float32).
     Returns the result dict (also written to ``expected_path(...)``, with ``result_path`` added).
     """
     suite = suite or task.suite
@@ -194,6 +198,8 @@ def evaluate(
         "n_resamples": n_resamples,
         "bootstrap_seed": bootstrap_seed,
         "batch_size": batch_size,
+        "device": str(device),
+        "precision": precision,
     }
 
     if mode == "zero_shot" and not supports_zero_shot(encoder):
@@ -204,7 +210,8 @@ def evaluate(
         return result
 
     classes = list(task.classes)
-    test = embed_split(encoder, task, "test", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
+    test = embed_split(encoder, task, "test", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
+                       device=device, precision=precision)
     y_test = task.y(test.record_ids)
 
     if mode == "zero_shot":
@@ -226,8 +233,10 @@ def evaluate(
         if fraction is None:
             raise ValueError(f"{mode} needs fraction (0.01, 0.1 or 1.0)")
         cfg = _probe_config(mode, probe_config)
-        train = embed_split(encoder, task, "train", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
-        val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
+        train = embed_split(encoder, task, "train", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
+                            device=device, precision=precision)
+        val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
+                            device=device, precision=precision)
         subset = [str(r) for r in task.train_subset(fraction, seed)]
         x_train, missing = train.rows(subset)
         if missing:
@@ -235,7 +244,8 @@ def evaluate(
         absent = set(missing)
         kept = [r for r in subset if r not in absent]
         fitter = fit_paper_probe if mode == "linear_probe_paper" else fit_probe
-        fit = fitter(x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed)
+        fit = fitter(x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed,
+                     device=str(resolve_device(device)))
         scores = fit.predict_proba(test.features)
         result["config"]["linear_probe"] = cfg.to_dict()
         result["selection"] = fit.selection()

@@ -87,8 +87,8 @@ def _fit_grid(
     c, d = y.shape[1], x.shape[1]
     n = x.shape[0]
     gen = torch.Generator().manual_seed(seed)
-    weight = (torch.randn(c, d, generator=gen, dtype=x.dtype) * 0.01).requires_grad_()
-    bias = torch.zeros(c, dtype=x.dtype, requires_grad=True)
+    weight = (torch.randn(c, d, generator=gen, dtype=x.dtype) * 0.01).to(x.device).requires_grad_()
+    bias = torch.zeros(c, dtype=x.dtype, device=x.device, requires_grad=True)
     out: list[dict] = []
     for wd in sorted(cfg.weight_decays, reverse=True):
         opt = torch.optim.LBFGS([weight, bias], lr=cfg.lr, max_iter=1, history_size=cfg.history_size,
@@ -109,10 +109,10 @@ def _fit_grid(
             opt.step(closure)
             done = target
             with torch.no_grad():
-                val_logits = torch.addmm(bias, x_val, weight.T).double().numpy()
+                val_logits = torch.addmm(bias, x_val, weight.T).double().cpu().numpy()
             out.append({
                 "weight_decay": wd, "iterations": target, "val_macro_auroc": macro_auroc(y_val, val_logits),
-                "weight": weight.detach().double().numpy().copy(), "bias": bias.detach().double().numpy().copy(),
+                "weight": weight.detach().double().cpu().numpy().copy(), "bias": bias.detach().double().cpu().numpy().copy(),
             })
     return out
 
@@ -125,8 +125,12 @@ def fit_probe(
     *,
     config: ProbeConfig | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> ProbeFit:
-    """Fit the grid on train, select on validation macro AUROC (ties: fewer iterations, then stronger decay)."""
+    """Fit the grid on train, select on validation macro AUROC (ties: fewer iterations, then stronger decay).
+
+    ``device`` holds the feature matrices and runs L-BFGS (the evaluation device); the initial weights are drawn
+    on the CPU, so the fit starts from the same point on every device."""
     cfg = config or ProbeConfig()
     if x_train.shape[0] == 0:
         raise ValueError("linear probe: the training subset is empty")
@@ -134,9 +138,10 @@ def fit_probe(
         raise ValueError("linear probe: features and labels differ in length")
     dtype = getattr(torch, cfg.dtype)
     mean, scale = standardiser(np.asarray(x_train, dtype=np.float64))
-    xt = torch.as_tensor((x_train - mean) / scale, dtype=dtype)
-    yt = torch.as_tensor(y_train, dtype=dtype)
-    xv = torch.as_tensor((x_val - mean) / scale, dtype=dtype)
+    dev = torch.device(device)
+    xt = torch.as_tensor((x_train - mean) / scale, dtype=dtype, device=dev)
+    yt = torch.as_tensor(y_train, dtype=dtype, device=dev)
+    xv = torch.as_tensor((x_val - mean) / scale, dtype=dtype, device=dev)
     candidates = _fit_grid(xt, yt, xv, np.asarray(y_val), cfg, seed)
 
     def rank(c: dict) -> tuple:
@@ -199,8 +204,12 @@ def fit_paper_probe(
     *,
     config: PaperProbeConfig | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> ProbeFit:
-    """Mini-batch AdamW epochs; keep the epoch with the best validation macro AUROC; stop after ``patience``."""
+    """Mini-batch AdamW epochs; keep the epoch with the best validation macro AUROC; stop after ``patience``.
+
+    ``device`` holds the features and the head (the evaluation device); the head is initialised and the batches
+    drawn on the CPU generator, so the fit starts from the same point on every device."""
     cfg = config or PaperProbeConfig()
     if x_train.shape[0] == 0:
         raise ValueError("linear probe (paper): the training subset is empty")
@@ -208,10 +217,11 @@ def fit_paper_probe(
         raise ValueError("linear probe (paper): features and labels differ in length")
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    xt = torch.as_tensor(np.asarray(x_train), dtype=torch.float32)
-    yt = torch.as_tensor(np.asarray(y_train), dtype=torch.float32)
-    xv = torch.as_tensor(np.asarray(x_val), dtype=torch.float32)
-    head = torch.nn.Linear(xt.shape[1], yt.shape[1])
+    dev = torch.device(device)
+    xt = torch.as_tensor(np.asarray(x_train), dtype=torch.float32).to(dev)
+    yt = torch.as_tensor(np.asarray(y_train), dtype=torch.float32).to(dev)
+    xv = torch.as_tensor(np.asarray(x_val), dtype=torch.float32).to(dev)
+    head = torch.nn.Linear(xt.shape[1], yt.shape[1]).to(dev)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs)
     best: tuple[float, int, np.ndarray, np.ndarray] | None = None
@@ -221,18 +231,19 @@ def fit_paper_probe(
         perm = torch.randperm(xt.shape[0], generator=gen)
         head.train()
         for i in range(0, len(perm), cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
+            idx = perm[i : i + cfg.batch_size].to(dev)
             opt.zero_grad()
             loss = torch.nn.functional.binary_cross_entropy_with_logits(head(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
         sched.step()
         with torch.no_grad():
-            val = macro_auroc(y_val, torch.sigmoid(head(xv)).double().numpy())
+            val = macro_auroc(y_val, torch.sigmoid(head(xv)).double().cpu().numpy())
         history.append({"weight_decay": cfg.weight_decay, "iterations": epoch, "val_macro_auroc": val})
         score = -np.inf if val is None else val
         if best is None or score > best[0]:
-            best = (score, epoch, head.weight.detach().double().numpy().copy(), head.bias.detach().double().numpy().copy())
+            best = (score, epoch, head.weight.detach().double().cpu().numpy().copy(),
+                    head.bias.detach().double().cpu().numpy().copy())
             since = 0
         else:
             since += 1

@@ -56,3 +56,53 @@ def gather_with_grad(t: torch.Tensor) -> torch.Tensor:
             "use drop_last=True in the training DataLoader"
         )
     return _GatherWithGrad.apply(t)
+
+
+# ----- which process am I? (before and after the process group exists) -----------------------------
+def _env_int(name: str) -> int | None:
+    import os
+
+    v = os.environ.get(name, "").strip()
+    return int(v) if v.lstrip("-").isdigit() else None
+
+
+def launched_rank() -> int:
+    """Global rank of this process as its launcher told it, also before a process group exists.
+
+    torchrun sets ``RANK``; Lightning's own launcher gives its children ``LOCAL_RANK``/``NODE_RANK`` (and
+    its rank-0 process gets them once it has launched them); SLURM ``srun`` sets ``SLURM_PROCID`` (only
+    meaningful with more than one task). Without any of these: 0 (a plain single process).
+    """
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    r = _env_int("RANK")
+    if r is not None:
+        return r
+    local = _env_int("LOCAL_RANK")
+    if local is not None:
+        node = _env_int("NODE_RANK") or _env_int("GROUP_RANK") or 0
+        # only "is it rank 0" matters before the group exists: any non-zero local or node rank is not
+        return local if node == 0 else node * 1_000_000 + local
+    if (_env_int("SLURM_NTASKS") or 1) > 1:
+        return _env_int("SLURM_PROCID") or 0
+    return 0
+
+
+def is_global_zero() -> bool:
+    """True in the one process that evaluates, publishes and writes the run store's events and markers."""
+    return launched_rank() == 0
+
+
+def barrier() -> None:
+    """``dist.barrier`` when a process group exists (after a DDP fit); a no-op in a single process."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def broadcast_object(obj: object) -> object:
+    """Rank 0's ``obj`` on every rank (identity without a process group)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -58,6 +58,8 @@ class MELP(PretrainModule):
         if beat_source not in ("queries", "rpeaks"):
             raise ValueError(f"beat_source must be 'queries' or 'rpeaks', got {beat_source!r}")
         self.ecg_tower = build(dict(ecg_tower))
+        if callable(getattr(getattr(self.ecg_tower, "encoder", None), "drop_mask_emb", None)):
+            self.ecg_tower.encoder.drop_mask_emb()  # stage 2 never masks; DDP needs every parameter used
         if ecg_tower_ckpt:
             load_ecg_tower(self.ecg_tower, ecg_tower_ckpt)
         self.text = build(dict(text_encoder))

@@ -109,6 +109,8 @@ class MELPStage0(PretrainModule):
         if cmsc_embedding not in ("mean_linear", "pooler"):
             raise ValueError(f"cmsc_embedding must be 'mean_linear' or 'pooler', got {cmsc_embedding!r}")
         self.ecg_tower = build(dict(ecg_tower))
+        if callable(getattr(self.ecg_tower, "drop_caption_pooler", None)):
+            self.ecg_tower.drop_caption_pooler()  # unused by stage 0; DDP needs every parameter used
         # MELP optimises the contrastive term of wav2vec2 only (see ecg_encoders.ecg.w2v_pretrain docstring)
         opts = {"diversity_weight": 0.0, "features_pen_weight": 0.0, **(w2v_options or {})}
         self.w2v = Wav2Vec2Pretrainer(self.ecg_tower.encoder, **opts)

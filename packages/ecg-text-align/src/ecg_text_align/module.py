@@ -63,6 +63,7 @@ class PretrainModule(L.LightningModule):
         min_lr_ratio: float = 0.0,
         decay_1d_params: bool = False,
         lead_mask_p: float = 0.0,
+        adam_eps: float = 1e-8,
         seed: int = 0,
         input_preset: str = "melp",
         fs: int = 500,
@@ -75,6 +76,7 @@ class PretrainModule(L.LightningModule):
         self.lr, self.betas, self.weight_decay = lr, tuple(betas), weight_decay
         self.warmup_steps, self.total_steps, self.min_lr_ratio = warmup_steps, total_steps, min_lr_ratio
         self.decay_1d_params = decay_1d_params
+        self.adam_eps = adam_eps  # torch's default; larger values make AdamW continuous in tiny gradients
         self.lead_mask_p, self.seed = lead_mask_p, seed
         self._input_spec = InputSpec(preset=input_preset, fs=fs, length=length)
         self.model_preset, self.pretrained_on = model_preset, tuple(pretrained_on)
@@ -101,11 +103,21 @@ class PretrainModule(L.LightningModule):
         return hash((self.seed, self.global_rank, self.global_step, batch_idx, *extra)) & 0x7FFFFFFF
 
     def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Lead masking seeded by ``step_seed``: differs per rank and micro-batch, identical after a resume."""
+        """Lead masking seeded by (seed, step, micro-batch index), drawn for the *global* batch and sliced by
+        rank: each record gets its own mask, a resumed run draws the same masks, and W ranks x B records see exactly the masks
+        one process with W*B records sees (the loader shards each global batch the same way)."""
         if self.lead_mask_p <= 0:
             return batch
-        g = torch.Generator().manual_seed(self.step_seed())
-        return {**batch, "ecg": random_lead_mask(batch["ecg"], self.lead_mask_p, g)}
+        # the micro-batch index: with gradient accumulation each micro-batch gets its own masks (issue 14)
+        g = torch.Generator().manual_seed(
+            hash((self.seed, 0, self.global_step, getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
+        )
+        x = batch["ecg"]
+        ws = self.trainer.world_size if self._trainer is not None else 1
+        r = self.global_rank if self._trainer is not None else 0
+        b = x.shape[0]
+        keep = torch.rand(b * ws, x.shape[1], 1, generator=g, device="cpu")[r * b : (r + 1) * b] >= self.lead_mask_p
+        return {**batch, "ecg": x * keep.to(device=x.device, dtype=x.dtype)}
 
     def on_fit_start(self) -> None:
         # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
@@ -140,7 +152,7 @@ class PretrainModule(L.LightningModule):
         return groups
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas)
+        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas, eps=self.adam_eps)
         total = self.total_steps or int(self.trainer.estimated_stepping_batches)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, total, self.min_lr_ratio)
@@ -244,7 +256,7 @@ class PretrainModule(L.LightningModule):
 
         relocate_paths(hp, path)  # a moved or copied run finds its own text tower (ecg_text_align.portable)
         model = cls(**hp)
-        model.load_state_dict(ckpt["state_dict"])
+        model.load_state_dict(_without_removed(ckpt["state_dict"], model.state_dict()))
         h = hashlib.sha256()
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -266,6 +278,16 @@ class PretrainModule(L.LightningModule):
         from ecg_text_align.pretrained import from_pretrained
 
         return from_pretrained(name_or_path, map_location=map_location)
+
+
+#: parameters removed because they took no part in the loss (DDP without the unused-parameter search); a
+#: checkpoint written before the removal still loads: exactly these keys are dropped, any other mismatch is an error
+REMOVED_UNUSED = (".pooler.dense.", "encoder.mask_emb", "attn_pool_caption.", "ln_caption.", "encoder.mask_token",
+                  "decoder.mask_token")
+
+
+def _without_removed(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if k in own or not any(r in k for r in REMOVED_UNUSED)}
 
 
 def count_trainable(module: nn.Module) -> int:

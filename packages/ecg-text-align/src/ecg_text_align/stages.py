@@ -52,16 +52,18 @@ def _trainer(trainer: Mapping[str, Any] | None, seed: int, overrides: Mapping[st
 
 def text_lm_stage(
     *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, **lm_kwargs: Any,
+    seed: int = 0, trainer_overrides: Mapping[str, Any] | None = None, **lm_kwargs: Any,
 ) -> Path:
-    """Stage 1: MLM on the corpus's training reports -> a Hugging Face model directory."""
+    """Stage 1: MLM on the corpus's training reports -> a Hugging Face model directory. Trains through ``fit``
+    (the trainer group: DDP, loggers, resume from ``run_dir/checkpoints/last.ckpt``); ``steps`` is its max_steps."""
     from ecg_text_align.lm import train_text_lm
 
     pd = dict(_plain(pretrain_data) or {})
     out = Path(run_dir) / "text_model"
     if out.is_dir():
         return out
-    return train_text_lm(out, task=pd["task"], root=pretrain_root(pd), seed=seed, **_plain(lm_kwargs))
+    return train_text_lm(out, task=pd["task"], root=pretrain_root(pd), seed=seed, run_dir=run_dir,
+                         trainer=_trainer(trainer, seed, trainer_overrides), **_plain(lm_kwargs))
 
 
 def ecg_stage0(

@@ -1,21 +1,27 @@
-"""``fit``: the one training entry point (Lightning Trainer + checkpointing + resume + early stopping).
+"""``fit``: the one training entry point (Lightning Trainer + checkpointing + resume + loggers + DDP checks).
 
-Checkpoints under ``run_dir/checkpoints``: ``epoch=NNN.ckpt`` every epoch, ``last.ckpt`` every
-``checkpoint_every_n_steps`` optimiser steps (default 1000) and at each epoch end (mid-run resume), ``best.ckpt`` by
-``val/zs_auroc`` (validation split of the downstream tasks; a test split is never loaded here).
-A rerun with the same ``run_dir`` resumes from ``last.ckpt``.
+Checkpoints under ``run_dir/checkpoints`` (the policy for long runs, docs/pretraining.md):
+- ``last.ckpt``: one file, rewritten every ``checkpoint_every_n_steps`` optimiser steps and at the end (resume);
+- ``best.ckpt`` (or the best ``checkpoint_best_k`` as ``best-stepNNNNNNN.ckpt``) by ``val/zs_auroc`` (max, on the
+  validation split of the downstream tasks; a test split is never loaded here);
+- ``epoch=NNN.ckpt`` snapshots only when ``snapshot_every_n_epochs`` is set (off by default: at paper size a full
+  training state is ~1 GB per file).
+A rerun with the same ``run_dir`` resumes from ``last.ckpt``. Loggers come from ``trainer_cfg["logger"]``
+(``configs/logger/``: name -> ``{_target_: ..., **kwargs}``), default CSV under ``run_dir/logs/version_0``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +49,84 @@ DEFAULTS: dict[str, Any] = {
     # ResumableLoader shards by rank itself (exact mid-epoch resume); plain loaders get Lightning's sampler
     "use_distributed_sampler": False,
 }
-OWN_KEYS = {"seed", "checkpoint_every_n_steps", "early_stopping_patience", "resume"}
+OWN_KEYS = {"seed", "checkpoint_every_n_steps", "early_stopping_patience", "resume", "logger", "checkpoint_best_k",
+            "snapshot_every_n_epochs"}
+#: the default logger: CSV at run_dir/logs/version_0/metrics.csv
+DEFAULT_LOGGERS: dict[str, Any] = {
+    "csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "logs", "version": 0},
+}
+
+
+class LoggerConfigError(ValueError):
+    """A logger config that cannot be built (unknown target, package not installed); printed without traceback."""
 
 
 def _trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     kw = {**DEFAULTS, **{k: v for k, v in cfg.items() if k not in OWN_KEYS}}
     nullable = ("val_check_interval", "check_val_every_n_epoch", "limit_val_batches")
     return {k: v for k, v in kw.items() if v is not None or k in nullable}
+
+
+def _import(target: str) -> Any:
+    mod, _, attr = target.replace(":", ".").rpartition(".")
+    return getattr(importlib.import_module(mod), attr)
+
+
+def build_loggers(spec: Any, run_dir: Path) -> list[Any] | bool:
+    """Loggers from ``{name: {_target_, **kwargs}}`` (several at once); ``False``/empty = no logger.
+
+    ``save_dir`` defaults to the stage's ``run_dir`` and a wandb/mlflow run is named after it, so every stage
+    of every run logs to its own place."""
+    if spec is False:
+        return False
+    spec = DEFAULT_LOGGERS if spec is None or spec is True else spec
+    if not isinstance(spec, Mapping):
+        raise LoggerConfigError(f"trainer.logger must be a mapping name -> {{_target_: ...}} (configs/logger/), got {spec!r}")
+    out: list[Any] = []
+    for name, one in spec.items():
+        if one is None:
+            continue
+        if not isinstance(one, Mapping) or "_target_" not in one:
+            raise LoggerConfigError(f"logger {name!r}: expected {{_target_: <class>, ...}}, got {one!r}")
+        kw = {k: v for k, v in one.items() if k != "_target_"}
+        try:
+            cls = _import(str(one["_target_"]))
+        except (ImportError, AttributeError) as e:
+            raise LoggerConfigError(f"logger {name!r}: cannot import {one['_target_']}: {e}") from None
+        params = inspect.signature(cls.__init__).parameters
+        if "save_dir" in params and not kw.get("save_dir"):
+            kw["save_dir"] = str(run_dir)
+        for key in ("run_name",):
+            if key in params and not kw.get(key):
+                kw[key] = str(run_dir)
+        try:
+            out.append(cls(**kw))
+        except (ImportError, ModuleNotFoundError) as e:
+            raise LoggerConfigError(f"logger {name!r} ({one['_target_']}): {e} -- install its package "
+                                    f"(e.g. pip install tensorboard / wandb / mlflow)") from None
+    return out or False
+
+
+class _AgreeAcrossRanks(Callback):
+    """Fail fast when the ranks disagree on what they train (a run directory computed differently, a vocabulary
+    built differently): DDP would otherwise silently average gradients of different things."""
+
+    def __init__(self, values: Mapping[str, str]):
+        self.values = dict(values)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.world_size == 1:
+            return
+        ref = trainer.strategy.broadcast(self.values, src=0)
+        bad = {k: (v, ref.get(k)) for k, v in self.values.items() if ref.get(k) != v}
+        if bad:
+            raise RuntimeError(f"rank {trainer.global_rank} disagrees with rank 0 on {bad}; every rank must see the "
+                               "same config (and the same run store path)")
+
+
+def _fingerprint(module: L.LightningModule) -> str:
+    fn = getattr(module, "ddp_fingerprint", None)
+    return str(fn()) if callable(fn) else ""
 
 
 def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cfg: Mapping[str, Any], run_dir: str | Path) -> Path:
@@ -65,39 +142,37 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     cfg = dict(trainer_cfg)
-    L.seed_everything(int(cfg.get("seed", 0)), workers=True)
+    L.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
     monitored = bool(getattr(module, "zero_shot", None)) and callable(getattr(module, "encode_text", None))
 
     last = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="step{step:07d}",
-        save_top_k=0,
-        save_last=True,
-        every_n_train_steps=int(cfg.get("checkpoint_every_n_steps") or 1000),
-        auto_insert_metric_name=False,
+        dirpath=ckpt_dir, filename="step{step:07d}", save_top_k=0, save_last=True,
+        every_n_train_steps=int(cfg.get("checkpoint_every_n_steps") or 1000), auto_insert_metric_name=False,
     )
-    per_epoch = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="epoch={epoch:03d}", save_top_k=-1, every_n_epochs=1, auto_insert_metric_name=False,
-        save_last=True,  # last.ckpt also at every epoch end
-    )
-    callbacks: list[Any] = [last, per_epoch]
+    agree = {"run_dir": str(run_dir.resolve()), "module": type(module).__qualname__, "fingerprint": _fingerprint(module)}
+    callbacks: list[Any] = [last, _AgreeAcrossRanks(agree)]
+    snap = cfg.get("snapshot_every_n_epochs")
+    if snap:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:03d}", save_top_k=-1,
+                                         every_n_epochs=int(snap), auto_insert_metric_name=False, save_last=False))
     best = None
     if monitored:
+        k = int(cfg.get("checkpoint_best_k") or 1)
         best = ModelCheckpoint(
-            dirpath=ckpt_dir, filename="best", monitor=MONITOR, mode="max", save_top_k=1, auto_insert_metric_name=False,
-            save_on_train_epoch_end=False,
+            dirpath=ckpt_dir, filename="best" if k == 1 else "best-step{step:07d}", monitor=MONITOR, mode="max",
+            save_top_k=k, auto_insert_metric_name=False, save_on_train_epoch_end=False, save_last=False,
         )
         callbacks.append(best)
         patience = cfg.get("early_stopping_patience")
         if patience:
             callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=int(patience)))
     else:
-        log.info("no zero-shot validation tasks (or no text tower): keeping only per-epoch and last checkpoints")
+        log.info("no zero-shot validation tasks (or no text tower): keeping only last.ckpt")
 
     trainer = L.Trainer(
         default_root_dir=run_dir,
         callbacks=callbacks,
-        logger=CSVLogger(run_dir, name="logs", version=0),
+        logger=build_loggers(cfg.get("logger"), run_dir),
         **_trainer_kwargs(cfg),
     )
     resume = ckpt_dir / "last.ckpt"
@@ -106,7 +181,14 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
         log.info("resuming from %s", ckpt_path)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     # a stop by max_time / max_steps / early stopping between checkpoint steps must not lose the final state
+    # (Trainer.save_checkpoint writes on global rank 0 and ends with a barrier)
     trainer.save_checkpoint(resume)
     if best is not None and best.best_model_path:
         return Path(best.best_model_path)
     return resume
+
+
+def vocab_fingerprint(tokenizer: Any) -> str:
+    """A short hash of a tokenizer's vocabulary (ranks must agree on it)."""
+    vocab = sorted(tokenizer.get_vocab().items())
+    return hashlib.sha256(repr(vocab).encode()).hexdigest()[:16]

@@ -23,7 +23,7 @@ from ecg_encoders.pooling import AttentionalPooler
 class MELPTowerOutput:
     pooled: torch.Tensor  # (B, shared_dim) mean of the beat embeddings
     beats: torch.Tensor  # (B, n_queries_contrast, shared_dim)
-    caption_tokens: torch.Tensor  # (B, n_queries_caption, caption_dim)
+    caption_tokens: torch.Tensor | None  # (B, n_queries_caption, caption_dim); None without a caption pooler
     tokens: torch.Tensor  # (B, N, d) raw transformer outputs
 
 
@@ -60,12 +60,18 @@ class MELPECGTower(nn.Module):
         self.shared_dim = shared_dim
         self.caption_dim = caption_dim
 
+    def drop_caption_pooler(self) -> None:
+        """Remove the caption pooler for ECG-only training (MELP stage 0 never uses it): DDP without the
+        unused-parameter search needs every parameter in the loss. Stage 2 builds a fresh one."""
+        self.attn_pool_caption = None
+        self.ln_caption = None
+
     def pool(self, tokens: torch.Tensor, project: bool = True) -> MELPTowerOutput:
         """``project=False`` skips ``proj_contrast``, as MELP's ``ext_ecg_emb`` (probe features) does."""
         beats = self.ln_contrast(self.attn_pool_contrast(tokens))
         if project:
             beats = beats @ self.proj_contrast
-        caption = self.ln_caption(self.attn_pool_caption(tokens))
+        caption = None if self.attn_pool_caption is None else self.ln_caption(self.attn_pool_caption(tokens))
         return MELPTowerOutput(pooled=beats.mean(dim=1), beats=beats, caption_tokens=caption, tokens=tokens)
 
     def forward(self, x: torch.Tensor, project: bool = True) -> MELPTowerOutput:

@@ -173,6 +173,11 @@ class Wav2Vec2Encoder(ECGEncoder):
             cfg.activation_dropout, cfg.layerdrop, cfg.fused_attention,
         )
 
+    def drop_mask_emb(self) -> None:
+        """Remove ``mask_emb`` for users that never mask (MELP stage 2): DDP without the unused-parameter search
+        needs every parameter to take part in the loss."""
+        self.mask_emb = None
+
     def set_fused_attention(self, fused: bool) -> None:
         """Switch between ``scaled_dot_product_attention`` and explicit attention (same weights)."""
         self.encoder.set_fused_attention(fused)
@@ -199,6 +204,8 @@ class Wav2Vec2Encoder(ECGEncoder):
         h = self.post_extract_proj(feats) if self.post_extract_proj is not None else feats
         h = self.dropout_input(h)
         if mask_indices is not None:
+            if self.mask_emb is None:
+                raise ValueError("this wav2vec2 encoder has no mask_emb (drop_mask_emb() was called); it cannot mask")
             if mask_indices.shape != h.shape[:2]:
                 raise ValueError(f"mask_indices shape {tuple(mask_indices.shape)} != tokens {tuple(h.shape[:2])}")
             h = torch.where(mask_indices[..., None], self.mask_emb.to(h.dtype), h)

@@ -103,6 +103,10 @@ class HFTextEncoder(nn.Module):
         self.tokenizer, self.model = load_tokenizer_and_model(name_or_path, causal=causal, local_files_only=local_files_only)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ModelNotAvailableError(self.name_or_path, "no fast (Rust) tokenizer: sentence offsets need tokenizer.json")
+        if pooling != "pooler" and getattr(self.model, "pooler", None) is not None:
+            # BERT's tanh pooler only serves pooling="pooler"; left in, it is a parameter without a gradient,
+            # which DDP with find_unused_parameters=False rejects (as add_pooling_layer=False)
+            self.model.pooler = None
         if hasattr(self.model.config, "use_cache"):
             self.model.config.use_cache = False
         tok = self.tokenizer

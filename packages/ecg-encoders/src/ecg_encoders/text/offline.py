@@ -62,13 +62,15 @@ def train_wordpiece_tokenizer(
 
 
 def small_bert_config(vocab_size: int, *, layers: int = 4, width: int = 256, heads: int = 4,
-                      ffn_dim: int = 1024, max_positions: int = 256) -> Any:
-    """A small BERT (4 layers, width 256, 4 heads): trainable on CPU for the default run."""
+                      ffn_dim: int = 1024, max_positions: int = 256, dropout: float = 0.1) -> Any:
+    """A small BERT (4 layers, width 256, 4 heads): trainable on CPU for the default run. ``dropout`` (BERT's
+    0.1 on hidden states and attention) set to 0 makes training deterministic (the DDP equivalence test)."""
     from transformers import BertConfig
 
     return BertConfig(
         vocab_size=vocab_size, hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
         intermediate_size=ffn_dim, max_position_embeddings=max_positions, pad_token_id=0,
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
     )
 
 

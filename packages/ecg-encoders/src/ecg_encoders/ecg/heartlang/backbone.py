@@ -25,12 +25,13 @@ class BeatTransformer(nn.Module):
 
     def __init__(self, in_dim: int, width: int, depth: int, heads: int, dim_head: int, mlp_dim: int, *,
                  max_tokens: int = 256, dropout: float = 0.0, emb_dropout: float = 0.0,
-                 n_ids: int = 16, mask_padding: bool = False) -> None:
+                 n_ids: int = 16, mask_padding: bool = False, mask_token: bool = True) -> None:
         super().__init__()
         self.width, self.max_tokens, self.mask_padding = width, max_tokens, mask_padding
         self.token_embed = nn.Conv1d(in_dim, width, 3, padding=1, padding_mode="circular", bias=False)
         nn.init.kaiming_normal_(self.token_embed.weight, mode="fan_in", nonlinearity="leaky_relu")  # as original
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        # only a masked-modelling user gets a [MASK] vector: an unused parameter breaks DDP (find_unused_parameters=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width)) if mask_token else None
         self.cls_token = nn.Parameter(torch.randn(width))
         self.pos_embed = nn.Parameter(torch.randn(1, max_tokens + 1, width))
         self.lead_embed = nn.Embedding(n_ids, width)  # original: SpatialEmbedding(num_embeddings=16)
@@ -50,6 +51,8 @@ class BeatTransformer(nn.Module):
             raise ValueError(f"BeatTransformer: {n} tokens exceed max_tokens={self.max_tokens}")
         h = self.token_embed(x.transpose(1, 2)).transpose(1, 2)
         if mask is not None:
+            if self.mask_token is None:
+                raise ValueError("BeatTransformer built with mask_token=False cannot take a mask")
             h = torch.where(mask[..., None], self.mask_token.to(h.dtype), h)
         if lead_ids is not None:
             h = h + self.lead_embed(lead_ids)

@@ -125,7 +125,7 @@ class HeartbeatVQ(nn.Module):
                  max_tokens: int = 256, smooth_l1: bool = False, mask_padding: bool = False) -> None:
         super().__init__()
         self.token_len, self.n_codes, self.code_dim = token_len, n_codes, code_dim
-        kw = dict(max_tokens=max_tokens, mask_padding=mask_padding)
+        kw = dict(max_tokens=max_tokens, mask_padding=mask_padding, mask_token=False)  # VQ-HBR never masks
         self.encoder = BeatTransformer(token_len, width, enc_depth, heads, dim_head, mlp_dim, **kw)
         self.decoder = BeatTransformer(code_dim, width, dec_depth, heads, dim_head, mlp_dim, **kw)
         self.quantizer = NormEMAQuantizer(n_codes, code_dim, decay=decay, kmeans_init=kmeans_init)
