@@ -1,15 +1,68 @@
-"""The call site for the weights-only export at the end of each method stage (the checkpoint issue builds it).
+"""The weights-only export at the end of each method stage (issue 11, item 5).
 
-``pretrain`` calls ``on_stage_complete`` on global rank 0 once a stage's output exists and before its
-completion marker is written. Today it does nothing: the export format and ``from_pretrained`` belong to the
-export work; replace the body (keep the signature) to write ``<stage_dir>/export/`` next to the checkpoint.
+``pretrain`` calls ``on_stage_complete`` on global rank 0 once a stage's output exists and before its completion
+marker is written. A stage that ends in a Lightning checkpoint (full training state: optimizer moments, loops,
+pickled hyperparameters; ~3 GB at MELP paper size) also gets ``<stage_dir>/export/``: its weights alone as
+safetensors plus ``export.json``, so a stage's result can be kept, moved or shared without the training state and
+loaded without unpickling. The self-contained model directory with config, text tower and card is written once at
+the end of pretraining (``benchmarks/pipeline/checkpoints.py``, docs/checkpoints.md).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import shutil
 from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger("ecgbench")
+FORMAT = "ecglang-bench/stage-weights/1"
+WEIGHTS = "model.safetensors"
 
 
-def on_stage_complete(*, method: str, stage: str, stage_dir: Path, output: Path) -> None:
-    """Hook: ``output`` is the stage's result (a Lightning checkpoint or a model directory). No-op for now."""
-    return None
+def on_stage_complete(*, method: str, stage: str, stage_dir: Path, output: Path) -> Path | None:
+    """Write ``<stage_dir>/export/`` for a checkpoint output; ``None`` for outputs that are model directories."""
+    output = Path(output)
+    if output.is_dir() or output.suffix != ".ckpt":
+        log.info("%s/%s: output %s is already a model directory; no weights-only export", method, stage, output.name)
+        return None
+    # Our own file, written by this process moments ago: the full load is safe here (users load the export).
+    ckpt: dict[str, Any] = torch.load(output, map_location="cpu", weights_only=False)
+    return write_stage_weights(ckpt, stage_dir / "export", method=method, stage=stage, source=output.name)
+
+
+def write_stage_weights(ckpt: dict[str, Any], out_dir: Path, *, method: str, stage: str, source: str) -> Path:
+    """Atomically write ``out_dir/model.safetensors`` and ``out_dir/export.json`` from a checkpoint's state dict."""
+    from safetensors.torch import save_file
+
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{source}: no state_dict to export")
+    # clone: safetensors refuses tensors that share storage (tied weights); contiguous: it stores raw buffers
+    tensors = {k: v.detach().clone().contiguous() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT, "method": method, "stage": stage})
+    meta = {"format": FORMAT, "method": method, "stage": stage, "source": source,
+            "class": ckpt.get("ecg_text_align_class"), "tensors": len(tensors),
+            "parameters": int(sum(t.numel() for t in tensors.values())), "global_step": ckpt.get("global_step")}
+    (tmp / "export.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    log.info("%s/%s: weights-only export -> %s (%d tensors)", method, stage, out_dir, len(tensors))
+    return out_dir
+
+
+def load_stage_weights(export_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict of a stage export (safetensors only: nothing is unpickled)."""
+    from safetensors.torch import load_file
+
+    path = Path(export_dir) / WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"{export_dir}: not a stage export (no {WEIGHTS})")
+    return load_file(str(path))
