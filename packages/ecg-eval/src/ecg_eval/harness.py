@@ -19,7 +19,7 @@ import numpy as np
 
 from ecg_eval import bootstrap as bs
 from ecg_eval.embeddings import SplitLoader, embed_split
-from ecg_eval.metrics import multilabel_auroc
+from ecg_eval.metrics import multilabel_auroc, threshold_metrics
 from ecg_eval.probe import ProbeConfig, fit_probe
 from ecg_eval.prompts import class_prompts, prompt_file_fingerprint
 from ecg_eval.protocol import supports_zero_shot
@@ -147,6 +147,16 @@ def evaluate(
         out = read_result(path)
         out["result_path"] = str(path)
         return out
+    common = dict(seed=seed, results_root=results_root, suite=suite, method=method, batch_size=batch_size,
+                  embed_cache=embed_cache, split_loader=split_loader, config=config)
+    if mode == "retrieval":  # modes beyond AUROC live in their own modules (docs/evaluation.md)
+        from ecg_eval.retrieval import evaluate_retrieval
+
+        return evaluate_retrieval(encoder, task, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed, **common)
+    if mode == "report_generation":
+        from ecg_eval.report_generation import evaluate_report_generation
+
+        return evaluate_report_generation(encoder, task, **common)
     t0 = time.perf_counter()
     result = _base_result(encoder, task, mode, fraction, seed, suite)
     if method:
@@ -174,7 +184,14 @@ def evaluate(
             classes, dataset=task.dataset, path=prompt_file, templates=templates,
             split_commas=split_commas, lowercase=lowercase,
         )
-        scores = zero_shot_scores(test.features, class_embeddings(encoder, prompts, classes))
+        class_emb = class_embeddings(encoder, prompts, classes)
+        scores = zero_shot_scores(test.features, class_emb)
+        # Max-F1 threshold per class chosen on validation, applied once on test (docs/evaluation.md).
+        val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader)
+        result["threshold_metrics"] = threshold_metrics(
+            task.y(val.record_ids), zero_shot_scores(val.features, class_emb), y_test, scores, classes
+        )
+        result["n_val"] = len(val.record_ids)
         result["config"]["zero_shot"] = {
             "prompt_file": str(prompt_file) if prompt_file else "ecg_eval/prompts/default.json",
             "prompt_file_sha256_16": prompt_file_fingerprint(prompt_file),

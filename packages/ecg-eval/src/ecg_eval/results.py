@@ -24,7 +24,13 @@ import numpy as np
 from ecg_data.paths import atomic_path, atomic_write_json
 
 SCHEMA_VERSION = 1
-MODES = ("zero_shot", "linear_probe")
+MODES = ("zero_shot", "linear_probe", "finetune", "retrieval", "report_generation")
+#: Modes with a training fraction in the file name (``<mode>-<percent>-seed<k>.json``).
+FRACTION_MODES = ("linear_probe", "finetune")
+#: Modes scored by macro AUROC (``scores.macro_auroc`` / ``scores.per_class_auroc``); the others have their own scores.
+AUROC_MODES = ("zero_shot", "linear_probe", "finetune")
+#: Score keys a non-AUROC mode's ``status: ok`` file must have (schema in docs/evaluation.md).
+MODE_SCORE_KEYS = {"retrieval": ("ecg_to_report", "report_to_ecg"), "report_generation": ("model",)}
 SUITES = ("synthetic", "real")
 STATUSES = ("ok", "not_applicable")
 #: The packages whose versions move results most, listed by name at the top of every environment record.
@@ -47,12 +53,12 @@ def fraction_percent(fraction: float) -> str:
 def result_name(mode: str, fraction: float | None, seed: int) -> str:
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    if mode == "linear_probe":
+    if mode in FRACTION_MODES:
         if fraction is None:
-            raise ValueError("linear_probe needs a training fraction")
+            raise ValueError(f"{mode} needs a training fraction")
         return f"{mode}-{fraction_percent(fraction)}-seed{int(seed)}.json"
     if fraction is not None:
-        raise ValueError("zero_shot uses no training data: pass fraction=None")
+        raise ValueError(f"{mode} uses no training fraction: pass fraction=None")
     return f"{mode}-seed{int(seed)}.json"
 
 
@@ -125,8 +131,11 @@ def validate(result: dict, *, source: str = "<result>") -> None:
         raise ValueError(f"{source}: mode {result['mode']!r} not in {MODES}")
     if result["status"] == "ok":
         scores = result.get("scores") or {}
-        if "macro_auroc" not in scores or "per_class_auroc" not in scores:
+        if result["mode"] in AUROC_MODES and ("macro_auroc" not in scores or "per_class_auroc" not in scores):
             raise ValueError(f"{source}: status ok needs scores.macro_auroc and scores.per_class_auroc")
+        lacking = [k for k in MODE_SCORE_KEYS.get(result["mode"], ()) if k not in scores]
+        if lacking:
+            raise ValueError(f"{source}: status ok of mode {result['mode']} needs scores.{', scores.'.join(lacking)}")
 
 
 def is_complete(path: str | Path, checkpoint_hash: str | None = None) -> bool:

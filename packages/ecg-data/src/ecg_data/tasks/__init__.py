@@ -14,7 +14,7 @@ from ecg_data.paths import data_root
 from ecg_data.readers import READERS
 from ecg_data.record import DatasetNotFoundError
 from ecg_data.registry import LazyRegistry
-from ecg_data.tasks import cinc, mimic, ptbxl
+from ecg_data.tasks import cinc, code15, g12ec, mimic, ptbxl
 from ecg_data.tasks.base import Task, TaskSpec, build_task
 
 _SPECS: list[TaskSpec] = []
@@ -36,6 +36,11 @@ _SPECS.append(
     TaskSpec(name="csn", dataset="csn", data_dir="csn", labels=cinc.csn_labels, split=cinc.stratified,
              description="Chapman-Shaoxing-Ningbo SNOMED classes, 72/8/20 multilabel-stratified")
 )
+_SPECS.append(
+    TaskSpec(name="g12ec", dataset="g12ec", data_dir="g12ec", labels=g12ec.g12ec_labels, split=cinc.stratified,
+             description="G12EC (Georgia) Challenge 2021 scored classes, 72/8/20 multilabel-stratified")
+)
+_SPECS += code15.TASK_SPECS
 for _name, _preset in (("mimic_iv_ecg", None), ("synth_mimic", "synth-mimic")):
     _SPECS.append(
         TaskSpec(name=_name, dataset="mimic_iv_ecg", data_dir="mimic-iv-ecg", labels=mimic.mimic_labels,
