@@ -131,12 +131,15 @@ def evaluate(
     config: dict | None = None,
     skip_existing: bool = False,
     method: str | None = None,
+    mode_options: dict | None = None,
 ) -> dict:
     """Score ``encoder`` on ``task`` (``mode`` = "zero_shot" | "linear_probe") and write the result file.
 
     ``fraction`` (0.01 / 0.1 / 1.0) and ``seed`` pick the fixed training subset ``task.train_subset`` for the
     probe; zero-shot takes ``fraction=None``. ``config`` is stored verbatim (the runner's resolved config).
     ``method`` names the leaderboard row and the result folder (default: ``encoder.card.name``).
+    The modes ``finetune``, ``retrieval`` and ``report_generation`` run in their own modules; ``mode_options`` are
+    passed to them (e.g. ``finetune_config``, ``split``, ``reference_file``; docs/evaluation.md).
     Returns the result dict (also written to ``expected_path(...)``, with ``result_path`` added).
     """
     suite = suite or task.suite
@@ -148,11 +151,18 @@ def evaluate(
         out["result_path"] = str(path)
         return out
     common = dict(seed=seed, results_root=results_root, suite=suite, method=method, batch_size=batch_size,
-                  embed_cache=embed_cache, split_loader=split_loader, config=config)
+                  embed_cache=embed_cache, split_loader=split_loader, config=config, **(mode_options or {}))
     if mode == "retrieval":  # modes beyond AUROC live in their own modules (docs/evaluation.md)
         from ecg_eval.retrieval import evaluate_retrieval
 
         return evaluate_retrieval(encoder, task, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed, **common)
+    if mode == "finetune":
+        from ecg_eval.finetune import evaluate_finetune
+
+        if fraction is None:
+            raise ValueError("finetune needs fraction (0.01, 0.1 or 1.0)")
+        return evaluate_finetune(encoder, task, fraction, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed,
+                                 **{k: v for k, v in common.items() if k != "embed_cache"})
     if mode == "report_generation":
         from ecg_eval.report_generation import evaluate_report_generation
 
