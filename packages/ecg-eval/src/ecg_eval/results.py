@@ -24,11 +24,11 @@ import numpy as np
 from ecg_data.paths import atomic_path, atomic_write_json
 
 SCHEMA_VERSION = 1
-MODES = ("zero_shot", "linear_probe", "finetune", "retrieval", "report_generation")
+MODES = ("zero_shot", "linear_probe", "finetune", "retrieval", "report_generation", "transfer")
 #: Modes with a training fraction in the file name (``<mode>-<percent>-seed<k>.json``).
 FRACTION_MODES = ("linear_probe", "finetune")
 #: Modes scored by macro AUROC (``scores.macro_auroc`` / ``scores.per_class_auroc``); the others have their own scores.
-AUROC_MODES = ("zero_shot", "linear_probe", "finetune")
+AUROC_MODES = ("zero_shot", "linear_probe", "finetune", "transfer")
 #: Score keys a non-AUROC mode's ``status: ok`` file must have (schema in docs/evaluation.md).
 MODE_SCORE_KEYS = {"retrieval": ("ecg_to_report", "report_to_ecg"), "report_generation": ("model",)}
 SUITES = ("synthetic", "real")
