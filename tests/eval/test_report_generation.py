@@ -1,7 +1,5 @@
 """Report generation: metrics against sacrebleu/known values, statement recognition, baselines, result file."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,8 +113,8 @@ def test_report_generation_result(tmp_path) -> None:
     assert model["bleu4"] < 100.0 and base["most_frequent"]["bleu4"] < model["bleu4"]
     saved = read_result(r["result_path"])
     assert saved["mode"] == "report_generation" and saved["n_test"] == 5 and saved["split"] == "test"
-    reports = json.loads((tmp_path / "r/synthetic/dec/synth_reports/report_generation-seed0.reports.json").read_text())
-    assert reports["generated"][3] == REPORTS[0] and reports["references"][3] == REPORTS[3]
+    with np.load(tmp_path / "r/synthetic/dec/synth_reports/report_generation-seed0.reports.npz") as z:
+        assert z["generated"][3] == REPORTS[0] and z["references"][3] == REPORTS[3]
 
 
 def test_published_reference_split(tmp_path) -> None:

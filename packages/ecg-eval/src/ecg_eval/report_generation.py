@@ -155,9 +155,10 @@ def evaluate_report_generation(
 
     ``reference_file`` is a published split such as MELP's PTB-XL report test split (500 records; the result's
     ``split`` is then ``split_name`` or ``"melp-ptbxl-report-test-500"``); its records must be in ``task``'s test
-    split. Generated reports are saved beside the result (``.reports.json``).
+    split. Generated reports are saved beside the result (``.reports.npz``: record_ids, references, generated,
+    nearest_neighbour, most_frequent).
     """
-    from ecg_data.paths import atomic_write_json
+    from ecg_data.paths import atomic_path
 
     from ecg_eval.embeddings import default_split_loader, embed_split
     from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain, expected_path
@@ -224,9 +225,12 @@ def evaluate_report_generation(
     result["n_test"] = len(rows)
     result["n_train"] = len(keep)
     result["embedding_cache_keys"] = {"train": train_emb.key, split: test_emb.key}
-    reports_file = Path(path).with_name(Path(path).stem + ".reports.json")
-    atomic_write_json(reports_file, {"record_ids": [ids[i] for i in rows], "references": references,
-                                     "generated": generated, "nearest_neighbour": nn, "most_frequent": frequent})
+    reports_file = Path(path).with_name(Path(path).stem + ".reports.npz")  # not .json: the leaderboard reads those
+    with atomic_path(reports_file) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, record_ids=np.asarray([ids[i] for i in rows]), references=np.asarray(references),
+                                generated=np.asarray(generated), nearest_neighbour=np.asarray(nn),
+                                most_frequent=np.asarray(frequent))
     result["predictions"] = reports_file.name
     result["wall_time_s"] = time.perf_counter() - t0
     write_result(path, result)
