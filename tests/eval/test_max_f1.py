@@ -73,3 +73,15 @@ def test_zero_shot_result_has_threshold_metrics(fake_task, loader, prompt_file, 
     assert tm["per_class"]["B"]["f1"] == pytest.approx(2 / 3) and tm["per_class"]["B"]["accuracy"] == 0.5
     assert "C" in tm["excluded_classes"]
     assert r["n_val"] == len(task.splits["val"])
+
+
+def test_default_prompts_cover_g12ec_and_code() -> None:
+    from ecg_data.readers.code15 import CODE_CLASSES
+    from ecg_data.readers.g12ec import CHALLENGE_SCORED
+    from ecg_eval.prompts import class_prompts
+
+    g = class_prompts(sorted(set(CHALLENGE_SCORED.values())), dataset="g12ec")
+    assert g["STach"] and g["NSR"][0] == "sinus rhythm"
+    for ds in ("code15", "code_test"):
+        c = class_prompts(list(CODE_CLASSES), dataset=ds)
+        assert c["ST"][0] == "sinus tachycardia" and c["1dAVb"][0] == "first degree AV block"
