@@ -110,3 +110,20 @@ def test_finetune_not_applicable(fake_task, loader, tmp_path, Mock) -> None:
     assert r["status"] == "not_applicable" and "embed_ecg" in r["reason"]
     with pytest.raises(ValueError, match="fraction"):
         evaluate(Mock(), task, "finetune", None, results_root=tmp_path / "r", split_loader=loader)
+
+
+def test_wrapped_encoder_is_finetunable() -> None:
+    """The runner wraps encoders (ScoredEncoder forwards attributes): the module behind embed_ecg is found."""
+    from ecg_eval.protocol import finetune_module, supports_finetune
+
+    net = TinyNet()
+
+    class Wrapper:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, a):
+            return getattr(self.__dict__["inner"], a)
+
+    assert finetune_module(Wrapper(net)) is net and supports_finetune(net)
+    assert not supports_finetune(object())

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ecg_eval.metrics import macro_auroc
+from ecg_eval.protocol import finetune_module, supports_finetune
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,6 @@ PAPER_DEFAULTS: dict[str, FinetuneConfig] = {
 def config_for(method: str, **overrides: Any) -> FinetuneConfig:
     """The method's paper defaults (MELP's for a method without them), with ``overrides`` applied."""
     return replace(PAPER_DEFAULTS.get(method, FinetuneConfig()), **overrides)
-
-
-def supports_finetune(encoder: object) -> bool:
-    return isinstance(encoder, nn.Module) and callable(getattr(encoder, "embed_ecg", None))
 
 
 class FinetuneModel(nn.Module):
@@ -167,7 +164,7 @@ class FinetuneFit:
 
 
 def fit_finetune(
-    encoder: nn.Module, train_signals: Any, train_rows: np.ndarray, y_train: np.ndarray,
+    encoder: Any, train_signals: Any, train_rows: np.ndarray, y_train: np.ndarray,
     val_signals: Any, val_rows: np.ndarray, y_val: np.ndarray, *, config: FinetuneConfig, seed: int = 0,
 ) -> FinetuneFit:
     """Train a copy of ``encoder`` + a linear head; keep the best-validation weights."""
@@ -176,7 +173,10 @@ def fit_finetune(
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", torch.cuda.current_device())
     torch.manual_seed(seed)
-    enc = copy.deepcopy(encoder).to(device)
+    module = finetune_module(encoder)
+    if module is None:
+        raise TypeError(f"{type(encoder).__name__} has no embed_ecg on an nn.Module: it cannot be fine-tuned")
+    enc = copy.deepcopy(module).to(device)
     enc.train()
     probe_x = torch.from_numpy(np.array(train_signals[train_rows[:2]], dtype=np.float32)).to(device)
     feats = enc.embed_ecg(probe_x)  # type: ignore[operator]

@@ -25,16 +25,12 @@ import numpy as np
 import torch
 
 from ecg_eval.metrics import binary_f1
+from ecg_eval.protocol import supports_report_generation
 from ecg_eval.statements import StatementVocabulary, default_vocabulary
 
 log = logging.getLogger(__name__)
 
 BLEU_ORDERS = (1, 2, 3, 4)
-
-
-def supports_report_generation(encoder: object) -> bool:
-    """Methods with a report decoder (MELP, ESI) expose ``generate_report(x) -> list[str]``."""
-    return callable(getattr(encoder, "generate_report", None))
 
 
 def generate_reports(encoder: Any, signals: Any, n: int, *, batch_size: int = 32, progress: bool = True,
