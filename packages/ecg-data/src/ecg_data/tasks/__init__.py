@@ -1,7 +1,8 @@
 """Benchmark tasks by name: labels (selected by class name), split files, fixed training subsets.
 
 ``get_task("ptbxl_super", root=None, seed=0)``. Real tasks find their data under
-``$ECG_DATA_ROOT/<dir>`` (dirs ``ptbxl``, ``cpsc2018``, ``csn``, ``mimic-iv-ecg``) unless ``root`` is
+``$ECG_DATA_ROOT/<dir>`` (dirs ``ptbxl``, ``cpsc2018``, ``csn``, ``mimic-iv-ecg``, ``g12ec``, ``code15``,
+``code-test``) unless ``root`` is
 given; synthetic tasks (``synth_*``) generate their corpus on first use via
 ``ecg_data.synthetic.ensure_preset``.
 """
