@@ -177,12 +177,13 @@ def fit_finetune(
     if module is None:
         raise TypeError(f"{type(encoder).__name__} has no embed_ecg on an nn.Module: it cannot be fine-tuned")
     enc = copy.deepcopy(module).to(device)
-    enc.train()
+    enc.eval()  # the dry pass that finds the trainable parameters must not touch batch-norm statistics
     probe_x = torch.from_numpy(np.array(train_signals[train_rows[:2]], dtype=np.float32)).to(device)
     feats = enc.embed_ecg(probe_x)  # type: ignore[operator]
     model = FinetuneModel(enc, int(feats.shape[1]), y_train.shape[1]).to(device)
     model.zero_grad()
     feats.float().sum().backward()
+    enc.train()
     trainable = ["head.weight", "head.bias"] + [f"encoder.{n}" for n, p in enc.named_parameters() if p.grad is not None]
     for n, p in model.named_parameters():
         p.requires_grad_(n in trainable)
