@@ -127,7 +127,7 @@ def test_published_reference_split(tmp_path) -> None:
 
     r = evaluate_report_generation(Decoder(), Task(), results_root=tmp_path / "r", embed_cache=tmp_path / "e",
                                    split_loader=lambda t, s, p: splits[s], reference_file=ref, progress=False)
-    assert r["split"] == "melp-ptbxl-report-test-500" and r["n_test"] == 2
+    assert r["split"] == "ptbxl_test-2" and r["n_test"] == 2  # "melp-ptbxl-report-test-500" only for 500 records
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"ecg_id": ["nope"], "report": ["x"]}).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="not in synth_reports/test"):

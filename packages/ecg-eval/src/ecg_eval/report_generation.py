@@ -150,7 +150,7 @@ def evaluate_report_generation(
     references), score them and the two baselines, and write ``report_generation-seed<k>.json``.
 
     ``reference_file`` is a published split such as MELP's PTB-XL report test split (500 records; the result's
-    ``split`` is then ``split_name`` or ``"melp-ptbxl-report-test-500"``); its records must be in ``task``'s test
+    ``split`` is then ``split_name`` or ``"melp-ptbxl-report-test-500"``, ``<file stem>-<n>`` for other sizes); its records must be in ``task``'s test
     split. Generated reports are saved beside the result (``.reports.npz``: record_ids, references, generated,
     nearest_neighbour, most_frequent).
     """
@@ -191,7 +191,8 @@ def evaluate_report_generation(
             raise ValueError(f"{reference_file}: {len(missing)} record(s) not in {task.name}/{split} (after QC), e.g. {missing[:5]}")
         rows = [pos[w] for w in want]
         references = list(want_refs)
-        result["split"] = split_name or "melp-ptbxl-report-test-500"
+        default_name = "melp-ptbxl-report-test-500" if len(want) == 500 else f"{Path(reference_file).stem}-{len(want)}"
+        result["split"] = split_name or default_name
     else:
         rows = [i for i, r in enumerate(refs_all) if r]
         references = [refs_all[i] for i in rows]
