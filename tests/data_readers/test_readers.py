@@ -13,7 +13,7 @@ from dr_fixtures import MIMIC_NAMES, PTBXL_ROWS, lead_signal
 
 
 def test_registry_names():
-    assert READERS.names() == sorted(["ptbxl", "cpsc2018", "cpsc2018_original", "csn", "mimic_iv_ecg"])
+    assert READERS.names() == sorted(["ptbxl", "cpsc2018", "cpsc2018_original", "csn", "mimic_iv_ecg", "g12ec", "code15", "code_test"])
     for name in READERS.names():
         cls = READERS.get(name)
         doc = cls.__module__ and __import__(cls.__module__, fromlist=["x"]).__doc__

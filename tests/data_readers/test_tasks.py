@@ -19,7 +19,7 @@ from ecg_data.tasks.splits import stratified_split, subset_order
 
 def test_task_names_follow_contract():
     want = {f"{p}_{k}" for p in ("ptbxl", "synth_ptbxl") for k in ("super", "sub", "form", "rhythm", "all")}
-    want |= {"cpsc2018", "cpsc2018_full", "csn", "csn_exact", "mimic_iv_ecg", "synth_cpsc2018", "synth_mimic"}
+    want |= {"cpsc2018", "cpsc2018_full", "csn", "csn_exact", "mimic_iv_ecg", "synth_cpsc2018", "synth_mimic", "g12ec", "code15", "code_test"}
     assert set(TASKS.names()) == want
 
 

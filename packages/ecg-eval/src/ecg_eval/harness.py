@@ -19,7 +19,7 @@ import numpy as np
 
 from ecg_eval import bootstrap as bs
 from ecg_eval.embeddings import SplitLoader, embed_split, resolve_device
-from ecg_eval.metrics import FEW_POSITIVES, multilabel_auroc, test_positives
+from ecg_eval.metrics import FEW_POSITIVES, multilabel_auroc, test_positives, threshold_metrics
 from ecg_eval.probe import PaperProbeConfig, ProbeConfig, fit_paper_probe, fit_probe
 from ecg_eval.prompts import class_prompts, prompt_file_fingerprint
 from ecg_eval.protocol import supports_zero_shot
@@ -161,6 +161,7 @@ def evaluate(
     method: str | None = None,
     device: str = "cpu",
     precision: str = "32",
+    mode_options: dict | None = None,
 ) -> dict:
     """Score ``encoder`` on ``task`` (``mode`` = "zero_shot" | "linear_probe") and write the result file.
 
@@ -169,6 +170,8 @@ def evaluate(
     ``method`` names the leaderboard row and the result folder (default: ``encoder.card.name``).
     ``device`` (``auto``/``cpu``/``cuda[:k]``) runs the encoder and the probe fit there; ``precision="bf16"``
     embeds under bf16 autocast (the probe always fits in its own float32).
+    The modes ``finetune``, ``retrieval`` and ``report_generation`` run in their own modules; ``mode_options`` are
+    passed to them (e.g. ``finetune_config``, ``split``, ``reference_file``; docs/evaluation.md).
     Returns the result dict (also written to ``expected_path(...)``, with ``result_path`` added).
     """
     suite = suite or task.suite
@@ -183,6 +186,23 @@ def evaluate(
         out = read_result(path)
         out["result_path"] = str(path)
         return out
+    common = dict(seed=seed, results_root=results_root, suite=suite, method=method, batch_size=batch_size,
+                  embed_cache=embed_cache, split_loader=split_loader, config=config, **(mode_options or {}))
+    if mode == "retrieval":  # modes beyond AUROC live in their own modules (docs/evaluation.md)
+        from ecg_eval.retrieval import evaluate_retrieval
+
+        return evaluate_retrieval(encoder, task, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed, **common)
+    if mode == "finetune":
+        from ecg_eval.finetune import evaluate_finetune
+
+        if fraction is None:
+            raise ValueError("finetune needs fraction (0.01, 0.1 or 1.0)")
+        return evaluate_finetune(encoder, task, fraction, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed,
+                                 **{k: v for k, v in common.items() if k != "embed_cache"})
+    if mode == "report_generation":
+        from ecg_eval.report_generation import evaluate_report_generation
+
+        return evaluate_report_generation(encoder, task, **common)
     t0 = time.perf_counter()
     result = _base_result(encoder, task, mode, fraction, seed, suite)
     if method:
@@ -219,7 +239,15 @@ def evaluate(
             classes, dataset=task.dataset, path=prompt_file, templates=templates,
             split_commas=split_commas, lowercase=lowercase,
         )
-        scores = zero_shot_scores(test.features, class_embeddings(encoder, prompts, classes))
+        class_emb = class_embeddings(encoder, prompts, classes)
+        scores = zero_shot_scores(test.features, class_emb)
+        # Max-F1 threshold per class chosen on validation, applied once on test (docs/evaluation.md).
+        val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
+                          device=device, precision=precision)
+        result["threshold_metrics"] = threshold_metrics(
+            task.y(val.record_ids), zero_shot_scores(val.features, class_emb), y_test, scores, classes
+        )
+        result["n_val"] = len(val.record_ids)
         result["config"]["zero_shot"] = {
             "prompt_file": str(prompt_file) if prompt_file else "ecg_eval/prompts/default.json",
             "prompt_file_sha256_16": prompt_file_fingerprint(prompt_file),
@@ -236,7 +264,7 @@ def evaluate(
         train = embed_split(encoder, task, "train", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
                             device=device, precision=precision)
         val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
-                            device=device, precision=precision)
+                          device=device, precision=precision)
         subset = [str(r) for r in task.train_subset(fraction, seed)]
         x_train, missing = train.rows(subset)
         if missing:

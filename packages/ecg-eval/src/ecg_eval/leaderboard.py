@@ -114,6 +114,8 @@ def _table_order(key: tuple) -> tuple:
 def build_tables(results: Iterable[dict]) -> list[Table]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in results:
+        if r["mode"] not in ("zero_shot", "linear_probe", "linear_probe_paper"):  # others: leaderboard_modes
+            continue
         groups[(r["suite"], r["mode"], r.get("fraction_percent"), r["method"], r["task"])].append(r)
     tables: dict[tuple, Table] = {}
     for (suite, mode, frac, method, task), rs in groups.items():
@@ -302,6 +304,11 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
                 lines.append(render_table(t, refs) + "\n")
         if plots and suite in plots:
             lines.append(f"![Linear probe AUROC per training fraction ({suite})]({plots[suite]})\n")
+    from ecg_eval.leaderboard_modes import render_mode_sections  # F1/accuracy, fine-tune, transfer, retrieval, reports
+
+    extra = render_mode_sections(results)
+    if extra:
+        lines.append(extra)
     if refs:
         lines.append("## Sources of the reported numbers\n")
         for r in refs:

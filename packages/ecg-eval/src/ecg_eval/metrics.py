@@ -109,3 +109,91 @@ def test_positives(y_true: np.ndarray, classes: Sequence[str]) -> dict[str, int]
     """Positive records per class (name -> count) in a label matrix."""
     y = np.asarray(y_true)
     return {c: int(y[:, j].sum()) for j, c in enumerate(classes)}
+
+
+# --- thresholded metrics: F1 and accuracy ------------------------------------------------------------------------
+
+
+def f1_counts(tp: np.ndarray | int, fp: np.ndarray | int, n_pos: int) -> np.ndarray:
+    """F1 = 2TP / (2TP + FP + FN) with FN = n_pos - TP; 0 where the denominator is 0 (nothing to find, nothing said)."""
+    tp = np.asarray(tp, dtype=np.float64)
+    fp = np.asarray(fp, dtype=np.float64)
+    denom = tp + fp + n_pos
+    return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+
+
+def binary_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    """F1 of 0/1 predictions against 0/1 labels (0.0 when there is neither a positive nor a positive prediction)."""
+    y = np.asarray(y).astype(bool).ravel()
+    pred = np.asarray(pred).astype(bool).ravel()
+    if y.shape != pred.shape:
+        raise ValueError(f"labels {y.shape} and predictions {pred.shape} differ in length")
+    return float(f1_counts(int((y & pred).sum()), int((~y & pred).sum()), int(y.sum())))
+
+
+def max_f1_threshold(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    """``(max F1, threshold)`` over every cut ``s >= t`` with ``t`` one of the observed scores.
+
+    Why every observed score: F1 only changes where the cut passes a score, so these cuts are exhaustive. Ties in
+    F1 go to the higher threshold (fewer positive calls). Raises ValueError without a positive (F1 is 0 at every cut).
+    """
+    y = np.asarray(y).astype(bool).ravel()
+    s = np.asarray(s, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"labels {y.shape} and scores {s.shape} differ in length")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores contain NaN or inf")
+    n_pos = int(y.sum())
+    if n_pos == 0:
+        raise ValueError("max-F1 undefined: no positive")
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order]
+    tp = np.cumsum(y_sorted)
+    fp = np.cumsum(~y_sorted)
+    last = np.r_[s_sorted[1:] != s_sorted[:-1], True]  # cut after the last record of each group of tied scores
+    f1 = f1_counts(tp[last], fp[last], n_pos)
+    best = int(np.argmax(f1))  # first maximum = highest threshold
+    return float(f1[best]), float(s_sorted[last][best])
+
+
+def accuracy_at(y: np.ndarray, s: np.ndarray, threshold: float) -> float:
+    """Fraction of records where ``s >= threshold`` equals the label."""
+    y = np.asarray(y).astype(bool).ravel()
+    return float(np.mean((np.asarray(s, dtype=np.float64).ravel() >= threshold) == y))
+
+
+def threshold_metrics(
+    y_val: np.ndarray, s_val: np.ndarray, y_test: np.ndarray, s_test: np.ndarray, classes: Sequence[str]
+) -> dict:
+    """Per-class F1 and accuracy on test at the max-F1 threshold chosen on **validation**, plus the
+    test-chosen ("oracle") max-F1 and accuracy the MERL/MELP zero-shot code reports, for comparison.
+
+    A class is excluded (listed with the reason) when validation has no positive (no threshold can be chosen)
+    or test has no positive or no negative. Macro = mean over the evaluated classes.
+    """
+    y_val, y_test = np.asarray(y_val), np.asarray(y_test)
+    s_val, s_test = np.asarray(s_val, dtype=np.float64), np.asarray(s_test, dtype=np.float64)
+    per: dict[str, dict[str, float]] = {}
+    excluded: dict[str, str] = {}
+    for j, name in enumerate(classes):
+        if not y_val[:, j].astype(bool).any():
+            excluded[name] = "no positive in the validation split (no threshold to choose)"
+            continue
+        reason = exclusion_reason(y_test[:, j])
+        if reason is not None:
+            excluded[name] = reason
+            continue
+        val_f1, thr = max_f1_threshold(y_val[:, j], s_val[:, j])
+        oracle_f1, oracle_thr = max_f1_threshold(y_test[:, j], s_test[:, j])
+        per[name] = {
+            "threshold": thr,
+            "val_f1": val_f1,
+            "f1": binary_f1(y_test[:, j], s_test[:, j] >= thr),
+            "accuracy": accuracy_at(y_test[:, j], s_test[:, j], thr),
+            "oracle_threshold": oracle_thr,
+            "oracle_max_f1": oracle_f1,
+            "oracle_accuracy": accuracy_at(y_test[:, j], s_test[:, j], oracle_thr),
+        }
+    keys = ("f1", "accuracy", "oracle_max_f1", "oracle_accuracy")
+    macro = {k: (float(np.mean([v[k] for v in per.values()])) if per else None) for k in keys}
+    return {"threshold_split": "val", "macro": macro, "per_class": per, "excluded_classes": excluded}

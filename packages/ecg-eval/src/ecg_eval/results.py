@@ -24,8 +24,15 @@ import numpy as np
 from ecg_data.paths import atomic_path, atomic_write_json
 
 SCHEMA_VERSION = 1
-MODES = ("zero_shot", "linear_probe", "linear_probe_paper")
+MODES = ("zero_shot", "linear_probe", "linear_probe_paper", "finetune", "retrieval", "report_generation", "transfer")
+#: The two linear probes (ours, L-BFGS; the papers', AdamW epochs).
 PROBE_MODES = ("linear_probe", "linear_probe_paper")
+#: Modes with a training fraction in the file name (``<mode>-<percent>-seed<k>.json``).
+FRACTION_MODES = ("linear_probe", "linear_probe_paper", "finetune")
+#: Modes scored by macro AUROC (``scores.macro_auroc`` / ``scores.per_class_auroc``); the others have their own scores.
+AUROC_MODES = ("zero_shot", "linear_probe", "linear_probe_paper", "finetune", "transfer")
+#: Score keys a non-AUROC mode's ``status: ok`` file must have (schema in docs/evaluation.md).
+MODE_SCORE_KEYS = {"retrieval": ("ecg_to_report", "report_to_ecg"), "report_generation": ("model",)}
 SUITES = ("synthetic", "real")
 STATUSES = ("ok", "not_applicable")
 #: The packages whose versions move results most, listed by name at the top of every environment record.
@@ -48,12 +55,12 @@ def fraction_percent(fraction: float) -> str:
 def result_name(mode: str, fraction: float | None, seed: int) -> str:
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    if mode in PROBE_MODES:
+    if mode in FRACTION_MODES:
         if fraction is None:
             raise ValueError(f"{mode} needs a training fraction")
         return f"{mode}-{fraction_percent(fraction)}-seed{int(seed)}.json"
     if fraction is not None:
-        raise ValueError("zero_shot uses no training data: pass fraction=None")
+        raise ValueError(f"{mode} uses no training fraction: pass fraction=None")
     return f"{mode}-seed{int(seed)}.json"
 
 
@@ -126,8 +133,11 @@ def validate(result: dict, *, source: str = "<result>") -> None:
         raise ValueError(f"{source}: mode {result['mode']!r} not in {MODES}")
     if result["status"] == "ok":
         scores = result.get("scores") or {}
-        if "macro_auroc" not in scores or "per_class_auroc" not in scores:
+        if result["mode"] in AUROC_MODES and ("macro_auroc" not in scores or "per_class_auroc" not in scores):
             raise ValueError(f"{source}: status ok needs scores.macro_auroc and scores.per_class_auroc")
+        lacking = [k for k in MODE_SCORE_KEYS.get(result["mode"], ()) if k not in scores]
+        if lacking:
+            raise ValueError(f"{source}: status ok of mode {result['mode']} needs scores.{', scores.'.join(lacking)}")
 
 
 def ids_hash(record_ids: Sequence[str]) -> str:
@@ -145,12 +155,12 @@ def evaluation_identity(task: Any, mode: str, fraction: float | None, seed: int,
     from ecg_data.paths import stable_hash
 
     splits = {"test": task.splits["test"]}
-    if mode in PROBE_MODES:
+    if mode in FRACTION_MODES:
         splits.update(train=task.splits["train"], val=task.splits["val"])
     fp = task.fingerprint() if hasattr(task, "fingerprint") else task.reader().fingerprint()
     return {
         "split_sha256": {k: ids_hash(v) for k, v in sorted(splits.items())},
-        "subset_sha256": ids_hash(task.train_subset(fraction, seed)) if mode in PROBE_MODES and fraction else None,
+        "subset_sha256": ids_hash(task.train_subset(fraction, seed)) if mode in FRACTION_MODES and fraction else None,
         "dataset_fingerprint": fp,
         "published_sha256": (getattr(task, "published", None) or {}).get("content_sha256"),
         "eval_config_sha256": stable_hash(settings, n=16),

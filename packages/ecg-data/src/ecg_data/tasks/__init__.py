@@ -1,7 +1,8 @@
 """Benchmark tasks by name: labels (selected by class name), split files, fixed training subsets.
 
 ``get_task("ptbxl_super", root=None, seed=0)``. Real tasks find their data under
-``$ECG_DATA_ROOT/<dir>`` (dirs ``ptbxl``, ``cpsc2018``, ``csn``, ``mimic-iv-ecg``) unless ``root`` is
+``$ECG_DATA_ROOT/<dir>`` (dirs ``ptbxl``, ``cpsc2018``, ``csn``, ``mimic-iv-ecg``, ``g12ec``, ``code15``,
+``code-test``) unless ``root`` is
 given; synthetic tasks (``synth_*``) generate their corpus on first use via
 ``ecg_data.synthetic.ensure_preset``.
 
@@ -18,7 +19,7 @@ from ecg_data.paths import data_root
 from ecg_data.readers import READERS
 from ecg_data.record import DatasetNotFoundError
 from ecg_data.registry import LazyRegistry
-from ecg_data.tasks import cinc, mimic, ptbxl
+from ecg_data.tasks import cinc, code15, g12ec, mimic, ptbxl
 from ecg_data.tasks.base import Task, TaskSpec, build_published_task, build_task
 from ecg_data.tasks.published import PUBLISHED_TASKS, published_classes, published_labels, published_split
 from ecg_data.tasks.window import CPSC2018_PUBLISHED_WINDOW
@@ -58,6 +59,11 @@ _SPECS += [
              published="csn", label_source="rule",
              description="Chapman-Shaoxing-Ningbo published split; classes = exact SNOMED codes with >= 50 positives"),
 ]
+_SPECS.append(
+    TaskSpec(name="g12ec", dataset="g12ec", data_dir="g12ec", labels=g12ec.g12ec_labels, split=cinc.stratified,
+             description="G12EC (Georgia) Challenge 2021 scored classes, 72/8/20 multilabel-stratified")
+)
+_SPECS += code15.TASK_SPECS
 #: the real corpus uses the reader's defaults, i.e. the original pipelines' report rules (EKG -> ECG, reports under
 #: 4 words dropped; MELP preprocess_mimic_iv_ecg.py:30,116-117); the synthetic twin keeps every report it writes
 #: (its short machine statements are part of the corpus design and of the default run's figures)
