@@ -32,6 +32,9 @@ def on_stage_complete(*, method: str, stage: str, stage_dir: Path, output: Path)
         return None
     # Our own file, written by this process moments ago: the full load is safe here (users load the export).
     ckpt: dict[str, Any] = torch.load(output, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict) or not ckpt["state_dict"]:
+        log.warning("%s/%s: %s holds no Lightning state_dict; no weights-only export", method, stage, output.name)
+        return None
     return write_stage_weights(ckpt, stage_dir / "export", method=method, stage=stage, source=output.name)
 
 

@@ -38,3 +38,11 @@ def test_model_directory_outputs_are_left_alone(tmp_path: Path) -> None:
     d.mkdir()
     assert on_stage_complete(method="m", stage="lm", stage_dir=tmp_path, output=d) is None
     assert not (tmp_path / "export").exists()
+
+
+def test_checkpoint_without_a_state_dict_is_a_logged_skip(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "last.ckpt"
+    torch.save({"toy": 1}, path)  # e.g. a user's method writing its own checkpoint format
+    with caplog.at_level("WARNING", logger="ecgbench"):
+        assert on_stage_complete(method="toy", stage="main", stage_dir=tmp_path, output=path) is None
+    assert "no Lightning state_dict" in caplog.text and not (tmp_path / "export").exists()

@@ -154,13 +154,19 @@ def evaluation_identity(task: Any, mode: str, fraction: float | None, seed: int,
     """
     from ecg_data.paths import stable_hash
 
-    splits = {"test": task.splits["test"]}
-    if mode in FRACTION_MODES:
-        splits.update(train=task.splits["train"], val=task.splits["val"])
-    fp = task.fingerprint() if hasattr(task, "fingerprint") else task.reader().fingerprint()
+    # Modes with their own split choice (retrieval, report generation) may get task-like objects without the
+    # train/val/test membership: hash what the task has.
+    have = getattr(task, "splits", None) or {}
+    wanted = ("train", "val", "test") if mode in FRACTION_MODES else ("test",)
+    splits = {k: have[k] for k in wanted if k in have}
+    if hasattr(task, "fingerprint"):
+        fp = task.fingerprint()
+    else:
+        fp = task.reader().fingerprint() if hasattr(task, "reader") else None
+    subset = task.train_subset(fraction, seed) if mode in FRACTION_MODES and fraction and hasattr(task, "train_subset") else None
     return {
         "split_sha256": {k: ids_hash(v) for k, v in sorted(splits.items())},
-        "subset_sha256": ids_hash(task.train_subset(fraction, seed)) if mode in FRACTION_MODES and fraction else None,
+        "subset_sha256": ids_hash(subset) if subset is not None else None,
         "dataset_fingerprint": fp,
         "published_sha256": (getattr(task, "published", None) or {}).get("content_sha256"),
         "eval_config_sha256": stable_hash(settings, n=16),

@@ -117,6 +117,7 @@ class MELPStage0(PretrainModule):
         if cmsc_embedding == "mean_linear":
             # ecgfm_model.py:104-106: head = Dropout(0) + Linear(768, shared_emb_dim, bias=proj_bias=False)
             self.cmsc_head = nn.Linear(int(self.ecg_tower.encoder.width), int(self.ecg_tower.shared_dim), bias=False)
+            self.ecg_tower.drop_contrast_pooler()  # unused: the CMSC embedding bypasses it (DDP needs every parameter used)
         self.logit_scale = LogitScale()
         if n_segments != 2:
             raise ValueError("CMSC here uses exactly 2 segments per record")
@@ -124,6 +125,8 @@ class MELPStage0(PretrainModule):
         self._subject_codes: torch.Tensor | None = None
 
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hparams.cmsc_embedding == "mean_linear":  # the stage's own ECG embedding (no attentional pooler)
+            return self.cmsc_head(self.ecg_tower.encoder(x).tokens.mean(dim=1))
         return self.ecg_tower(x).pooled
 
     def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:

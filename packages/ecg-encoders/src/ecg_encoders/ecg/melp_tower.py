@@ -66,8 +66,18 @@ class MELPECGTower(nn.Module):
         self.attn_pool_caption = None
         self.ln_caption = None
 
+    def drop_contrast_pooler(self) -> None:
+        """Remove the contrast pooler too, for a stage whose ECG embedding is the mean of tokens (MELP stage 0's
+        CMSC head, ``ecgfm_model.py:104-106``: the original's stage 0 has no attentional pooler at all). Stage 2
+        builds fresh poolers and loads only the encoder. ``pool`` is unusable afterwards."""
+        self.attn_pool_contrast = None
+        self.ln_contrast = None
+        self.proj_contrast = None
+
     def pool(self, tokens: torch.Tensor, project: bool = True) -> MELPTowerOutput:
         """``project=False`` skips ``proj_contrast``, as MELP's ``ext_ecg_emb`` (probe features) does."""
+        if self.attn_pool_contrast is None:
+            raise RuntimeError("this tower's contrast pooler was dropped (drop_contrast_pooler): embed its tokens instead")
         beats = self.ln_contrast(self.attn_pool_contrast(tokens))
         if project:
             beats = beats @ self.proj_contrast

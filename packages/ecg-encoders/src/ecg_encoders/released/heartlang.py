@@ -51,9 +51,10 @@ def backbone_config(state: Mapping[str, torch.Tensor], p: str) -> dict[str, int]
                 max_tokens=int(state[f"{p}pos_embed"].shape[1]) - 1)
 
 
-def map_backbone(m: KeyMapper, p: str, ours: str, depth: int) -> None:
+def map_backbone(m: KeyMapper, p: str, ours: str, depth: int, *, mask_token: bool = True) -> None:
+    """``mask_token=False``: our module has none (VQ-HBR never masks; removed so DDP sees every parameter used)."""
     m.put(f"{ours}token_embed.weight", f"{p}token_embed.tokenConv.weight")
-    for k in ("mask_token", "cls_token", "pos_embed"):
+    for k in ("mask_token", "cls_token", "pos_embed") if mask_token else ("cls_token", "pos_embed"):
         m.put(f"{ours}{k}", f"{p}{k}")
     m.put(f"{ours}lead_embed.weight", f"{p}spa_embed.embed.weight")
     m.put(f"{ours}time_embed.weight", f"{p}tem_embed.embed.weight")
@@ -99,8 +100,8 @@ def convert_vqhbr(state: Mapping[str, torch.Tensor], source: str, fmt: str = "he
                             heads=enc_cfg["heads"], dim_head=enc_cfg["dim_head"], mlp_dim=enc_cfg["mlp_dim"],
                             n_codes=int(code.shape[0]), code_dim=int(code.shape[1]))
     m = KeyMapper(state, source, fmt)
-    map_backbone(m, "encoder.", "encoder.", enc_cfg["depth"])
-    map_backbone(m, "decoder.", "decoder.", dec_cfg["depth"])
+    map_backbone(m, "encoder.", "encoder.", enc_cfg["depth"], mask_token=False)
+    map_backbone(m, "decoder.", "decoder.", dec_cfg["depth"], mask_token=False)
     for layer in ("encode_task_layer", "decode_task_layer"):
         for i in (0, 2):
             for t in ("weight", "bias"):
@@ -112,7 +113,7 @@ def convert_vqhbr(state: Mapping[str, torch.Tensor], source: str, fmt: str = "he
         m.out["quantizer.cluster_size"] = torch.zeros(code.shape[0])
     m.out["quantizer.initted"] = torch.tensor(True)
     m.ignore(r"quantize\.embedding\.(cluster_size|embed_avg|initted)", "EMA bookkeeping of codebook training")
-    # the encoder/decoder masks are never used by VQ-HBR (no masking), their patch tokens are: kept above
+    m.ignore(r"(encoder|decoder)\.mask_token", "VQ-HBR never masks: our tokenizer has no [MASK] vector (unused in the loss)")
     conv = m.finish(vq)
     vq.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in conv.state.items()})
     return vq, conv
