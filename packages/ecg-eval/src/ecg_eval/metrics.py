@@ -25,17 +25,23 @@ def midranks(s: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def auroc(y: np.ndarray, s: np.ndarray) -> float:
-    """Area under the ROC curve of one binary label (Mann-Whitney U with mid-ranks for ties).
-
-    Raises ValueError when ``y`` has no positive or no negative, because the AUROC is undefined there.
-    """
+def _binary_scores(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One binary label and its scores as flat bool / float64 arrays; mismatched lengths or NaN/inf raise."""
     y = np.asarray(y).astype(bool).ravel()
     s = np.asarray(s, dtype=np.float64).ravel()
     if y.shape != s.shape:
         raise ValueError(f"labels {y.shape} and scores {s.shape} differ in length")
     if not np.all(np.isfinite(s)):
         raise ValueError("scores contain NaN or inf")
+    return y, s
+
+
+def auroc(y: np.ndarray, s: np.ndarray) -> float:
+    """Area under the ROC curve of one binary label (Mann-Whitney U with mid-ranks for ties).
+
+    Raises ValueError when ``y`` has no positive or no negative, because the AUROC is undefined there.
+    """
+    y, s = _binary_scores(y, s)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -137,12 +143,7 @@ def max_f1_threshold(y: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     Why every observed score: F1 only changes where the cut passes a score, so these cuts are exhaustive. Ties in
     F1 go to the higher threshold (fewer positive calls). Raises ValueError without a positive (F1 is 0 at every cut).
     """
-    y = np.asarray(y).astype(bool).ravel()
-    s = np.asarray(s, dtype=np.float64).ravel()
-    if y.shape != s.shape:
-        raise ValueError(f"labels {y.shape} and scores {s.shape} differ in length")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("scores contain NaN or inf")
+    y, s = _binary_scores(y, s)
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ValueError("max-F1 undefined: no positive")
