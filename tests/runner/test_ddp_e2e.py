@@ -149,3 +149,29 @@ def test_multirun_with_ddp_each_job_launches_its_own_ranks(tmp_path: Path, cli) 
     assert runs == ["seed0", "seed1"]
     events = [(e["run"].split("-")[-1], e["stage"], e["status"]) for e in _events(tmp_path)]
     assert events == [(s, st, "ran") for s in ("seed0", "seed1") for st in ("pretrain/vqhbr", "pretrain/msm", "pretrain")]
+
+
+@pytest.mark.slow
+def test_torchrun_external_launcher(tmp_path: Path) -> None:
+    """``torchrun --nproc_per_node 2 benchmarks/run.py ...``: the launcher starts both ranks, Lightning must not
+    start more; rank 0 alone evaluates and writes events."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    src = [str(repo / "packages" / p / "src") for p in ("ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval")]
+    env["PYTHONPATH"] = os.pathsep.join([*src, str(repo), env.get("PYTHONPATH", "")])
+    merl = ["method=merl", "trainer.max_steps=2", "method.stages.0.steps=3", "method.stages.0.batch_size=8",
+            "method.stages.0.warmup_steps=1", "method.stages.1.data.batch_size=4"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(repo / "benchmarks" / "run.py"), *DDP, *QUICK, *merl, *_store(tmp_path),
+           "stages=[pretrain,zero_shot,publish]"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=2400)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert "done on rank 1; global rank 0 evaluates" in log
+    assert [p.name for p in (tmp_path / "out" / "results").rglob("*.json")] == ["zero_shot-seed0.json"]
+    counts = Counter((e["stage"], e["status"]) for e in _events(tmp_path))
+    assert all(n == 1 for n in counts.values()), counts
