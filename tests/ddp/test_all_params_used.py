@@ -47,11 +47,12 @@ def _build(name: str, bert: Path):
         from ecg_text_align.melp_stage0 import MELPStage0
 
         return MELPStage0(), {"ecg": _ecg(4)}
-    if name == "melp/melp":
+    if name in ("melp/melp", "melp/melp-rpeaks"):
         from ecg_text_align.melp import MELP
 
+        beat_source = "rpeaks" if name.endswith("rpeaks") else "queries"
         return MELP(text_encoder=_text(bert, max_length=32), shared_dim=32, decoder_layers=1, decoder_heads=2,
-                    lead_mask_p=0.5), {"ecg": _ecg(4), "report": REPORTS}
+                    lead_mask_p=0.5, beat_source=beat_source), {"ecg": _ecg(4), "report": REPORTS}
     if name == "merl/merl":
         from baselines.merl.model import MERL
 
@@ -79,7 +80,7 @@ def _build(name: str, bert: Path):
     raise KeyError(name)
 
 
-STAGES = ["text_lm", "melp/stage0", "melp/melp", "merl/merl", "esi/esi", "heartlang/vqhbr", "heartlang/msm"]
+STAGES = ["text_lm", "melp/stage0", "melp/melp", "melp/melp-rpeaks", "merl/merl", "esi/esi", "heartlang/vqhbr", "heartlang/msm"]
 
 
 @pytest.mark.parametrize("stage", STAGES)

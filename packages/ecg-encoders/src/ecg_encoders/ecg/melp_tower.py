@@ -69,20 +69,22 @@ class MELPECGTower(nn.Module):
     def drop_contrast_pooler(self) -> None:
         """Remove the contrast pooler too, for a stage whose ECG embedding is the mean of tokens (MELP stage 0's
         CMSC head, ``ecgfm_model.py:104-106``: the original's stage 0 has no attentional pooler at all). Stage 2
-        builds fresh poolers and loads only the encoder. ``pool`` is unusable afterwards."""
+        builds fresh poolers and loads only the encoder. Afterwards ``pool`` returns no ``beats``/``pooled``.
+        Also used by MELP's ``beat_source="rpeaks"`` ablation, whose beats come from R-peak segments."""
         self.attn_pool_contrast = None
         self.ln_contrast = None
         self.proj_contrast = None
 
     def pool(self, tokens: torch.Tensor, project: bool = True) -> MELPTowerOutput:
         """``project=False`` skips ``proj_contrast``, as MELP's ``ext_ecg_emb`` (probe features) does."""
-        if self.attn_pool_contrast is None:
-            raise RuntimeError("this tower's contrast pooler was dropped (drop_contrast_pooler): embed its tokens instead")
-        beats = self.ln_contrast(self.attn_pool_contrast(tokens))
-        if project:
-            beats = beats @ self.proj_contrast
+        beats = pooled = None  # a dropped contrast pooler (drop_contrast_pooler): tokens and caption tokens only
+        if self.attn_pool_contrast is not None:
+            beats = self.ln_contrast(self.attn_pool_contrast(tokens))
+            if project:
+                beats = beats @ self.proj_contrast
+            pooled = beats.mean(dim=1)
         caption = None if self.attn_pool_caption is None else self.ln_caption(self.attn_pool_caption(tokens))
-        return MELPTowerOutput(pooled=beats.mean(dim=1), beats=beats, caption_tokens=caption, tokens=tokens)
+        return MELPTowerOutput(pooled=pooled, beats=beats, caption_tokens=caption, tokens=tokens)
 
     def forward(self, x: torch.Tensor, project: bool = True) -> MELPTowerOutput:
         return self.pool(self.encoder(x).tokens, project=project)
