@@ -129,18 +129,22 @@ def _tracing(files: _HDF5Tracings, path: Path, row: int, *, scale: float, trim: 
     return check_signal(signal, f"{path}[{row}]", allow_flat=allow_flat)
 
 
-class CODE15Reader(DatasetReader):
-    name = "code15"
-    version = "1.0.0"
-    native_fs = CODE_FS
-    expected_layout = _layout(0)
-    published_at = "https://zenodo.org/record/4916206"
+class _CODEReader(DatasetReader):
+    """What CODE-15% and the CODE test set share: HDF5 tracings opened lazily, the unit scale, padding trim."""
 
     def __init__(self, root: str | Path, *, scale_to_mv: float = 1.0, trim_padding: bool = True,
                  allow_flat: bool = False, **kw: Any) -> None:
         self.scale_to_mv, self.trim_padding, self.allow_flat = float(scale_to_mv), trim_padding, allow_flat
         self._files = _HDF5Tracings()
         super().__init__(root, **kw)
+
+
+class CODE15Reader(_CODEReader):
+    name = "code15"
+    version = "1.0.0"
+    native_fs = CODE_FS
+    expected_layout = _layout(0)
+    published_at = "https://zenodo.org/record/4916206"
 
     def required_paths(self) -> list[str]:
         return ["exams.csv"]
@@ -218,19 +222,13 @@ class CODE15Reader(DatasetReader):
                       codes=list(row["codes"]), meta={"path": row["path"], "row": int(row["row"]), "age": row["age"]})
 
 
-class CODETestReader(DatasetReader):
+class CODETestReader(_CODEReader):
     name = "code_test"
     version = "1.0"
     native_fs = CODE_FS
     expected_layout = _layout(1)
     published_at = "https://doi.org/10.5281/zenodo.3625006"
     tracings_file = "ecg_tracings.hdf5"
-
-    def __init__(self, root: str | Path, *, scale_to_mv: float = 1.0, trim_padding: bool = True,
-                 allow_flat: bool = False, **kw: Any) -> None:
-        self.scale_to_mv, self.trim_padding, self.allow_flat = float(scale_to_mv), trim_padding, allow_flat
-        self._files = _HDF5Tracings()
-        super().__init__(root, **kw)
 
     def required_paths(self) -> list[str]:
         return [self.tracings_file]
