@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 import lightning as L
 
 from ecg_text_align.losses import LogitScale, clip_loss
-from ecg_text_align.loader import ResumableLoader
+from ecg_data.loader import item_loader
 from ecg_text_align.module import PretrainModule
 
 
@@ -120,7 +120,7 @@ class ToyDataModule(L.LightningDataModule):
         self.n, self.bs, self.with_val = n, batch_size, with_val
 
     def train_dataloader(self):
-        return ResumableLoader(ToyData(self.n), batch_size=self.bs, seed=0)
+        return item_loader(ToyData(self.n), self.bs, seed=0)
 
     def val_dataloader(self):
         return [DataLoader(ToyData(16, seed=1, labels=True), batch_size=8)] if self.with_val else []

@@ -13,8 +13,9 @@ memory; measured on a 2-core machine, 2 workers were 7x *slower* than none. Here
   step (what ``default_collate`` does in workers) runs at ~700 samples/s against ~6,000-13,000/s for a
   gather into an existing buffer, because every new segment is created, zero-filled, mapped in both
   processes and unmapped again; a reused segment is mapped once (torch caches the mapping);
-- ``make_loader`` wires them into a ``DataLoader`` (``batch_size=None``: the sampler already batches)
-  with pinned memory when a GPU is present;
+- ``make_loader`` wires them into a ``ResumableBatchLoader`` (a ``DataLoader`` with ``batch_size=None``:
+  the sampler already batches; exact mid-epoch resume through ``state_dict``) with pinned memory when a
+  GPU is present;
 - ``to_device`` / ``finish_batch`` copy with ``non_blocking=True`` and then, on the device, convert to
   float32, normalise (caches built with ``normalize="device"``) and apply ``RandomLeadMask``.
 
@@ -66,6 +67,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
             raise ValueError(f"rank {self.rank} is not in [0, world_size={self.world_size})")
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
         self.epoch = 0
+        self.epoch_was_set = False  # set_epoch called since the last pass began
         self._start = 0  # batches of the current epoch to skip on the next __iter__ (resume)
         per_rank = n // self.world_size if drop_last else math.ceil(n / self.world_size)
         if per_rank == 0:
@@ -76,8 +78,10 @@ class ShardedBatchSampler(Sampler[list[int]]):
             raise ValueError(f"{per_rank} records per rank make no full batch of {batch_size} (drop_last)")
 
     def set_epoch(self, epoch: int) -> None:
-        """Call before each epoch (as with ``DistributedSampler``) so every epoch has its own order."""
+        """Call before each epoch (as with ``DistributedSampler``) so every epoch has its own order
+        (``ResumableBatchLoader`` advances the epoch itself on each new pass when nobody called this)."""
         self.epoch = int(epoch)
+        self.epoch_was_set = True
 
     def rank_indices(self) -> np.ndarray:
         """This rank's indices for the current epoch, in order (before batching)."""
@@ -210,13 +214,64 @@ class CachedBatchDataset(Dataset):
         return state
 
 
+class ResumableBatchLoader(DataLoader):
+    """A ``DataLoader`` over a ``ShardedBatchSampler`` that resumes mid-epoch exactly (Lightning's stateful loader).
+
+    Why: Lightning restarts a loader without ``state_dict`` at the beginning of the epoch after a resume, so a run
+    stopped after k steps would see other batches than an uninterrupted one. Here ``state_dict()`` is the
+    sampler's position after the batches this loader has *yielded* (counted in the consumer, so batches that
+    workers fetched ahead are not lost), and a restored position wins over Lightning's ``set_epoch`` call.
+    Each new pass is the next epoch, unless ``sampler.set_epoch`` was called before it (as Lightning does).
+
+    ``batched=True``: the dataset takes a list of rows and returns the batch (``CachedBatchDataset``, one gather);
+    ``False``: a map-style dataset of items, collated by ``collate_fn`` (e.g. tokenised reports).
+    """
+
+    def __init__(self, dataset: Dataset, sampler: ShardedBatchSampler, *, batched: bool, **kw: Any) -> None:
+        if batched:
+            super().__init__(dataset, sampler=sampler, batch_size=None, **kw)
+        else:
+            super().__init__(dataset, batch_sampler=sampler, **kw)
+        self.batches = sampler
+        self._consumed = 0
+        self._started = False
+        self._restored: dict[str, Any] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        s = self.batches
+        if self._restored is not None:
+            s.load_state_dict(self._restored)  # again: Lightning may have called set_epoch after our restore
+            self._restored = None
+        elif self._started and not s.epoch_was_set:
+            s.epoch += 1
+        s.epoch_was_set, self._started = False, True
+        self._consumed = s._start
+        for batch in super().__iter__():
+            self._consumed += 1
+            yield batch
+
+    def __len__(self) -> int:
+        # the full epoch: Lightning sizes every epoch from this and counts a resumed epoch's done batches itself
+        return self.batches.batches_per_epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.batches.state_dict(self._consumed)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        if int(state["batches_done"]) >= self.batches.batches_per_epoch:  # the saved epoch was finished
+            state["epoch"], state["batches_done"] = int(state["epoch"]) + 1, 0
+        self.batches.load_state_dict(state)
+        self._restored = state
+
+
 def make_loader(
     split: CachedSplit, batch_size: int, *, labels: np.ndarray | None = None, rank: int | None = None,
     world_size: int | None = None, shuffle: bool = True, seed: int = 0, drop_last: bool = True,
     num_workers: int = 0, pin_memory: bool | None = None, prefetch_factor: int | None = None,
     rows: Sequence[int] | None = None,
-) -> DataLoader:  # fmt: skip
-    """A DataLoader of whole batches for this rank (see the module docstring); ``loader.sampler`` resumes it.
+) -> ResumableBatchLoader:  # fmt: skip
+    """A DataLoader of whole batches for this rank (see the module docstring), resumable (``state_dict``).
 
     ``rows``: draw only these cache rows (e.g. the records with a report); batches give cache row numbers
     as ``index``. ``pin_memory`` defaults to whether CUDA is available (pinned pages make ``non_blocking`` copies real).
@@ -230,8 +285,8 @@ def make_loader(
     prefetch = prefetch_factor or 2
     if num_workers > 0:
         extra = {"persistent_workers": True, "prefetch_factor": prefetch}
-    return DataLoader(
-        dataset, sampler=sampler, batch_size=None, num_workers=num_workers,
+    return ResumableBatchLoader(
+        dataset, sampler, batched=True, num_workers=num_workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory, **extra,
     )  # fmt: skip
 
@@ -255,3 +310,16 @@ def to_device(
     """Copy the tensors of a batch to ``device`` (non-blocking from pinned memory), then ``finish_batch`` there."""
     moved = {k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     return finish_batch(moved, normalizer=normalizer, augment=augment)
+
+
+def item_loader(
+    dataset: Dataset, batch_size: int, *, seed: int = 0, shuffle: bool = True, drop_last: bool = True,
+    rank: int | None = None, world_size: int | None = None, num_workers: int = 0, **kw: Any,
+) -> ResumableBatchLoader:  # fmt: skip
+    """The same sharded, resumable loader for a map-style dataset of *items* (e.g. report texts for the
+    language-model stage), collated per batch (``collate_fn`` in ``kw``): one sampler for every training loader."""
+    sampler = ShardedBatchSampler(len(dataset), batch_size, rank=rank, world_size=world_size,  # type: ignore[arg-type]
+                                  shuffle=shuffle, seed=seed, drop_last=drop_last)  # fmt: skip
+    if num_workers > 0:
+        kw.setdefault("persistent_workers", True)
+    return ResumableBatchLoader(dataset, sampler, batched=False, num_workers=num_workers, **kw)

@@ -1,10 +1,14 @@
 """``PretrainDataModule``: ECG-report pairs from an ecg-data cached split + zero-shot validation tasks.
 
 Training: the ``train`` split of the pretraining task (e.g. ``synth_mimic``, ``mimic_iv_ecg``), records
-without a report counted and left out (logged), served by ``ResumableLoader`` (exact mid-epoch resume,
-per-rank shards). Random lead masking is applied by the module on the batch (step-seeded), so nothing
-random happens in loader workers. Validation: the ``val`` split of each zero-shot task, with labels in
-the task's class order. No test split is ever opened here (model selection must not see it).
+without a report counted and left out (logged), served by ``ecg_data.loader.make_loader``: index batches
+per rank, one memmap gather per batch in the stored dtype (float16 for large caches), exact mid-epoch
+resume. The cache is built with ``normalize="device"`` where the preset allows it (melp, merl, esi share
+the ``raw500`` cache), and ``on_after_batch_transfer`` converts to float32 and normalises each batch on
+the training device (``finish_batch``). Random lead masking is applied by the module on the batch
+(seeded), so nothing random happens in loader workers. Validation: the ``val`` split of each zero-shot
+task, with labels in the prompts' class order, unsharded (every rank scores the whole split). No test
+split is ever opened here (model selection must not see it).
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader
 
-from ecg_text_align.loader import ResumableLoader
+from ecg_data.cache import CachedSplit
 
 log = logging.getLogger(__name__)
 
@@ -63,41 +67,58 @@ class PretrainDataModule(L.LightningDataModule):
         self.task_roots = dict(task_roots or {})
         self.max_train_records, self.max_val_records = max_train_records, max_val_records
         self.val_batch_size = val_batch_size or batch_size
-        self.train_set: Dataset | None = None
-        self.val_sets: list[Dataset] = []
+        self.train_split: CachedSplit | None = None
+        self.train_rows: list[int] = []  # cache rows of the records with a report
+        self.val_splits: list[tuple[CachedSplit, np.ndarray, list[int]]] = []  # (split, labels, rows)
+        self.normalizer: Any = None  # the preset's per-record normalisation, applied per batch on the device
         self.skipped_no_report = 0
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
+        if self.train_split is not None:
             return
         from ecg_data.cache import cached_split
         from ecg_data.tasks import get_task
-        from ecg_data.torch_datasets import CachedECGDataset
 
         task = get_task(self.pretrain_task, root=self.root, seed=self.seed)
-        ds = CachedECGDataset(cached_split(task, "train", self.preset))
-        keep = [i for i, r in enumerate(ds.reports) if r.strip()]
-        self.skipped_no_report = len(ds) - len(keep)
+        split = cached_split(task, "train", self.preset, normalize="device")
+        reports = split.index["report"].tolist()
+        keep = [i for i, r in enumerate(reports) if r is not None and str(r).strip()]
+        self.skipped_no_report = len(reports) - len(keep)
         if self.skipped_no_report:
-            log.warning("%s train: %d of %d records have no report and are left out", task.name, self.skipped_no_report, len(ds))
+            log.warning("%s train: %d of %d records have no report and are left out", task.name, self.skipped_no_report, len(reports))
         if self.max_train_records is not None:
             keep = keep[: self.max_train_records]
         if not keep:
             raise ValueError(f"{task.name} train split has no record with a report")
-        self.train_set = Subset(ds, keep)
+        self.train_split, self.train_rows, self.normalizer = split, keep, split.normalizer
         for name in self.zero_shot_tasks:
             t = get_task(name, root=self.task_roots.get(name), seed=self.seed)
-            split = cached_split(t, "val", self.preset)
-            labels = labels_by_name(t, split.record_ids, self.zero_shot_classes[name])
-            vds: Dataset = CachedECGDataset(split, labels=labels)
-            if self.max_val_records is not None:
-                vds = Subset(vds, range(min(self.max_val_records, len(vds))))  # type: ignore[arg-type]
-            self.val_sets.append(vds)
+            vsplit = cached_split(t, "val", self.preset, normalize="device")
+            labels = labels_by_name(t, vsplit.record_ids, self.zero_shot_classes[name])
+            n = len(vsplit) if self.max_val_records is None else min(self.max_val_records, len(vsplit))
+            self.val_splits.append((vsplit, labels, list(range(n))))
+
+    @property
+    def train_set(self) -> list[int] | None:
+        """The training records (cache rows with a report); ``None`` before ``setup``."""
+        return None if self.train_split is None else self.train_rows
 
     def train_dataloader(self) -> DataLoader:
-        assert self.train_set is not None, "call setup() first"
-        return ResumableLoader(self.train_set, self.batch_size, seed=self.seed, num_workers=self.num_workers,
-                               persistent_workers=self.num_workers > 0)
+        from ecg_data.loader import make_loader
+
+        assert self.train_split is not None, "call setup() first"
+        return make_loader(self.train_split, self.batch_size, rows=self.train_rows, seed=self.seed,
+                           num_workers=self.num_workers)  # fmt: skip
 
     def val_dataloader(self) -> Any:
-        return [DataLoader(v, batch_size=self.val_batch_size, shuffle=False, num_workers=self.num_workers) for v in self.val_sets]
+        from ecg_data.loader import make_loader
+
+        return [make_loader(split, self.val_batch_size, labels=labels, rows=rows, rank=0, world_size=1, shuffle=False,
+                            drop_last=False, num_workers=self.num_workers)
+                for split, labels, rows in self.val_splits]  # fmt: skip
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """On the training device: float32, then the preset's deferred normalisation (one kernel per batch)."""
+        from ecg_data.loader import finish_batch
+
+        return finish_batch(batch, normalizer=self.normalizer) if isinstance(batch, dict) and "ecg" in batch else batch

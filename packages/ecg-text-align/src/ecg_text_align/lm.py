@@ -120,9 +120,9 @@ class _TextDataModule(L.LightningDataModule):
         self.texts, self.batch_size, self.seed, self.collate = list(texts), batch_size, seed, collate
 
     def train_dataloader(self) -> Any:
-        from ecg_text_align.loader import ResumableLoader
+        from ecg_data.loader import item_loader
 
-        return ResumableLoader(TextDataset(self.texts), self.batch_size, seed=self.seed, collate_fn=self.collate)
+        return item_loader(TextDataset(self.texts), self.batch_size, seed=self.seed, collate_fn=self.collate)
 
 
 def _init_dir(texts: Sequence[str], run_dir: Path, base: str | None, vocab_size: int, seed: int,

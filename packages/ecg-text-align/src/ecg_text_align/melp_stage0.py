@@ -139,14 +139,10 @@ class MELPStage0(PretrainModule):
         super().on_fit_start()
         self._subject_codes = None
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        ds = getattr(dm, "train_set", None)
-        base = getattr(ds, "dataset", ds)
-        path = getattr(base, "path", None)
-        if path is None:
+        split = getattr(dm, "train_split", None)  # PretrainDataModule's training cache (batches give its rows)
+        if split is None:
             return
-        from ecg_data.cache import CachedSplit
-
-        pids = CachedSplit.open(path).index["patient_id"]
+        pids = split.index["patient_id"]
         # a record without a subject id is its own subject
         keys = [str(p) if p is not None and str(p) not in ("", "nan", "None") else f"__rec{i}" for i, p in enumerate(pids)]
         codes = {k: j for j, k in enumerate(dict.fromkeys(keys))}

@@ -103,21 +103,20 @@ class PretrainModule(L.LightningModule):
         return hash((self.seed, self.global_rank, self.global_step, batch_idx, *extra)) & 0x7FFFFFFF
 
     def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Lead masking seeded by (seed, step, micro-batch index), drawn for the *global* batch and sliced by
-        rank: each record gets its own mask, a resumed run draws the same masks, and W ranks x B records see exactly the masks
-        one process with W*B records sees (the loader shards each global batch the same way)."""
+        """Lead masking keyed by (seed, step, micro-batch index, record): each record gets its own mask, a
+        resumed run draws the same masks, and W ranks x B records see exactly the masks one process with W*B
+        records sees, however the loader splits and orders the global batch (``ecg_data.augment``). Drawn on
+        the batch's device. A batch without ``index`` (record rows) falls back to its positions."""
         if self.lead_mask_p <= 0:
             return batch
+        from ecg_data.augment import mask_leads
+
         # the micro-batch index: with gradient accumulation each micro-batch gets its own masks (issue 14)
-        g = torch.Generator().manual_seed(
-            hash((self.seed, 0, self.global_step, getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
-        )
+        key = hash((self.seed, 0, self.global_step, getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
         x = batch["ecg"]
-        ws = self.trainer.world_size if self._trainer is not None else 1
-        r = self.global_rank if self._trainer is not None else 0
-        b = x.shape[0]
-        keep = torch.rand(b * ws, x.shape[1], 1, generator=g, device="cpu")[r * b : (r + 1) * b] >= self.lead_mask_p
-        return {**batch, "ecg": x * keep.to(device=x.device, dtype=x.dtype)}
+        rows = batch.get("index")
+        rows = torch.arange(x.shape[0]) if rows is None else torch.as_tensor(rows)
+        return {**batch, "ecg": mask_leads(x, rows, self.lead_mask_p, key)}
 
     def on_fit_start(self) -> None:
         # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
