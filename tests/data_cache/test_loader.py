@@ -131,3 +131,73 @@ def test_rows_restrict_the_loader_to_a_subset_of_the_cache(split16) -> None:
     assert b["index"].tolist() == [2, 7] and torch.equal(b["ecg"], torch.from_numpy(np.asarray(split16.signals[[2, 7]])))
     with pytest.raises(ValueError, match="rows must index"):
         CachedBatchDataset(split16, rows=[0, 8])
+
+
+def test_resumable_loader_state_counts_consumed_batches_and_a_restore_wins_over_set_epoch(split16) -> None:
+    """What Lightning does: state_dict after k batches, load into a fresh loader, set_epoch, iterate."""
+    from ecg_data.loader import item_loader
+
+    whole = [b["index"].tolist() for b in make_loader(split16, 2, seed=3)]
+    loader = make_loader(split16, 2, seed=3)
+    it = iter(loader)
+    first = [next(it)["index"].tolist() for _ in range(2)]
+    state = loader.state_dict()
+    assert first == whole[:2] and state["batches_done"] == 2 and state["epoch"] == 0
+    fresh = make_loader(split16, 2, seed=3)
+    fresh.load_state_dict(state)
+    fresh.sampler.set_epoch(0)  # Lightning sets the epoch before iterating; the restored position stays
+    assert len(fresh) == len(whole)  # Lightning sizes the epoch from the full length
+    assert [b["index"].tolist() for b in fresh] == whole[2:]
+    assert [b["index"].tolist() for b in fresh] != whole  # the next pass is epoch 1 (advanced by the loader)
+    assert fresh.sampler.epoch == 1
+    # a state saved at the end of an epoch resumes at the start of the next one
+    done = make_loader(split16, 2, seed=3)
+    done.load_state_dict({**state, "batches_done": len(whole)})
+    assert done.sampler.epoch == 1 and len(list(done)) == len(whole)
+    # item datasets (e.g. texts) share the sampler: the same order of indices
+    items = item_loader(list(range(len(split16))), 2, seed=3, collate_fn=lambda xs: xs)
+    assert [sorted(b) for b in items] == whole
+
+
+def test_keyed_lead_mask_depends_on_the_record_not_its_position() -> None:
+    from ecg_data.augment import mask_leads, uniform_keyed
+
+    x = torch.ones(6, 12, 10)
+    rows = torch.tensor([10, 3, 7, 42, 5, 0])
+    a = mask_leads(x, rows, 0.5, key=123)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    b = mask_leads(x[perm], rows[perm], 0.5, key=123)
+    assert torch.equal(a[perm], b)  # same record, same mask, wherever it sits in the batch
+    assert torch.equal(a[:3], mask_leads(x[:3], rows[:3], 0.5, key=123))  # a rank's share = its rows of the whole
+    assert not torch.equal(a, mask_leads(x, rows, 0.5, key=124))  # another step, other masks
+    assert set(a.unique().tolist()) <= {0.0, 1.0} and bool((a == a[:, :, :1]).all())  # whole leads
+    u = uniform_keyed(7, torch.arange(20_000), 12)
+    assert 0.0 <= float(u.min()) and float(u.max()) < 1.0
+    assert abs(float((u < 0.3).float().mean()) - 0.3) < 0.01  # the keep rate follows p
+    assert torch.equal(mask_leads(x, rows, 0.0, key=1), x)
+    with pytest.raises(ValueError, match="2 row ids for a batch of 6"):
+        mask_leads(x, rows[:2], 0.5, key=1)
+
+
+def test_a_split_indexes_like_an_array_of_normalised_float32_rows(fake_reader, fake_ids, split16) -> None:
+    baked = build_cache(fake_reader, fake_ids, "melp", workers=1, progress=False, storage="float32")
+    rows = np.array([5, 1, 2])
+    got = split16[rows]
+    assert got.dtype == np.float32 and got.shape == (3, 12, 5000)
+    np.testing.assert_allclose(got, np.asarray(baked.signals)[rows], rtol=0, atol=2e-3)
+    np.testing.assert_allclose(split16[2:4], np.asarray(baked.signals)[2:4], rtol=0, atol=2e-3)
+    assert split16[3].shape == (12, 5000)
+
+
+def test_embeddings_of_a_device_normalised_cache_equal_those_of_the_baked_one(fake_reader, fake_ids, split16) -> None:
+    """ecg-eval reads rows through the split, so a float16 prenorm cache is normalised before the encoder."""
+    from ecg_eval.embeddings import encode_split
+
+    class MeanEncoder(torch.nn.Module):
+        def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stack([x.mean(dim=(1, 2)), x.std(dim=(1, 2))], dim=1)
+
+    baked = build_cache(fake_reader, fake_ids, "melp", workers=1, progress=False, storage="float32")
+    a = encode_split(MeanEncoder(), baked.signals, len(baked), 3, progress=False)
+    b = encode_split(MeanEncoder(), split16, len(split16), 3, progress=False)
+    np.testing.assert_allclose(a, b, rtol=0, atol=2e-3)

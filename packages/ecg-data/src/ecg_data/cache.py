@@ -169,9 +169,14 @@ class CachedSplit:
     def __len__(self) -> int:
         return int(self.signals.shape[0])
 
-    def __getitem__(self, i: int) -> np.ndarray:
-        """Row ``i`` as a writable float32 copy, normalised (the memmap itself is read-only)."""
-        return self.batch([i])[0]
+    def __getitem__(self, i: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
+        """Row ``i`` (12, L), or rows (a slice or index array: (B, 12, L)), as writable float32, normalised.
+
+        Why: consumers index a split like an array (``split[rows]``) and get what the model takes, whatever
+        the storage (float16) or normalisation mode; ``split.signals`` is the raw stored array."""
+        if isinstance(i, (int, np.integer)):
+            return self.batch([int(i)])[0]
+        return self.batch(i)
 
     def batch(self, rows: Sequence[int] | slice) -> np.ndarray:
         """Rows as float32 (B, 12, L), normalised when the cache holds pre-normalisation signals: one gather."""

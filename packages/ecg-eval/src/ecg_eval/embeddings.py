@@ -31,6 +31,13 @@ DEFAULT_CACHE_DIR = Path("runs") / "embeddings"  # DESIGN.md: runs/ holds embedd
 SplitLoader = Callable[[Any, str, str], Any]  # (task, split name, preset name) -> CachedSplit-like
 
 
+def model_rows(split: Any) -> Any:
+    """What to index for model inputs: an ``ecg_data`` ``CachedSplit`` itself (``split[rows]`` is float32 and
+    normalised, also for float16 or ``normalize="device"`` caches), else a CachedSplit-like's ``signals``
+    (``record_ids`` + ``signals`` already as the model takes them)."""
+    return split if callable(getattr(split, "batch", None)) else split.signals
+
+
 @dataclass
 class Embeddings:
     """Features aligned row by row with ``record_ids``."""
@@ -130,6 +137,8 @@ def encode_split(encoder: Any, signals: Any, n: int, batch_size: int, *, device:
                  precision: str = "32", desc: str | None = None, progress: bool = True) -> np.ndarray:
     """Run ``encode_ecg`` over ``signals[i:j]`` batches, in eval mode without gradients.
 
+    ``signals``: an array or a ``CachedSplit`` (indexing it gives float32 normalised rows, whatever its storage).
+
     ``device`` (``auto``/``cpu``/``cuda[:k]``; None = wherever the encoder already is) receives the encoder and
     the batches (from pinned host memory, copied asynchronously); ``precision="bf16"`` runs the encoder under
     bf16 autocast (features are returned as float32). ``desc`` names the tqdm bar (one per split)."""
@@ -195,7 +204,7 @@ def embed_split(
             return Embeddings(feats, record_ids, key, from_cache=True, seconds=0.0)
         log.warning("embedding cache entry %s does not match its split; recomputing", entry)
     t0 = time.perf_counter()
-    feats = encode_split(encoder, cached.signals, len(record_ids), batch_size, device=device, precision=precision,
+    feats = encode_split(encoder, model_rows(cached), len(record_ids), batch_size, device=device, precision=precision,
                          desc=f"embed {task.name}/{split}")
     seconds = time.perf_counter() - t0
     with atomic_path(feat_path) as tmp:

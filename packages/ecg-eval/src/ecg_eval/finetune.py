@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecg_eval.embeddings import model_rows
 from ecg_eval.metrics import macro_auroc
 from ecg_eval.protocol import finetune_module, supports_finetune
 
@@ -282,10 +283,10 @@ def evaluate_finetune(
                     len(subset) - len(kept), len(subset))
     val_ids = [str(r) for r in splits["val"].record_ids]
     test_ids = [str(r) for r in splits["test"].record_ids]
-    fit = fit_finetune(encoder, splits["train"].signals, np.asarray([pos[r] for r in kept]), task.y(kept),
-                       splits["val"].signals, np.arange(len(val_ids)), task.y(val_ids), config=cfg, seed=seed)
+    fit = fit_finetune(encoder, model_rows(splits["train"]), np.asarray([pos[r] for r in kept]), task.y(kept),
+                       model_rows(splits["val"]), np.arange(len(val_ids)), task.y(val_ids), config=cfg, seed=seed)
     device = next(fit.model.parameters()).device
-    scores = _predict(fit.model, splits["test"].signals, np.arange(len(test_ids)), cfg.eval_batch_size, device)
+    scores = _predict(fit.model, model_rows(splits["test"]), np.arange(len(test_ids)), cfg.eval_batch_size, device)
     y_test = task.y(test_ids)
     report = multilabel_auroc(y_test, scores, list(task.classes))
     result.update(n_train=len(kept), n_train_missing_qc=len(subset) - len(kept), n_val=len(val_ids), n_test=len(test_ids))

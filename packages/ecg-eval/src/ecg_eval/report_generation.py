@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecg_eval.embeddings import model_rows
 from ecg_eval.metrics import binary_f1
 from ecg_eval.protocol import supports_report_generation
 from ecg_eval.statements import StatementVocabulary, default_vocabulary
@@ -201,7 +202,8 @@ def evaluate_report_generation(
             log.warning("%s/%s: %d record(s) without a report skipped", task.name, split, len(ids) - len(rows))
     if not rows:
         raise ValueError(f"{task.name}/{split}: no record with a reference report")
-    signals = np.asarray(cached.signals)[np.asarray(rows)] if len(rows) != len(ids) else cached.signals
+    source = model_rows(cached)
+    signals = source[np.asarray(rows)] if len(rows) != len(ids) else source
     generated = generate_reports(encoder, signals, len(rows), batch_size=batch_size, progress=progress, **(generate_kw or {}))
 
     train_cached = loader(task, "train", preset)

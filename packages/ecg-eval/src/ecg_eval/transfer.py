@@ -47,7 +47,7 @@ def evaluate_transfer(
     from ecg_data.tasks.class_map import shared_classes
 
     from ecg_eval import bootstrap as bs
-    from ecg_eval.embeddings import default_split_loader, embed_split
+    from ecg_eval.embeddings import default_split_loader, embed_split, model_rows
     from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain
     from ecg_eval.metrics import multilabel_auroc, threshold_metrics
     from ecg_eval.protocol import supports_zero_shot
@@ -134,11 +134,11 @@ def evaluate_transfer(
         pos = {str(r): i for i, r in enumerate(tr.record_ids)}
         kept = [str(r) for r in source.train_subset(fraction, seed) if str(r) in pos]
         val_ids = [str(r) for r in va.record_ids]
-        fit = fit_finetune(encoder, tr.signals, np.asarray([pos[r] for r in kept]), y_of(source, kept, src_cls),
-                           va.signals, np.arange(len(val_ids)), y_of(source, val_ids, src_cls), config=cfg, seed=seed)
+        fit = fit_finetune(encoder, model_rows(tr), np.asarray([pos[r] for r in kept]), y_of(source, kept, src_cls),
+                           model_rows(va), np.arange(len(val_ids)), y_of(source, val_ids, src_cls), config=cfg, seed=seed)
         test_ids = [str(r) for r in te.record_ids]
         device = next(fit.model.parameters()).device
-        scores = _predict(fit.model, te.signals, np.arange(len(test_ids)), cfg.eval_batch_size, device)
+        scores = _predict(fit.model, model_rows(te), np.arange(len(test_ids)), cfg.eval_batch_size, device)
         y_test = y_of(target, test_ids, tgt_cls)
         result["selection"] = fit.selection()
         result["config"]["finetune"] = cfg.to_dict()

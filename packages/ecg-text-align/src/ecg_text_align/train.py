@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "enable_model_summary": False,
     "num_sanity_val_steps": 0,
     "accumulate_grad_batches": 1,
-    # ResumableLoader shards by rank itself (exact mid-epoch resume); plain loaders get Lightning's sampler
+    # ecg_data.loader's ShardedBatchSampler shards by rank itself (exact mid-epoch resume)
     "use_distributed_sampler": False,
 }
 OWN_KEYS = {"seed", "checkpoint_every_n_steps", "early_stopping_patience", "resume", "logger", "checkpoint_best_k",
