@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..paths import cache_root, stable_hash
-from .generate import Difficulty, generate_records, get_difficulty
+from .generate import Difficulty, generate_records_parallel, get_difficulty
 from .writers import write_cinc2020, write_mimic_iv_ecg, write_ptbxl
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,11 @@ def _spec(name: str) -> PresetSpec:
     return PRESETS[name]
 
 
-def ensure_preset(name: str, *, n: int | None = None, seed: int = 0, difficulty: str | Difficulty = "default") -> Path:
-    """Return the root of preset ``name`` (the directory its reader opens), generating it if absent."""
+def ensure_preset(name: str, *, n: int | None = None, seed: int = 0, difficulty: str | Difficulty = "default",
+                  workers: int | None = 1) -> Path:
+    """Return the root of preset ``name`` (the directory its reader opens), generating it if absent.
+
+    ``workers``: processes generating records (``None`` = CPU count); the corpus is the same for any value."""
     spec = _spec(name)
     n = spec.default_n if n is None else int(n)
     final = preset_dir(name, n=n, seed=seed, difficulty=difficulty)
@@ -72,7 +75,7 @@ def ensure_preset(name: str, *, n: int | None = None, seed: int = 0, difficulty:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         log.info("generating synthetic preset %s (n=%d, seed=%d) into %s", name, n, seed, final)
-        recs = generate_records(n, seed, difficulty, profile=spec.profile)
+        recs = generate_records_parallel(n, seed, difficulty, profile=spec.profile, workers=workers)
         spec.writer(tmp, recs)
         manifest = {"preset": name, "n": n, "seed": seed, "difficulty": asdict(get_difficulty(difficulty)),
                     "generator_version": GENERATOR_VERSION, "reader": spec.reader}
