@@ -66,16 +66,40 @@ class EcgEvalBackend:
         self._cells[path] = cell  # is_done compares the cell's evaluation identity, not only the checkpoint
         return path
 
-    def _settings(self) -> dict[str, Any]:
-        """The evaluation keyword arguments from the eval config (prompts, probe grid, bootstrap)."""
+    def _settings(self, mode: str | None = None) -> dict[str, Any]:
+        """The evaluation keyword arguments from the eval config (prompts, probe grid, bootstrap, and the
+        options of a mode with its own module: ``eval.finetune`` / ``eval.retrieval`` / ``eval.report_generation``)."""
         from ecg_eval.probe import ProbeConfig
 
         e = self.eval_cfg
         probe = ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v
                                for k, v in OmegaConf.to_container(e.probe, resolve=True).items()}) \
-            if e.get("probe") else None
-        return {"prompt_file": e.get("prompts"), "templates": list(e.templates) if e.get("templates") else None,
-                "probe_config": probe, "n_resamples": int(e.bootstrap)}
+            if e.get("probe") and mode != "linear_probe_paper" else None
+        out = {"prompt_file": e.get("prompts"), "templates": list(e.templates) if e.get("templates") else None,
+               "probe_config": probe, "n_resamples": int(e.bootstrap)}
+        options = self._mode_options(mode)
+        if options:
+            out["mode_options"] = options
+        return out
+
+    def _mode_options(self, mode: str | None) -> dict[str, Any]:
+        """``eval.<mode>`` minus the runner's own keys (tasks, fractions), as the harness's ``mode_options``."""
+        raw = self.eval_cfg.get(mode) if mode else None
+        if not raw:
+            return {}
+        opts = {k: v for k, v in OmegaConf.to_container(raw, resolve=True).items() if k not in ("tasks", "fractions")}
+        if mode == "finetune":
+            from ecg_eval.finetune import FinetuneConfig
+
+            fields = {k: opts.pop(k) for k in list(opts) if k in FinetuneConfig.__dataclass_fields__}
+            return {"finetune_config": FinetuneConfig(**fields)} if fields else {}
+        if mode == "report_generation":
+            gen = {k: opts.pop(k) for k in ("beam_size", "max_len", "length_penalty") if k in opts}
+            out = {"generate_kw": gen} if gen else {}
+            if opts.get("reference_file"):
+                out["reference_file"] = str(opts["reference_file"])
+            return out
+        return {}
 
     def is_done(self, path: Path, checkpoint_hash: str) -> bool:
         from ecg_eval.harness import evaluation_settings
@@ -87,7 +111,7 @@ class EcgEvalBackend:
         if not Path(path).is_file():
             return False
         identity = evaluation_identity(self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                                       evaluation_settings(cell.mode, **self._settings()))
+                                       evaluation_settings(cell.mode, **self._settings(cell.mode)))
         return is_complete(path, checkpoint_hash, identity)
 
     def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
@@ -95,7 +119,7 @@ class EcgEvalBackend:
 
         e = self.eval_cfg
         res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                       results_root=self.results_dir, suite=suite, method=method, **self._settings(),
+                       results_root=self.results_dir, suite=suite, method=method, **self._settings(cell.mode),
                        batch_size=int(e.batch_size), embed_cache=self.embed_cache,
                        config=OmegaConf.to_container(e, resolve=True),
                        device=str(e.get("device") or "auto"), precision=str(e.get("precision") or "32"))

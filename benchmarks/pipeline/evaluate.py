@@ -23,13 +23,18 @@ log = logging.getLogger("ecgbench")
 
 ZERO_SHOT = "zero_shot"
 LINEAR_PROBE = "linear_probe"
-MODES = (ZERO_SHOT, LINEAR_PROBE)
+#: every mode the runner can stage, in the order it runs them (the default run: configs/config.yaml ``stages``)
+MODES = (ZERO_SHOT, LINEAR_PROBE, "linear_probe_paper", "finetune", "retrieval", "report_generation")
+#: modes with a training subset: one cell per (task, fraction, seed), like the linear probe
+FRACTION_MODES = (LINEAR_PROBE, "linear_probe_paper", "finetune")
+#: modes on ECG-report pairs: one cell per task of ``eval.<mode>.tasks`` (default: the pretraining corpus' task)
+PAIR_MODES = ("retrieval", "report_generation")
 
 
 @dataclass(frozen=True)
 class Cell:
     task: str
-    mode: str  # "zero_shot" | "linear_probe"
+    mode: str  # one of MODES
     fraction: float | None  # None for zero-shot
     seed: int
 
@@ -56,14 +61,30 @@ class Backend(Protocol):
     def publish(self) -> Path: ...
 
 
-def plan(eval_cfg: DictConfig, tasks: list[str], mode: str) -> list[Cell]:
+def mode_tasks(eval_cfg: DictConfig, tasks: list[str], mode: str, pretrain_task: str | None = None) -> list[str]:
+    """The tasks a mode scores: the dataset's, or for a pair mode ``eval.<mode>.tasks`` (null = the pretraining
+    corpus' task, whose held-out split has reports); ``eval.finetune.tasks`` may narrow fine-tuning."""
+    opts = eval_cfg.get(mode) or {}
+    chosen = opts.get("tasks") if hasattr(opts, "get") else None
+    if chosen:
+        return [str(t) for t in chosen]
+    if mode in PAIR_MODES:
+        return [pretrain_task] if pretrain_task else []
+    return list(tasks)
+
+
+def plan(eval_cfg: DictConfig, tasks: list[str], mode: str, pretrain_task: str | None = None) -> list[Cell]:
     """Every cell of one mode, in a stable order (tasks, then fractions, then seeds)."""
     cells: list[Cell] = []
-    for task in tasks:
+    for task in mode_tasks(eval_cfg, tasks, mode, pretrain_task):
         if mode == ZERO_SHOT:
             cells += [Cell(task, mode, None, int(s)) for s in eval_cfg.zero_shot_seeds]
+        elif mode in PAIR_MODES:
+            cells.append(Cell(task, mode, None, 0))
         else:
-            for frac in eval_cfg.fractions:
+            opts = eval_cfg.get(mode) or {}
+            fractions = opts.get("fractions") if hasattr(opts, "get") and opts.get("fractions") else eval_cfg.fractions
+            for frac in fractions:
                 seeds = eval_cfg.probe_seeds_full if float(frac) >= 1.0 else eval_cfg.probe_seeds
                 cells += [Cell(task, mode, float(frac), int(s)) for s in seeds]
     return cells

@@ -1,4 +1,4 @@
-"""One run of the benchmark: preflight -> pretrain -> zero-shot -> linear probe -> publish.
+"""One run of the benchmark: preflight -> pretrain -> evaluation modes (zero-shot, linear probe, ...) -> publish.
 
 Each stage logs one line, "ran" or "skipped" (its output exists), and appends the same decision to
 ``<run_store>/events.jsonl``. ``$ECGBENCH_STOP_AFTER=<stage>`` stops the process after that stage
@@ -26,7 +26,7 @@ from ecg_data.paths import atomic_write_json
 
 log = logging.getLogger("ecgbench")
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ("pretrain", ev.ZERO_SHOT, ev.LINEAR_PROBE, "publish")
+STAGES = ("pretrain", *ev.MODES, "publish")
 
 
 def results_name(cfg: DictConfig) -> str:
@@ -72,8 +72,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     # Preflight: a missing dataset stops the run before an hour of pretraining, not after it.
     evaluating = any(m in wanted for m in ev.MODES)
+    pretrain_task = str(cfg.pretrain_data.task) if cfg.get("pretrain_data") and cfg.pretrain_data.get("task") else None
     if evaluating and is_global_zero():  # only global rank 0 evaluates
-        for task in tasks:
+        for task in dict.fromkeys(t for m in ev.MODES if m in wanted
+                                  for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)):  # fmt: skip
             backend.check_task(task)
         if "zero_shot" in wanted and cfg.method.get("zero_shot", True) and hasattr(backend, "check_prompts"):
             backend.check_prompts(tasks)  # every class of every task has a prompt, before pretraining
@@ -114,7 +116,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for mode in ev.MODES:
         if mode not in wanted:
             continue
-        cells = ev.plan(cfg.eval, tasks, mode)
+        cells = ev.plan(cfg.eval, tasks, mode, pretrain_task)
         n = ev.run_mode(mode, cells, backend=backend, encoder=encoder, suite=suite, method=name,
                         checkpoint_hash=known_hash, store=store, run=run_label)
         summary["cells"][mode] = n

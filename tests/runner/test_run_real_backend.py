@@ -52,3 +52,32 @@ def test_full_quick_grid_on_ptbxl_sample(tmp_path, data_root, compose_cfg):
     names = sorted(p.name for p in (tmp_path / "results").rglob("*.json"))
     assert names == ["linear_probe-1-seed0.json", "linear_probe-10-seed0.json", "linear_probe-100-seed0.json",
                      "zero_shot-seed0.json"]
+
+
+def test_modes_beyond_the_default_run_as_stages_with_identity_device_and_skip(tmp_path, data_root, compose_cfg):
+    """retrieval, report generation and the papers' probe as runner stages: result files with the cell's
+    evaluation identity and the device the eval config picked; a rerun skips them; the leaderboard has them."""
+    from ecg_eval.results import read_result
+
+    stages = "[pretrain,linear_probe_paper,retrieval,report_generation,publish]"
+    over = [*_overrides(tmp_path, data_root, stages), "eval.fractions=[1.0]", "eval.device=cpu",
+            "eval.retrieval.tasks=[ptbxl_super]", "eval.report_generation.tasks=[ptbxl_super]"]
+    summary = run(compose_cfg(over))
+    assert summary["cells"] == {"linear_probe_paper": 1, "retrieval": 1, "report_generation": 1}
+    base = tmp_path / "results" / "real" / "toy" / "ptbxl_super"
+    retrieval = read_result(base / "retrieval-seed0.json")
+    assert retrieval["status"] == "ok" and retrieval["config"]["device"] == "cpu"
+    assert set(retrieval["evaluated"]) >= {"split_sha256", "dataset_fingerprint", "eval_config_sha256"}
+    assert 0.0 <= retrieval["scores"]["ecg_to_report"]["recall@1"] <= 1.0
+    generation = read_result(base / "report_generation-seed0.json")  # the toy has no decoder
+    assert generation["status"] == "not_applicable" and generation["evaluated"]
+    paper = read_result(base / "linear_probe_paper-100-seed0.json")
+    assert paper["status"] == "ok" and paper["evaluated"]["subset_sha256"]
+    board = (tmp_path / "leaderboard" / "README.md").read_text()
+    assert "etrieval" in board
+
+    again = run(compose_cfg(over))
+    assert again["cells"] == {"linear_probe_paper": 0, "retrieval": 0, "report_generation": 0}
+    # another generation option is another evaluation: that cell alone reruns
+    third = run(compose_cfg([*over, "eval.report_generation.beam_size=1"]))
+    assert third["cells"] == {"linear_probe_paper": 0, "retrieval": 0, "report_generation": 1}

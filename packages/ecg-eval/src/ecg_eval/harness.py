@@ -7,6 +7,8 @@ encoder protocol (``ecg_eval.protocol``).
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import time
 from collections.abc import Sequence
@@ -55,16 +57,39 @@ def expected_path(
 def evaluation_settings(
     mode: str, *, prompt_file: str | Path | None = None, templates: Sequence[str] | None = None,
     split_commas: bool = False, lowercase: bool = False, probe_config: Any = None,
-    n_resamples: int = bs.DEFAULT_RESAMPLES, bootstrap_seed: int = 0,
+    n_resamples: int = bs.DEFAULT_RESAMPLES, bootstrap_seed: int = 0, mode_options: dict | None = None,
 ) -> dict:
     """The evaluation config that decides a cell's numbers (hashed into ``evaluated.eval_config_sha256``):
-    prompts (file content hash, templates, flags) for zero-shot, probe kind and grid for a probe, bootstrap."""
+    prompts (file content hash, templates, flags) for zero-shot, probe kind and grid for a probe, bootstrap,
+    and for the modes with their own module (finetune, retrieval, report generation) their ``mode_options``."""
     out: dict[str, Any] = {"mode": mode, "bootstrap": {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}}
+    if mode in OWN_MODULE_MODES and mode_options:
+        out["options"] = _options_json(mode_options)
     if mode == "zero_shot":
         out["prompts"] = {"sha256_16": prompt_file_fingerprint(prompt_file), "templates": list(templates) if templates else ["{}"],
                           "split_commas": bool(split_commas), "lowercase": bool(lowercase)}
     elif mode in PROBE_MODES:
         out["probe"] = _probe_config(mode, probe_config).to_dict() | {"kind": "paper" if mode == "linear_probe_paper" else "lbfgs"}
+    return out
+
+
+#: modes scored by their own module (``evaluate`` delegates; the identity and device are still the harness's)
+OWN_MODULE_MODES = ("finetune", "retrieval", "report_generation")
+
+
+def _options_json(options: dict) -> dict:
+    """Mode options as JSON data for hashing: configs as dicts, a reference file by its content hash."""
+    from ecg_data.paths import file_hash
+
+    out: dict[str, Any] = {}
+    for k, v in sorted(options.items()):
+        if k in ("progress", "vocab"):
+            continue  # neither changes the numbers that are hashed here (vocab: the project's file, versioned)
+        if hasattr(v, "to_dict"):
+            v = {kk: vv for kk, vv in v.to_dict().items() if kk != "device"}
+        elif k == "reference_file" and v is not None and Path(v).is_file():
+            v = {"sha256_16": file_hash(Path(v))}
+        out[k] = v if isinstance(v, (dict, list, str, int, float, bool, type(None))) else str(v)
     return out
 
 
@@ -137,6 +162,48 @@ def _base_result(encoder: Any, task: Any, mode: str, fraction: float | None, see
     }
 
 
+def _evaluate_own_module(
+    encoder: Any, task: Any, mode: str, fraction: float | None, seed: int, *, identity: dict, settings: dict,
+    device: str, precision: str, n_resamples: int, bootstrap_seed: int, common: dict,
+) -> dict:
+    """Run a mode's own module on the device the harness picks, then stamp the result file with the cell's
+    identity (so a rerun skips it only when split, subset, data and options are the same) and the device."""
+    from ecg_eval.embeddings import place_encoder, resolve_device
+    from ecg_eval.results import read_result, write_result
+
+    target = resolve_device(device)
+    place_encoder(encoder, target)  # retrieval, generation and the fine-tuning copy follow the encoder's device
+    if mode == "retrieval":
+        from ecg_eval.retrieval import evaluate_retrieval
+
+        out = evaluate_retrieval(encoder, task, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed, **common)
+    elif mode == "finetune":
+        from ecg_eval.finetune import FinetuneConfig, evaluate_finetune
+
+        if fraction is None:
+            raise ValueError("finetune needs fraction (0.01, 0.1 or 1.0)")
+        cfg = common.pop("finetune_config", None)
+        if isinstance(cfg, FinetuneConfig) and cfg.device is None:
+            cfg = dataclasses.replace(cfg, device=str(target))
+        elif cfg is None:
+            from ecg_eval.finetune import config_for
+
+            cfg = config_for(str(common.get("method") or encoder.card.name), device=str(target))
+        out = evaluate_finetune(encoder, task, fraction, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed,
+                                finetune_config=cfg, **{k: v for k, v in common.items() if k != "embed_cache"})
+    else:
+        from ecg_eval.report_generation import evaluate_report_generation
+
+        out = evaluate_report_generation(encoder, task, **common)
+    path = Path(out["result_path"])
+    result = read_result(path)
+    result["evaluated"] = identity
+    result["evaluation_settings"] = settings
+    result.setdefault("config", {}).update(device=str(target), precision=precision)
+    write_result(path, result)
+    return {**result, "result_path": str(path)}
+
+
 def evaluate(
     encoder: Any,
     task: Any,
@@ -178,7 +245,7 @@ def evaluate(
     path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method)
     settings = evaluation_settings(mode, prompt_file=prompt_file, templates=templates, split_commas=split_commas,
                                    lowercase=lowercase, probe_config=probe_config, n_resamples=n_resamples,
-                                   bootstrap_seed=bootstrap_seed)
+                                   bootstrap_seed=bootstrap_seed, mode_options=mode_options)
     identity = evaluation_identity(task, mode, fraction, seed, settings)
     if skip_existing and is_complete(path, encoder.card.checkpoint_hash, identity):
         from ecg_eval.results import read_result
@@ -186,23 +253,13 @@ def evaluate(
         out = read_result(path)
         out["result_path"] = str(path)
         return out
-    common = dict(seed=seed, results_root=results_root, suite=suite, method=method, batch_size=batch_size,
-                  embed_cache=embed_cache, split_loader=split_loader, config=config, **(mode_options or {}))
-    if mode == "retrieval":  # modes beyond AUROC live in their own modules (docs/evaluation.md)
-        from ecg_eval.retrieval import evaluate_retrieval
-
-        return evaluate_retrieval(encoder, task, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed, **common)
-    if mode == "finetune":
-        from ecg_eval.finetune import evaluate_finetune
-
-        if fraction is None:
-            raise ValueError("finetune needs fraction (0.01, 0.1 or 1.0)")
-        return evaluate_finetune(encoder, task, fraction, n_resamples=n_resamples, bootstrap_seed=bootstrap_seed,
-                                 **{k: v for k, v in common.items() if k != "embed_cache"})
-    if mode == "report_generation":
-        from ecg_eval.report_generation import evaluate_report_generation
-
-        return evaluate_report_generation(encoder, task, **common)
+    if mode in OWN_MODULE_MODES:  # modes beyond AUROC live in their own modules (docs/evaluation.md)
+        return _evaluate_own_module(encoder, task, mode, fraction, seed, identity=identity, settings=settings,
+                                    device=device, precision=precision, n_resamples=n_resamples,
+                                    bootstrap_seed=bootstrap_seed, common=dict(
+                                        seed=seed, results_root=results_root, suite=suite, method=method,
+                                        batch_size=batch_size, embed_cache=embed_cache, split_loader=split_loader,
+                                        config=config, **(mode_options or {})))  # fmt: skip
     t0 = time.perf_counter()
     result = _base_result(encoder, task, mode, fraction, seed, suite)
     if method:

@@ -368,8 +368,10 @@ def render_per_class(results: list[dict]) -> str:
     from ecg_data.tasks.names import canonical_class  # old padded PTB-XL names (NST_) read as their published names
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
+    from ecg_eval.results import AUROC_MODES
+
     for r in results:
-        if r["status"] == "ok" and r.get("scores"):
+        if r["status"] == "ok" and r.get("scores") and r["mode"] in AUROC_MODES:  # retrieval/generation: own sections
             r = {**r, "classes": [canonical_class(c) for c in r.get("classes") or r["scores"]["per_class_auroc"]],
                  "scores": {**r["scores"], "per_class_auroc": {canonical_class(c): v for c, v in r["scores"]["per_class_auroc"].items()}},
                  "few_positive_classes": {canonical_class(c): n for c, n in (r.get("few_positive_classes") or {}).items()}}
