@@ -68,3 +68,33 @@ def test_bold_marks_best_and_not_significantly_worse(tmp_path):
     _write(tmp_path / "r", "other", 0, (y + 0.8 * noise)[:-1], y[:-1], ids[:-1])
     with pytest.raises(PairingError, match="predictions.npz"):
         publish(tmp_path / "r", tmp_path / "README.md", plot=False)
+
+
+def test_mean_column_interval_is_a_bootstrap_of_the_mean_over_tasks(tmp_path):
+    """Two tasks on shared resamples: the mean's interval is narrower than the tasks' average interval (the
+    tasks' resampling errors partly cancel), contains the point estimate, and needs every predictions file."""
+    from ecg_eval.bootstrap import resampled_macro
+    from ecg_eval.leaderboard import Cell, _mean_cell
+    from ecg_eval.results import read_predictions
+
+    rng = np.random.default_rng(3)
+    cells = {}
+    for task in ("ptbxl_super", "ptbxl_rhythm"):
+        y, ids = _data(n=250, seed=hash(task) % 100)
+        scores = y + rng.normal(size=y.shape)
+        path = result_path(tmp_path, "real", "m", task, "zero_shot", None, 0)
+        pred = predictions_path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_predictions(pred, ids, ["A", "B"], y, scores)
+        from ecg_eval.metrics import macro_auroc
+
+        cells[task] = Cell(macro_auroc(y, scores), None, 1, predictions={0: pred}, task=task)
+    mean = _mean_cell(cells, list(cells))
+    assert mean is not None and mean.ci is not None
+    lo, hi = mean.ci
+    assert lo < mean.mean < hi
+    per_task_sd = [np.std(resampled_macro(read_predictions(c.predictions[0]), task=c.task), ddof=1) for c in cells.values()]
+    assert (hi - lo) / 2 < 1.96 * float(np.mean(per_task_sd))  # independent tasks: sd of the mean < mean sd
+    assert (hi - lo) / 2 == pytest.approx(1.96 * np.sqrt(np.sum(np.square(per_task_sd))) / 2, rel=0.1)
+    cells["ptbxl_rhythm"] = Cell(cells["ptbxl_rhythm"].mean, None, 1, task="ptbxl_rhythm")  # no predictions file
+    assert _mean_cell(cells, list(cells)).ci is None

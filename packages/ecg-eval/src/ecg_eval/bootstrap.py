@@ -217,9 +217,16 @@ def paired_resampled_difference(
     verify_pairing(pred_a["record_ids"], pred_b["record_ids"], what_a=what_a, what_b=what_b)
     if list(pred_a["classes"]) != list(pred_b["classes"]):
         raise PairingError(f"cannot pair {what_a} with {what_b}: different class lists")
-    y = np.asarray(pred_a["y_true"])
-    res = draw_resamples(y, seed=bootstrap_seed(task, list(map(str, pred_a["record_ids"])), seed), n_resamples=n_resamples)
+    return (resampled_macro(pred_a, task=task, n_resamples=n_resamples, seed=seed)
+            - resampled_macro(pred_b, task=task, n_resamples=n_resamples, seed=seed))
+
+
+def resampled_macro(pred: dict, *, task: str, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """(B,) macro AUROC of one predictions file on the resamples of its test split.
+
+    The resamples are a function of (task, test record ids, seed) only, so every method scored on the same split
+    gets the same ones: differences and means over tasks computed resample by resample are paired."""
+    y = np.asarray(pred["y_true"])
+    res = draw_resamples(y, seed=bootstrap_seed(task, list(map(str, pred["record_ids"])), seed), n_resamples=n_resamples)
     cols = [int(j) for j in np.flatnonzero(evaluable_mask(y))]
-    a = resampled_auroc(y, np.asarray(pred_a["scores"], float), res, cols).mean(axis=1)
-    b = resampled_auroc(y, np.asarray(pred_b["scores"], float), res, cols).mean(axis=1)
-    return a - b
+    return resampled_auroc(y, np.asarray(pred["scores"], float), res, cols).mean(axis=1)

@@ -170,14 +170,54 @@ def _fmt(cell: Cell | None, bold: bool) -> str:
 def _mean_cell(row: dict[str, Cell], tasks: list[str]) -> Cell | None:
     """Mean over all task columns; only when the method has a value in every column (no partial means).
 
-    No interval: averaging the tasks' intervals is not an interval of the mean, and a bootstrap of the mean over
-    tasks with shared resamples is not implemented yet, so the column shows the point estimate only."""
+    Its interval is ``mean_interval``: a bootstrap of the mean over tasks on shared resamples (not an average of
+    the tasks' intervals); none when a predictions file is missing."""
     cells = [row.get(t) for t in tasks]
     if not tasks or any(c is None or c.mean is None for c in cells):
         if cells and all(c is not None and c.status == "not_applicable" for c in cells):
             return Cell(None, None, 0, status="not_applicable")
         return None
-    return Cell(float(np.mean([c.mean for c in cells])), None, min(c.n_seeds for c in cells))
+    ok = [c for c in cells if c is not None]
+    m = float(np.mean([c.mean for c in ok]))
+    return Cell(m, mean_interval(ok), min(c.n_seeds for c in ok))
+
+
+def mean_interval(cells: list[Cell]) -> tuple[float, float] | None:
+    """95% interval of the mean over tasks: per seed, resample b of the mean is the mean over tasks of each task's
+    resample-b macro AUROC (resamples shared, ``bootstrap.resampled_macro``); its variance over resamples, averaged
+    over seeds, plus the sample variance of the seeds' means over tasks (as ``combined_interval`` does for a cell).
+
+    Seeds are those every task has predictions for; None when there is none."""
+    from ecg_eval.metrics import macro_auroc
+    from ecg_eval.results import read_predictions
+
+    seeds = sorted(set.intersection(*(set(c.predictions) for c in cells))) if cells else []
+    if not seeds:
+        return None
+    boot_vars, points = [], []
+    for s in seeds:
+        preds = [read_predictions(c.predictions[s]) for c in cells]
+        resampled = np.mean([_resampled_macro(c.predictions[s], c.task) for c in cells], axis=0)
+        boot_vars.append(float(np.var(resampled, ddof=1)))
+        points.append(float(np.mean([macro_auroc(p["y_true"], p["scores"]) for p in preds])))
+    between = float(np.var(points, ddof=1)) if len(points) > 1 else 0.0
+    h = 1.96 * float(np.sqrt(np.mean(boot_vars) + between))
+    m = float(np.mean([c.mean for c in cells]))
+    return (m - h, m + h)
+
+
+_RESAMPLED: dict[tuple[str, float, str], np.ndarray] = {}
+
+
+def _resampled_macro(path: Path, task: str) -> np.ndarray:
+    """``bootstrap.resampled_macro`` of a predictions file, computed once per file version in a publish."""
+    from ecg_eval.bootstrap import resampled_macro
+    from ecg_eval.results import read_predictions
+
+    key = (str(path), Path(path).stat().st_mtime, task)
+    if key not in _RESAMPLED:
+        _RESAMPLED[key] = resampled_macro(read_predictions(path), task=task)
+    return _RESAMPLED[key]
 
 
 def not_worse_than_best(best: Cell, other: Cell, *, alpha: float = ALPHA) -> bool | None:
@@ -281,7 +321,7 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         "only the best when predictions files are absent). ‡: some class has fewer than 5 test positives. "
         "`n/a`: the method has no text encoder, so no zero-shot score. †: the evaluated dataset was part of the "
         "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present "
-        "(point estimate; no interval yet). "
+        "(± half-width of a bootstrap of the mean over tasks on shared resamples, plus the spread across seeds). "
         "Real data has two sections that never share a column: the published benchmark (the papers' split files; "
         "the only place for reported numbers, each with its source) and our corrected tasks. "
         "Schema and protocol: docs/evaluation.md.\n"
