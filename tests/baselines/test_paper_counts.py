@@ -64,8 +64,8 @@ def test_melp_paper_count_reconciles_with_the_original(bert_from_config):
     bert_from_config(30522)
     pooler = {"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 12, "heads": 8}
     with torch.device("meta"):
-        m = MELP(ecg_tower={"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "melp", "pooler": pooler},
-                 text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "heart_bert"})
+        m = MELP(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp", "pooler": pooler},
+                 text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "heart_bert"})
         w2v_heads = _n(Wav2Vec2Pretrainer(m.ecg_tower.encoder)) - _n(m.ecg_tower.encoder)
         lm_head_bert = _n(BertLMHeadModel(BertConfig(vocab_size=30523, is_decoder=True)))
     mask_emb = 768
@@ -86,8 +86,8 @@ def test_merl_paper_count_reconciles_with_the_original(bert_from_config):
 
     bert_from_config(30522)
     with torch.device("meta"):
-        m = MERL(ecg_encoder={"name": "resnet18_1d", "preset": "merl"},
-                 text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "medcpt", "causal": False,
+        m = MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "merl"},
+                 text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "medcpt", "causal": False,
                                "add_trailing_cls": False, "pooling": "pooler", "freeze_layers": 6, "max_length": 256})
     ours = _n(m)  # MERL uses the BERT pooler (pooler_output), so it counts
     assert ours == 114_265_728
@@ -102,8 +102,8 @@ def test_esi_paper_count_reconciles_with_the_original(bert_from_config):
 
     bert_from_config(28895)
     with torch.device("meta"):
-        m = ESI(ecg_encoder={"name": "convnextv2_1d", "preset": "base", "downsample_norm": "time"},
-                text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "biolinkbert", "causal": True,
+        m = ESI(ecg_encoder={"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "base", "downsample_norm": "time"},
+                text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "biolinkbert", "causal": True,
                               "add_trailing_cls": True, "pooling": "last", "freeze_layers": 0, "max_length": 500})
     ours = _n(m) - _unused(m) + POOLER  # ESI's AutoModel keeps its pooler (unused by its loss too)
     assert ours == 313_513_217

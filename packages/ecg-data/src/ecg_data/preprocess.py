@@ -204,14 +204,36 @@ class Compose(_Spec):
         return {"type": "Compose", "transforms": [t.spec() for t in self.transforms]}
 
 
-class RandomLeadMask:
-    """Training augmentation: zero each lead independently with probability ``p``.
+def random_lead_mask(x: Any, p: float, generator: Any = None, *, world_size: int = 1, rank: int = 0) -> Any:
+    """Zero each lead of each record independently with probability ``p``: the project's one lead mask.
 
-    Works on torch tensors (12, T) or (B, 12, T) (per sample, per lead) on any device: on a GPU batch
-    the mask (B x 12 numbers) is drawn on the generator's device and moved, so the batch itself never
-    leaves the device. Never part of a preset or the cache. MELP uses it with p = 0.5
-    (HKU-MedAI/MELP src/melp/datasets/augmentations.py, ``RandomLeadsMask(mask_leads_prob=0.5)`` in
-    pretrain_dataset.py).
+    ``x`` is a torch tensor (12, T) or (B, 12, T) on any device; the (B x 12) keep-draws come from
+    ``generator`` on the generator's device and are moved, so the batch never leaves its device.
+    ``world_size``/``rank``: draw the masks of the whole global batch (``world_size * B`` records) and keep
+    this rank's slice, so W ranks x B records get exactly the masks one process with W*B records gets.
+    Training seeds ``generator`` per (seed, step, micro-batch) (``ecg_text_align.module``), so a resumed run
+    draws the same masks."""
+    import torch
+
+    if x.ndim not in (2, 3) or x.shape[-2] != len(LEADS):
+        raise ValueError(f"lead mask expects (12, T) or (B, 12, T), got {tuple(x.shape)}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"lead mask p must be in [0, 1], got {p}")
+    if (world_size != 1 or rank != 0) and x.ndim != 3:
+        raise ValueError("world_size/rank need a batch (B, 12, T)")
+    gen_device = generator.device if generator is not None else x.device
+    shape = (x.shape[0] * world_size, *x.shape[1:-1]) if x.ndim == 3 else tuple(x.shape[:-1])
+    keep = torch.rand(shape, generator=generator, device=gen_device) >= p
+    if x.ndim == 3:
+        keep = keep[rank * x.shape[0] : (rank + 1) * x.shape[0]]
+    return x * keep.to(x.device, non_blocking=True).unsqueeze(-1).to(x.dtype)
+
+
+class RandomLeadMask:
+    """``random_lead_mask`` as a callable, for ``ecg_data.loader.finish_batch(augment=...)`` and dataset transforms.
+
+    Never part of a preset or the cache. MELP uses it with p = 0.5 (HKU-MedAI/MELP
+    src/melp/datasets/augmentations.py, ``RandomLeadsMask(mask_leads_prob=0.5)`` in pretrain_dataset.py).
     """
 
     def __init__(self, p: float = 0.5, generator: Any = None) -> None:
@@ -221,13 +243,7 @@ class RandomLeadMask:
         self.generator = generator
 
     def __call__(self, x: Any) -> Any:
-        import torch
-
-        if x.ndim not in (2, 3) or x.shape[-2] != len(LEADS):
-            raise ValueError(f"RandomLeadMask expects (12, T) or (B, 12, T), got {tuple(x.shape)}")
-        gen_device = self.generator.device if self.generator is not None else x.device
-        keep = torch.rand(x.shape[:-1], generator=self.generator, device=gen_device) >= self.p
-        return x * keep.to(x.device, non_blocking=True).unsqueeze(-1).to(x.dtype)
+        return random_lead_mask(x, self.p, self.generator)
 
     def __repr__(self) -> str:
         return f"RandomLeadMask(p={self.p})"

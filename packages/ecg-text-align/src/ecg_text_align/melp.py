@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecg_text_align.beats import rpeak_beat_tokens
+from ecg_encoders.ecg.beats import rpeak_beat_tokens
 from ecg_text_align.components import build
 from ecg_text_align.decoder import CaptionDecoder
 from ecg_text_align.losses import LogitScale, caption_loss, clip_loss, local_alignment_loss
 from ecg_text_align.module import PretrainModule
 
-DEFAULT_ECG = {"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"}
-DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default"}
+DEFAULT_ECG = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"}
+DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default"}
 
 
 class MELP(PretrainModule):

@@ -32,11 +32,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ecg_data.preprocess import random_lead_mask
 from ecg_text_align.components import build
 from ecg_text_align.distributed import gather_with_grad, world_size
 from ecg_text_align.losses import LogitScale
 from ecg_text_align.melp import DEFAULT_ECG
-from ecg_text_align.module import PretrainModule, random_lead_mask
+from ecg_text_align.module import PretrainModule
 
 
 def _gather_plain(t: torch.Tensor) -> torch.Tensor:

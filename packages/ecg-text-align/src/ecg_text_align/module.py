@@ -20,19 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecg_data.preprocess import random_lead_mask
 from ecg_text_align.card import EncoderCard, InputSpec
-from ecg_text_align.components import import_attr
+from ecg_text_align.components import locate, upgrade_specs
 from ecg_text_align.losses import clamp_logit_scales_
 from ecg_text_align.schedule import warmup_cosine
 from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
 
 CLASS_KEY = "ecg_text_align_class"
-
-
-def random_lead_mask(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
-    """Zero each lead of each record independently with probability ``p`` ((B, 12, T))."""
-    keep = torch.rand(x.shape[0], x.shape[1], 1, generator=generator, device="cpu") >= p
-    return x * keep.to(device=x.device, dtype=x.dtype)
 
 
 class PretrainModule(L.LightningModule):
@@ -112,12 +107,9 @@ class PretrainModule(L.LightningModule):
         g = torch.Generator().manual_seed(
             hash((self.seed, 0, self.global_step, getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
         )
-        x = batch["ecg"]
         ws = self.trainer.world_size if self._trainer is not None else 1
         r = self.global_rank if self._trainer is not None else 0
-        b = x.shape[0]
-        keep = torch.rand(b * ws, x.shape[1], 1, generator=g, device="cpu")[r * b : (r + 1) * b] >= self.lead_mask_p
-        return {**batch, "ecg": x * keep.to(device=x.device, dtype=x.dtype)}
+        return {**batch, "ecg": random_lead_mask(batch["ecg"], self.lead_mask_p, g, world_size=ws, rank=r)}
 
     def on_fit_start(self) -> None:
         # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
@@ -247,8 +239,8 @@ class PretrainModule(L.LightningModule):
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
         if CLASS_KEY not in ckpt:
             raise ValueError(f"{path}: not an ecg_text_align checkpoint (no {CLASS_KEY!r} entry)")
-        cls = import_attr(ckpt[CLASS_KEY])
-        hp = dict(ckpt.get("hyper_parameters", {}))
+        cls = locate(ckpt[CLASS_KEY])
+        hp = upgrade_specs(dict(ckpt.get("hyper_parameters", {})))  # 0.1 checkpoints: old component specs
         for k in getattr(cls, "init_only_hparams", ()):
             if k in hp:
                 hp[k] = None
