@@ -37,6 +37,7 @@ DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name
 
 class ESI(PretrainModule):
     method_name = "esi"
+    scored_module_names = ("ecg", "img_token_head", "img_norm", "img_to_latents")
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name
 
 class MERL(PretrainModule):
     method_name = "merl"
+    scored_module_names = ("ecg", "proj_ecg")  # proj_ecg: ViT towers only
 
     def __init__(
         self,

@@ -144,3 +144,28 @@ def test_random_init_paper_tower_is_melps():
         paper = build(dict(melp["melp"]["ecg_tower"]))
     assert _n(tower) == _n(paper) == 65_084_288
     assert tower.attn_pool_contrast.query.shape[0] == 12
+
+
+def test_cards_count_the_scored_encoder_and_separately_the_training_model(bert_from_config):
+    """Issue 16: ``card.n_parameters`` is the encoder ``encode_ecg`` runs; ``n_parameters_training`` the whole model.
+
+    HeartLang scores its sentence encoder (38.3M), not the MSM head and the VQ-HBR it trains with (68.2M in all);
+    MELP scores its ECG encoder and contrast pooler, not the text tower, the caption pooler and the decoder."""
+    from baselines.heartlang.model import HeartLangMSM
+    from ecg_text_align.melp import MELP
+
+    bert_from_config(30522)
+    pooler = {"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 12, "heads": 8}
+    with torch.device("meta"):
+        hl = HeartLangMSM(preset="base", vq_preset="base")
+        melp = MELP(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp",
+                               "pooler": pooler},
+                    text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "heart_bert"})
+    assert hl.card.n_parameters == _n(hl.encoder) == 38_262_528
+    assert hl.card.n_parameters_training == _n(hl) == _n(hl.encoder) + _n(hl.head) + _n(hl.vq)
+    assert round(hl.card.n_parameters_training / 1e6, 1) == 68.2
+    t = melp.ecg_tower
+    scored = _n(t.encoder) + _n(t.attn_pool_contrast) + _n(t.ln_contrast) + t.proj_contrast.numel()
+    assert melp.card.n_parameters == scored
+    assert melp.card.n_parameters_training == _n(melp) == scored + _n(t.attn_pool_caption) + _n(t.ln_caption) \
+        + _n(melp.text) + _n(melp.decoder) + _n(melp.proj_text) + _n(melp.proj_sent) + _n(melp.logit_scale)

@@ -104,6 +104,14 @@ class MELP(PretrainModule):
     def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device) for k, v in self.text.tokenize(list(texts)).items()}
 
+    def scored_modules(self) -> list[nn.Module | nn.Parameter]:
+        """What ``embed_ecg`` (the rhythm embedding) runs: the ECG encoder and the contrast pooler, or the R-peak
+        beat projection; not the caption pooler, which only feeds the decoder."""
+        t = self.ecg_tower
+        parts = [t.encoder, getattr(t, "attn_pool_contrast", None), getattr(t, "ln_contrast", None),
+                 getattr(t, "proj_contrast", None), getattr(self, "proj_rpeak_beat", None)]
+        return [m for m in parts if m is not None]
+
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
         return self._ecg(x)[0]
 

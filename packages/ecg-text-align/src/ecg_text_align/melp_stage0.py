@@ -125,6 +125,11 @@ class MELPStage0(PretrainModule):
         self.n_segments, self.cmsc_weight = n_segments, cmsc_weight
         self._subject_codes: torch.Tensor | None = None
 
+    def scored_modules(self) -> list[nn.Module | nn.Parameter]:
+        if self.hparams.cmsc_embedding == "mean_linear":
+            return [self.ecg_tower.encoder, self.cmsc_head]
+        return [self.ecg_tower]
+
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.cmsc_embedding == "mean_linear":  # the stage's own ECG embedding (no attentional pooler)
             return self.cmsc_head(self.ecg_tower.encoder(x).tokens.mean(dim=1))

@@ -35,6 +35,11 @@ class PretrainModule(L.LightningModule):
     ``self.save_hyperparameters()`` so ``from_checkpoint`` can rebuild them from the checkpoint alone."""
 
     method_name = "pretrain"
+    #: attribute names of the sub-modules ``embed_ecg`` runs: the scored encoder, whose size is
+    #: ``card.n_parameters`` (``card.n_parameters_training`` counts the whole training model). None = every
+    #: module; names the instance lacks (optional heads) are skipped. Override ``scored_modules`` when it
+    #: depends on the configuration.
+    scored_module_names: tuple[str, ...] | None = None
     #: hyperparameters only needed to *initialise* weights (e.g. a stage-0 checkpoint path); reset to None
     #: when rebuilding from a checkpoint, whose state dict already holds the weights
     init_only_hparams: tuple[str, ...] = ()
@@ -209,6 +214,12 @@ class PretrainModule(L.LightningModule):
         """list of N strings -> (N, d) in the space of ``encode_ecg``; eval mode, no gradients."""
         return self._eval_call(self.embed_text, list(texts))
 
+    def scored_modules(self) -> list[nn.Module | nn.Parameter]:
+        """The modules (or bare parameters) ``encode_ecg`` uses (see ``scored_module_names``)."""
+        if self.scored_module_names is None:
+            return [self]
+        return [m for n in self.scored_module_names if isinstance(m := getattr(self, n, None), (nn.Module, nn.Parameter))]
+
     @property
     def input_spec(self) -> InputSpec:
         return self._input_spec
@@ -221,7 +232,8 @@ class PretrainModule(L.LightningModule):
         return EncoderCard(
             name=self.method_name,
             checkpoint_hash=self._checkpoint_hash,
-            n_parameters=sum(p.numel() for p in self.parameters()),
+            n_parameters=count_parameters(*self.scored_modules()),
+            n_parameters_training=count_parameters(self),
             pretrained_on=self.pretrained_on,
             preset=self.model_preset,
         )
@@ -280,6 +292,12 @@ REMOVED_UNUSED = (".pooler.dense.", "encoder.mask_emb", "attn_pool_caption.", "l
 
 def _without_removed(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k in own or not any(r in k for r in REMOVED_UNUSED)}
+
+
+def count_parameters(*parts: nn.Module | nn.Parameter) -> int:
+    """Parameters of modules and bare parameters together, each tensor once (modules may share or nest)."""
+    seen = {id(p): p.numel() for m in parts for p in ([m] if isinstance(m, nn.Parameter) else m.parameters())}
+    return sum(seen.values())
 
 
 def count_trainable(module: nn.Module) -> int:
