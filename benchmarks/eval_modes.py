@@ -11,7 +11,6 @@ re-renders the leaderboard. Defaults are the embedded synthetic corpus::
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import time
 from pathlib import Path
@@ -22,17 +21,13 @@ MODES = ("retrieval", "report_generation", "finetune", "transfer")
 
 
 def _resolve(target: str):
-    """'package.module.Class.method' -> the attribute, importing the longest module prefix."""
-    parts = target.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for p in parts[i:]:
-            obj = getattr(obj, p)
-        return obj
-    raise SystemExit(f"cannot import {target}")
+    """'package.module.Class.method' -> the attribute (ecg_text_align.components.locate)."""
+    from ecg_text_align.components import locate
+
+    try:
+        return locate(target)
+    except ImportError as e:
+        raise SystemExit(f"cannot import {target}: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,10 +100,10 @@ def main() -> None:
 
     torch.manual_seed(args.seed)
     model = MELP(
-        ecg_tower={"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny",
+        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
                    "dropout": 0.0, "attention_dropout": 0.0, "dropout_input": 0.0,
                    "pooler": {"shared_dim": 64, "caption_dim": 64, "n_queries_caption": 32, "n_queries_contrast": 14, "heads": 4}},
-        text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                       "path": str(lm_dir), "freeze_layers": 1, "max_length": 64},
         shared_dim=64, decoder_layers=2, decoder_heads=4, max_sentences=8,
         lr=args.lr, warmup_steps=20, total_steps=None, lead_mask_p=0.5, seed=args.seed,

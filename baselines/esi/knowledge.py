@@ -22,21 +22,16 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from ecg_encoders.text.sentences import split_sentences
+
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = Path(__file__).with_name("knowledge.json")
-_SENTENCE = re.compile(r"(?<=[.;!?])\s+|\n+")
 
 
 def normalize(statement: str) -> str:
     s = statement.lower().replace("-", "")
     return " ".join(re.sub(r"[^a-z0-9:]+", " ", s).split())
-
-
-def split_statements(report: str) -> list[str]:
-    """Report -> statements (sentences), trailing punctuation removed, empties dropped."""
-    parts = (p.strip().rstrip(".;").strip() for p in _SENTENCE.split(report or ""))
-    return [p for p in parts if p]
 
 
 class KnowledgeBase:
@@ -101,7 +96,7 @@ class KnowledgeBase:
 
     def enrich(self, report: str) -> str:
         """ESI-style caption: the findings, then the waveform descriptions of each statement (deduplicated)."""
-        statements = split_statements(report)
+        statements = split_sentences(report)  # statements: ".;!?" + whitespace, or a line break
         descs: list[str] = []
         for s in statements:
             for d in self.describe(s):

@@ -29,14 +29,15 @@ from ecg_text_align.module import PretrainModule
 
 from baselines.esi.knowledge import KnowledgeBase
 
-DEFAULT_ECG = {"name": "convnextv2_1d", "preset": "tiny"}
+DEFAULT_ECG = {"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "tiny"}
 # causal BioLinkBERT with a trailing [CLS] (ours: ESI ran it bidirectionally, see module docstring)
-DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name": "biolinkbert", "causal": True,
+DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "biolinkbert", "causal": True,
                 "add_trailing_cls": True, "pooling": "last", "max_length": 512}
 
 
 class ESI(PretrainModule):
     method_name = "esi"
+    scored_module_names = ("ecg", "img_token_head", "img_norm", "img_to_latents")
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ecg_encoders.ecg.heartlang import (HeartbeatTokenizer, build_heartbeat_vq, build_heartlang, build_msm_head,
                                         masked_beat_loss, random_beat_mask)
@@ -48,6 +49,10 @@ class HeartLangVQ(PretrainModule):
         out = self.vq(self.tokenizer(batch["ecg"]))
         return {"loss": out.loss, "rec": out.rec_loss.detach(), "quant": out.quant_loss.detach()}
 
+    def scored_modules(self) -> list[nn.Module | nn.Parameter]:
+        """``vq.encode``: the encoder half and the codebook (the decoder only trains it)."""
+        return [self.vq.encoder, self.vq.encode_task_layer, self.vq.quantizer]
+
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
         """Mean quantised code over the real beats (for inspection; the scored encoder is stage 2's)."""
         tokens = self.tokenizer(x)
@@ -58,6 +63,7 @@ class HeartLangVQ(PretrainModule):
 
 class HeartLangMSM(PretrainModule):
     method_name = "heartlang"
+    scored_module_names = ("encoder",)  # the sentence transformer; the MSM head and the VQ only train it
 
     def __init__(self, preset: str = "tiny", encoder_overrides: Mapping[str, Any] | None = None,
                  vq_preset: str = "tiny", vq_overrides: Mapping[str, Any] | None = None,

@@ -18,12 +18,13 @@ from ecg_text_align.components import build
 from ecg_text_align.losses import DropoutViews, clip_loss, unimodal_alignment_loss
 from ecg_text_align.module import PretrainModule
 
-DEFAULT_ECG = {"name": "resnet18_1d", "preset": "tiny"}
-DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name": "medcpt"}
+DEFAULT_ECG = {"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "tiny"}
+DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "medcpt"}
 
 
 class MERL(PretrainModule):
     method_name = "merl"
+    scored_module_names = ("ecg", "proj_ecg")  # proj_ecg: ViT towers only
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ from ecg_data.paths import stable_hash
 from ecg_eval.protocol import EncoderCard, InputSpec
 from ecg_text_align.components import build
 
-DEFAULT_TOWER = {"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"}
+DEFAULT_TOWER = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"}
 
 
 class RandomInitEncoder:

@@ -49,7 +49,7 @@ def _text_dir(root: Path, paper: bool) -> Path:
 
 
 def _text(path: Path, **kw: Any) -> dict[str, Any]:
-    return {"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default", "path": str(path), **kw}
+    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path), **kw}
 
 
 def build(method: str, paper: bool, text_dir: Path) -> tuple[Any, int]:
@@ -60,7 +60,7 @@ def build(method: str, paper: bool, text_dir: Path) -> tuple[Any, int]:
 
         pooler = ({"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 14, "heads": 8}
                   if paper else None)
-        tower = {"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "melp" if paper else "tiny"}
+        tower = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp" if paper else "tiny"}
         if pooler:
             tower["pooler"] = pooler
         return MELP(ecg_tower=tower, text_encoder=_text(text_dir, freeze_layers=6 if paper else 1, max_length=128),
@@ -69,14 +69,14 @@ def build(method: str, paper: bool, text_dir: Path) -> tuple[Any, int]:
     if method == "merl":
         from baselines.merl.model import MERL
 
-        return MERL(ecg_encoder={"name": "resnet18_1d", "preset": "merl" if paper else "tiny"},
+        return MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "merl" if paper else "tiny"},
                     text_encoder=_text(text_dir, causal=False, add_trailing_cls=False, pooling="pooler",
                                        freeze_layers=6 if paper else 1, max_length=256 if paper else 64),
                     proj_hidden=256 if paper else 16), 5000
     if method == "esi":
         from baselines.esi.model import ESI
 
-        return ESI(ecg_encoder={"name": "convnextv2_1d", "preset": "base" if paper else "tiny"},
+        return ESI(ecg_encoder={"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "base" if paper else "tiny"},
                    text_encoder=_text(text_dir, causal=True, add_trailing_cls=True, pooling="last", freeze_layers=0,
                                       max_length=500 if paper else 64),
                    decoder_layers=6 if paper else 1, decoder_heads=8 if paper else 2), 5000

@@ -49,9 +49,9 @@ def build(preset: str, bert_dir: Path) -> MELP:
         text = {"freeze_layers": 6}
         dec = {"decoder_layers": 6, "decoder_heads": 8}
     return MELP(
-        ecg_tower={"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny" if preset == "tiny" else "melp",
+        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny" if preset == "tiny" else "melp",
                    "pooler": pooler},
-        text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                       "path": str(bert_dir), "max_length": 128, **text},
         **dec,
     )

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
@@ -51,10 +50,15 @@ def validate_method(method: DictConfig) -> None:
 
 
 def _resolve(target: str, where: str) -> Any:
+    from ecg_text_align.components import locate  # the one importer of _target_ paths
+
     try:
-        return get_method(target)
-    except Exception as e:  # Hydra wraps ImportError/AttributeError; keep the message, name the config
+        fn = locate(target)
+    except ImportError as e:  # keep the message, name the config
         raise ConfigError(f"{where}: cannot import _target_ {target!r}: {e}") from e
+    if not callable(fn):
+        raise ConfigError(f"{where}: _target_ {target!r} is not callable")
+    return fn
 
 
 def seed_everything(seed: int) -> None:

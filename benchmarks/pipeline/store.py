@@ -33,13 +33,12 @@ def _plain(cfg: Any) -> Any:
 
 
 def run_address(cfg: DictConfig) -> tuple[str, str]:
-    """(method name, hash) of what pretraining depends on: method stages, pretraining data, trainer, text encoder, seed."""
+    """(method name, hash) of what pretraining depends on: method stages, pretraining data, trainer, seed."""
     method = {k: v for k, v in _plain(cfg.method).items() if k not in _NOT_HASHED}
     keyed = {
         "method": method,
         "pretrain_data": _plain(cfg.get("pretrain_data")),
         "trainer": {k: v for k, v in (_plain(cfg.get("trainer")) or {}).items() if k not in _TRAINER_NOT_HASHED},
-        "text_encoder": _plain(cfg.get("text_encoder")),
         "seed": int(cfg.seed),
     }
     return str(cfg.method.name), stable_hash(keyed)

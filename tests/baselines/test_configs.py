@@ -11,7 +11,7 @@ from hydra.utils import get_object
 from baselines.registry import CONFIG_VARIANTS, METHODS, register_method
 from bl_e2e import REPO, compose
 from ecg_data.registry import UnknownNameError
-from ecg_text_align.components import import_attr
+from ecg_text_align.components import locate
 from ecg_text_align.module import PretrainModule
 
 OURS = ["merl", "esi", "heartlang", "random_init"]
@@ -38,7 +38,7 @@ def _check_stage_keys(method_cfg: dict) -> None:
         keys = set(st) - {"name", "_target_"}
         accepted = _params(fn)
         if target in MODEL_OF:
-            accepted |= _params(import_attr(MODEL_OF[target]).__init__) | common
+            accepted |= _params(locate(MODEL_OF[target]).__init__) | common
         elif "text_lm_stage" in target:
             from ecg_text_align.lm import train_text_lm
 

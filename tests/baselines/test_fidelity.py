@@ -127,7 +127,7 @@ def test_coca_decoder_is_causal_and_parameter_count_matches_esi():
 def test_merl_vit_tower_gets_merls_proj_e_head(tiny_bert_dir):
     """MERL's default config uses vit_tiny (config.yaml:3) with proj_e = Linear-BN-ReLU-Linear-BN (utils_builder.py:80-98)."""
     torch.manual_seed(0)
-    m = MERL(ecg_encoder={"name": "vit1d", "preset": "tiny"}, proj_out=16,
+    m = MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "tiny"}, proj_out=16,
              text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"), proj_hidden=8)
     assert m.vit_head and [type(l).__name__ for l in m.proj_ecg] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
     assert m.views.linear1.in_features == m.ecg.pooled_dim and m.views.linear1.out_features == 16
@@ -136,7 +136,7 @@ def test_merl_vit_tower_gets_merls_proj_e_head(tiny_bert_dir):
     losses["loss"].backward()
     assert m.proj_ecg[0].weight.grad is not None
     assert m.encode_ecg(torch.randn(3, 12, 5000)).shape == (3, 16) == (3, m.encode_text(["Normal ECG"]).shape[1])
-    paper = MERL(ecg_encoder={"name": "vit1d", "preset": "merl_vit_tiny"},
+    paper = MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "merl_vit_tiny"},
                  text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"))
     extra = sum(p.numel() for p in paper.proj_ecg.parameters()) + sum(p.numel() for p in paper.views.parameters())
     assert extra == (192 * 256 + 256) + 2 * 256 + (256 * 256 + 256) + 2 * 256 + 2 * 192 * 256

@@ -7,15 +7,12 @@ import logging
 
 import pytest
 
-from baselines.esi.knowledge import DEFAULT_FILE, KnowledgeBase, normalize, split_statements
+from baselines.esi.knowledge import DEFAULT_FILE, KnowledgeBase, normalize
 
 
 def test_normalisation_and_statement_split():
     assert normalize("1st degree A-V block.") == normalize("1st degree av block") == "1st degree av block"
     assert normalize("ST depression, consider ischemia") == "st depression consider ischemia"
-    assert split_statements("Sinus rhythm. Left bundle branch block.  Abnormal ECG.") == [
-        "Sinus rhythm", "Left bundle branch block", "Abnormal ECG"]
-    assert split_statements("") == [] and split_statements(None) == []  # type: ignore[arg-type]
 
 
 def test_enrichment_counts_matched_and_unmatched(caplog):

@@ -22,7 +22,7 @@ REPORTS = [
 
 
 def _text(path, **kw):
-    return {"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default", "path": str(path),
+    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path),
             "freeze_layers": 1, **kw}
 
 
@@ -167,6 +167,6 @@ def test_stage_passes_prompt_class_order_to_the_datamodule(monkeypatch, tmp_path
     zs = {"synth_ptbxl_super": {"NORM": ["Normal ECG"], "MI": ["Myocardial infarction"], "CD": ["LBBB"]}}
     merl_stage(run_dir=tmp_path, inputs={"text_lm": tiny_bert_dir}, pretrain_data={"name": "synth-mimic", "task": "synth_mimic"},
                trainer={}, seed=0, zero_shot=zs, text_from="text_lm", proj_hidden=8,
-               text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+               text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                              "causal": False, "add_trailing_cls": False, "pooling": "pooler", "freeze_layers": 1})
     assert seen == {"classes": {"synth_ptbxl_super": ["NORM", "MI", "CD"]}, "preset": "merl"}

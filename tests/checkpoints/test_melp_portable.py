@@ -15,8 +15,8 @@ from ecg_text_align.portable import relocate
 
 def _melp(text_dir):
     torch.manual_seed(0)
-    return MELP(ecg_tower={"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"},
-                text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+    return MELP(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"},
+                text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                               "path": str(text_dir), "freeze_layers": 1},
                 shared_dim=32, decoder_layers=1, decoder_heads=2)
 

@@ -160,7 +160,10 @@ def test_resumable_loader_state_counts_consumed_batches_and_a_restore_wins_over_
 
 
 def test_keyed_lead_mask_depends_on_the_record_not_its_position() -> None:
-    from ecg_data.augment import mask_leads, uniform_keyed
+    from ecg_data.augment import random_lead_mask, uniform_keyed
+
+    def mask_leads(x, rows, p, key):
+        return random_lead_mask(x, p, rows=rows, key=key)
 
     x = torch.ones(6, 12, 10)
     rows = torch.tensor([10, 3, 7, 42, 5, 0])
@@ -175,7 +178,7 @@ def test_keyed_lead_mask_depends_on_the_record_not_its_position() -> None:
     assert 0.0 <= float(u.min()) and float(u.max()) < 1.0
     assert abs(float((u < 0.3).float().mean()) - 0.3) < 0.01  # the keep rate follows p
     assert torch.equal(mask_leads(x, rows, 0.0, key=1), x)
-    with pytest.raises(ValueError, match="2 row ids for a batch of 6"):
+    with pytest.raises(ValueError, match="2 row ids for a batch of 6 records"):
         mask_leads(x, rows[:2], 0.5, key=1)
 
 

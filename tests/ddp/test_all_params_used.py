@@ -29,7 +29,7 @@ def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _text(path: Path, **kw) -> dict:
-    return {"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default", "path": str(path),
+    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path),
             "freeze_layers": 1, **kw}
 
 

@@ -9,7 +9,7 @@ import torch
 
 from ecg_encoders.text import HFTextEncoder, ModelNotAvailableError, build_text_preset
 from ecg_encoders.text.offline import init_text_model_dir, small_bert_config, train_wordpiece_tokenizer
-from ecg_encoders.text.sentences import sentence_index_per_token
+from ecg_encoders.text.sentences import sentence_index_per_token, split_sentences
 
 REPORTS = [
     "Sinus rhythm. Normal ECG.",
@@ -142,6 +142,29 @@ def test_sentence_index_per_token_counts_non_empty_sentences() -> None:
     text = "QT 0.45 s. Normal."  # a decimal point does not end a sentence
     offsets = [(0, 2), (3, 4), (4, 5), (5, 7), (8, 9), (9, 10), (11, 17), (17, 18)]
     assert sentence_index_per_token(text, offsets) == [0, 0, 0, 0, 0, 0, 1, 1]
+
+
+def test_statement_split() -> None:
+    """ESI's statement split (moved from tests/baselines/test_knowledge.py with the splitter)."""
+    assert split_sentences("Sinus rhythm. Left bundle branch block.  Abnormal ECG.") == [
+        "Sinus rhythm", "Left bundle branch block", "Abnormal ECG"]
+    assert split_sentences("") == [] and split_sentences(None) == []
+
+
+def test_one_splitter_keeps_each_callers_rule() -> None:
+    """ESI's statements: '.;!?' + whitespace or a line break, trailing '.;' stripped; MELP's tokens: '.' only,
+    empty sentences skipped. The removed regex of baselines.esi.knowledge is the reference for the first."""
+    import re
+
+    old = re.compile(r"(?<=[.;!?])\s+|\n+")
+    texts = ["A. . B", "QT 0.45 s. Normal.", "Rate 70; axis normal! Any? yes", "line one\nline two\n\nthree.",
+             "A.\nB;", "..  ;; x", "No end", "", "e.g. this. And that.\r\nNext", "Sinus rhythm.Abnormal ECG."]
+    for t in texts:
+        ref = [p for p in (q.strip().rstrip(".;").strip() for q in old.split(t)) if p]
+        assert split_sentences(t) == ref, t
+    # the same text, MELP's rule: ';' and line breaks do not end a sentence
+    offsets = [(0, 4), (5, 7), (7, 8), (9, 13)]  # "Rate", "70", ";", "axis"
+    assert sentence_index_per_token("Rate 70; axis", offsets) == [0, 0, 0, 0]
 
 
 def test_offline_missing_model_is_a_clean_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

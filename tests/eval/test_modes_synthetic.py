@@ -27,9 +27,9 @@ def melp(tmp_path_factory: pytest.TempPathFactory):
                                layers=2, width=32, heads=2, ffn_dim=64, max_positions=64)
     torch.manual_seed(0)
     return MELP(
-        ecg_tower={"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny",
+        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
                    "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8, "n_queries_contrast": 5}},
-        text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                       "path": str(bert), "freeze_layers": 1, "max_length": 32},
         shared_dim=16, decoder_layers=2, decoder_heads=2, max_sentences=4,
     )

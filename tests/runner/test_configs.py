@@ -41,3 +41,41 @@ def test_paper_recipes_pretrain_on_mimic_and_score_real_tasks(recipe, compose_cf
     if cfg.method.stages:
         assert cfg.pretrain_data.task == "mimic_iv_ecg" and cfg.trainer.accelerator == "gpu"
     assert cfg.method.name.endswith("_paper")
+
+
+def test_no_dead_text_encoder_group(compose_cfg):
+    """Issue 16: the text tower is part of each method's stage config; there is no top-level group that no
+    stage reads (``text_encoder=...`` used to appear in --help and only change the run-store hash)."""
+    from hydra.errors import ConfigCompositionException
+
+    from benchmarks.pipeline.store import run_address
+
+    assert not (CONFIGS / "text_encoder").exists()
+    with pytest.raises(ConfigCompositionException):
+        compose_cfg(["method=toy", "text_encoder=medcpt"])
+    # '+key=value' only adds a plain value, which no stage reads and which is not part of the run address
+    assert run_address(compose_cfg(["method=toy", "+text_encoder=medcpt"])) == run_address(compose_cfg(["method=toy"]))
+
+
+def _specs(node, where=""):
+    """Every mapping in a config that names a component (has a key ending in 'target' or an ECG-encoder name)."""
+    if isinstance(node, dict):
+        yield where, node
+        for k, v in node.items():
+            yield from _specs(v, f"{where}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _specs(v, f"{where}[{i}]")
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(CONFIGS)) for p in CONFIGS.rglob("*.yaml")))
+def test_components_are_named_by_target_only(path):
+    """One component convention: ``_target_: dotted.path`` (no ``target: "m:attr"``, no registry ``name:`` spec)."""
+    import yaml
+
+    cfg = yaml.safe_load((CONFIGS / path).read_text())
+    for where, d in _specs(cfg):
+        assert "target" not in d, f"{path}{where}: 'target:' -- use _target_"
+        assert ":" not in str(d.get("_target_", "")), f"{path}{where}: _target_ is a dotted path, not module:attr"
+        if where.endswith(("ecg_encoder", "ecg_tower", "tower", "text_encoder")):
+            assert "_target_" in d, f"{path}{where}: a component spec needs _target_"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecg_text_align.components import import_attr
+from ecg_text_align.components import locate
 from ecg_text_align.melp import MELP
 from ecg_text_align.melp_stage0 import MELPStage0
 from ecg_text_align.module import PretrainModule
@@ -29,7 +29,7 @@ def test_method_config_targets_and_kwargs(name: str) -> None:
     assert cfg["load"]["_target_"] == "ecg_text_align.module.PretrainModule.from_checkpoint"
     for st in cfg["stages"]:
         mod, fn = st["_target_"].rsplit(".", 1)
-        assert callable(import_attr(f"{mod}:{fn}"))
+        assert callable(locate(f"{mod}:{fn}"))
         extra = set(st) - STAGE_KEYS
         if fn == "melp_stage":
             assert extra <= _params(MELP), extra - _params(MELP)

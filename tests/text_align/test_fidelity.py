@@ -100,7 +100,7 @@ def test_cmsc_positives_are_every_same_subject_pair() -> None:
 
 def _stage0(**kw) -> MELPStage0:
     torch.manual_seed(0)
-    return MELPStage0(ecg_tower={"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"}, **kw)
+    return MELPStage0(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"}, **kw)
 
 
 def test_stage0_defaults_follow_the_original() -> None:
@@ -155,7 +155,7 @@ def test_melp_probe_feature_is_ext_ecg_emb(tiny_bert_dir) -> None:
     from ecg_text_align.melp import MELP
 
     torch.manual_seed(0)
-    m = MELP(text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+    m = MELP(text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                            "path": str(tiny_bert_dir)}, shared_dim=32, decoder_layers=1, decoder_heads=2)
     x = torch.randn(3, 12, 5000) * 0.1
     probe = m.encode_ecg_probe(x)

@@ -12,7 +12,7 @@ from ecg_text_align.lm import mlm_perplexity, train_text_lm
 from ecg_text_align.melp import MELP
 from ecg_text_align.melp_stage0 import MELPStage0, cmsc_loss
 
-TOWER = {"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"}
+TOWER = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"}
 
 
 def test_cmsc_loss_positive_pairs_are_same_record() -> None:
@@ -35,7 +35,7 @@ def test_stage0_step_and_tower_transfer_to_melp(tmp_path, tiny_bert_dir) -> None
     torch.save({"state_dict": stage0.state_dict()}, ckpt)
     melp = MELP(
         ecg_tower=TOWER, ecg_tower_ckpt=str(ckpt), shared_dim=32, decoder_layers=1, decoder_heads=2,
-        text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                       "path": str(tiny_bert_dir), "freeze_layers": 1, "max_length": 32},
     )
     s0 = stage0.ecg_tower.state_dict()

@@ -10,7 +10,7 @@ from ecg_text_align.stages import ecg_stage0, melp_stage, text_lm_stage
 
 PRETRAIN = {"name": "synth-mimic", "task": "synth_mimic", "suite": "synthetic", "n": 40, "root": None}
 TRAINER = {"max_steps": 2, "max_epochs": 5, "checkpoint_every_n_steps": 1}
-TOWER = {"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"}
+TOWER = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"}
 
 
 def test_stage1_stage0_stage2_chain(tmp_path) -> None:
@@ -23,7 +23,7 @@ def test_stage1_stage0_stage2_chain(tmp_path) -> None:
     out = melp_stage(
         run_dir=tmp_path / "melp", inputs={"text_lm": lm, "stage0": s0}, pretrain_data=PRETRAIN, trainer=TRAINER,
         seed=0, text_from="text_lm", ecg_from="stage0", data={"batch_size": 4}, ecg_tower=TOWER,
-        text_encoder={"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default",
+        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
                       "freeze_layers": 1, "max_length": 64},
         shared_dim=32, decoder_layers=1, decoder_heads=2, trainer_overrides={"max_steps": 3},
     )

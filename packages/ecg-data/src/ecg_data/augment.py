@@ -1,6 +1,8 @@
-"""Random lead masking keyed by record: the same record at the same step gets the same mask wherever it lands.
+"""Random lead masking, the project's one implementation: ``random_lead_mask`` (and ``RandomLeadMask`` in
+``ecg_data.preprocess``, its callable form for dataset transforms and ``loader.finish_batch``).
 
-Why keyed by (key, record row, lead) rather than drawn from a generator by batch position: under DDP the
+Two ways to draw the keep-mask, one function. With ``key`` (training): keyed by record, so the same record at
+the same step gets the same mask wherever it lands. Why keyed by (key, record row, lead) rather than drawn from a generator by batch position: under DDP the
 loader splits each global batch across ranks (``ecg_data.loader.ShardedBatchSampler``) and sorts each
 rank's rows for a forward read, so positions differ between W ranks x B and one process x W*B. A
 position-drawn mask would then differ between the two runs; a keyed one does not, and a resumed run draws
@@ -35,13 +37,32 @@ def uniform_keyed(key: int, rows: torch.Tensor, n_leads: int) -> torch.Tensor:
     return (h >> 8).to(torch.float32) / 2.0**24  # 24 bits: exact in float32, so strictly below 1
 
 
-def mask_leads(x: torch.Tensor, rows: torch.Tensor, p: float, key: int) -> torch.Tensor:
-    """Zero each lead of each record with probability ``p``; ``rows`` (B,) identify the records (cache rows).
+def random_lead_mask(
+    x: torch.Tensor, p: float, generator: torch.Generator | None = None, *, rows: torch.Tensor | None = None,
+    key: int | None = None,
+) -> torch.Tensor:
+    """Zero each lead of each record independently with probability ``p``; returns a new tensor.
 
-    ``x``: (B, leads, T). Returns a new tensor (``x`` is not modified)."""
-    if p <= 0:
-        return x
-    if rows.shape[0] != x.shape[0]:
-        raise ValueError(f"mask_leads: {rows.shape[0]} row ids for a batch of {x.shape[0]} records")
-    keep = uniform_keyed(key, rows.to(x.device), x.shape[1]) >= p
-    return x * keep.unsqueeze(-1).to(x.dtype)
+    ``x``: (12, T) or (B, 12, T) on any device. With ``key``: the draw is ``uniform_keyed(key, rows, 12)``
+    (``rows`` (B,) identify the records, e.g. the batch's cache rows; default their positions), computed on
+    ``x``'s device. Without: ``torch.rand`` from ``generator`` (on the generator's device; the global RNG when
+    None), moved to ``x``'s device."""
+    from ecg_data.preprocess import LEADS
+
+    if x.ndim not in (2, 3) or x.shape[-2] != len(LEADS):
+        raise ValueError(f"lead mask expects (12, T) or (B, 12, T), got {tuple(x.shape)}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"lead mask p must be in [0, 1], got {p}")
+    if key is not None:
+        if p <= 0:
+            return x
+        xb = x if x.ndim == 3 else x[None]
+        ids = torch.arange(xb.shape[0]) if rows is None else torch.as_tensor(rows).reshape(-1)
+        if ids.shape[0] != xb.shape[0]:
+            raise ValueError(f"lead mask: {ids.shape[0]} row ids for a batch of {xb.shape[0]} records")
+        keep = uniform_keyed(key, ids.to(x.device), xb.shape[1]) >= p
+        out = xb * keep.unsqueeze(-1).to(x.dtype)
+        return out if x.ndim == 3 else out[0]
+    gen_device = generator.device if generator is not None else x.device
+    keep = torch.rand(tuple(x.shape[:-1]), generator=generator, device=gen_device) >= p
+    return x * keep.to(x.device, non_blocking=True).unsqueeze(-1).to(x.dtype)

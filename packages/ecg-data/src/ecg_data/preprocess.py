@@ -204,14 +204,18 @@ class Compose(_Spec):
         return {"type": "Compose", "transforms": [t.spec() for t in self.transforms]}
 
 
-class RandomLeadMask:
-    """Training augmentation: zero each lead independently with probability ``p``.
+def random_lead_mask(x: Any, p: float, generator: Any = None, **kw: Any) -> Any:
+    """The project's one lead mask, ``ecg_data.augment.random_lead_mask`` (re-exported here, beside the presets)."""
+    from ecg_data.augment import random_lead_mask as mask
 
-    Works on torch tensors (12, T) or (B, 12, T) (per sample, per lead) on any device: on a GPU batch
-    the mask (B x 12 numbers) is drawn on the generator's device and moved, so the batch itself never
-    leaves the device. Never part of a preset or the cache. MELP uses it with p = 0.5
-    (HKU-MedAI/MELP src/melp/datasets/augmentations.py, ``RandomLeadsMask(mask_leads_prob=0.5)`` in
-    pretrain_dataset.py).
+    return mask(x, p, generator, **kw)
+
+
+class RandomLeadMask:
+    """``random_lead_mask`` as a callable, for ``ecg_data.loader.finish_batch(augment=...)`` and dataset transforms.
+
+    Never part of a preset or the cache. MELP uses it with p = 0.5 (HKU-MedAI/MELP
+    src/melp/datasets/augmentations.py, ``RandomLeadsMask(mask_leads_prob=0.5)`` in pretrain_dataset.py).
     """
 
     def __init__(self, p: float = 0.5, generator: Any = None) -> None:
@@ -221,13 +225,7 @@ class RandomLeadMask:
         self.generator = generator
 
     def __call__(self, x: Any) -> Any:
-        import torch
-
-        if x.ndim not in (2, 3) or x.shape[-2] != len(LEADS):
-            raise ValueError(f"RandomLeadMask expects (12, T) or (B, 12, T), got {tuple(x.shape)}")
-        gen_device = self.generator.device if self.generator is not None else x.device
-        keep = torch.rand(x.shape[:-1], generator=self.generator, device=gen_device) >= self.p
-        return x * keep.to(x.device, non_blocking=True).unsqueeze(-1).to(x.dtype)
+        return random_lead_mask(x, self.p, self.generator)
 
     def __repr__(self) -> str:
         return f"RandomLeadMask(p={self.p})"

@@ -46,7 +46,7 @@ class LazyRegistry:
             )
         target = self._entries[name]
         if isinstance(target, str):
-            target = resolve(target)
+            target = locate(target)
             self._entries[name] = target
         return target
 
@@ -55,12 +55,30 @@ class LazyRegistry:
         return factory(*args, **kwargs)
 
 
-def resolve(target: str) -> Any:
-    """Import ``"package.module:attr"`` (attr may be dotted)."""
-    if ":" not in target:
-        raise ValueError(f"lazy target must look like 'package.module:attr', got {target!r}")
-    module_name, attr = target.split(":", 1)
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+def locate(path: str) -> Any:
+    """The object at a dotted path ``pkg.module.attr`` (attr may be dotted: ``Class.method``).
+
+    The project's one importer of component paths: Hydra ``_target_`` strings (resolved as
+    ``hydra.utils.get_object`` does: the longest importable module prefix, then attributes), the lazy
+    registry entries here, and the legacy ``pkg.module:attr`` form that old checkpoints store."""
+    path = str(path).replace(":", ".")
+    parts = [p for p in path.split(".") if p]
+    if not parts:
+        raise ImportError(f"empty import path {path!r}")
+    err: Exception | None = None
+    for i in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:i])
+        try:
+            obj: Any = importlib.import_module(prefix)
+        except ModuleNotFoundError as e:
+            if e.name is not None and not (prefix == e.name or prefix.startswith(e.name + ".")):
+                raise  # the module exists but imports something missing: say so, not "cannot find"
+            err = e
+            continue
+        try:
+            for part in parts[i:]:
+                obj = getattr(obj, part)
+        except AttributeError as e:
+            raise ImportError(f"cannot import {path!r}: {e}") from e
+        return obj
+    raise ImportError(f"cannot import {path!r}: {err}")

@@ -3,6 +3,11 @@
 Why our own: the scores are independent per class (sigmoid or cosine, never a softmax across classes), and a
 class without a positive or without a negative in the evaluated split has no AUROC. Such classes are
 excluded *and listed*, never silently averaged in and never a crash (sklearn raises on them).
+
+The project's one AUROC: the harness and the in-training zero-shot validation (``ecg_text_align.zeroshot``)
+both call it. Validated against ``sklearn.metrics.roc_auc_score``: equal to 1e-16 with ties
+(``tests/eval/test_metrics.py``), and faster (17x in the project's benchmark; 4.7x measured on a busy 2-core
+machine at N = 20,000), since it is one sort plus mid-ranks in numpy.
 """
 
 from __future__ import annotations

@@ -28,10 +28,11 @@ class EncoderCard:
 
     name: str  # method name, e.g. "melp"
     checkpoint_hash: str  # sha256 (first 16 hex) of the checkpoint file, or of the config for random init
-    n_parameters: int
+    n_parameters: int  # the scored encoder: parameters of the modules encode_ecg uses
     pretrained_on: tuple[str, ...] = field(default_factory=tuple)  # dataset names, e.g. ("synth-mimic",)
     preset: str = "tiny"  # model size preset
     extra: dict = field(default_factory=dict)
+    n_parameters_training: int | None = None  # the whole training model (None: not known / same as scored)
 
 
 @runtime_checkable

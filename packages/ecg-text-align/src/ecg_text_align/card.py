@@ -20,7 +20,8 @@ class InputSpec:
 class EncoderCard:
     name: str
     checkpoint_hash: str
-    n_parameters: int
+    n_parameters: int  # the scored encoder: the modules encode_ecg uses
     pretrained_on: tuple[str, ...] = field(default_factory=tuple)
     preset: str = "tiny"
     extra: dict = field(default_factory=dict)
+    n_parameters_training: int | None = None  # the whole training model (text tower, decoders, heads, ...)

@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecg_text_align.beats import rpeak_beat_tokens
+from ecg_encoders.ecg.beats import rpeak_beat_tokens
 from ecg_text_align.components import build
 from ecg_text_align.decoder import CaptionDecoder
 from ecg_text_align.losses import LogitScale, caption_loss, clip_loss, local_alignment_loss
 from ecg_text_align.module import PretrainModule
 
-DEFAULT_ECG = {"target": "ecg_encoders.ecg.melp_tower:build_melp_tower", "preset": "tiny"}
-DEFAULT_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default"}
+DEFAULT_ECG = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"}
+DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default"}
 
 
 class MELP(PretrainModule):
@@ -103,6 +103,14 @@ class MELP(PretrainModule):
 
     def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device) for k, v in self.text.tokenize(list(texts)).items()}
+
+    def scored_modules(self) -> list[nn.Module | nn.Parameter]:
+        """What ``embed_ecg`` (the rhythm embedding) runs: the ECG encoder and the contrast pooler, or the R-peak
+        beat projection; not the caption pooler, which only feeds the decoder."""
+        t = self.ecg_tower
+        parts = [t.encoder, getattr(t, "attn_pool_contrast", None), getattr(t, "ln_contrast", None),
+                 getattr(t, "proj_contrast", None), getattr(self, "proj_rpeak_beat", None)]
+        return [m for m in parts if m is not None]
 
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
         return self._ecg(x)[0]

@@ -32,11 +32,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ecg_data.preprocess import random_lead_mask
 from ecg_text_align.components import build
 from ecg_text_align.distributed import gather_with_grad, world_size
 from ecg_text_align.losses import LogitScale
 from ecg_text_align.melp import DEFAULT_ECG
-from ecg_text_align.module import PretrainModule, random_lead_mask
+from ecg_text_align.module import PretrainModule
 
 
 def _gather_plain(t: torch.Tensor) -> torch.Tensor:
@@ -123,6 +124,11 @@ class MELPStage0(PretrainModule):
             raise ValueError("CMSC here uses exactly 2 segments per record")
         self.n_segments, self.cmsc_weight = n_segments, cmsc_weight
         self._subject_codes: torch.Tensor | None = None
+
+    def scored_modules(self) -> list[nn.Module | nn.Parameter]:
+        if self.hparams.cmsc_embedding == "mean_linear":
+            return [self.ecg_tower.encoder, self.cmsc_head]
+        return [self.ecg_tower]
 
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.cmsc_embedding == "mean_linear":  # the stage's own ECG embedding (no attentional pooler)

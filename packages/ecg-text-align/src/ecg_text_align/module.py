@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecg_data.preprocess import random_lead_mask
 from ecg_text_align.card import EncoderCard, InputSpec
-from ecg_text_align.components import import_attr
+from ecg_text_align.components import locate, upgrade_specs
 from ecg_text_align.losses import clamp_logit_scales_
 from ecg_text_align.schedule import warmup_cosine
 from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
@@ -29,17 +30,16 @@ from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
 CLASS_KEY = "ecg_text_align_class"
 
 
-def random_lead_mask(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
-    """Zero each lead of each record independently with probability ``p`` ((B, 12, T))."""
-    keep = torch.rand(x.shape[0], x.shape[1], 1, generator=generator, device="cpu") >= p
-    return x * keep.to(device=x.device, dtype=x.dtype)
-
-
 class PretrainModule(L.LightningModule):
     """Base of every pretraining method. Subclasses call ``super().__init__(**common)`` then
     ``self.save_hyperparameters()`` so ``from_checkpoint`` can rebuild them from the checkpoint alone."""
 
     method_name = "pretrain"
+    #: attribute names of the sub-modules ``embed_ecg`` runs: the scored encoder, whose size is
+    #: ``card.n_parameters`` (``card.n_parameters_training`` counts the whole training model). None = every
+    #: module; names the instance lacks (optional heads) are skipped. Override ``scored_modules`` when it
+    #: depends on the configuration.
+    scored_module_names: tuple[str, ...] | None = None
     #: hyperparameters only needed to *initialise* weights (e.g. a stage-0 checkpoint path); reset to None
     #: when rebuilding from a checkpoint, whose state dict already holds the weights
     init_only_hparams: tuple[str, ...] = ()
@@ -105,18 +105,15 @@ class PretrainModule(L.LightningModule):
     def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Lead masking keyed by (seed, step, micro-batch index, record): each record gets its own mask, a
         resumed run draws the same masks, and W ranks x B records see exactly the masks one process with W*B
-        records sees, however the loader splits and orders the global batch (``ecg_data.augment``). Drawn on
+        records sees, however the loader splits and orders the global batch (``ecg_data.augment.random_lead_mask``). Drawn on
         the batch's device. A batch without ``index`` (record rows) falls back to its positions."""
         if self.lead_mask_p <= 0:
             return batch
-        from ecg_data.augment import mask_leads
-
         # the micro-batch index: with gradient accumulation each micro-batch gets its own masks (issue 14)
         key = hash((self.seed, 0, self.global_step, getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
         x = batch["ecg"]
         rows = batch.get("index")
-        rows = torch.arange(x.shape[0]) if rows is None else torch.as_tensor(rows)
-        return {**batch, "ecg": mask_leads(x, rows, self.lead_mask_p, key)}
+        return {**batch, "ecg": random_lead_mask(x, self.lead_mask_p, rows=rows, key=key)}
 
     def on_fit_start(self) -> None:
         # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
@@ -216,6 +213,12 @@ class PretrainModule(L.LightningModule):
         """list of N strings -> (N, d) in the space of ``encode_ecg``; eval mode, no gradients."""
         return self._eval_call(self.embed_text, list(texts))
 
+    def scored_modules(self) -> list[nn.Module | nn.Parameter]:
+        """The modules (or bare parameters) ``encode_ecg`` uses (see ``scored_module_names``)."""
+        if self.scored_module_names is None:
+            return [self]
+        return [m for n in self.scored_module_names if isinstance(m := getattr(self, n, None), (nn.Module, nn.Parameter))]
+
     @property
     def input_spec(self) -> InputSpec:
         return self._input_spec
@@ -228,7 +231,8 @@ class PretrainModule(L.LightningModule):
         return EncoderCard(
             name=self.method_name,
             checkpoint_hash=self._checkpoint_hash,
-            n_parameters=sum(p.numel() for p in self.parameters()),
+            n_parameters=count_parameters(*self.scored_modules()),
+            n_parameters_training=count_parameters(self),
             pretrained_on=self.pretrained_on,
             preset=self.model_preset,
         )
@@ -246,8 +250,8 @@ class PretrainModule(L.LightningModule):
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
         if CLASS_KEY not in ckpt:
             raise ValueError(f"{path}: not an ecg_text_align checkpoint (no {CLASS_KEY!r} entry)")
-        cls = import_attr(ckpt[CLASS_KEY])
-        hp = dict(ckpt.get("hyper_parameters", {}))
+        cls = locate(ckpt[CLASS_KEY])
+        hp = upgrade_specs(dict(ckpt.get("hyper_parameters", {})))  # 0.1 checkpoints: old component specs
         for k in getattr(cls, "init_only_hparams", ()):
             if k in hp:
                 hp[k] = None
@@ -287,6 +291,12 @@ REMOVED_UNUSED = (".pooler.dense.", "encoder.mask_emb", "attn_pool_caption.", "l
 
 def _without_removed(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k in own or not any(r in k for r in REMOVED_UNUSED)}
+
+
+def count_parameters(*parts: nn.Module | nn.Parameter) -> int:
+    """Parameters of modules and bare parameters together, each tensor once (modules may share or nest)."""
+    seen = {id(p): p.numel() for m in parts for p in ([m] if isinstance(m, nn.Parameter) else m.parameters())}
+    return sum(seen.values())
 
 
 def count_trainable(module: nn.Module) -> int:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ecg_encoders.released.errors import WeightsNotAvailableError
-from ecg_text_align.components import import_attr
+from ecg_text_align.components import locate, upgrade_specs
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,8 @@ def from_pretrained(name_or_path: str | Path, map_location: str | torch.device =
     kwargs = copy.deepcopy(config["init"])
     for keys in config.get("relative_paths", []):
         _set_path(kwargs, list(keys), path)
-    cls = import_attr(config["class"])
+    kwargs = upgrade_specs(kwargs)  # a directory exported by 0.1 names components the old way
+    cls = locate(config["class"])
     model = cls(**kwargs)
     _, _, module = export_spec(model)
     missing, unexpected = load_model(module, str(path / WEIGHTS_FILE), strict=False, device=str(map_location))

@@ -13,7 +13,6 @@ A rerun with the same ``run_dir`` resumes from ``last.ckpt``. Loggers come from 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import logging
 from collections.abc import Mapping
@@ -22,6 +21,8 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from ecg_text_align.components import locate
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,6 @@ def _trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None or k in nullable}
 
 
-def _import(target: str) -> Any:
-    mod, _, attr = target.replace(":", ".").rpartition(".")
-    return getattr(importlib.import_module(mod), attr)
-
-
 def build_loggers(spec: Any, run_dir: Path) -> list[Any] | bool:
     """Loggers from ``{name: {_target_, **kwargs}}`` (several at once); ``False``/empty = no logger.
 
@@ -90,7 +86,7 @@ def build_loggers(spec: Any, run_dir: Path) -> list[Any] | bool:
             raise LoggerConfigError(f"logger {name!r}: expected {{_target_: <class>, ...}}, got {one!r}")
         kw = {k: v for k, v in one.items() if k != "_target_"}
         try:
-            cls = _import(str(one["_target_"]))
+            cls = locate(str(one["_target_"]))
         except (ImportError, AttributeError) as e:
             raise LoggerConfigError(f"logger {name!r}: cannot import {one['_target_']}: {e}") from None
         params = inspect.signature(cls.__init__).parameters

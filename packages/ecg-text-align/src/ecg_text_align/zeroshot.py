@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score
+
+from ecg_eval.metrics import multilabel_auroc
 
 
 def class_embeddings(
@@ -28,12 +29,9 @@ def cosine_scores(ecg_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tenso
 
 
 def macro_auroc(scores: np.ndarray, labels: np.ndarray, classes: Sequence[str]) -> tuple[float, list[str]]:
-    """Mean per-class AUROC over classes that have both a positive and a negative; returns (auroc, excluded)."""
-    aucs, excluded = [], []
-    for j, cls in enumerate(classes):
-        y = labels[:, j]
-        if y.min() == y.max():
-            excluded.append(cls)
-            continue
-        aucs.append(roc_auc_score(y, scores[:, j]))
-    return (float(np.mean(aucs)) if aucs else float("nan")), excluded
+    """Mean per-class AUROC over classes that have both a positive and a negative; returns (auroc, excluded).
+
+    ``ecg_eval.metrics.multilabel_auroc`` (the harness's AUROC) does the work; NaN (not None) when no class
+    is evaluable, so the caller's ``np.isnan`` check skips logging as before."""
+    report = multilabel_auroc(np.asarray(labels), np.asarray(scores), list(classes))
+    return (report.macro if report.macro is not None else float("nan")), list(report.excluded)

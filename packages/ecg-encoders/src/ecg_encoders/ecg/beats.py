@@ -12,6 +12,9 @@ Detector (Pan-Tompkins style, all steps are whole-array numpy operations):
 3. refinement: the R-peak is the largest absolute deviation from a 250 ms moving average within
    +-80 ms of the candidate; refined peaks closer than half the refractory period are merged.
 A flat or empty record yields no peaks (callers pad; see ``heartlang.tokenizer``).
+
+The project's one R-peak detector: HeartLang's tokenizer and MELP's real-heartbeat beat option
+(``rpeak_beat_tokens``) both use it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from numpy.lib.stride_tricks import sliding_window_view
+
+LEAD_II = 1
+WINDOW_S = (-0.25, 0.40)  # seconds around the R-peak (P wave .. T wave), for rpeak_beat_tokens
 
 
 @dataclass
@@ -145,3 +152,30 @@ def beat_windows(peaks: Peaks, length: int, token_len: int = 96, mode: str = "he
     offset = np.maximum(h - (c - start), 0)
     end = end - np.maximum(offset + (end - start) - token_len, 0)  # original: trim what overflows
     return start, end, offset
+
+
+def rpeak_beat_tokens(
+    x: torch.Tensor, tokens: torch.Tensor, fs: float, max_beats: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean encoder token per detected beat: (B, 12, T), (B, N, d) -> (B, max_beats, d), mask (B, max_beats).
+
+    Why: MELP's "beats" are learned pooler queries; this documented ablation (``beat_source: rpeaks``) pools
+    the tokens inside ``WINDOW_S`` around each R-peak of lead II instead, as HeartLang segments real beats.
+    Records with no detected beat fall back to one "beat" = mean over all tokens (so every record has one).
+    """
+    b, n, d = tokens.shape
+    t = x.shape[-1]
+    out = tokens.new_zeros(b, max_beats, d)
+    mask = torch.zeros(b, max_beats, dtype=torch.bool, device=tokens.device)
+    per_record = detect_r_peaks(x[:, LEAD_II].detach().float().cpu().numpy(), fs).per_record()
+    for i in range(b):
+        peaks = per_record[i][:max_beats]
+        for j, p in enumerate(peaks):
+            lo = max(0, int((p + WINDOW_S[0] * fs) * n / t))
+            hi = min(n, max(lo + 1, int(np.ceil((p + WINDOW_S[1] * fs) * n / t))))
+            out[i, j] = tokens[i, lo:hi].mean(0)
+            mask[i, j] = True
+        if len(peaks) == 0:
+            out[i, 0] = tokens[i].mean(0)
+            mask[i, 0] = True
+    return out, mask

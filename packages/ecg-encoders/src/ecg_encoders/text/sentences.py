@@ -7,29 +7,60 @@ split for every vocabulary. A '.' token belongs to the sentence it ends.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
 
-def sentence_index_per_token(text: str, offsets: Sequence[tuple[int, int]]) -> list[int]:
-    """Sentence number (0, 1, ...) of each token, from character offsets.
+#: MELP's sentence end (melp_model.py splits on the '.' token)
+MELP_ENDERS = "."
+#: ESI's statement ends (a report statement may end in ';', '!' or '?' too, and a line break ends one)
+STATEMENT_ENDERS = ".;!?"
 
-    A '.' ends a sentence when followed by whitespace or the end of the text (so "0.5 mV" stays one
-    sentence) and the sentence has content (so "..", ". ." do not create empty sentences).
-    """
+
+def sentence_ends(text: str, *, enders: str = MELP_ENDERS, newlines: bool = False, skip_empty: bool = True) -> list[int]:
+    """Character indices that end a sentence: the project's one sentence splitter.
+
+    A character of ``enders`` ends a sentence when followed by whitespace or the end of the text (so
+    "0.5 mV" stays one sentence); with ``newlines`` a '\n' ends one too. ``skip_empty``: an end only counts
+    when the sentence has content (so "..", ". ." do not create empty sentences)."""
     n = len(text)
-    ends_before = [0] * (n + 1)  # sentence boundaries strictly before each character position
-    count, content = 0, False
+    ends: list[int] = []
+    content = False
     for i, ch in enumerate(text):
-        ends_before[i] = count
-        if ch == "." and content and (i + 1 == n or text[i + 1].isspace()):
-            count, content = count + 1, False
-        elif not ch.isspace() and ch != ".":
+        if (ch in enders and (i + 1 == n or text[i + 1].isspace())) or (newlines and ch == "\n"):
+            if content or not skip_empty:
+                ends.append(i)
+                content = False
+        elif not ch.isspace() and ch not in enders:
             content = True
-    ends_before[n] = count
-    raw = [ends_before[min(s, n)] for s, _ in offsets]
+    return ends
+
+
+def split_sentences(text: str | None, *, enders: str = STATEMENT_ENDERS, newlines: bool = True,
+                    strip: str = ".;") -> list[str]:
+    """Text -> sentences, each stripped of whitespace and trailing ``strip`` characters, empties dropped.
+
+    The defaults are ESI's statement split (baselines.esi.knowledge: '.;!?' followed by whitespace, or a line
+    break); MELP's token split (``sentence_index_per_token``) uses only '.' and skips empty sentences."""
+    text = text or ""
+    pieces, start = [], 0
+    for e in sentence_ends(text, enders=enders, newlines=newlines, skip_empty=False):
+        pieces.append(text[start : e + 1])
+        start = e + 1
+    pieces.append(text[start:])
+    parts = (p.strip().rstrip(strip).strip() for p in pieces)
+    return [p for p in parts if p]
+
+
+def sentence_index_per_token(text: str, offsets: Sequence[tuple[int, int]]) -> list[int]:
+    """Sentence number (0, 1, ...) of each token, from character offsets (sentences: ``sentence_ends``
+    with MELP's rule, '.' only, empty sentences skipped). A '.' token belongs to the sentence it ends."""
+    n = len(text)
+    ends = sentence_ends(text)
+    raw = [bisect_left(ends, min(s, n)) for s, _ in offsets]  # sentence ends strictly before the token
     renumber: dict[int, int] = {}
     return [renumber.setdefault(r, len(renumber)) for r in raw]
 
