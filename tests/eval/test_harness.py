@@ -188,3 +188,23 @@ def test_paper_probe_mode(fake_task, loader, tmp_path, Mock) -> None:
     assert r["evaluation_settings"]["probe"]["kind"] == "paper" and r["config"]["linear_probe"]["lr"] == 1e-3
     assert r["scores"]["per_class_auroc"]["A"] > 0.9  # feature 0 separates A
     assert 1 <= r["selection"]["iterations"] <= 100
+
+
+def test_paper_probe_uses_the_original_probe_feature_where_the_encoder_has_one(fake_task, loader, tmp_path, Mock) -> None:
+    """linear_probe_paper probes encode_ecg_probe (the paper's feature), with its own embedding cache entries;
+    linear_probe (ours) keeps encode_ecg."""
+
+    class WithProbeFeature(Mock):
+        def encode_ecg_probe(self, x):
+            self.probe_calls = getattr(self, "probe_calls", 0) + 1
+            return -super().encode_ecg(x)  # a different feature with the same information
+
+    enc = WithProbeFeature()
+    paper = _run(fake_task, loader, tmp_path, "linear_probe_paper", enc=enc, fraction=1.0)
+    assert paper["feature"] == "encode_ecg_probe" and enc.probe_calls > 0 and enc.calls == enc.probe_calls
+    assert paper["scores"]["per_class_auroc"]["A"] > 0.9
+    calls = enc.calls
+    ours = _run(fake_task, loader, tmp_path, "linear_probe", enc=enc, fraction=1.0, probe_config=FAST)
+    assert ours["feature"] == "encode_ecg" and enc.calls > calls  # not served from the probe feature's cache
+    plain = _run(fake_task, loader, tmp_path / "p", "linear_probe_paper", enc=Mock(), fraction=1.0)
+    assert plain["feature"] == "encode_ecg"

@@ -162,6 +162,34 @@ def _base_result(encoder: Any, task: Any, mode: str, fraction: float | None, see
     }
 
 
+class _ProbeFeatures:
+    """The encoder as its paper probes it: ``encode_ecg`` is its ``encode_ecg_probe`` (MELP: pooler -> LN -> mean
+    without the projection; MERL: the backbone average with batch statistics), with its own embedding-cache key."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.input_spec = inner.input_spec
+        card = inner.card
+        self.card = dataclasses.replace(card, checkpoint_hash=f"{card.checkpoint_hash}+probe_feature") \
+            if dataclasses.is_dataclass(card) else card
+        if not dataclasses.is_dataclass(card):
+            raise TypeError("probe features need a dataclass card (EncoderCard) for their cache key")
+
+    def encode_ecg(self, x: Any) -> Any:
+        return self.inner.encode_ecg_probe(x)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") or attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.__dict__["inner"], attr)
+
+
+def probe_features(encoder: Any) -> Any:
+    """What ``linear_probe_paper`` embeds: the encoder's ``encode_ecg_probe`` where it has one (the original's probe
+    feature), else ``encode_ecg``. ``linear_probe`` (ours) always probes ``encode_ecg``, the shared zero-shot space."""
+    return _ProbeFeatures(encoder) if callable(getattr(encoder, "encode_ecg_probe", None)) else encoder
+
+
 def _evaluate_own_module(
     encoder: Any, task: Any, mode: str, fraction: float | None, seed: int, *, identity: dict, settings: dict,
     device: str, precision: str, n_resamples: int, bootstrap_seed: int, common: dict,
@@ -287,7 +315,9 @@ def evaluate(
         return result
 
     classes = list(task.classes)
-    test = embed_split(encoder, task, "test", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
+    features = probe_features(encoder) if mode == "linear_probe_paper" else encoder
+    result["feature"] = "encode_ecg_probe" if features is not encoder else "encode_ecg"
+    test = embed_split(features, task, "test", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
                        device=device, precision=precision)
     y_test = task.y(test.record_ids)
 
@@ -318,9 +348,9 @@ def evaluate(
         if fraction is None:
             raise ValueError(f"{mode} needs fraction (0.01, 0.1 or 1.0)")
         cfg = _probe_config(mode, probe_config)
-        train = embed_split(encoder, task, "train", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
+        train = embed_split(features, task, "train", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
                             device=device, precision=precision)
-        val = embed_split(encoder, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
+        val = embed_split(features, task, "val", batch_size=batch_size, cache_dir=embed_cache, split_loader=split_loader,
                           device=device, precision=precision)
         subset = [str(r) for r in task.train_subset(fraction, seed)]
         x_train, missing = train.rows(subset)

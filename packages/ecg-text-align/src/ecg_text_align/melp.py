@@ -119,8 +119,8 @@ class MELP(PretrainModule):
     def encode_ecg_probe(self, x: torch.Tensor) -> torch.Tensor:
         """MELP's linear-probe feature, ``ext_ecg_emb`` (ecgfm_model.py:188-206 via melp_model.py:464-469,
         used by ssl_finetuner.py:109): contrast pooler -> LayerNorm -> mean over queries, *without*
-        ``proj_contrast``. ``encode_ecg`` (zero-shot space, rhythm embedding) includes the projection. Not
-        yet called by the harness, which probes ``encode_ecg`` (docs/melp.md)."""
+        ``proj_contrast``. ``encode_ecg`` (zero-shot space, rhythm embedding) includes the projection. The
+        harness's ``linear_probe_paper`` probes this feature; its ``linear_probe`` probes ``encode_ecg``."""
         was = self.training
         self.eval()
         try:
