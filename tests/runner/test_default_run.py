@@ -23,9 +23,14 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     out_dir = tmp_path / "runs" / "leaderboard"  # the default output_dir, outside the tracked tree
     results = sorted((out_dir / "results" / "synthetic" / "melp").rglob("*.json"))
     tasks = {p.parent.name for p in results}
-    assert tasks == {"synth_ptbxl_super", "synth_ptbxl_sub", "synth_ptbxl_form", "synth_ptbxl_rhythm", "synth_cpsc2018"}
-    # per task: zero-shot + 3 seeds at 1% and 10% + 1 at 100%
-    assert len(results) == 5 * (1 + 3 + 3 + 1)
+    assert tasks == {"synth_ptbxl_super", "synth_ptbxl_sub", "synth_ptbxl_form", "synth_ptbxl_rhythm", "synth_cpsc2018",
+                     "synth_mimic"}  # the pretraining corpus' held-out pairs: retrieval and report generation
+    # per task: zero-shot + 3 seeds at 1% and 10% + 1 at 100%; retrieval + report generation on synth_mimic
+    assert len(results) == 5 * (1 + 3 + 3 + 1) + 2
+    pairs = out_dir / "results" / "synthetic" / "melp" / "synth_mimic"
+    for mode in ("retrieval", "report_generation"):
+        r = json.loads((pairs / f"{mode}-seed0.json").read_text())
+        assert r["status"] == "ok" and r["evaluated"], mode
     zs = json.loads((out_dir / "results" / "synthetic" / "melp" / "synth_ptbxl_super"
                      / "zero_shot-seed0.json").read_text())
     assert zs["status"] == "ok" and zs["pretrained_on"] == ["synth-mimic"]
@@ -36,5 +41,5 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     again = cli([], timeout=600)  # everything exists: every stage skipped
     assert again.returncode == 0
     log = again.stdout + again.stderr
-    for stage in ("pretrain", "zero_shot", "linear_probe", "publish"):
+    for stage in ("pretrain", "zero_shot", "linear_probe", "retrieval", "report_generation", "publish"):
         assert f"{stage}: skipped" in log

@@ -36,7 +36,9 @@ def test_end_to_end_writes_results_and_leaderboard(tmp_path, compose_cfg, monkey
     # eval=quick: per task 1 zero-shot cell + fractions 0.01/0.1/1.0 with one seed each
     expected = sorted(f"synthetic/toy/{t}/{stem}.json" for t in ("toy_a", "toy_b") for stem in
                       ("zero_shot-seed0", "linear_probe-0.01-seed0", "linear_probe-0.1-seed0", "linear_probe-1-seed0"))
-    assert _results(tmp_path) == expected
+    # retrieval and report generation: one cell each on the pretraining corpus' task
+    pairs = [f"synthetic/toy/synth_mimic/{m}-seed0.json" for m in ("report_generation", "retrieval")]
+    assert _results(tmp_path) == sorted(expected + pairs)
     board = (tmp_path / "leaderboard" / "README.md").read_text()
     assert all(r in board for r in expected)
     assert calls.read_text().split() == ["init", "main", "load"]
@@ -47,7 +49,8 @@ def test_end_to_end_writes_results_and_leaderboard(tmp_path, compose_cfg, monkey
     assert summary["run_dir"].parent == tmp_path / "runs" / "toy"
     assert (summary["run_dir"] / "COMPLETE.json").is_file()
     assert _statuses(tmp_path) == [("pretrain/init", "ran"), ("pretrain/main", "ran"), ("pretrain", "ran"),
-                                   ("zero_shot", "ran"), ("linear_probe", "ran"), ("publish", "ran")]
+                                   ("zero_shot", "ran"), ("linear_probe", "ran"), ("retrieval", "ran"),
+                                   ("report_generation", "ran"), ("publish", "ran")]
 
 
 def test_second_run_skips_every_stage(tmp_path, compose_cfg, monkeypatch):
@@ -59,7 +62,8 @@ def test_second_run_skips_every_stage(tmp_path, compose_cfg, monkeypatch):
     second = run(cfg)
     assert second["checkpoint_hash"] == first["checkpoint_hash"]
     assert _statuses(tmp_path)[n_events:] == [("pretrain", "skipped"), ("zero_shot", "skipped"),
-                                              ("linear_probe", "skipped"), ("publish", "skipped")]
+                                              ("linear_probe", "skipped"), ("retrieval", "skipped"),
+                                              ("report_generation", "skipped"), ("publish", "skipped")]
     assert calls.read_text().split() == ["init", "main", "load"]  # not even the encoder was loaded again
 
 
@@ -97,7 +101,7 @@ def test_ckpt_argument_skips_pretraining(tmp_path, compose_cfg, monkeypatch):
     out = run(compose_cfg([*toy_overrides(tmp_path / "b"), f"ckpt={trained['checkpoint']}"]))
     assert calls.read_text().split() == ["load"]
     assert out["checkpoint_hash"] == trained["checkpoint_hash"]
-    assert len(_results(tmp_path / "b")) == 8
+    assert len(_results(tmp_path / "b")) == 8 + 2  # + retrieval and report generation on the corpus task
 
 
 def test_ecg_only_method_without_stages(tmp_path, compose_cfg):
