@@ -19,8 +19,9 @@ from torch import nn
 OPTIMIZER_IMPLS = ("fused", "foreach", "for")
 DEFAULT_OPTIMIZER_IMPL = "fused"  # measured fastest on CPU (docs/performance.md); on GPU fused is torch's fastest too
 PERF_KEYS = ("optimizer_impl", "compile", "compile_options", "activation_checkpointing")
-#: a direct sub-module with at least this many parameters is compiled by ``compile=True``
-COMPILE_MIN_PARAMS = 1_000_000
+#: a direct sub-module holding at least this share of the parameters is compiled by ``compile=True`` (the towers
+#: and the decoder; projection heads stay eager)
+COMPILE_MIN_SHARE = 0.05
 
 
 def adamw_impl_kwargs(impl: str) -> dict[str, bool]:
@@ -33,8 +34,9 @@ def adamw_impl_kwargs(impl: str) -> dict[str, bool]:
 
 
 def compile_targets(module: nn.Module) -> list[str]:
-    """Names of the direct sub-modules worth compiling: those with ``COMPILE_MIN_PARAMS`` parameters or more."""
-    return [n for n, m in module.named_children() if sum(p.numel() for p in m.parameters()) >= COMPILE_MIN_PARAMS]
+    """Names of the direct sub-modules worth compiling: those with ``COMPILE_MIN_SHARE`` of the parameters or more."""
+    total = sum(p.numel() for p in module.parameters())
+    return [n for n, m in module.named_children() if sum(p.numel() for p in m.parameters()) >= COMPILE_MIN_SHARE * total]
 
 
 def compile_submodules(module: nn.Module, **options: Any) -> list[str]:
@@ -57,8 +59,11 @@ def enable_activation_checkpointing(module: nn.Module) -> int:
         if hasattr(m, "activation_checkpointing") and isinstance(m.activation_checkpointing, bool):
             m.activation_checkpointing = True
             n += 1
-        elif callable(getattr(m, "gradient_checkpointing_enable", None)) and getattr(m, "supports_gradient_checkpointing", False):
-            m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        elif getattr(m, "supports_gradient_checkpointing", False):
+            if callable(getattr(m, "activation_checkpointing_enable", None)):  # transformers >= 5.2x
+                m.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                m.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             n += 1
     return n
 
