@@ -171,7 +171,8 @@ def one_step(model: Any, opt: torch.optim.Optimizer, batch: dict, way: Way, comp
 
 
 def measure(model: Any, batch: dict, steps: int, compile_: bool) -> tuple[dict[str, float], float | None]:
-    """Median seconds per way (ways alternating step by step, one untimed warm-up each) and compile seconds."""
+    """Median seconds per way (ways alternating step by step in a rotating order, one untimed warm-up each) and
+    the compiled way's warm-up seconds (compilation, both paddings)."""
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opts: dict[str, torch.optim.Optimizer] = {}
@@ -190,8 +191,8 @@ def measure(model: Any, batch: dict, steps: int, compile_: bool) -> tuple[dict[s
         if w.compiled:
             compile_s = (compile_s or 0.0) + time.perf_counter() - t0
     times: dict[str, list[float]] = {w.name: [] for w in ws}
-    for _ in range(steps):
-        for w in ws:
+    for i in range(steps):  # the order rotates every round, so no way always follows the same one
+        for w in ws[i % len(ws):] + ws[: i % len(ws)]:
             times[w.name].append(one_step(model, opts[w.optimizer_impl], batch, w, compiled))
     return {k: statistics.median(v) for k, v in times.items()}, compile_s
 

@@ -108,5 +108,8 @@ class CaptionDecoder(nn.Module):
         """(..., width) -> (..., vocab) logits; the caption loss calls it on the real positions only."""
         return hidden @ self.text_projection
 
-    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
-        return self.project(self.hidden(ecg_tokens, text_states))
+    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor, project: bool = True) -> torch.Tensor:
+        """Logits (B, L, vocab), or with ``project=False`` the states before the projection (through ``__call__``,
+        so a compiled decoder stays compiled when the caption loss projects only the real positions)."""
+        h = self.hidden(ecg_tokens, text_states)
+        return self.project(h) if project else h

@@ -107,7 +107,7 @@ def decoder_caption_loss(
     if not real_positions:
         return caption_loss(decoder(context, states), labels, pad_id)
     keep = labels != pad_id
-    hidden = decoder.hidden(context, states)
+    hidden = decoder(context, states, project=False)
     return caption_loss(decoder.project(hidden[keep]), labels[keep], pad_id)
 
 
