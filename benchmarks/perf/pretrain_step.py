@@ -215,7 +215,9 @@ def attention_rows(tdirs: dict[str, Path], sizes: list[str], batch: int, steps: 
         way = Way("ours", False, True, "fused", None)
         for i in range(steps + 1):
             for fused in (True, False):
-                model.ecg_tower.encoder.set_fused_attention(fused)
+                enc = model.ecg_tower.encoder
+                if hasattr(enc, "set_fused_attention"):
+                    enc.set_fused_attention(fused)
                 ctx = contextlib.nullcontext() if fused else sdpa_kernel([SDPBackend.MATH])
                 with ctx:
                     s = one_step(model, opt, data, way, {})
