@@ -10,6 +10,7 @@ by a forward hook); capture only, no code generation, so it is fast and needs no
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -17,10 +18,19 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ecg_text_align.perf import compile_targets
 
-import pretrain_step as ps  # noqa: E402
-from ecg_text_align.perf import compile_targets  # noqa: E402
+
+def _load_sibling(name: str):
+    """The sibling script as a module (benchmarks/perf is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ps = _load_sibling("pretrain_step")
 
 
 def captured_inputs(model: Any, batch: dict, names: list[str]) -> dict[str, tuple[tuple, dict]]:
