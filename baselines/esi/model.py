@@ -24,7 +24,7 @@ from torch import nn
 from ecg_text_align.components import build
 from ecg_text_align.coca_decoder import CoCaDecoder
 from ecg_text_align.decoder import CaptionDecoder
-from ecg_text_align.losses import LogitScale, caption_loss, clip_loss
+from ecg_text_align.losses import LogitScale, clip_loss, decoder_caption_loss
 from ecg_text_align.module import PretrainModule
 
 from baselines.esi.knowledge import KnowledgeBase
@@ -155,8 +155,8 @@ class ESI(PretrainModule):
         labels = ids[:, 1:].clone()
         if getattr(self.text, "add_trailing_cls", False):
             labels[labels == self.cls_id] = self.pad_id
-        logits = self.decoder(context, text.tokens[:, :-1])
-        losses["caption"] = caption_loss(logits, labels, self.pad_id)
+        losses["caption"] = decoder_caption_loss(self.decoder, context, text.tokens[:, :-1], labels, self.pad_id,
+                                                 real_positions=self.caption_real_positions)
         losses["loss"] = (self.hparams.contrastive_weight * losses["contrastive"]
                           + self.hparams.caption_weight * losses["caption"])
         losses["logit_scale"] = self.logit_scale().detach()

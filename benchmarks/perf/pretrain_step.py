@@ -1,131 +1,268 @@
-"""MELP training throughput (samples/s) on CPU, with and without fused attention, printed as a ratio.
+"""Training-step speed on CPU: our default step against an *original-style* baseline of the same model, as ratios.
 
-One "step" = forward of all MELP losses + backward + AdamW step. "fused" runs every attention through
-``scaled_dot_product_attention``'s fused CPU kernels (wav2vec2 tower, BERT, caption decoder); "unfused" forces
-the explicit math path (``sdpa_kernel(SDPBackend.MATH)`` and the tower's explicit attention). Both modes run
-the same model on the same batch in this process, alternating step by step (median per mode), so the ratio
-stays meaningful on a shared machine.
+One step = every loss of the method (``compute_losses``) + backward + AdamW step, in train mode (dropout on).
+Each row runs one model in three ways, alternating step by step in this process (median per way), so the ratios
+stay meaningful on a shared machine:
 
-    python benchmarks/perf/pretrain_step.py                  # tiny (batch 4, 3 steps) + paper (batch 1, 1 step)
-    python benchmarks/perf/pretrain_step.py --steps 10 --paper-steps 3 --paper-batch 4
-    python benchmarks/perf/pretrain_step.py --no-paper
+- ``base``: the model run the way the original code runs it -- reports padded to the original's fixed length
+  (MELP 128, MERL 256, ESI 500), vocabulary logits and cross-entropy at every position, AdamW's per-tensor
+  ``for`` loop (torch's CPU default), no gradient clipping, eager, fp32. At paper size this matched the speed
+  of HKU-MedAI/MELP's own code within 0-8% on CPU (issue 18);
+- ``ours``: our default -- reports padded to the batch's longest, logits only at real label positions
+  (``PretrainModule.caption_real_positions``), ``perf.optimizer_impl`` (fused AdamW), gradient clipping 1.0 as
+  our trainer configs, plus ``torch.compile`` of the towers with ``--compile``;
+- ``ours@pad``: ours with the baseline's padding, so ``ours@pad / base`` is the speed-up of the compute alone.
 
-The paper preset uses MELP's sizes (wav2vec2 d=768 × 8 layers, poolers 128×768 and 14×256, a BERT-base-sized
-causal text tower with 6 of 12 layers frozen, a 6-layer width-768 decoder) with random weights: throughput
-does not depend on the weights, and no download is needed.
+    python benchmarks/perf/pretrain_step.py                               # MELP, tiny + paper, B=4 and 8 (~5 min on 2 cores)
+    python benchmarks/perf/pretrain_step.py --methods melp merl esi heartlang --sizes paper --batches 4 8 --steps 5
+    python benchmarks/perf/pretrain_step.py --sizes tiny --compile        # + torch.compile (compile time reported apart)
+    python benchmarks/perf/pretrain_step.py --attention                   # the older fused vs math-attention comparison
+
+Paper presets use the papers' sizes with random weights and a BERT-base text tower built offline with a
+30,522-token WordPiece vocabulary (+[BOS] = MELP's 30,523: the paper preset's 283.5M parameters); throughput does
+not depend on the weights, and no download is needed. Reports are MIMIC-like, the longest ~50 tokens.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ecg_encoders.text.offline import init_text_model_dir
-from ecg_text_align.melp import MELP
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
+
+from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules  # noqa: E402
 
 REPORTS = [
-    "Sinus rhythm. Left ventricular hypertrophy. Abnormal ECG.",
-    "Atrial fibrillation with rapid ventricular response. ST depression, consider ischemia. Abnormal ECG.",
-    "Sinus bradycardia. First degree AV block. Borderline ECG.",
-    "Sinus rhythm. Normal ECG.",
+    "sinus rhythm with premature ventricular contractions. left axis deviation. left ventricular hypertrophy with "
+    "repolarization abnormality. inferior infarct, age undetermined. st depression in lateral leads, consider "
+    "ischemia. prolonged qt interval. abnormal ecg.",
+    "atrial fibrillation with rapid ventricular response. st depression, consider ischemia. abnormal ecg.",
+    "sinus bradycardia. first degree av block. borderline ecg.",
+    "sinus rhythm. normal ecg.",
+    "sinus tachycardia. right bundle branch block. left anterior fascicular block. abnormal ecg.",
+    "sinus rhythm. low qrs voltages in limb leads. nonspecific t wave abnormality. borderline ecg.",
+    "atrial flutter with variable block. poor r wave progression, consider anterior infarct. abnormal ecg.",
+    "sinus rhythm. left ventricular hypertrophy. abnormal ecg.",
 ]
+METHODS = ("melp", "merl", "esi", "heartlang")
+#: the original code's fixed text length (MELP melp_model.py max_seq_len, MERL / ESI tokenisers; docs/baselines)
+ORIGINAL_PAD = {"melp": 128, "merl": 256, "esi": 500, "heartlang": None}
+PAPER_VOCAB = 30522  # BERT-base uncased (heart_bert, MedCPT); MELP adds [BOS]
 
 
-def build(preset: str, bert_dir: Path) -> MELP:
+def text_dir(root: Path, paper: bool) -> Path:
+    """A random BERT directory: BERT-base geometry and a 30,522-token vocabulary at paper size, tiny otherwise."""
+    from ecg_encoders.text.offline import init_text_model_dir
+
+    if paper:  # filler words let the WordPiece trainer reach BERT-base's vocabulary size; reports stay whole words
+        filler = [" ".join(f"zq{i * 50 + j}" for j in range(50)) for i in range(800)]
+        return init_text_model_dir(REPORTS * 20 + filler, root / "paper", vocab_size=PAPER_VOCAB, layers=12,
+                                   width=768, heads=12, ffn_dim=3072, max_positions=512)
+    return init_text_model_dir(REPORTS * 20, root / "tiny", vocab_size=300, layers=4, width=128, heads=4, ffn_dim=512,
+                               max_positions=512)
+
+
+def _text(path: Path, **kw: Any) -> dict[str, Any]:
+    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path), **kw}
+
+
+def build(method: str, paper: bool, tdir: Path) -> tuple[Any, int]:
+    """(module, input samples) at paper size (configs/method/melp_paper.yaml, configs/experiment/*_paper.yaml) or tiny."""
     torch.manual_seed(0)
-    if preset == "tiny":
-        pooler = {"shared_dim": 256, "caption_dim": 128, "n_queries_caption": 128, "n_queries_contrast": 14, "heads": 4}
-        text = {"freeze_layers": 2}
-        dec = {"decoder_layers": 6, "decoder_heads": 8}
-    else:
-        pooler = {"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 14, "heads": 8}
-        text = {"freeze_layers": 6}
-        dec = {"decoder_layers": 6, "decoder_heads": 8}
-    return MELP(
-        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny" if preset == "tiny" else "melp",
-                   "pooler": pooler},
-        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                      "path": str(bert_dir), "max_length": 128, **text},
-        **dec,
-    )
+    if method == "melp":
+        from ecg_text_align.melp import MELP
+
+        pooler = ({"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 12, "heads": 8}
+                  if paper else {"shared_dim": 256, "caption_dim": 128, "n_queries_caption": 128,
+                                 "n_queries_contrast": 14, "heads": 4})
+        tower = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp" if paper else "tiny",
+                 "pooler": pooler}
+        return MELP(ecg_tower=tower, text_encoder=_text(tdir, freeze_layers=6 if paper else 2, max_length=128),
+                    decoder_layers=6, decoder_heads=8, decay_1d_params=paper), 5000
+    if method == "merl":
+        from baselines.merl.model import MERL
+
+        return MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "merl" if paper else "tiny"},
+                    text_encoder=_text(tdir, causal=False, add_trailing_cls=False, pooling="pooler",
+                                       freeze_layers=6 if paper else 1, max_length=256),
+                    proj_hidden=256 if paper else 16), 5000
+    if method == "esi":
+        from baselines.esi.model import ESI
+
+        return ESI(ecg_encoder={"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "base" if paper else "tiny"},
+                   text_encoder=_text(tdir, causal=True, add_trailing_cls=True, pooling="last", freeze_layers=0,
+                                      max_length=500),
+                   decoder_layers=6 if paper else 1, decoder_heads=8 if paper else 2), 5000
+    if method == "heartlang":
+        from baselines.heartlang.model import HeartLangMSM
+
+        return HeartLangMSM(preset="base" if paper else "tiny", vq_preset="base" if paper else "tiny"), 1000
+    raise KeyError(f"unknown method {method!r}; valid: {METHODS}")
 
 
-def set_fused(model: MELP, fused: bool) -> contextlib.AbstractContextManager:
-    enc = model.ecg_tower.encoder
-    if hasattr(enc, "set_fused_attention"):
-        enc.set_fused_attention(fused)
-    return contextlib.nullcontext() if fused else sdpa_kernel([SDPBackend.MATH])
+def make_batch(method: str, bs: int, length: int) -> dict[str, Any]:
+    t = torch.arange(length) / (100 if method == "heartlang" else 500)
+    beat = torch.exp(-((t % 0.8) - 0.4) ** 2 / (2 * 0.01**2))  # R-peaks every 0.8 s, so HeartLang finds beats
+    g = torch.Generator().manual_seed(0)
+    ecg = beat.expand(bs, 12, -1) + 0.05 * torch.randn(bs, 12, length, generator=g)
+    return {"ecg": ecg, "report": [REPORTS[i % len(REPORTS)] for i in range(bs)]}
 
 
-def one_step(model: MELP, opt: torch.optim.Optimizer, batch: dict, fused: bool) -> float:
-    """Seconds of one training step (forward + backward + AdamW) in the given attention mode."""
-    with set_fused(model, fused):
+@dataclass(frozen=True)
+class Way:
+    """How one step is run."""
+
+    name: str
+    pad: bool  # pad reports to the original's fixed length
+    real_positions: bool  # caption logits only at real labels
+    optimizer_impl: str
+    clip: float | None
+    compiled: bool = False
+
+
+def ways(model: Any, compile_: bool) -> list[Way]:
+    ours = model.optimizer_impl
+    out = [Way("base", True, False, "for", None),
+           Way("ours", False, True, ours, 1.0, compile_),
+           Way("ours@pad", True, True, ours, 1.0, compile_)]
+    return out
+
+
+def _text_towers(model: Any) -> list[Any]:
+    return [m for m in model.modules() if hasattr(m, "pad_to_max_length")]
+
+
+@contextlib.contextmanager
+def _way(model: Any, way: Way, compiled: dict[str, Any]):
+    """Switch the model to ``way`` for one step (padding, logits, compiled sub-modules), then back."""
+    for t in _text_towers(model):
+        t.pad_to_max_length = way.pad
+    model.caption_real_positions = way.real_positions
+    for name, impl in compiled.items():  # nn.Module.compile keeps the compiled call here; None = eager
+        getattr(model, name)._compiled_call_impl = impl if way.compiled else None
+    try:
+        yield
+    finally:
+        for t in _text_towers(model):
+            t.pad_to_max_length = False
+
+
+def one_step(model: Any, opt: torch.optim.Optimizer, batch: dict, way: Way, compiled: dict[str, Any]) -> float:
+    with _way(model, way, compiled):
         t0 = time.perf_counter()
         loss = model.compute_losses(batch)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if way.clip:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], way.clip)
         opt.step()
         return time.perf_counter() - t0
 
 
-def throughput(model: MELP, batch: dict, steps: int) -> tuple[float, float]:
-    """Median samples/s (fused, unfused), the two modes alternating step by step so that load changes on a
-    shared machine hit both alike; one untimed warm-up step per mode first."""
-    opt = model.configure_optimizers_for_bench()
+def measure(model: Any, batch: dict, steps: int, compile_: bool) -> tuple[dict[str, float], float | None]:
+    """Median seconds per way (ways alternating step by step in a rotating order, one untimed warm-up each) and
+    the compiled way's warm-up seconds (compilation, both paddings)."""
     model.train()
-    one_step(model, opt, batch, True), one_step(model, opt, batch, False)
-    times: dict[bool, list[float]] = {True: [], False: []}
-    for _ in range(steps):
-        for fused in (True, False):
-            times[fused].append(one_step(model, opt, batch, fused))
-    bs = batch["ecg"].shape[0]
-    return bs / statistics.median(times[True]), bs / statistics.median(times[False])
+    params = [p for p in model.parameters() if p.requires_grad]
+    opts: dict[str, torch.optim.Optimizer] = {}
+    compiled: dict[str, Any] = {}
+    compile_s = None
+    if compile_:
+        names = compile_submodules(model)
+        compiled = {n: getattr(model, n)._compiled_call_impl for n in names}
+    ws = ways(model, compile_)
+    for w in ws:  # one optimiser per implementation (ours and ours@pad share theirs)
+        if w.optimizer_impl not in opts:
+            opts[w.optimizer_impl] = torch.optim.AdamW(params, lr=1e-5, **adamw_impl_kwargs(w.optimizer_impl))
+    for w in ws:  # warm-up; a compiled way compiles here (twice: both paddings)
+        t0 = time.perf_counter()
+        one_step(model, opts[w.optimizer_impl], batch, w, compiled)
+        if w.compiled:
+            compile_s = (compile_s or 0.0) + time.perf_counter() - t0
+    times: dict[str, list[float]] = {w.name: [] for w in ws}
+    for i in range(steps):  # the order rotates every round, so no way always follows the same one
+        for w in ws[i % len(ws):] + ws[: i % len(ws)]:
+            times[w.name].append(one_step(model, opts[w.optimizer_impl], batch, w, compiled))
+    return {k: statistics.median(v) for k, v in times.items()}, compile_s
 
 
-def _opt(self: MELP) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas)
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-MELP.configure_optimizers_for_bench = _opt  # type: ignore[attr-defined]  # no Trainer needed
+def attention_rows(tdirs: dict[str, Path], sizes: list[str], batch: int, steps: int) -> None:
+    """The older comparison: MELP with fused SDPA attention vs the explicit math path."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    print(f"\nMELP attention (load {_load()}): fused vs math, batch {batch}, {steps} steps")
+    for size in sizes:
+        model, length = build("melp", size == "paper", tdirs[size])
+        model.train()
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+        data = make_batch("melp", batch, length)
+        t: dict[bool, list[float]] = {True: [], False: []}
+        way = Way("ours", False, True, "fused", None)
+        for i in range(steps + 1):
+            for fused in (True, False):
+                enc = model.ecg_tower.encoder
+                if hasattr(enc, "set_fused_attention"):
+                    enc.set_fused_attention(fused)
+                ctx = contextlib.nullcontext() if fused else sdpa_kernel([SDPBackend.MATH])
+                with ctx:
+                    s = one_step(model, opt, data, way, {})
+                if i:
+                    t[fused].append(s)
+        print(f"  {size:6s} fused/math speed {statistics.median(t[False]) / statistics.median(t[True]):.3f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--paper-batch", type=int, default=1)
-    ap.add_argument("--paper-steps", type=int, default=1)
-    ap.add_argument("--no-paper", action="store_true")
+    ap.add_argument("--methods", nargs="+", default=["melp"], choices=METHODS)
+    ap.add_argument("--sizes", nargs="+", default=["tiny", "paper"], choices=("tiny", "paper"))
+    ap.add_argument("--batches", nargs="+", type=int, default=[4, 8])
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per way (tiny runs 4x as many)")
+    ap.add_argument("--compile", action="store_true", help="ours with torch.compile of the towers and decoder")
+    ap.add_argument("--attention", action="store_true", help="also the fused vs math attention comparison")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU fp32; load average {_load()}")
+    header = (f"{'method':9s} {'size':5s} {'B':>2s} {'pad':>4s} {'len':>4s} {'base s':>7s} {'ours s':>7s} "
+              f"{'ours@pad s':>10s} {'real pad x':>10s} {'equal pad x':>11s} {'compile s':>9s}  load")
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = REPORTS * 20
-        dirs = {
-            "tiny": init_text_model_dir(corpus, Path(tmp) / "tiny", vocab_size=300, layers=4, width=128, heads=4,
-                                        ffn_dim=512, max_positions=160),
-        }
-        if not args.no_paper:  # BERT-base geometry (heart_bert / MedCPT: 12 layers, 768, 12 heads, FFN 3072)
-            dirs["paper"] = init_text_model_dir(corpus, Path(tmp) / "paper", vocab_size=300, layers=12, width=768,
-                                                heads=12, ffn_dim=3072, max_positions=160)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-        print(f"{'preset':8s} {'batch':>5s} {'steps':>5s} {'fused s/s':>10s} {'unfused s/s':>12s} {'fused/unfused':>14s}")
-        for preset, d in dirs.items():
-            bs, steps = (args.batch, args.steps) if preset == "tiny" else (args.paper_batch, args.paper_steps)
-            g = torch.Generator().manual_seed(0)
-            batch = {"ecg": torch.randn(bs, 12, 5000, generator=g), "report": [REPORTS[i % len(REPORTS)] for i in range(bs)]}
-            model = build(preset, d)
-            fused, unfused = throughput(model, batch, steps)
-            n = sum(p.numel() for p in model.parameters()) / 1e6
-            print(f"{preset:8s} {bs:5d} {steps:5d} {fused:10.2f} {unfused:12.2f} {fused / unfused:14.2f}   ({n:.1f}M params)")
+        tdirs = {s: text_dir(Path(tmp), s == "paper") for s in args.sizes}
+        print(header)
+        for method in args.methods:
+            for size in args.sizes:
+                model, length = build(method, size == "paper", tdirs[size])
+                for bs in args.batches:
+                    data = make_batch(method, bs, length)
+                    steps = args.steps * (4 if size == "tiny" else 1)
+                    med, comp = measure(model, data, steps, args.compile)
+                    towers = _text_towers(model)
+                    real_len = int(towers[0].tokenize(data["report"])["input_ids"].shape[1]) if towers else 0
+                    pad = ORIGINAL_PAD[method]
+                    print(f"{method:9s} {size:5s} {bs:2d} {pad or '-':>4} {real_len or '-':>4} {med['base']:7.3f} "
+                          f"{med['ours']:7.3f} {med['ours@pad']:10.3f} {med['base'] / med['ours']:10.3f} "
+                          f"{med['base'] / med['ours@pad']:11.3f} {comp if comp is not None else float('nan'):9.1f}  "
+                          f"{_load()}", flush=True)
+                del model
+        if args.attention:
+            attention_rows(tdirs, args.sizes, args.batches[0], args.steps)
+    print("x = base seconds / ours seconds (higher is faster); goal on 2 CPU cores (MELP paper): >= 1.6 at real "
+          "padding, >= 1.15 at equal padding")
 
 
 if __name__ == "__main__":

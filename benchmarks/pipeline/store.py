@@ -19,8 +19,9 @@ from ecg_data.paths import atomic_write_json, file_hash, stable_hash
 
 #: Method keys that do not change what pretraining produces (so editing them never retrains).
 _NOT_HASHED = ("load", "zero_shot", "description")
-#: Trainer keys that only change what is shown, not what is trained.
-_TRAINER_NOT_HASHED = ("enable_progress_bar", "logger", "checkpoint_best_k", "snapshot_every_n_epochs")
+#: Trainer keys that only change what is shown, not what is trained (``perf``: speed switches with the same
+#: loss and gradients within float tolerance, ecg_text_align.perf).
+_TRAINER_NOT_HASHED = ("enable_progress_bar", "logger", "checkpoint_best_k", "snapshot_every_n_epochs", "perf")
 MARKER = "COMPLETE.json"
 
 

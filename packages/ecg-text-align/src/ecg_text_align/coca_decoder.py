@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class GainLayerNorm(nn.Module):
@@ -126,11 +127,28 @@ class CoCaDecoder(nn.Module):
         self.cross_attn = nn.ModuleList(CrossBlock(width, ecg_dim or width, dim_head, heads, ff_mult) for _ in range(layers))
         self.ln_final = GainLayerNorm(width)
         self.to_logits = nn.Linear(width, vocab_size, bias=False)
+        #: recompute each block in backward instead of keeping its activations (memory option, same gradients)
+        self.activation_checkpointing = False
 
-    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+    def hidden(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+        """Final-LayerNorm states (B, L, width), before the vocabulary projection (``project``)."""
         if text_states.shape[1] > self.context_length:
             raise ValueError(f"text length {text_states.shape[1]} exceeds decoder context {self.context_length}")
         x = text_states
+        ckpt = self.activation_checkpointing and torch.is_grad_enabled()
         for sa, ca in zip(self.self_attn, self.cross_attn):
-            x = ca(sa(x), ecg_tokens)
-        return self.to_logits(self.ln_final(x))
+            if ckpt:
+                x = checkpoint(ca, checkpoint(sa, x, use_reentrant=False), ecg_tokens, use_reentrant=False)
+            else:
+                x = ca(sa(x), ecg_tokens)
+        return self.ln_final(x)
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., width) -> (..., vocab) logits; the caption loss calls it on the real positions only."""
+        return self.to_logits(hidden)
+
+    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor, project: bool = True) -> torch.Tensor:
+        """Logits (B, L, vocab), or with ``project=False`` the states before the projection (through ``__call__``,
+        so a compiled decoder stays compiled when the caption loss projects only the real positions)."""
+        h = self.hidden(ecg_tokens, text_states)
+        return self.project(h) if project else h

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class _Block(nn.Module):
@@ -70,6 +71,8 @@ class CaptionDecoder(nn.Module):
         )
         self.ln_final = nn.LayerNorm(width)
         self.text_projection = nn.Parameter(torch.empty(width, vocab_size))
+        #: recompute each block in backward instead of keeping its activations (memory option, same gradients)
+        self.activation_checkpointing = False
         self.init_parameters()
 
     def init_parameters(self) -> None:
@@ -87,11 +90,26 @@ class CaptionDecoder(nn.Module):
                 nn.init.zeros_(lin.bias)
         nn.init.normal_(self.text_projection, std=self.width**-0.5)
 
-    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+    def hidden(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+        """Final-LayerNorm states (B, L, width), before the vocabulary projection (``project``)."""
         if text_states.shape[1] > self.context_length:
             raise ValueError(f"text length {text_states.shape[1]} exceeds decoder context {self.context_length}")
         x = text_states
+        ckpt = self.activation_checkpointing and torch.is_grad_enabled()
         for sa, ca in zip(self.self_attn, self.cross_attn):
-            x = sa(x)
-            x = ca(x, ecg_tokens)
-        return self.ln_final(x) @ self.text_projection
+            if ckpt:
+                x = checkpoint(sa, x, use_reentrant=False)
+                x = checkpoint(ca, x, ecg_tokens, use_reentrant=False)
+            else:
+                x = ca(sa(x), ecg_tokens)
+        return self.ln_final(x)
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., width) -> (..., vocab) logits; the caption loss calls it on the real positions only."""
+        return hidden @ self.text_projection
+
+    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor, project: bool = True) -> torch.Tensor:
+        """Logits (B, L, vocab), or with ``project=False`` the states before the projection (through ``__call__``,
+        so a compiled decoder stays compiled when the caption loss projects only the real positions)."""
+        h = self.hidden(ecg_tokens, text_states)
+        return self.project(h) if project else h

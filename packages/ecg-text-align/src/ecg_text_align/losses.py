@@ -97,6 +97,20 @@ def caption_loss(logits: torch.Tensor, labels: torch.Tensor, pad_id: int) -> tor
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=pad_id)
 
 
+def decoder_caption_loss(
+    decoder: nn.Module, context: torch.Tensor, states: torch.Tensor, labels: torch.Tensor, pad_id: int,
+    *, real_positions: bool = True,
+) -> torch.Tensor:
+    """``caption_loss`` of ``decoder(context, states)``; with ``real_positions`` the vocabulary projection and the
+    cross-entropy run only where the label is not ``pad_id`` (the decoder is causal, so a real position's state
+    does not depend on the pads after it): the same loss and gradients, without (B, L, V) logits at pads."""
+    if not real_positions:
+        return caption_loss(decoder(context, states), labels, pad_id)
+    keep = labels != pad_id
+    hidden = decoder(context, states, project=False)
+    return caption_loss(decoder.project(hidden[keep]), labels[keep], pad_id)
+
+
 #: MELP local alignment temperatures (released code, ``BeatAlignmentModule.forward``; GLoRIA's
 #: ``local_loss`` defaults): temp1 sharpens the attention of a sentence over beats, temp2 scales the
 #: sentence-context cosine before the log-sum-exp over sentences, temp3 scales the record-level logits.

@@ -23,7 +23,7 @@ from torch import nn
 from ecg_encoders.ecg.beats import rpeak_beat_tokens
 from ecg_text_align.components import build
 from ecg_text_align.decoder import CaptionDecoder
-from ecg_text_align.losses import LogitScale, caption_loss, clip_loss, local_alignment_loss
+from ecg_text_align.losses import LogitScale, clip_loss, decoder_caption_loss, local_alignment_loss
 from ecg_text_align.module import PretrainModule
 
 DEFAULT_ECG = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"}
@@ -146,8 +146,8 @@ class MELP(PretrainModule):
         labels = ids[:, 1:].clone()
         if getattr(self.text, "add_trailing_cls", False):
             labels[labels == self.cls_id] = self.pad_id
-        logits = self.decoder(cap_tokens, text.tokens[:, :-1])
-        losses["caption"] = caption_loss(logits, labels, self.pad_id)
+        losses["caption"] = decoder_caption_loss(self.decoder, cap_tokens, text.tokens[:, :-1], labels, self.pad_id,
+                                                 real_positions=self.caption_real_positions)
         sents, smask = self.text.sentence_embeddings(text.tokens, t["sentence_ids"], self.hparams.max_sentences)
         losses["local"] = local_alignment_loss(beats, self.proj_sent(sents), smask, beat_mask=beat_mask)
         losses["loss"] = sum(self.weights[k] * losses[k] for k in ("clip", "caption", "local"))

@@ -24,6 +24,7 @@ from ecg_data.preprocess import random_lead_mask
 from ecg_text_align.card import EncoderCard, InputSpec
 from ecg_text_align.components import locate, upgrade_specs
 from ecg_text_align.losses import clamp_logit_scales_
+from ecg_text_align.perf import DEFAULT_OPTIMIZER_IMPL, adamw_impl_kwargs
 from ecg_text_align.schedule import warmup_cosine
 from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
 
@@ -43,6 +44,10 @@ class PretrainModule(L.LightningModule):
     #: hyperparameters only needed to *initialise* weights (e.g. a stage-0 checkpoint path); reset to None
     #: when rebuilding from a checkpoint, whose state dict already holds the weights
     init_only_hparams: tuple[str, ...] = ()
+    #: AdamW implementation (``ecg_text_align.perf``; the trainer config's ``perf.optimizer_impl`` sets it)
+    optimizer_impl: str = DEFAULT_OPTIMIZER_IMPL
+    #: caption methods: vocabulary logits only at real (non-pad) label positions (same loss; False = all positions)
+    caption_real_positions: bool = True
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -148,7 +153,8 @@ class PretrainModule(L.LightningModule):
         return groups
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas, eps=self.adam_eps)
+        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas, eps=self.adam_eps,
+                                **adamw_impl_kwargs(self.optimizer_impl))
         total = self.total_steps or int(self.trainer.estimated_stepping_batches)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, total, self.min_lr_ratio)

@@ -51,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "use_distributed_sampler": False,
 }
 OWN_KEYS = {"seed", "checkpoint_every_n_steps", "early_stopping_patience", "resume", "logger", "checkpoint_best_k",
-            "snapshot_every_n_epochs"}
+            "snapshot_every_n_epochs", "perf"}
 #: the default logger: CSV at run_dir/logs/version_0/metrics.csv
 DEFAULT_LOGGERS: dict[str, Any] = {
     "csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "logs", "version": 0},
@@ -171,6 +171,10 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
         logger=build_loggers(cfg.get("logger"), run_dir),
         **_trainer_kwargs(cfg),
     )
+    if cfg.get("perf"):
+        from ecg_text_align.perf import apply_perf
+
+        log.info("perf options: %s", apply_perf(module, cfg["perf"]))
     resume = ckpt_dir / "last.ckpt"
     ckpt_path = str(resume) if resume.is_file() and cfg.get("resume", True) else None
     if ckpt_path:

@@ -14,6 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class SelfAttention(nn.Module):
@@ -96,6 +97,8 @@ class PostLNTransformer(nn.Module):
         self.layer_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
         self.layerdrop = layerdrop
+        #: recompute each block in backward instead of keeping its activations (memory option, same gradients)
+        self.activation_checkpointing = False
         self.layers = nn.ModuleList(
             PostLNLayer(dim, heads, ffn_dim, dropout, attention_dropout, activation_dropout, fused)
             for _ in range(layers)
@@ -111,5 +114,8 @@ class PostLNTransformer(nn.Module):
             # LayerDrop (fairseq encoder_layerdrop): skip a whole layer at random while training
             if self.training and self.layerdrop > 0 and torch.rand(()) < self.layerdrop:
                 continue
-            x = layer(x, key_padding_mask)
+            if self.activation_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(layer, x, key_padding_mask, use_reentrant=False)
+            else:
+                x = layer(x, key_padding_mask)
         return x

@@ -100,6 +100,9 @@ class HFTextEncoder(nn.Module):
         self.pooling = pooling
         self.add_trailing_cls = add_trailing_cls
         self.max_length = max_length
+        #: pad every batch to ``max_length`` (as MELP/MERL/ESI's originals do) instead of to its longest report;
+        #: off by default -- only ``benchmarks/perf/pretrain_step.py``'s original-style baseline turns it on
+        self.pad_to_max_length = False
         self.tokenizer, self.model = load_tokenizer_and_model(name_or_path, causal=causal, local_files_only=local_files_only)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ModelNotAvailableError(self.name_or_path, "no fast (Rust) tokenizer: sentence offsets need tokenizer.json")
@@ -159,7 +162,7 @@ class HFTextEncoder(nn.Module):
             sent = sentence_index_per_token(text, offs)
             rows_ids.append([self.start_id, *ids, *tail])
             rows_sent.append([-1, *sent, *([-1] * len(tail))])
-        width = max(len(r) for r in rows_ids)
+        width = self.max_length if self.pad_to_max_length else max(len(r) for r in rows_ids)
         b = len(rows_ids)
         input_ids = torch.full((b, width), tok.pad_token_id, dtype=torch.long)
         attention = torch.zeros((b, width), dtype=torch.long)

@@ -1,0 +1,76 @@
+"""List torch.compile graph breaks of each compiled sub-module (``ecg_text_align.perf.compile_targets``) of a method.
+
+    python benchmarks/perf/graph_breaks.py                 # MELP tiny
+    python benchmarks/perf/graph_breaks.py --methods melp esi --paper
+
+Runs ``torch._dynamo.explain`` on each sub-module's forward with the inputs it gets in one training step (captured
+by a forward hook); capture only, no code generation, so it is fast and needs no C++ compiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecg_text_align.perf import compile_targets
+
+
+def _load_sibling(name: str):
+    """The sibling script as a module (benchmarks/perf is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ps = _load_sibling("pretrain_step")
+
+
+def captured_inputs(model: Any, batch: dict, names: list[str]) -> dict[str, tuple[tuple, dict]]:
+    """The (args, kwargs) each named sub-module is called with in one ``compute_losses``."""
+    seen: dict[str, tuple[tuple, dict]] = {}
+    hooks = [getattr(model, n).register_forward_pre_hook(
+        lambda m, a, k, n=n: seen.setdefault(n, (a, k)) and None, with_kwargs=True) for n in names]
+    try:
+        model.compute_losses(batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--methods", nargs="+", default=["melp"], choices=ps.METHODS)
+    ap.add_argument("--paper", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tdir = ps.text_dir(Path(tmp), args.paper)
+        for method in args.methods:
+            model, length = ps.build(method, args.paper, tdir)
+            model.train()
+            names = compile_targets(model)
+            inputs = captured_inputs(model, ps.make_batch(method, 2, length), names)
+            for n in names:
+                if n not in inputs:
+                    print(f"{method}.{n}: not called in compute_losses")
+                    continue
+                a, k = inputs[n]
+                ex = torch._dynamo.explain(getattr(model, n))(*a, **k)
+                print(f"{method}.{n}: {ex.graph_count} graph(s), {ex.graph_break_count} break(s)")
+                for b in ex.break_reasons:
+                    frame = b.user_stack[-1] if b.user_stack else None
+                    where = f"{Path(frame.filename).name}:{frame.lineno}" if frame else "?"
+                    print(f"    {where}: {str(b.reason).splitlines()[0][:160]}")
+                torch._dynamo.reset()
+
+
+if __name__ == "__main__":
+    main()
