@@ -18,14 +18,9 @@ REPORTS = ["sinus rhythm. normal ecg.", "atrial fibrillation with rapid ventricu
 
 
 def _melp(bert_dir, **kw) -> MELP:
-    torch.manual_seed(0)
-    return MELP(
-        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
-                   "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8, "n_queries_contrast": 5}},
-        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                      "path": str(bert_dir), "freeze_layers": 1, "max_length": 32},
-        shared_dim=16, decoder_layers=2, decoder_heads=2, max_sentences=4, total_steps=4, **kw,
-    )
+    from text_align_stubs import tiny_melp
+
+    return tiny_melp(bert_dir, **{"total_steps": 4, **kw})
 
 
 def _batch() -> dict:

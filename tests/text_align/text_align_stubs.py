@@ -127,3 +127,17 @@ class ToyDataModule(L.LightningDataModule):
 
 
 PROMPTS = {"toy": {"normal": ["normal ecg"], "af": ["atrial fibrillation"], "lbbb": ["left bundle branch block"], "st": ["st elevation"]}}
+
+
+def tiny_melp(bert_dir, **kw):
+    """The small MELP the MELP and perf tests share (tiny tower, 2-layer decoder, the offline BERT in ``bert_dir``)."""
+    from ecg_text_align.melp import MELP
+
+    torch.manual_seed(0)
+    return MELP(
+        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
+                   "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8, "n_queries_contrast": 5}},
+        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
+                      "path": str(bert_dir), "freeze_layers": 1, "max_length": 32},
+        shared_dim=16, decoder_layers=2, decoder_heads=2, max_sentences=4, **kw,
+    )

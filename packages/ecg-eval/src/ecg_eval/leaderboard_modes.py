@@ -45,22 +45,32 @@ def _by(rs: list[dict], key: Callable[[dict], tuple]) -> dict[tuple, list[dict]]
     return out
 
 
+def _method_task_grid(rs: list[dict], cell: Callable[[list[dict]], str]) -> tuple[list[str], list[list[str]]]:
+    """(task columns, rows): one row per method, ``cell(results of that method and task)`` per column."""
+    groups = _by(rs, lambda r: (r["method"], r["task"]))
+    tasks = sorted({t for _, t in groups}, key=_task_key)
+    body = [[m, *(cell(groups.get((m, t), [])) for t in tasks)] for m in sorted({m for m, _ in groups})]
+    return tasks, body
+
+
+def _auroc_cell(g: list[dict]) -> str:
+    """Macro AUROC x100 ± the mean CI half-width of the results of one cell."""
+    mac = _mean(r["scores"]["macro_auroc"] for r in g)
+    half = _mean((c[1] - c[0]) / 2 for c in (r["ci"]["macro_auroc"] for r in g if r.get("ci")))
+    return "–" if mac is None else f"{_fmt(mac, 100)}" + (f" ± {_fmt(half, 100)}" if half is not None else "")
+
+
 def zero_shot_threshold_section(results: list[dict], suite: str) -> str:
     """Zero-shot macro F1 and accuracy at the per-class max-F1 threshold chosen on validation (x100)."""
     rs = [r for r in _ok(results, "zero_shot", suite) if r["status"] == "ok" and r.get("threshold_metrics")]
     if not rs:
         return ""
-    groups = _by(rs, lambda r: (r["method"], r["task"]))
-    tasks = sorted({t for _, t in groups}, key=_task_key)
-    body = []
-    for m in sorted({m for m, _ in groups}):
-        row = [m]
-        for t in tasks:
-            g = groups.get((m, t), [])
-            f1 = _mean(r["threshold_metrics"]["macro"]["f1"] for r in g)
-            acc = _mean(r["threshold_metrics"]["macro"]["accuracy"] for r in g)
-            row.append("–" if not g else f"{_fmt(f1, 100)} / {_fmt(acc, 100)}")
-        body.append(row)
+    def cell(g: list[dict]) -> str:
+        f1 = _mean(r["threshold_metrics"]["macro"]["f1"] for r in g)
+        acc = _mean(r["threshold_metrics"]["macro"]["accuracy"] for r in g)
+        return "–" if not g else f"{_fmt(f1, 100)} / {_fmt(acc, 100)}"
+
+    tasks, body = _method_task_grid(rs, cell)
     return ("### Zero-shot macro F1 / accuracy at the max-F1 threshold\n\n"
             "Threshold per class chosen on the validation split, applied once on test (x100). The result files also "
             "hold the test-chosen (\"oracle\") values the original code reports.\n\n" + _tab(body, ["method", *tasks]) + "\n")
@@ -74,18 +84,7 @@ def finetune_section(results: list[dict], suite: str) -> str:
     out = []
     for frac in sorted({r["fraction_percent"] for r in rs}, key=float):
         sub = [r for r in rs if r["fraction_percent"] == frac]
-        groups = _by(sub, lambda r: (r["method"], r["task"]))
-        tasks = sorted({t for _, t in groups}, key=_task_key)
-        body = []
-        for m in sorted({m for m, _ in groups}):
-            row = [m]
-            for t in tasks:
-                g = groups.get((m, t), [])
-                mac = _mean(r["scores"]["macro_auroc"] for r in g)
-                cis = [r["ci"]["macro_auroc"] for r in g if r.get("ci")]
-                half = _mean((c[1] - c[0]) / 2 for c in cis)
-                row.append("–" if mac is None else f"{_fmt(mac, 100)}" + (f" ± {_fmt(half, 100)}" if half is not None else ""))
-            body.append(row)
+        tasks, body = _method_task_grid(sub, _auroc_cell)
         out.append(f"### Fine-tuning, {frac}% of the training data\n\n" + _tab(body, ["method", *tasks]) + "\n")
     return "\n".join(out)
 

@@ -160,7 +160,7 @@ def evaluate_report_generation(
     from ecg_eval.embeddings import default_split_loader, embed_split
     from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain, expected_path
     from ecg_eval.retrieval import split_reports
-    from ecg_eval.results import write_result
+    from ecg_eval.results import write_not_applicable, write_result
 
     t0 = time.perf_counter()
     suite = suite or task.suite
@@ -175,10 +175,7 @@ def evaluate_report_generation(
                         "rouge_l": "rouge-score rougeL F, no stemmer", "statements": vocab.source,
                         "reference_file": str(reference_file) if reference_file else None}
     if not supports_report_generation(encoder):
-        result.update(status="not_applicable", reason="encoder has no report decoder (no generate_report)", scores=None)
-        result["wall_time_s"] = time.perf_counter() - t0
-        write_result(path, result)
-        return {**result, "result_path": str(path)}
+        return write_not_applicable(path, result, "encoder has no report decoder (no generate_report)", t0)
     loader = split_loader or default_split_loader
     preset = encoder.input_spec.preset
     cached = loader(task, split, preset)

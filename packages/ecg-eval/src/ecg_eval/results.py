@@ -107,6 +107,17 @@ def write_result(path: str | Path, result: dict) -> Path:
     return Path(path)
 
 
+def write_not_applicable(path: str | Path, result: dict, reason: str, started: float) -> dict:
+    """Write ``result`` as a "not applicable" cell (the encoder lacks what the mode needs) and return it with its
+    ``result_path``: such a cell is written, never skipped or faked, so the leaderboard shows ``n/a``."""
+    import time
+
+    result.update(status="not_applicable", reason=reason, scores=None)
+    result["wall_time_s"] = time.perf_counter() - started
+    write_result(path, result)
+    return {**result, "result_path": str(path)}
+
+
 def read_result(path: str | Path) -> dict:
     p = Path(path)
     try:

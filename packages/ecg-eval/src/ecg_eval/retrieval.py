@@ -182,7 +182,7 @@ def evaluate_retrieval(
     from ecg_eval.embeddings import default_split_loader, embed_split
     from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain, expected_path
     from ecg_eval.protocol import supports_zero_shot
-    from ecg_eval.results import write_result
+    from ecg_eval.results import write_not_applicable, write_result
 
     t0 = time.perf_counter()
     split = split or DEFAULT_SPLIT.get(task.name, "test")  # type: ignore[attr-defined]
@@ -198,10 +198,7 @@ def evaluate_retrieval(
                         "duplicates": "identical reports (white space folded, lower-cased) are one gallery item / all hits",
                         "ties": "pessimistic"}
     if not supports_zero_shot(encoder):
-        result.update(status="not_applicable", reason="encoder has no text tower (no encode_text)", scores=None)
-        result["wall_time_s"] = time.perf_counter() - t0
-        write_result(path, result)
-        return {**result, "result_path": str(path)}
+        return write_not_applicable(path, result, "encoder has no text tower (no encode_text)", t0)
     loader = split_loader or default_split_loader
     cached = loader(task, split, encoder.input_spec.preset)  # type: ignore[attr-defined]
     emb = embed_split(encoder, task, split, batch_size=batch_size, cache_dir=embed_cache, split_loader=lambda *_: cached)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+
+from ecg_text_align.decoder import DecoderSteps
 
 
 class GainLayerNorm(nn.Module):
@@ -107,7 +108,7 @@ class CrossBlock(nn.Module):
         return x + o + self.ff_out(_swiglu(self.ff_in(y)))
 
 
-class CoCaDecoder(nn.Module):
+class CoCaDecoder(DecoderSteps, nn.Module):
     """(ECG context (B, N, d_ecg), text states (B, L, width)) -> logits (B, L, vocab), ESI's multimodal layers."""
 
     def __init__(
@@ -130,25 +131,6 @@ class CoCaDecoder(nn.Module):
         #: recompute each block in backward instead of keeping its activations (memory option, same gradients)
         self.activation_checkpointing = False
 
-    def hidden(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
-        """Final-LayerNorm states (B, L, width), before the vocabulary projection (``project``)."""
-        if text_states.shape[1] > self.context_length:
-            raise ValueError(f"text length {text_states.shape[1]} exceeds decoder context {self.context_length}")
-        x = text_states
-        ckpt = self.activation_checkpointing and torch.is_grad_enabled()
-        for sa, ca in zip(self.self_attn, self.cross_attn):
-            if ckpt:
-                x = checkpoint(ca, checkpoint(sa, x, use_reentrant=False), ecg_tokens, use_reentrant=False)
-            else:
-                x = ca(sa(x), ecg_tokens)
-        return self.ln_final(x)
-
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., width) -> (..., vocab) logits; the caption loss calls it on the real positions only."""
         return self.to_logits(hidden)
-
-    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor, project: bool = True) -> torch.Tensor:
-        """Logits (B, L, vocab), or with ``project=False`` the states before the projection (through ``__call__``,
-        so a compiled decoder stays compiled when the caption loss projects only the real positions)."""
-        h = self.hidden(ecg_tokens, text_states)
-        return self.project(h) if project else h

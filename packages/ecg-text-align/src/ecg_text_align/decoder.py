@@ -16,6 +16,19 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 
+
+def run_blocks(self_attn: nn.ModuleList, cross_attn: nn.ModuleList, x: torch.Tensor, ecg_tokens: torch.Tensor, *,
+               checkpointing: bool = False) -> torch.Tensor:
+    """Alternate self-attention and cross-attention blocks (both caption decoders); with ``checkpointing`` (and
+    gradients on) each block is recomputed in backward instead of keeping its activations (same gradients)."""
+    ckpt = checkpointing and torch.is_grad_enabled()
+    for sa, ca in zip(self_attn, cross_attn):
+        if ckpt:
+            x = checkpoint(ca, checkpoint(sa, x, use_reentrant=False), ecg_tokens, use_reentrant=False)
+        else:
+            x = ca(sa(x), ecg_tokens)
+    return x
+
 class _Block(nn.Module):
     """Pre-LN residual attention block; ``cross`` blocks attend from text to ECG tokens."""
 
@@ -50,7 +63,26 @@ class _Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class CaptionDecoder(nn.Module):
+class DecoderSteps:
+    """``hidden`` and ``forward`` of both caption decoders (open_clip-style ``CaptionDecoder``, ESI's
+    ``CoCaDecoder``): each defines its blocks, ``ln_final``, ``context_length``, ``activation_checkpointing`` and
+    ``project``."""
+
+    def hidden(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+        """Final-LayerNorm states (B, L, width), before the vocabulary projection (``project``)."""
+        if text_states.shape[1] > self.context_length:
+            raise ValueError(f"text length {text_states.shape[1]} exceeds decoder context {self.context_length}")
+        return self.ln_final(run_blocks(self.self_attn, self.cross_attn, text_states, ecg_tokens,
+                                        checkpointing=self.activation_checkpointing))
+
+    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor, project: bool = True) -> torch.Tensor:
+        """Logits (B, L, vocab), or with ``project=False`` the states before the projection (through ``__call__``,
+        so a compiled decoder stays compiled when the caption loss projects only the real positions)."""
+        h = self.hidden(ecg_tokens, text_states)
+        return self.project(h) if project else h
+
+
+class CaptionDecoder(DecoderSteps, nn.Module):
     """(ECG tokens (B, N, d_ecg), text states (B, L, width)) -> logits (B, L, vocab)."""
 
     def __init__(
@@ -90,26 +122,6 @@ class CaptionDecoder(nn.Module):
                 nn.init.zeros_(lin.bias)
         nn.init.normal_(self.text_projection, std=self.width**-0.5)
 
-    def hidden(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
-        """Final-LayerNorm states (B, L, width), before the vocabulary projection (``project``)."""
-        if text_states.shape[1] > self.context_length:
-            raise ValueError(f"text length {text_states.shape[1]} exceeds decoder context {self.context_length}")
-        x = text_states
-        ckpt = self.activation_checkpointing and torch.is_grad_enabled()
-        for sa, ca in zip(self.self_attn, self.cross_attn):
-            if ckpt:
-                x = checkpoint(sa, x, use_reentrant=False)
-                x = checkpoint(ca, x, ecg_tokens, use_reentrant=False)
-            else:
-                x = ca(sa(x), ecg_tokens)
-        return self.ln_final(x)
-
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """(..., width) -> (..., vocab) logits; the caption loss calls it on the real positions only."""
         return hidden @ self.text_projection
-
-    def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor, project: bool = True) -> torch.Tensor:
-        """Logits (B, L, vocab), or with ``project=False`` the states before the projection (through ``__call__``,
-        so a compiled decoder stays compiled when the caption loss projects only the real positions)."""
-        h = self.hidden(ecg_tokens, text_states)
-        return self.project(h) if project else h
