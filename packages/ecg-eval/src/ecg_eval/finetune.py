@@ -250,17 +250,13 @@ def evaluate_finetune(
 
     from ecg_eval import bootstrap as bs
     from ecg_eval.embeddings import default_split_loader
-    from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain, expected_path
+    from ecg_eval.harness import _plain, start_result
     from ecg_eval.metrics import multilabel_auroc
     from ecg_eval.results import predictions_path, write_predictions, write_result
 
     t0 = time.perf_counter()
-    suite = suite or task.suite
-    root = results_root if results_root is not None else DEFAULT_RESULTS_ROOT
-    path = expected_path(encoder, task, "finetune", fraction, seed, results_root=root, suite=suite, method=method)
-    result = _base_result(encoder, task, "finetune", fraction, seed, suite)
-    if method:
-        result["method"] = method
+    path, result = start_result(encoder, task, "finetune", fraction, seed, results_root=results_root, suite=suite,
+                                method=method)
     cfg = finetune_config or config_for(method or encoder.card.name)
     result["config"] = {"caller": _plain(config), "finetune": cfg.to_dict(), "n_resamples": n_resamples,
                         "bootstrap_seed": bootstrap_seed}

@@ -133,6 +133,20 @@ def _card_dict(encoder: Any) -> dict:
     return d
 
 
+def start_result(
+    encoder: Any, task: Any, mode: str, fraction: float | None, seed: int, *, results_root: Any = None,
+    suite: str | None = None, method: str | None = None,
+) -> tuple[Path, dict]:
+    """(result file path, its common fields) of one cell: what every mode's module starts from."""
+    suite = suite or task.suite
+    root = results_root if results_root is not None else DEFAULT_RESULTS_ROOT
+    path = expected_path(encoder, task, mode, fraction, seed, results_root=root, suite=suite, method=method)
+    result = _base_result(encoder, task, mode, fraction, seed, suite)
+    if method:
+        result["method"] = method
+    return path, result
+
+
 def _base_result(encoder: Any, task: Any, mode: str, fraction: float | None, seed: int, suite: str) -> dict:
     card = encoder.card
     pretrained = list(getattr(card, "pretrained_on", ()) or ())
@@ -167,13 +181,11 @@ class _ProbeFeatures:
     without the projection; MERL: the backbone average with batch statistics), with its own embedding-cache key."""
 
     def __init__(self, inner: Any) -> None:
+        if not dataclasses.is_dataclass(inner.card):
+            raise TypeError("probe features need a dataclass card (EncoderCard) for their cache key")
         self.inner = inner
         self.input_spec = inner.input_spec
-        card = inner.card
-        self.card = dataclasses.replace(card, checkpoint_hash=f"{card.checkpoint_hash}+probe_feature") \
-            if dataclasses.is_dataclass(card) else card
-        if not dataclasses.is_dataclass(card):
-            raise TypeError("probe features need a dataclass card (EncoderCard) for their cache key")
+        self.card = dataclasses.replace(inner.card, checkpoint_hash=f"{inner.card.checkpoint_hash}+probe_feature")
 
     def encode_ecg(self, x: Any) -> Any:
         return self.inner.encode_ecg_probe(x)
@@ -197,7 +209,7 @@ def _evaluate_own_module(
     """Run a mode's own module on the device the harness picks, then stamp the result file with the cell's
     identity (so a rerun skips it only when split, subset, data and options are the same) and the device."""
     from ecg_eval.embeddings import place_encoder, resolve_device
-    from ecg_eval.results import read_result, write_result
+    from ecg_eval.results import write_result
 
     target = resolve_device(device)
     place_encoder(encoder, target)  # retrieval, generation and the fine-tuning copy follow the encoder's device
@@ -223,13 +235,20 @@ def _evaluate_own_module(
         from ecg_eval.report_generation import evaluate_report_generation
 
         out = evaluate_report_generation(encoder, task, **common)
-    path = Path(out["result_path"])
-    result = read_result(path)
+    path = Path(out.pop("result_path"))
+    result = out  # what the module wrote, returned to us: stamped and written again, not read back
     result["evaluated"] = identity
     result["evaluation_settings"] = settings
     result.setdefault("config", {}).update(device=str(target), precision=precision)
-    write_result(path, result)
+    if _rank() == 0:  # fine-tuning under torchrun runs on every rank; only rank 0 writes (as the module does)
+        write_result(path, result)
     return {**result, "result_path": str(path)}
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def evaluate(

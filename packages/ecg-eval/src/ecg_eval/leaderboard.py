@@ -188,35 +188,34 @@ def mean_interval(cells: list[Cell]) -> tuple[float, float] | None:
     over seeds, plus the sample variance of the seeds' means over tasks (as ``combined_interval`` does for a cell).
 
     Seeds are those every task has predictions for; None when there is none."""
-    from ecg_eval.metrics import macro_auroc
-    from ecg_eval.results import read_predictions
-
     seeds = sorted(set.intersection(*(set(c.predictions) for c in cells))) if cells else []
     if not seeds:
         return None
     boot_vars, points = [], []
     for s in seeds:
-        preds = [read_predictions(c.predictions[s]) for c in cells]
-        resampled = np.mean([_resampled_macro(c.predictions[s], c.task) for c in cells], axis=0)
-        boot_vars.append(float(np.var(resampled, ddof=1)))
-        points.append(float(np.mean([macro_auroc(p["y_true"], p["scores"]) for p in preds])))
+        per_task = [_resampled_macro(c.predictions[s], c.task) for c in cells]
+        boot_vars.append(float(np.var(np.mean([r for _, r in per_task], axis=0), ddof=1)))
+        points.append(float(np.mean([m for m, _ in per_task])))
     between = float(np.var(points, ddof=1)) if len(points) > 1 else 0.0
     h = 1.96 * float(np.sqrt(np.mean(boot_vars) + between))
     m = float(np.mean([c.mean for c in cells]))
     return (m - h, m + h)
 
 
-_RESAMPLED: dict[tuple[str, float, str], np.ndarray] = {}
+_RESAMPLED: dict[tuple[str, float, str], tuple[float, np.ndarray]] = {}
 
 
-def _resampled_macro(path: Path, task: str) -> np.ndarray:
-    """``bootstrap.resampled_macro`` of a predictions file, computed once per file version in a publish."""
+def _resampled_macro(path: Path, task: str) -> tuple[float, np.ndarray]:
+    """(macro AUROC, ``bootstrap.resampled_macro``) of a predictions file: one read, computed once per file
+    version in a publish."""
     from ecg_eval.bootstrap import resampled_macro
+    from ecg_eval.metrics import macro_auroc
     from ecg_eval.results import read_predictions
 
     key = (str(path), Path(path).stat().st_mtime, task)
     if key not in _RESAMPLED:
-        _RESAMPLED[key] = resampled_macro(read_predictions(path), task=task)
+        pred = read_predictions(path)
+        _RESAMPLED[key] = (float(macro_auroc(pred["y_true"], pred["scores"])), resampled_macro(pred, task=task))
     return _RESAMPLED[key]
 
 

@@ -158,17 +158,13 @@ def evaluate_report_generation(
     from ecg_data.paths import atomic_path
 
     from ecg_eval.embeddings import default_split_loader, embed_split
-    from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain, expected_path
+    from ecg_eval.harness import _plain, start_result
     from ecg_eval.retrieval import split_reports
     from ecg_eval.results import write_not_applicable, write_result
 
     t0 = time.perf_counter()
-    suite = suite or task.suite
-    root = results_root if results_root is not None else DEFAULT_RESULTS_ROOT
-    path = expected_path(encoder, task, "report_generation", None, seed, results_root=root, suite=suite, method=method)
-    result = _base_result(encoder, task, "report_generation", None, seed, suite)
-    if method:
-        result["method"] = method
+    path, result = start_result(encoder, task, "report_generation", None, seed, results_root=results_root, suite=suite,
+                                method=method)
     vocab = vocab or default_vocabulary()
     result["config"] = {"caller": _plain(config), "batch_size": batch_size, "generate": dict(generate_kw or {}),
                         "bleu": "sacrebleu corpus BLEU, 13a, lowercase", "chrf": "sacrebleu chrF, lowercase",

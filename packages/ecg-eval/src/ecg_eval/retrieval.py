@@ -180,18 +180,14 @@ def evaluate_retrieval(
 
     from ecg_eval import bootstrap as bs
     from ecg_eval.embeddings import default_split_loader, embed_split
-    from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain, expected_path
+    from ecg_eval.harness import _plain, start_result
     from ecg_eval.protocol import supports_zero_shot
     from ecg_eval.results import write_not_applicable, write_result
 
     t0 = time.perf_counter()
     split = split or DEFAULT_SPLIT.get(task.name, "test")  # type: ignore[attr-defined]
-    suite = suite or task.suite  # type: ignore[attr-defined]
-    root = results_root if results_root is not None else DEFAULT_RESULTS_ROOT
-    path = expected_path(encoder, task, "retrieval", None, seed, results_root=root, suite=suite, method=method)
-    result = _base_result(encoder, task, "retrieval", None, seed, suite)
-    if method:
-        result["method"] = method
+    path, result = start_result(encoder, task, "retrieval", None, seed, results_root=results_root, suite=suite,
+                                method=method)
     result["split"] = split
     result["config"] = {"caller": _plain(config), "ks": list(ks), "batch_size": batch_size, "n_resamples": n_resamples,
                         "bootstrap_seed": bootstrap_seed, "similarity": "cosine",

@@ -70,7 +70,6 @@ class PretrainDataModule(L.LightningDataModule):
         self.train_split: CachedSplit | None = None
         self.train_rows: list[int] = []  # cache rows of the records with a report
         self.val_splits: list[tuple[CachedSplit, np.ndarray, list[int]]] = []  # (split, labels, rows)
-        self.normalizer: Any = None  # the preset's per-record normalisation, applied per batch on the device
         self.skipped_no_report = 0
 
     def setup(self, stage: str | None = None) -> None:
@@ -90,18 +89,13 @@ class PretrainDataModule(L.LightningDataModule):
             keep = keep[: self.max_train_records]
         if not keep:
             raise ValueError(f"{task.name} train split has no record with a report")
-        self.train_split, self.train_rows, self.normalizer = split, keep, split.normalizer
+        self.train_split, self.train_rows = split, keep
         for name in self.zero_shot_tasks:
             t = get_task(name, root=self.task_roots.get(name), seed=self.seed)
             vsplit = cached_split(t, "val", self.preset, normalize="device")
             labels = labels_by_name(t, vsplit.record_ids, self.zero_shot_classes[name])
             n = len(vsplit) if self.max_val_records is None else min(self.max_val_records, len(vsplit))
             self.val_splits.append((vsplit, labels, list(range(n))))
-
-    @property
-    def train_set(self) -> list[int] | None:
-        """The training records (cache rows with a report); ``None`` before ``setup``."""
-        return None if self.train_split is None else self.train_rows
 
     def train_dataloader(self) -> DataLoader:
         from ecg_data.loader import make_loader
@@ -121,4 +115,8 @@ class PretrainDataModule(L.LightningDataModule):
         """On the training device: float32, then the preset's deferred normalisation (one kernel per batch)."""
         from ecg_data.loader import finish_batch
 
-        return finish_batch(batch, normalizer=self.normalizer) if isinstance(batch, dict) and "ecg" in batch else batch
+        if not (isinstance(batch, dict) and "ecg" in batch):
+            return batch
+        # the preset's per-record normalisation (the same for the validation caches, built with the same preset)
+        normalizer = self.train_split.normalizer if self.train_split is not None else None
+        return finish_batch(batch, normalizer=normalizer)
