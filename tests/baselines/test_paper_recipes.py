@@ -47,6 +47,9 @@ def test_melp_paper_recipe():
     s0, melp = st["stage0"], st["melp"]
     assert s0["ecg_tower"]["pooler"]["n_queries_contrast"] == melp["ecg_tower"]["pooler"]["n_queries_contrast"] == 12
     assert s0["trainer_overrides"]["precision"] == "32-true"  # main_pretrain.py:78
+    # main_pretrain.py:57-65: stage 0 keeps the top-2 by val/loss on the MIMIC val split, early stopping patience 5
+    assert s0["select_on"] == "val_loss"
+    assert (s0["trainer_overrides"]["checkpoint_best_k"], s0["trainer_overrides"]["early_stopping_patience"]) == (2, 5)
     assert (s0["cmsc_positives"], s0["cmsc_embedding"], s0["independent_half_masks"], s0["anneal_gumbel_temp"]) == (
         "subject", "mean_linear", True, False)
     assert tuple(s0["betas"]) == (0.9, 0.95) and s0["weight_decay"] == 0.2

@@ -175,3 +175,24 @@ def test_torchrun_external_launcher(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "out" / "results").rglob("*.json")] == ["zero_shot-seed0.json"]
     counts = Counter((e["stage"], e["status"]) for e in _events(tmp_path))
     assert all(n == 1 for n in counts.values()), counts
+
+
+def test_stage0_validation_loss_under_ddp(tmp_path: Path, cli) -> None:
+    """MELP stage 0 selecting on the corpus's validation loss with 2 ranks: each rank scores its shard (CMSC
+    gathers across ranks in validation too), the epoch means are reduced, and one best checkpoint is written."""
+    out = cli([*DDP, *QUICK, "method=melp_stage0", "+method.stages.0.select_on=val_loss", "method.stages.0.data.batch_size=4",
+               "trainer.max_steps=-1", "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1",
+               *_store(tmp_path), "stages=[pretrain]"], timeout=1200)  # fmt: skip
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    run_dir = next((tmp_path / "runs" / "melp_stage0").glob("*-seed0"))
+    ckpts = sorted(p.name for p in (run_dir / "stage0" / "checkpoints").glob("*.ckpt"))
+    assert ckpts == ["best.ckpt", "last.ckpt"]
+    rows = (run_dir / "stage0" / "logs" / "version_0" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    col = header.index("val/loss")
+    vals = [float(r.split(",")[col]) for r in rows[1:] if r.split(",")[col]]
+    assert len(vals) == 2 and all(v == v for v in vals)  # one reduced value per epoch
+    last = torch.load(run_dir / "stage0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    state = next(v for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint") and v.get("monitor") == "val/loss")
+    assert float(state["best_model_score"]) == pytest.approx(min(vals))

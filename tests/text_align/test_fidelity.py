@@ -188,3 +188,35 @@ def test_melp_paper_selects_on_all_six_tasks_with_every_class(monkeypatch) -> No
     assert list(got["ptbxl_super"]) == fake["ptbxl_super"] and list(got["cpsc2018"]) == fake["cpsc2018"]
     assert all(isinstance(p, list) and p for p in got["ptbxl_super"].values())
     assert got["x"] == {"A": ["a"]}
+
+
+def test_stage0_validation_loss_draws_fixed_masks_and_val_subjects(monkeypatch) -> None:
+    """The validation loss keys its masks by a fixed step (comparable across epochs) and groups CMSC positives
+    by the val split's subjects, not the training split's rows."""
+    import types
+
+    import pandas as pd
+
+    m = _stage0()
+    m.eval()
+    x = torch.randn(4, 12, 5000) * 0.1
+    batch = {"ecg": x, "report": [""] * 4, "index": torch.arange(4)}
+    losses = []
+    for step in (3, 700):
+        monkeypatch.setattr(MELPStage0, "global_step", property(lambda self, s=step: s))
+        m._in_val_loss, m._batch_idx = True, 0
+        with torch.no_grad():
+            losses.append(m.compute_losses(m._augment(batch))["loss"].item())
+    assert losses[0] == losses[1]
+    m._in_val_loss = False
+    assert m.mask_step() == 700
+
+    split = lambda pids: types.SimpleNamespace(index=pd.DataFrame({"patient_id": pids}))  # noqa: E731
+    dm = types.SimpleNamespace(train_split=split(["a", "b", "c", "d", "e"]), loss_val_split=split(["x", "x", "y", None]))
+    monkeypatch.setattr(MELPStage0, "trainer", property(lambda self: types.SimpleNamespace(datamodule=dm)))
+    m._trainer = object()
+    m.on_fit_start()
+    m._in_val_loss = True
+    assert m.subject_ids(batch).tolist() == [0, 0, 1, 2]  # rows 0 and 1 share subject x; a missing id is its own
+    m._in_val_loss = False
+    assert m.subject_ids(batch).tolist() == [0, 1, 2, 3]

@@ -292,10 +292,14 @@ def make_loader(
 
 
 def finish_batch(
-    batch: dict[str, Any], *, normalizer: Any = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    batch: dict[str, Any], *, normalizer: Any = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    raw_augment: Callable[[dict[str, Any], torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """On the batch's device: ``ecg`` to float32, then the deferred normalisation, then the augmentation."""
+    """On the batch's device: ``ecg`` to float32, then ``raw_augment(batch, x)`` (an augmentation defined on the
+    signal before normalisation, e.g. ESI's jitter in millivolts), the deferred normalisation, then ``augment``."""
     x = batch["ecg"].float()
+    if raw_augment is not None:
+        x = raw_augment(batch, x)
     if normalizer is not None:
         x = normalizer.batch(x)
     if augment is not None:
@@ -306,10 +310,11 @@ def finish_batch(
 def to_device(
     batch: dict[str, Any], device: torch.device | str, *, normalizer: Any = None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None, non_blocking: bool = True,
+    raw_augment: Callable[[dict[str, Any], torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Copy the tensors of a batch to ``device`` (non-blocking from pinned memory), then ``finish_batch`` there."""
     moved = {k: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-    return finish_batch(moved, normalizer=normalizer, augment=augment)
+    return finish_batch(moved, normalizer=normalizer, augment=augment, raw_augment=raw_augment)
 
 
 def item_loader(

@@ -7,8 +7,10 @@ resume. The cache is built with ``normalize="device"`` where the preset allows i
 the ``raw500`` cache), and ``on_after_batch_transfer`` converts to float32 and normalises each batch on
 the training device (``finish_batch``). Random lead masking is applied by the module on the batch
 (seeded), so nothing random happens in loader workers. Validation: the ``val`` split of each zero-shot
-task, with labels in the prompts' class order, unsharded (every rank scores the whole split). No test
-split is ever opened here (model selection must not see it).
+task, with labels in the prompts' class order, unsharded (every rank scores the whole split); with
+``val_loss=True`` also the ``val`` split of the pretraining task itself, sharded by rank like the training
+loader, for a validation *loss* (MELP's stage 0 selects its checkpoint on it). No test split is ever opened
+here (model selection must not see it).
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ def labels_by_name(task: Any, record_ids: Sequence[str], classes: Sequence[str] 
     return task.labels.loc[list(record_ids), list(classes)].to_numpy(dtype=np.float32)
 
 
+def _rows_with_report(split: CachedSplit, what: str) -> tuple[list[int], int]:
+    """Cache rows of the records with a non-empty report, and how many were left out (logged, never silent)."""
+    reports = split.index["report"].tolist()
+    keep = [i for i, r in enumerate(reports) if r is not None and str(r).strip()]
+    skipped = len(reports) - len(keep)
+    if skipped:
+        log.warning("%s: %d of %d records have no report and are left out", what, skipped, len(reports))
+    return keep, skipped
+
+
 class PretrainDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -54,6 +66,7 @@ class PretrainDataModule(L.LightningDataModule):
         max_train_records: int | None = None,
         max_val_records: int | None = None,
         val_batch_size: int | None = None,
+        val_loss: bool = False,
     ):
         super().__init__()
         self.pretrain_task, self.preset, self.batch_size = pretrain_task, preset, batch_size
@@ -71,6 +84,12 @@ class PretrainDataModule(L.LightningDataModule):
         self.train_rows: list[int] = []  # cache rows of the records with a report
         self.val_splits: list[tuple[CachedSplit, np.ndarray, list[int]]] = []  # (split, labels, rows)
         self.skipped_no_report = 0
+        #: the pretraining task's val split for a validation loss (``val_loss=True``), and its loader's position
+        #: among the validation loaders (after the zero-shot tasks'); None = no validation loss
+        self.val_loss = bool(val_loss)
+        self.loss_val_split: CachedSplit | None = None
+        self.loss_val_rows: list[int] = []
+        self.loss_val_index: int | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_split is not None:
@@ -80,11 +99,7 @@ class PretrainDataModule(L.LightningDataModule):
 
         task = get_task(self.pretrain_task, root=self.root, seed=self.seed)
         split = cached_split(task, "train", self.preset, normalize="device")
-        reports = split.index["report"].tolist()
-        keep = [i for i, r in enumerate(reports) if r is not None and str(r).strip()]
-        self.skipped_no_report = len(reports) - len(keep)
-        if self.skipped_no_report:
-            log.warning("%s train: %d of %d records have no report and are left out", task.name, self.skipped_no_report, len(reports))
+        keep, self.skipped_no_report = _rows_with_report(split, f"{task.name} train")
         if self.max_train_records is not None:
             keep = keep[: self.max_train_records]
         if not keep:
@@ -96,6 +111,15 @@ class PretrainDataModule(L.LightningDataModule):
             labels = labels_by_name(t, vsplit.record_ids, self.zero_shot_classes[name])
             n = len(vsplit) if self.max_val_records is None else min(self.max_val_records, len(vsplit))
             self.val_splits.append((vsplit, labels, list(range(n))))
+        if self.val_loss:
+            lsplit = cached_split(task, "val", self.preset, normalize="device")
+            rows, _ = _rows_with_report(lsplit, f"{task.name} val")
+            if self.max_val_records is not None:
+                rows = rows[: self.max_val_records]
+            if not rows:
+                raise ValueError(f"{task.name} val split has no record with a report: no validation loss possible")
+            self.loss_val_split, self.loss_val_rows = lsplit, rows
+            self.loss_val_index = len(self.val_splits)
 
     def train_dataloader(self) -> DataLoader:
         from ecg_data.loader import make_loader
@@ -107,9 +131,15 @@ class PretrainDataModule(L.LightningDataModule):
     def val_dataloader(self) -> Any:
         from ecg_data.loader import make_loader
 
-        return [make_loader(split, self.val_batch_size, labels=labels, rows=rows, rank=0, world_size=1, shuffle=False,
-                            drop_last=False, num_workers=self.num_workers)
-                for split, labels, rows in self.val_splits]  # fmt: skip
+        loaders = [make_loader(split, self.val_batch_size, labels=labels, rows=rows, rank=0, world_size=1, shuffle=False,
+                               drop_last=False, num_workers=self.num_workers)
+                   for split, labels, rows in self.val_splits]  # fmt: skip
+        if self.loss_val_split is not None:
+            # sharded by rank (padded by repeating, as DistributedSampler): every rank has the same batch count,
+            # so the collectives of a loss (CMSC's gather) line up; the logged mean is reduced across ranks
+            loaders.append(make_loader(self.loss_val_split, self.val_batch_size, rows=self.loss_val_rows, shuffle=False,
+                                       drop_last=False, num_workers=self.num_workers))  # fmt: skip
+        return loaders
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """On the training device: float32, then the preset's deferred normalisation (one kernel per batch)."""
@@ -119,4 +149,9 @@ class PretrainDataModule(L.LightningDataModule):
             return batch
         # the preset's per-record normalisation (the same for the validation caches, built with the same preset)
         normalizer = self.train_split.normalizer if self.train_split is not None else None
-        return finish_batch(batch, normalizer=normalizer)
+        # a method's augmentation of the signal *before* that normalisation (ESI jitters millivolts), training only
+        trainer = getattr(self, "trainer", None)
+        raw_augment = None
+        if trainer is not None and trainer.training:
+            raw_augment = getattr(trainer.lightning_module, "augment_raw", None)
+        return finish_batch(batch, normalizer=normalizer, raw_augment=raw_augment)

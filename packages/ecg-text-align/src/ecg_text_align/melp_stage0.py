@@ -85,6 +85,16 @@ def cmsc_loss(
     return (F.cross_entropy(logits_1, t) + F.cross_entropy(logits_2, t)) / 2
 
 
+def _subject_codes(split: Any) -> torch.Tensor | None:
+    """Integer subject code per cache row of ``split`` (its ``patient_id``); a record without one is its own subject."""
+    if split is None:
+        return None
+    pids = split.index["patient_id"]
+    keys = [str(p) if p is not None and str(p) not in ("", "nan", "None") else f"__rec{i}" for i, p in enumerate(pids)]
+    codes = {k: j for j, k in enumerate(dict.fromkeys(keys))}
+    return torch.tensor([codes[k] for k in keys], dtype=torch.long)
+
+
 class MELPStage0(PretrainModule):
     method_name = "melp_stage0"
 
@@ -124,6 +134,7 @@ class MELPStage0(PretrainModule):
             raise ValueError("CMSC here uses exactly 2 segments per record")
         self.n_segments, self.cmsc_weight = n_segments, cmsc_weight
         self._subject_codes: torch.Tensor | None = None
+        self._val_subject_codes: torch.Tensor | None = None
 
     def scored_modules(self) -> list[nn.Module | nn.Parameter]:
         if self.hparams.cmsc_embedding == "mean_linear":
@@ -143,16 +154,10 @@ class MELPStage0(PretrainModule):
     # ----- subject ids of the batch (CMSC positives) ------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        self._subject_codes = None
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        split = getattr(dm, "train_split", None)  # PretrainDataModule's training cache (batches give its rows)
-        if split is None:
-            return
-        pids = split.index["patient_id"]
-        # a record without a subject id is its own subject
-        keys = [str(p) if p is not None and str(p) not in ("", "nan", "None") else f"__rec{i}" for i, p in enumerate(pids)]
-        codes = {k: j for j, k in enumerate(dict.fromkeys(keys))}
-        self._subject_codes = torch.tensor([codes[k] for k in keys], dtype=torch.long)
+        # PretrainDataModule's caches (batches give their rows): training, and the val split of a validation loss
+        self._subject_codes = _subject_codes(getattr(dm, "train_split", None))
+        self._val_subject_codes = _subject_codes(getattr(dm, "loss_val_split", None))
 
     def subject_ids(self, batch: Mapping[str, Any]) -> torch.Tensor | None:
         """(B,) integer subject ids of the batch (None = use the record as the group)."""
@@ -160,8 +165,9 @@ class MELPStage0(PretrainModule):
             return None
         if "subject_code" in batch:
             return torch.as_tensor(batch["subject_code"], dtype=torch.long)
-        if self._subject_codes is not None and "index" in batch:
-            return self._subject_codes[torch.as_tensor(batch["index"]).long().cpu()]
+        codes = self._val_subject_codes if self._in_val_loss else self._subject_codes
+        if codes is not None and "index" in batch:
+            return codes[torch.as_tensor(batch["index"]).long().cpu()]
         return None
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:

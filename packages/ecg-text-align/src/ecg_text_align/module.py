@@ -29,6 +29,10 @@ from ecg_text_align.schedule import warmup_cosine
 from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
 
 CLASS_KEY = "ecg_text_align_class"
+#: the metrics ``selection()`` can name
+ZS_AUROC = "val/zs_auroc"
+VAL_LOSS = "val/loss"
+SELECT_ON = ("auto", "zs_auroc", "val_loss", "last")
 
 
 class PretrainModule(L.LightningModule):
@@ -76,8 +80,17 @@ class PretrainModule(L.LightningModule):
         model_preset: str = "tiny",
         pretrained_on: Sequence[str] = (),
         zero_shot: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        select_on: str = "auto",
     ):
         super().__init__()
+        if select_on not in SELECT_ON:
+            raise ValueError(f"select_on must be one of {sorted(SELECT_ON)}, got {select_on!r}")
+        #: checkpoint selection (``selection()``): "auto" = zero-shot AUROC where the method has text and
+        #: validation tasks, else the last checkpoint; "val_loss" = the training loss on the pretraining
+        #: corpus's val split (MELP stage 0, ``main_pretrain.py:57-65``); "zs_auroc"; "last"
+        self.select_on = select_on
+        self._val_loss_idx: int | None = None
+        self._in_val_loss = False
         self.lr, self.betas, self.weight_decay = lr, tuple(betas), weight_decay
         self.warmup_steps, self.total_steps, self.min_lr_ratio = warmup_steps, total_steps, min_lr_ratio
         self.decay_1d_params = decay_1d_params
@@ -105,7 +118,12 @@ class PretrainModule(L.LightningModule):
         The batch index is part of it so that, with gradient accumulation, the micro-batches of one optimiser
         step get different masks (seeding by the step alone gave all of them the same mask)."""
         batch_idx = getattr(self, "_batch_idx", 0)
-        return hash((self.seed, self.global_rank, self.global_step, batch_idx, *extra)) & 0x7FFFFFFF
+        return hash((self.seed, self.global_rank, self.mask_step(), batch_idx, *extra)) & 0x7FFFFFFF
+
+    def mask_step(self) -> int:
+        """The step the random masks are keyed by: the optimiser step in training; a fixed -1 while computing
+        the validation loss, so every validation pass draws the same masks and the losses compare across epochs."""
+        return -1 if getattr(self, "_in_val_loss", False) else int(self.global_step)
 
     def _augment(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Lead masking keyed by (seed, step, micro-batch index, record): each record gets its own mask, a
@@ -115,7 +133,7 @@ class PretrainModule(L.LightningModule):
         if self.lead_mask_p <= 0:
             return batch
         # the micro-batch index: with gradient accumulation each micro-batch gets its own masks (issue 14)
-        key = hash((self.seed, 0, self.global_step, getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
+        key = hash((self.seed, 0, self.mask_step(), getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
         x = batch["ecg"]
         rows = batch.get("index")
         return {**batch, "ecg": random_lead_mask(x, self.lead_mask_p, rows=rows, key=key)}
@@ -165,7 +183,20 @@ class PretrainModule(L.LightningModule):
     def has_text_tower(self) -> bool:
         return type(self).embed_text is not PretrainModule.embed_text
 
+    def selection(self) -> tuple[str, str] | None:
+        """(metric, "max"/"min") that ``fit`` selects the best checkpoint and stops early on; None = keep the last."""
+        zs = bool(self.zero_shot) and self.has_text_tower()
+        if self.select_on == "zs_auroc" and not zs:
+            raise ValueError(f"{type(self).__name__}: select_on='zs_auroc' needs zero-shot tasks and a text tower")
+        if self.select_on == "val_loss":
+            return VAL_LOSS, "min"
+        if self.select_on == "zs_auroc" or (self.select_on == "auto" and zs):
+            return ZS_AUROC, "max"
+        return None
+
     def on_validation_epoch_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        self._val_loss_idx = getattr(dm, "loss_val_index", None)
         self._val_outputs = {}
         self._class_emb = {}
         if self.has_text_tower():
@@ -174,11 +205,28 @@ class PretrainModule(L.LightningModule):
                     self._class_emb[i] = class_embeddings(self.embed_text, prompts)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        if dataloader_idx == self._val_loss_idx:
+            self._validation_loss_step(batch, batch_idx)
+            return
         if dataloader_idx not in self._class_emb:
             return
         emb = self.embed_ecg(batch["ecg"])
         scores = cosine_scores(emb, self._class_emb[dataloader_idx].to(emb.device))
         self._val_outputs.setdefault(dataloader_idx, []).append((scores.cpu(), batch["labels"].cpu()))
+
+    def _validation_loss_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """The training losses on a batch of the pretraining corpus's val split (eval mode, fixed masks), logged as
+        ``val/<name>``: epoch means, reduced across ranks (each rank holds a shard), as the original's
+        ``validation_step`` logs them (``base_pretrain_model.py:88-93``, ``sync_dist=True``)."""
+        self._batch_idx, self._in_val_loss = batch_idx, True
+        try:
+            losses = self.compute_losses(self._augment(batch))
+        finally:
+            self._in_val_loss = False
+        bs = batch["ecg"].shape[0]
+        for k, v in losses.items():
+            self.log(f"val/{k}", v.detach().float(), on_step=False, on_epoch=True, prog_bar=(k == "loss"), batch_size=bs,
+                     sync_dist=True, add_dataloader_idx=False)  # fmt: skip
 
     def on_validation_epoch_end(self) -> None:
         if not self._class_emb:

@@ -77,7 +77,9 @@ def ecg_stage0(
     from ecg_text_align.train import fit
 
     module = MELPStage0(seed=seed, **_plain(module_kw))
-    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": []})
+    # select_on: val_loss (melp_paper, as main_pretrain.py:57-65) needs the corpus's val split as a loss loader
+    val_loss = (module.selection() or ("", ""))[0] == "val/loss"
+    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": [], "val_loss": val_loss})
     return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)
 
 

@@ -2,8 +2,9 @@
 
 Checkpoints under ``run_dir/checkpoints`` (the policy for long runs, docs/pretraining.md):
 - ``last.ckpt``: one file, rewritten every ``checkpoint_every_n_steps`` optimiser steps and at the end (resume);
-- ``best.ckpt`` (or the best ``checkpoint_best_k`` as ``best-stepNNNNNNN.ckpt``) by ``val/zs_auroc`` (max, on the
-  validation split of the downstream tasks; a test split is never loaded here);
+- ``best.ckpt`` (or the best ``checkpoint_best_k`` as ``best-stepNNNNNNN.ckpt``) by the module's ``selection()``:
+  ``val/zs_auroc`` (max, on the validation split of the downstream tasks) or ``val/loss`` (min, on the
+  pretraining corpus's val split: MELP stage 0); a test split is never loaded here;
 - ``epoch=NNN.ckpt`` snapshots only when ``snapshot_every_n_epochs`` is set (off by default: at paper size a full
   training state is ~1 GB per file).
 A rerun with the same ``run_dir`` resumes from ``last.ckpt``. Loggers come from ``trainer_cfg["logger"]``
@@ -25,8 +26,6 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from ecg_text_align.components import locate
 
 log = logging.getLogger(__name__)
-
-MONITOR = "val/zs_auroc"
 
 #: Trainer defaults; ``configs/trainer/*.yaml`` override them.
 DEFAULTS: dict[str, Any] = {
@@ -126,7 +125,7 @@ def _fingerprint(module: L.LightningModule) -> str:
 
 
 def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cfg: Mapping[str, Any], run_dir: str | Path) -> Path:
-    """Train ``module`` on ``datamodule``; return the best checkpoint by ``val/zs_auroc`` (or ``last``)."""
+    """Train ``module`` on ``datamodule``; return the best checkpoint by ``module.selection()`` (or ``last``)."""
     tasks = getattr(datamodule, "zero_shot_tasks", None)
     prompts = getattr(module, "zero_shot", None)
     if tasks is not None and prompts is not None and list(tasks) != list(prompts):
@@ -139,7 +138,10 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     cfg = dict(trainer_cfg)
     L.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
-    monitored = bool(getattr(module, "zero_shot", None)) and callable(getattr(module, "encode_text", None))
+    selection = module.selection() if callable(getattr(module, "selection", None)) else None
+    if selection is not None and selection[0] == "val/loss" and getattr(datamodule, "val_loss", False) is not True:
+        raise ValueError(f"{type(module).__name__} selects on val/loss, but the data module computes no validation "
+                         "loss: build PretrainDataModule(val_loss=True)")
 
     last = ModelCheckpoint(
         dirpath=ckpt_dir, filename="step{step:07d}", save_top_k=0, save_last=True,
@@ -152,18 +154,19 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
         callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:03d}", save_top_k=-1,
                                          every_n_epochs=int(snap), auto_insert_metric_name=False, save_last=False))
     best = None
-    if monitored:
+    if selection is not None:
+        monitor, mode = selection
         k = int(cfg.get("checkpoint_best_k") or 1)
         best = ModelCheckpoint(
-            dirpath=ckpt_dir, filename="best" if k == 1 else "best-step{step:07d}", monitor=MONITOR, mode="max",
+            dirpath=ckpt_dir, filename="best" if k == 1 else "best-step{step:07d}", monitor=monitor, mode=mode,
             save_top_k=k, auto_insert_metric_name=False, save_on_train_epoch_end=False, save_last=False,
         )
         callbacks.append(best)
         patience = cfg.get("early_stopping_patience")
         if patience:
-            callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=int(patience)))
+            callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(patience)))
     else:
-        log.info("no zero-shot validation tasks (or no text tower): keeping only last.ckpt")
+        log.info("no selection metric (no zero-shot validation tasks or text tower, no validation loss): keeping only last.ckpt")
 
     trainer = L.Trainer(
         default_root_dir=run_dir,
