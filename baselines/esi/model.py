@@ -126,24 +126,27 @@ class ESI(PretrainModule):
         t = self._tokenize(texts)
         return self.text_to_latents(self.text(t["input_ids"], t["attention_mask"]).pooled)
 
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
-        """ESI's training augmentation (utils/ecg_loader.py:52-57,80-85): jitter N(0, σ_j) on every sample,
-        then one factor N(1, σ_s) per lead, then the per-record z-score. ESI applies it to the raw signal
-        before its z-score; the record cache here stores the z-scored signal, so the noise is added in
-        z-units and the record re-standardised (docs/baselines/esi.md)."""
+    def augment_raw(self, batch: Mapping[str, Any], x: torch.Tensor) -> torch.Tensor:
+        """ESI's training augmentation on the signal *before* its per-record z-score, as the original
+        (utils/ecg_loader.py:52-57,80-85): jitter N(0, σ_j) on every sample, then one factor N(1, σ_s) per lead.
+
+        ``PretrainDataModule`` calls it on each training batch on the device, before the preset's deferred
+        normalisation (the ``esi`` preset stores millivolts and z-scores per batch), so the noise is in
+        millivolts, exactly the original's units. Seeded by (seed, rank, step, the batch's cache rows): a
+        resumed run draws the same noise, and the micro-batches of one step draw different noise."""
         sj, ss = float(self.hparams.augment_jitter), float(self.hparams.augment_scale)
         if sj <= 0 and ss <= 0:
             return x
-        g = torch.Generator().manual_seed(self.step_seed(3))
-        noise = torch.randn(x.shape, generator=g) * sj
-        factor = 1.0 + torch.randn(x.shape[0], x.shape[1], 1, generator=g) * ss
-        y = (x + noise.to(x.device, x.dtype)) * factor.to(x.device, x.dtype)
-        mean = y.mean(dim=(1, 2), keepdim=True)
-        std = y.std(dim=(1, 2), keepdim=True)
-        return (y - mean) / (std + 1e-6)
+        rows = batch.get("index")
+        rows_key = tuple(torch.as_tensor(rows).reshape(-1)[:8].tolist()) if rows is not None else ()
+        seed = hash((self.seed, 3, self.global_rank, int(self.global_step), rows_key)) & 0x7FFFFFFF
+        g = torch.Generator(device=x.device).manual_seed(seed)
+        noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype) * sj
+        factor = 1.0 + torch.randn((x.shape[0], x.shape[1], 1), generator=g, device=x.device, dtype=x.dtype) * ss
+        return (x + noise) * factor
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        emb, context = self._ecg(self.augment(batch["ecg"]) if self.training else batch["ecg"])
+        emb, context = self._ecg(batch["ecg"])  # augmented before normalisation by the data module (augment_raw)
         t = self._tokenize(self.captions(list(batch["report"])))
         ids = t["input_ids"]
         text = self.text(ids, t["attention_mask"])

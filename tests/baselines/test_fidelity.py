@@ -91,19 +91,45 @@ def test_esi_defaults_follow_the_original(tiny_bert_dir):
     assert m.logit_scale.log_scale.item() == 8.0  # ESI's temperature is never clamped
 
 
-def test_esi_augmentation_jitters_scales_per_lead_and_restandardises(tiny_bert_dir):
+def test_esi_augmentation_is_in_millivolts_before_the_per_record_zscore(tiny_bert_dir):
+    """utils/ecg_loader.py:52-57,80-85: Jitter(0.003) and per-lead Scaling(0.003) on the raw signal, then the z-score.
+    Through ``finish_batch`` with the esi preset's deferred normaliser, the result equals that order exactly."""
+    from ecg_data.loader import finish_batch
+    from ecg_data.preprocess import get_preset
+
     m = _esi(tiny_bert_dir)
+    stored, normalizer = get_preset("esi").split_normalization()
+    assert stored.name == "raw500" and normalizer is not None  # the cache holds millivolts
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(3, 12, 5000, generator=g)
-    x = (x - x.mean(dim=(1, 2), keepdim=True)) / x.std(dim=(1, 2), keepdim=True)
-    m._batch_idx = 0
-    y = m.augment(x)
-    d = (y - x).abs()
-    assert 1e-4 < d.mean().item() < 0.05  # a small perturbation (sigma 0.003 jitter + 0.3 % per-lead gain)
-    torch.testing.assert_close(y.mean(dim=(1, 2)), torch.zeros(3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(y.std(dim=(1, 2)), torch.ones(3), atol=1e-4, rtol=0)
+    mv = torch.randn(3, 12, 5000, generator=g) * 0.4  # millivolts
+    batch = {"ecg": mv, "index": torch.tensor([5, 9, 11])}
+    raw = m.augment_raw(batch, mv)
+    d = (raw - mv).abs()
+    assert 1e-3 < d.mean().item() < 0.01  # sigma 0.003 mV jitter + 0.3 % per-lead gain on ~0.4 mV
+    lead_gain = ((raw - mv) / mv).median(dim=-1).values  # one factor per (record, lead)
+    assert lead_gain.std().item() < 0.01
+    out = finish_batch(batch, normalizer=normalizer, raw_augment=m.augment_raw)["ecg"]
+    ref = (raw - raw.mean(dim=(1, 2), keepdim=True)) / (raw.std(dim=(1, 2), keepdim=True) + 1e-6)  # ESI's z-score
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(m.augment_raw(batch, mv), raw)  # the same batch at the same step: the same noise
+    other = m.augment_raw({**batch, "index": torch.tensor([6, 9, 11])}, mv)
+    assert not torch.equal(other, raw)
     off = _esi(tiny_bert_dir, augment_jitter=0.0, augment_scale=0.0)
-    assert torch.equal(off.augment(x), x)
+    assert torch.equal(off.augment_raw(batch, mv), mv)
+
+
+def test_esi_data_module_augments_training_batches_only(tiny_bert_dir):
+    import types
+
+    from ecg_text_align.data import PretrainDataModule
+
+    m = _esi(tiny_bert_dir)
+    dm = PretrainDataModule(pretrain_task="synth_mimic", preset="esi")
+    x = torch.randn(2, 12, 5000)
+    batch = {"ecg": x, "index": torch.tensor([0, 1])}
+    for training, changed in ((True, True), (False, False)):
+        dm.trainer = types.SimpleNamespace(training=training, lightning_module=m)
+        assert (not torch.equal(dm.on_after_batch_transfer(batch, 0)["ecg"], x)) is changed
 
 
 def test_coca_decoder_is_causal_and_parameter_count_matches_esi():
