@@ -14,8 +14,9 @@ loss, so the state that predicts token i+1 has already read token i+1. Here the 
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -29,10 +30,19 @@ from ecg_text_align.module import PretrainModule
 
 from baselines.esi.knowledge import KnowledgeBase
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ECG = {"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "tiny"}
 # causal BioLinkBERT with a trailing [CLS] (ours: ESI ran it bidirectionally, see module docstring)
 DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "biolinkbert", "causal": True,
                 "add_trailing_cls": True, "pooling": "last", "max_length": 512}
+
+
+def demographics_sentence(age: int | None, sex: str | None) -> str:
+    """The caption's opening sentence (our wording; ESI puts anchor age and sex first, process_mimic.py:12-13)."""
+    if age is None or sex not in ("M", "F"):
+        return ""
+    return f"Patient: {age}-year-old {'male' if sex == 'M' else 'female'}. "
 
 
 class ESI(PretrainModule):
@@ -59,6 +69,7 @@ class ESI(PretrainModule):
         max_logit_scale: float = float("inf"),  # esi.py:386,489: exp(temperature), never clamped
         augment_jitter: float = 0.003,      # utils/ecg_loader.py:54 Jitter(0.003), training only
         augment_scale: float = 0.003,       # utils/ecg_loader.py:55 Scaling(0.003), one factor per lead
+        caption_demographics: bool = True,  # utils/data/process_mimic.py:12-13,74-78: age and sex open each caption
         **common: Any,
     ):
         common.setdefault("lr", 5e-5)                # main.py --lr 5e-5
@@ -89,6 +100,8 @@ class ESI(PretrainModule):
                                    context_length=int(getattr(self.text, "max_length", 512)), ecg_dim=dim)
         self.logit_scale = LogitScale(init_temperature=init_temperature, max_scale=max_logit_scale)
         self._kb: KnowledgeBase | None = None
+        #: (age, sex) per training cache row (PretrainDataModule.demographics), set at fit start
+        self._demographics: list[tuple[int | None, str | None]] | None = None
 
     # ----- knowledge-enriched captions ----------------------------------------------------------
     @property
@@ -98,8 +111,29 @@ class ESI(PretrainModule):
             self._kb = KnowledgeBase.from_file(self.hparams.knowledge_file)
         return self._kb
 
-    def captions(self, reports: list[str]) -> list[str]:
-        return [self.knowledge.enrich(r) for r in reports] if self.hparams.enrich_captions else list(reports)
+    def captions(self, reports: list[str], demographics: Sequence[tuple[int | None, str | None]] | None = None) -> list[str]:
+        """ESI's captions: the patient's age and sex (where known), the findings, their waveform descriptions."""
+        out = [self.knowledge.enrich(r) for r in reports] if self.hparams.enrich_captions else list(reports)
+        if demographics is not None and self.hparams.caption_demographics:
+            out = [f"{demographics_sentence(*d)}{c}" for d, c in zip(demographics, out)]
+        return out
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        self._demographics = None
+        if self.hparams.caption_demographics and callable(getattr(dm, "demographics", None)):
+            self._demographics = dm.demographics()
+            known = sum(a is not None for a, _ in self._demographics)
+            if known < len(self._demographics):
+                log.warning("ESI captions: %d of %d training records have no age/sex (MIMIC-IV-ECG needs the MIMIC-IV "
+                            "hosp patients.csv in its root, docs/datasets.md); their captions start with the findings",
+                            len(self._demographics) - known, len(self._demographics))  # fmt: skip
+
+    def batch_demographics(self, batch: Mapping[str, Any]) -> list[tuple[int | None, str | None]] | None:
+        if self._demographics is None or "index" not in batch:
+            return None
+        return [self._demographics[i] for i in torch.as_tensor(batch["index"]).reshape(-1).tolist()]
 
     def on_train_epoch_end(self) -> None:
         if self._kb is not None:
@@ -147,7 +181,7 @@ class ESI(PretrainModule):
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         emb, context = self._ecg(batch["ecg"])  # augmented before normalisation by the data module (augment_raw)
-        t = self._tokenize(self.captions(list(batch["report"])))
+        t = self._tokenize(self.captions(list(batch["report"]), self.batch_demographics(batch)))
         ids = t["input_ids"]
         text = self.text(ids, t["attention_mask"])
         losses: dict[str, torch.Tensor] = {}

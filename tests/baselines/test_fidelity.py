@@ -166,3 +166,36 @@ def test_merl_vit_tower_gets_merls_proj_e_head(tiny_bert_dir):
                  text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"))
     extra = sum(p.numel() for p in paper.proj_ecg.parameters()) + sum(p.numel() for p in paper.views.parameters())
     assert extra == (192 * 256 + 256) + 2 * 256 + (256 * 256 + 256) + 2 * 256 + 2 * 192 * 256
+
+
+def test_esi_captions_open_with_age_and_sex_from_the_patients_table(tiny_bert_dir, monkeypatch):
+    """ESI (utils/data/process_mimic.py:12-13,74-78): anchor age and sex from MIMIC-IV's patients table open each
+    caption. The MIMIC reader reads the table beside the ECG files; the data module serves it per cache row."""
+    import types
+
+    from ecg_data.synthetic import ensure_preset
+    from ecg_text_align.data import PretrainDataModule
+
+    from baselines.esi.model import demographics_sentence
+
+    root = ensure_preset("synth-mimic", n=40)
+    assert (root / "patients.csv").is_file()  # the synthetic corpus writes the hosp table too
+    dm = PretrainDataModule(pretrain_task="synth_mimic", preset="esi", root=str(root), batch_size=4)
+    dm.setup()
+    demo = dm.demographics()
+    assert len(demo) == len(dm.train_split) and all(a is not None and s in ("M", "F") for a, s in demo)
+    md = dm._task.reader().metadata()
+    rid = dm.train_split.record_ids[0]
+    assert demo[0] == (int(md.loc[rid, "age"]), md.loc[rid, "sex"])
+
+    m = _esi(tiny_bert_dir)
+    m._trainer = object()
+    monkeypatch.setattr(type(m), "trainer", property(lambda self: types.SimpleNamespace(datamodule=dm)))
+    m.on_fit_start()
+    batch = {"report": ["Sinus rhythm.", "Atrial fibrillation."], "index": torch.tensor([0, 1])}
+    caps = m.captions(batch["report"], m.batch_demographics(batch))
+    age, sex = demo[0]
+    assert caps[0].startswith(f"Patient: {age}-year-old {'male' if sex == 'M' else 'female'}. ECG findings: Sinus rhythm")
+    assert demographics_sentence(None, None) == ""
+    off = _esi(tiny_bert_dir, caption_demographics=False)
+    assert off.captions(["Sinus rhythm."], [(50, "F")])[0].startswith("ECG findings:")

@@ -85,6 +85,28 @@ def test_mimic_original_cleaning_rules_are_options_in_the_fingerprint(mimic_root
     assert len(fps) == 4
 
 
+def test_mimic_demographics_from_the_hosp_patients_table(mimic_root: Path, caplog):
+    """Age (anchor_age) and sex per record from MIMIC-IV's patients table beside the files (ESI's captions);
+    a subject missing from it, or with another gender code, is counted and logged; no table = no columns."""
+    import pandas as pd
+
+    plain = get_reader("mimic_iv_ecg", mimic_root)
+    assert "age" not in plain.metadata().columns and "age" not in plain.read("40689238").meta
+    before = plain.fingerprint()
+    pd.DataFrame({"subject_id": ["10000032", "10000117"], "gender": ["F", "X"], "anchor_age": [52, 61],
+                  "anchor_year": [2180, 2170]}).to_csv(mimic_root / "patients.csv", index=False)
+    r = get_reader("mimic_iv_ecg", mimic_root)
+    md = r.metadata()
+    assert md.loc["40689238", "age"] == 52 and md.loc["44458630", "sex"] == "F"  # both studies of subject ...032
+    assert md.loc["45090959", "age"] is None and md.loc["40000001", "sex"] is None  # gender "X"; subject absent
+    assert r.demographics_missing == 2 and "have no age/sex" in caplog.text
+    assert r.read("40689238").meta["age"] == 52
+    assert r.fingerprint() != before  # the captions a method builds from them change: caches and splits re-key
+    assert get_reader("mimic_iv_ecg", mimic_root, demographics=None).fingerprint() == before
+    with pytest.raises(DatasetNotFoundError, match="nowhere.csv"):
+        get_reader("mimic_iv_ecg", mimic_root, demographics=mimic_root / "nowhere.csv").metadata()
+
+
 def test_cpsc_challenge_fixture(cpsc_root: Path):
     r = get_reader("cpsc2018", cpsc_root)
     md = r.metadata()

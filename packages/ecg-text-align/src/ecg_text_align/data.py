@@ -90,6 +90,8 @@ class PretrainDataModule(L.LightningDataModule):
         self.loss_val_split: CachedSplit | None = None
         self.loss_val_rows: list[int] = []
         self.loss_val_index: int | None = None
+        self._task: Any = None
+        self._demographics: list[tuple[int | None, str | None]] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_split is not None:
@@ -105,6 +107,7 @@ class PretrainDataModule(L.LightningDataModule):
         if not keep:
             raise ValueError(f"{task.name} train split has no record with a report")
         self.train_split, self.train_rows = split, keep
+        self._task = task
         for name in self.zero_shot_tasks:
             t = get_task(name, root=self.task_roots.get(name), seed=self.seed)
             vsplit = cached_split(t, "val", self.preset, normalize="device")
@@ -120,6 +123,22 @@ class PretrainDataModule(L.LightningDataModule):
                 raise ValueError(f"{task.name} val split has no record with a report: no validation loss possible")
             self.loss_val_split, self.loss_val_rows = lsplit, rows
             self.loss_val_index = len(self.val_splits)
+
+    def demographics(self) -> list[tuple[int | None, str | None]]:
+        """(age, sex) per cache row of the training split, from the pretraining reader's metadata (MIMIC-IV-ECG
+        with the hosp ``patients`` table: ``age``, ``sex`` columns); (None, None) where unknown or absent.
+        Read on first call only (ESI's captions ask for it; other methods never pay for it)."""
+        if self.train_split is None:
+            raise ValueError("call setup() first")
+        if self._demographics is None:
+            md = self._task.reader().metadata()
+            if "age" not in md.columns:
+                self._demographics = [(None, None)] * len(self.train_split)
+            else:
+                sub = md.reindex(list(self.train_split.record_ids))
+                self._demographics = [(None if a is None or a != a else int(a), None if x is None or x != x else str(x))
+                                      for a, x in zip(sub["age"], sub["sex"])]  # fmt: skip
+        return self._demographics
 
     def train_dataloader(self) -> DataLoader:
         from ecg_data.loader import make_loader

@@ -15,6 +15,13 @@ Dataset card
     <root>/record_list.csv             subject_id, study_id, file_name, ecg_time, path
     <root>/machine_measurements.csv    subject_id, study_id, ..., report_0 ... report_17, ...
     <root>/files/pNNNN/pNNNNNNNN/sNNNNNNNN/NNNNNNNN.{hea,dat}
+    <root>/patients.csv[.gz]           optional: MIMIC-IV hosp ``patients`` (subject_id, gender, anchor_age)
+
+- Demographics (optional): MIMIC-IV-ECG itself has no age or sex; they live in the MIMIC-IV hosp module's
+  ``patients`` table (a separate PhysioNet download). Put (or link) it as ``<root>/patients.csv[.gz]``, or pass
+  ``demographics=<path>``: the metadata then gains ``age`` (``anchor_age``, years) and ``sex`` (``M``/``F``)
+  per record, as ESI's captions use them (comp-well-org/ESI @5c08a9b ``utils/data/process_mimic.py:52-54,74-78``).
+  Subjects absent from the table, or with another gender code, get None (counted in ``demographics_missing``).
 
 - Report cleaning (``clean_report``), in this order: take ``report_0`` ... ``report_17`` in numeric
   order; drop missing/NaN cells; strip and collapse whitespace; strip the ``---``/``***`` markers the
@@ -37,6 +44,8 @@ Dataset card
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -47,9 +56,13 @@ import pandas as pd
 from ecg_data.readers.base import (
     _SURROGATE, DatasetReader, check_report, clean_text, object_series, read_csv_checked, read_wfdb,
 )
-from ecg_data.record import Record
+from ecg_data.record import DatasetNotFoundError, Record
+
+log = logging.getLogger(__name__)
 
 RECORD_COLUMNS = ("subject_id", "study_id", "path")
+PATIENT_COLUMNS = ("subject_id", "gender", "anchor_age")  # MIMIC-IV hosp patients.csv
+DEMOGRAPHICS_FILES = ("patients.csv", "patients.csv.gz")
 MEASUREMENT_COLUMNS = ("study_id", "report_0")
 N_REPORT_FIELDS = 18  # report_0 ... report_17 (MIMIC-IV-ECG 1.0 machine_measurements.csv)
 
@@ -100,7 +113,7 @@ class MIMICIVECGReader(DatasetReader):
     name = "mimic_iv_ecg"
     version = "1.0"
     native_fs = 500
-    expected_layout = __doc__.split("- Layout::", 1)[1].split("- Report cleaning", 1)[0].strip("\n")
+    expected_layout = __doc__.split("- Layout::", 1)[1].split("- Demographics", 1)[0].strip("\n")
     published_at = "https://physionet.org/content/mimic-iv-ecg/1.0/"
 
     def __init__(
@@ -112,8 +125,13 @@ class MIMICIVECGReader(DatasetReader):
         allow_flat: bool = False,
         ekg_to_ecg: bool = True,  # MELP preprocess_mimic_iv_ecg.py:30
         min_report_words: int = MIN_REPORT_WORDS,  # MELP preprocess_mimic_iv_ecg.py:116-117
+        demographics: str | Path | None = "auto",
         **kw: Any,
     ) -> None:
+        """``demographics``: "auto" = ``<root>/patients.csv[.gz]`` when present; a path (must exist); None = off."""
+        self._demographics_opt = demographics
+        #: records whose subject has no usable row in the patients table (0 without a table)
+        self.demographics_missing = 0
         self.require_report = require_report
         self.drop_boilerplate = drop_boilerplate
         self.ekg_to_ecg, self.min_report_words = bool(ekg_to_ecg), int(min_report_words)
@@ -130,7 +148,48 @@ class MIMICIVECGReader(DatasetReader):
         extra = f"boilerplate={self.drop_boilerplate}:{sorted(BOILERPLATE)}"
         if self.ekg_to_ecg or self.min_report_words:  # the pre-issue-14 cleaning keeps its old fingerprint
             extra += f":ekg_to_ecg={self.ekg_to_ecg}:min_words={self.min_report_words}"
+        md = self.metadata()
+        if "age" in md.columns:  # only with a patients table: the earlier fingerprints stay as they were
+            demo = pd.DataFrame({"age": md["age"].map(str).to_numpy(), "sex": md["sex"].map(str).to_numpy()})
+            digest = hashlib.sha256(pd.util.hash_pandas_object(demo, index=False).to_numpy().tobytes()).hexdigest()
+            extra += f":demographics={digest[:16]}"
         return extra
+
+    def demographics_path(self) -> Path | None:
+        """The patients table in use, or None; an explicit path that does not exist is an error naming it."""
+        opt = self._demographics_opt
+        if opt is None or opt is False:
+            return None
+        if opt == "auto":
+            return next((self.root / n for n in DEMOGRAPHICS_FILES if (self.root / n).is_file()), None)
+        path = Path(opt).expanduser()
+        if not path.is_file():
+            raise DatasetNotFoundError(f"{self.name}: demographics file {path} does not exist (MIMIC-IV hosp "
+                                       "patients.csv[.gz], columns subject_id, gender, anchor_age)")
+        return path
+
+    def _demographics(self, subjects: pd.Series) -> tuple[list[int | None], list[str | None]] | None:
+        """(age, sex) per record from the patients table (None without one)."""
+        path = self.demographics_path()
+        if path is None:
+            return None
+        pt = read_csv_checked(path, PATIENT_COLUMNS, dtype={"subject_id": str, "gender": str})
+        pt["subject_id"] = pt["subject_id"].astype(str).str.strip()
+        pt = pt.drop_duplicates("subject_id", keep="first").set_index("subject_id")
+        age_by = pd.to_numeric(pt["anchor_age"], errors="coerce").to_dict()
+        sex_by = pt["gender"].astype(str).str.strip().str.upper().to_dict()
+        ages: list[int | None] = []
+        sexes: list[str | None] = []
+        for subj in subjects:
+            age, sex = age_by.get(subj, float("nan")), sex_by.get(subj, "")
+            ok = bool(np.isfinite(age)) and sex in ("M", "F")
+            ages.append(int(age) if ok else None)
+            sexes.append(sex if ok else None)
+        self.demographics_missing = sum(a is None for a in ages)
+        if self.demographics_missing:
+            log.warning("%s: %d of %d records have no age/sex in %s (subject missing or gender not M/F)", self.name,
+                        self.demographics_missing, len(ages), path)  # fmt: skip
+        return ages, sexes
 
     def _load_metadata(self) -> pd.DataFrame:
         rl = read_csv_checked(self.root / "record_list.csv", RECORD_COLUMNS, dtype={"subject_id": str, "study_id": str})
@@ -162,6 +221,10 @@ class MIMICIVECGReader(DatasetReader):
         out["path"] = rl["path"].astype(str).str.strip().to_numpy()
         if "ecg_time" in rl.columns:
             out["ecg_time"] = rl["ecg_time"].to_numpy()
+        demo = self._demographics(out["patient_id"])
+        if demo is not None:
+            out["age"] = object_series(demo[0], out.index)
+            out["sex"] = object_series(demo[1], out.index)
         order = np.argsort([int(i) if i.isdigit() else 0 for i in out.index], kind="stable")
         return out.iloc[order]
 
@@ -172,5 +235,6 @@ class MIMICIVECGReader(DatasetReader):
         signal, fs, _, names = read_wfdb(base, expected_fs=self.native_fs, allow_flat=self.allow_flat)
         return Record(
             signal=signal, fs=fs, record_id=str(record_id), patient_id=row["patient_id"], report=row["report"],
-            codes=[], meta={"path": row["path"], "ecg_time": row.get("ecg_time"), "lead_names": names},
+            codes=[], meta={"path": row["path"], "ecg_time": row.get("ecg_time"), "lead_names": names,
+                            **({"age": row["age"], "sex": row["sex"]} if "age" in row.index else {})},
         )

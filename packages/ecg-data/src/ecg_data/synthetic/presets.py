@@ -24,7 +24,7 @@ from .writers import write_cinc2020, write_mimic_iv_ecg, write_ptbxl
 log = logging.getLogger(__name__)
 
 #: Bump when the generator's output changes, so cached corpora are regenerated.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"  # 3: the MIMIC-style corpus writes a patients.csv (age, sex) for ESI captions
 MANIFEST = "synthetic.json"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
+from typing import Any
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -232,6 +233,7 @@ def write_mimic_iv_ecg(root: str | Path, records: Iterable[SynthRecord], *, firs
     rl_cols = ["subject_id", "study_id", "file_name", "ecg_time", "path"]
     mm_cols = ["subject_id", "study_id", "cart_id", "ecg_time", *[f"report_{k}" for k in range(18)], *MIMIC_MEASUREMENTS]
     # Rows are streamed to the CSVs (800k records must not be held in memory).
+    patients: dict[int, dict[str, Any]] = {}  # one row per subject (~1 per 5 records)
     with open(root / "record_list.csv", "w", newline="") as f_rl, open(root / "machine_measurements.csv", "w", newline="") as f_mm:
         rl = csv.DictWriter(f_rl, rl_cols)
         mm = csv.DictWriter(f_mm, mm_cols)
@@ -239,6 +241,15 @@ def write_mimic_iv_ecg(root: str | Path, records: Iterable[SynthRecord], *, firs
         mm.writeheader()
         for i, rec in enumerate(records):
             _write_mimic_record(root, i, rec, rl, mm, first_subject)
+            subject = first_subject + int(rec.patient_id)
+            patients.setdefault(subject, {"subject_id": subject, "gender": "F" if rec.meta.get("sex") == 1 else "M",
+                                          "anchor_age": int(rec.meta.get("age", 60)), "anchor_year": 2150,
+                                          "anchor_year_group": "2008 - 2010", "dod": ""})  # fmt: skip
+    # the MIMIC-IV hosp module's patients table (a separate download for the real data; the reader finds it here)
+    with open(root / "patients.csv", "w", newline="") as f_pt:
+        pt = csv.DictWriter(f_pt, ["subject_id", "gender", "anchor_age", "anchor_year", "anchor_year_group", "dod"])
+        pt.writeheader()
+        pt.writerows(patients[k] for k in sorted(patients))
     return root
 
 
