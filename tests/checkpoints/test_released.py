@@ -13,7 +13,8 @@ from ecg_encoders.released import FORMATS, ReleasedFormatError, convert_released
 from ecg_encoders.released.base import MIMIC_LEADS, STANDARD_LEADS, InputAdapter
 from ecg_text_align.released import load_released
 
-INPUT = {"melp_encoder": (500, 5000), "ecgfm": (500, 5000), "merl_resnet18": (500, 5000), "heartlang": (100, 1000)}
+INPUT = {"melp_encoder": (500, 5000), "ecgfm": (500, 5000), "merl_resnet18": (500, 5000), "merl_vit_tiny": (500, 5000),
+         "heartlang": (100, 1000)}
 #: tensors each format is known to leave out of the encoder (from the authors' code), by name
 IGNORED = {
     "melp_encoder": {"logit_scale", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked",
@@ -23,6 +24,7 @@ IGNORED = {
     "ecgfm": {"quantizer.vars", "quantizer.weight_proj.weight", "quantizer.weight_proj.bias", "project_q.weight",
               "project_q.bias", "final_proj.weight", "final_proj.bias"},
     "merl_resnet18": {"ecg_encoder.linear.weight", "ecg_encoder.linear.bias", "linear1.weight", "linear2.weight"},
+    "merl_vit_tiny": {"linear1.weight", "linear2.weight"},
     "heartlang": {"lm_head.weight", "lm_head.bias"},
     "heartlang_vqhbr": set(),  # filled below: EMA bookkeeping
 }
@@ -58,7 +60,7 @@ def test_manifest_has_provenance_and_every_key_is_consumed_or_ignored(fmt):
         torch.testing.assert_close(own[k].float(), v.float(), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("fmt", ["melp_encoder", "ecgfm", "merl_resnet18", "heartlang"])
+@pytest.mark.parametrize("fmt", ["melp_encoder", "ecgfm", "merl_resnet18", "merl_vit_tiny", "heartlang"])
 def test_converted_released_model_runs_through_the_encoder_protocol(fmt, tmp_path):
     from safetensors.torch import save_file
 

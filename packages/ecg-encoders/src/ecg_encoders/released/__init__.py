@@ -1,4 +1,4 @@
-"""Converters for the authors' released weights (MELP_Encoder, ECG-FM, MERL ResNet18, HeartLang + VQ-HBR).
+"""Converters for the authors' released weights (MELP_Encoder, ECG-FM, MERL ResNet18 / ViT-tiny, HeartLang + VQ-HBR).
 
 ``convert_released(path_or_state)`` detects the format from the tensor names, converts through the format's
 explicit key map (every released tensor consumed or ignored with a reason, shapes checked) and returns a
@@ -21,7 +21,7 @@ from ecg_encoders.released.base import (MIMIC_LEADS, STANDARD_LEADS, Conversion,
                                         random_state, weights_file)
 from ecg_encoders.released.errors import ReleasedFormatError, WeightsNotAvailableError
 
-FORMATS = ("melp_encoder", "ecgfm", "merl_resnet18", "heartlang", "heartlang_vqhbr")
+FORMATS = ("melp_encoder", "ecgfm", "merl_resnet18", "merl_vit_tiny", "heartlang", "heartlang_vqhbr")
 
 
 @dataclass
@@ -58,6 +58,8 @@ def detect_format(state: Mapping[str, Any], source: str = "state dict") -> str:
         return "melp_encoder" if outer is not None and f"{outer}attn_pool_contrast.query" in state else "ecgfm"
     if merl.find_prefix(state) is not None:
         return "merl_resnet18"
+    if merl.find_vit_prefix(state) is not None:
+        return "merl_vit_tiny"
     some = sorted(state)[:3]
     raise ReleasedFormatError(source, "released", f"matches none of the known formats {FORMATS} (first keys: {some})")
 
@@ -100,6 +102,11 @@ def convert_released(src: str | Path | Mapping[str, torch.Tensor], fmt: str | No
         model, conv, has_pool = merl.convert(state, source)
         return Released(fmt, "merl", model, conv, _pooled if has_pool else _resnet_mean, "merl", 500, 5000,
                         MIMIC_LEADS, "none", pre, prov)
+    if fmt == "merl_vit_tiny":
+        # whole model: proj_e(LN(mean of tokens)) = ext_ecg_emb; encoder file: LN(mean of tokens), the feature
+        # MERL's linear probing reads (finetune/main_single.py loads it into vit_tiny, forward_encoding)
+        model, conv, _ = merl.convert_vit(state, source)
+        return Released(fmt, "merl", model, conv, _pooled, "merl", 500, 5000, MIMIC_LEADS, "none", pre, prov)
     if fmt == "heartlang":
         model, conv = heartlang.convert_sentence(state, source)
         return Released(fmt, "heartlang", model, conv, _pooled, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre, prov)
