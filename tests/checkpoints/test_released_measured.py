@@ -78,9 +78,6 @@ def test_converted_vqhbr_assigns_beats_to_the_released_codebook():
     assert expected[~pad].unique().numel() > 50  # many codes in play, not one
 
 
-@pytest.mark.xfail(strict=True, reason="known difference, not fixed (docs/baselines/heartlang.md VQ-HBR row): the "
-                   "original zeroes the encoder feature of every all-zero beat (backbone_vqhbr.py:215,225), ours only "
-                   "of padding slots, so a zero-filled lead's beats get other codes")
 def test_vqhbr_all_zero_real_beat_gets_the_code_of_a_zeroed_feature_as_in_the_original():
     g = torch.Generator().manual_seed(1)
     state = random_state(manifest("heartlang_vqhbr")["keys"])

@@ -141,7 +141,10 @@ class HeartbeatVQ(nn.Module):
         """-> (z_q (B, N, code_dim), commitment loss, ids (B, N))."""
         feats = self.encoder(tokens.beats, tokens.lead_ids, tokens.time_ids,
                              padding_mask=tokens.padding_mask)[:, 1:]
-        feats = feats.masked_fill(tokens.padding_mask[..., None], 0.0)  # original: x[zero_mask] = 0
+        # original (backbone_vqhbr.py:215,225): x[zero_mask] = 0 for every all-zero beat -- padding and real beats
+        # of a zero-filled lead alike (measured: such beats got other codes when only padding was zeroed)
+        zero = tokens.padding_mask | (tokens.beats == 0).all(dim=-1)
+        feats = feats.masked_fill(zero[..., None], 0.0)
         return self.quantizer(self.encode_task_layer(feats), valid=~tokens.padding_mask)
 
     def decode(self, z_q: torch.Tensor, tokens: BeatTokens) -> torch.Tensor:
