@@ -42,6 +42,14 @@ def test_tiny_method_smoke_to_leaderboard(method, zero_shot, tmp_path, small_syn
     res = json.loads((tmp_path / "results" / "synthetic" / method / TASKS[0] / "linear_probe-100-seed0.json").read_text())
     # random init: the card's hash is derived from tower config + seed (no checkpoint file)
     assert res["checkpoint_hash"].startswith("init-") == (method == "random_init")
+    # per-dataset inputs through the runner (checkpoint loaded, wrapped): HeartLang only, the others as before
+    cpsc = json.loads((tmp_path / "results" / "synthetic" / method / TASKS[1] / "linear_probe-100-seed0.json").read_text())
+    if method == "heartlang":
+        assert res["input_preparation"]["preset"] == "heartlang-ptbxl" and res["input_preparation"]["fit"]["std"] > 0
+        assert cpsc["input_preparation"]["preset"] == "heartlang-cpsc2018"
+    else:
+        assert "input_preparation" not in res and "input_preparation" not in cpsc
+        assert set(res["input_spec"]) == {"preset", "fs", "length"}
 
 
 @pytest.mark.slow

@@ -134,6 +134,26 @@ def test_heartlang_vq_then_msm_chain(tmp_path):
     assert msm.encode_text is None and not supports_zero_shot(msm)
 
 
+def test_heartlang_declares_its_per_dataset_downstream_inputs():
+    """HeartLang @a08afd8 prepares each downstream dataset its own way (datasets/dataset_preprocess/): the harness
+    gets that from ``input_spec.task_presets``; pretraining keeps preset ``heartlang`` (MIMIC, is_norm=False)."""
+    from types import SimpleNamespace
+
+    from ecg_data.tasks import TASKS
+    from ecg_eval.protocol import declared_task_presets, preset_for
+
+    want = {"ptbxl": "heartlang-ptbxl", "cpsc2018": "heartlang-cpsc2018", "csn": "heartlang-csn"}
+    for module in (HeartLangMSM(), HeartLangVQ()):
+        assert module.input_spec.preset == "heartlang" and declared_task_presets(module) == want
+    msm = HeartLangMSM()
+    got = {name: preset_for(msm, SimpleNamespace(name=name, dataset=TASKS.get(name).dataset)) for name in TASKS.names()}
+    assert {n: got[n] for n in ("ptbxl_super", "ptbxl_form", "synth_ptbxl_rhythm")} == dict.fromkeys(
+        ("ptbxl_super", "ptbxl_form", "synth_ptbxl_rhythm"), "heartlang-ptbxl")
+    assert got["cpsc2018"] == got["cpsc2018_full"] == got["synth_cpsc2018"] == "heartlang-cpsc2018"
+    assert got["csn"] == got["csn_exact"] == "heartlang-csn"
+    assert got["g12ec"] == got["code15"] == got["mimic_iv_ecg"] == got["synth_mimic"] == "heartlang"
+
+
 def test_heartlang_vocab_must_match_codebook():
     with pytest.raises(ValueError, match="codebook"):
         HeartLangMSM(encoder_overrides={"vocab_size": 32})

@@ -15,6 +15,9 @@ from ecg_data.preprocess import (
     Preset,
     RandomLeadMask,
     Resample,
+    ScaleToRange,
+    Standardize,
+    TrainStandardScaler,
     ZScore,
     get_preset,
 )
@@ -147,7 +150,8 @@ def test_compose_chains_in_order() -> None:
 
 
 def test_all_paper_presets_registered_with_distinct_keys_and_sources() -> None:
-    names = ["esi", "heartlang", "melp", "merl", "raw100", "raw500"]
+    names = ["esi", "heartlang", "heartlang-cpsc2018", "heartlang-csn", "heartlang-ptbxl", "melp", "merl", "raw100",
+             "raw500"]
     assert PRESETS.names() == names
     keys = {get_preset(n).key() for n in names}
     assert len(keys) == len(names)
@@ -207,3 +211,89 @@ def test_preset_turns_bad_signals_into_record_errors() -> None:
         get_preset("raw500").apply(rec)
     with pytest.raises(RecordError, match="too short"):
         get_preset("heartlang").apply(_record(500, 0.1))
+
+
+# --- HeartLang's downstream presets (PKUDigitalHealth/HeartLang @a08afd8, datasets/dataset_preprocess/) ------------
+
+
+def test_scale_to_range_is_one_min_max_over_the_record_to_minus3_plus3() -> None:
+    x = np.random.default_rng(0).normal(size=(12, 500)).astype(np.float32)
+    x[2] *= 4  # one lead much larger: a per-lead scaling would hide it
+    y, fs = ScaleToRange(-3.0, 3.0)(x, 500.0)
+    assert fs == 500.0 and y.dtype == np.float32
+    assert y.min() == pytest.approx(-3.0) and y.max() == pytest.approx(3.0)
+    lo, hi = float(x.min()), float(x.max())
+    np.testing.assert_allclose(y, -3 + 6 * (x.astype(np.float64) - lo) / (hi - lo), rtol=1e-6, atol=1e-6)
+    assert np.ptp(y[2]) > 2 * np.ptp(y[0])  # relative lead amplitudes kept
+    flat, _ = ScaleToRange(-3.0, 3.0)(np.full((12, 10), 2.5, np.float32), 500.0)
+    assert np.array_equal(flat, np.zeros((12, 10), np.float32))  # constant record -> midpoint, not NaN
+    with pytest.raises(ValueError, match="low < high"):
+        ScaleToRange(3.0, -3.0)
+
+
+def test_heartlang_cpsc2018_scales_the_padded_record_before_resampling() -> None:
+    """make_cpsc_dataset.py:83-99: pad to 5000, min-max to [-3, 3] with the padding included, then 500 -> 100 Hz."""
+    rng = np.random.default_rng(1)
+    sig = np.zeros((12, 5000), np.float32)
+    sig[:, :2500] = 1.0 + 0.2 * rng.random((12, 2500))  # all positive: the padded zeros are the record's minimum
+    rec = Record(signal=sig, fs=500.0, record_id="c1", meta={"path": "c1.hea"})
+    x, info = get_preset("heartlang-cpsc2018").apply_with_info(rec)
+    assert x.shape == (12, 1000) and not info.padded
+    np.testing.assert_allclose(x[:, 600:950], -3.0, atol=1e-3)  # the padding became -3 (away from the edges)
+    scaled, _ = ScaleToRange(-3.0, 3.0)(sig, 500.0)
+    np.testing.assert_allclose(x, Resample(100)(scaled, 500.0)[0], atol=1e-6)  # scale first, then resample
+    assert not any(isinstance(t, Bandpass) for t in get_preset("heartlang-cpsc2018").transforms)  # no filter
+
+
+def test_heartlang_csn_scales_resamples_then_band_passes() -> None:
+    """make_csn_datasets.py:85-94: min-max to [-3, 3], 500 -> 100 Hz, Butterworth 0.67-40 Hz order 5 at 100 Hz."""
+    rec = _record(500, 10.0, seed=2)
+    rec.signal[:] += 5.0  # an offset the band-pass removes
+    x = get_preset("heartlang-csn").apply(rec)
+    scaled, _ = ScaleToRange(-3.0, 3.0)(rec.signal, 500.0)
+    expected, _ = Bandpass(0.67, 40.0, order=5)(*Resample(100)(scaled, 500.0))
+    np.testing.assert_allclose(x, expected, atol=1e-6)
+    assert abs(float(x.mean())) < 0.05
+
+
+def test_train_standard_scaler_fits_one_mean_and_std_over_all_values() -> None:
+    """utils.py:315: ``StandardScaler().fit(np.vstack(X_train).flatten()[:, None])`` -- one scalar pair, ddof=0."""
+    rng = np.random.default_rng(3)
+    rows = rng.normal(0.2, 0.5, size=(7, 12, 100))
+    rows[:, 4] *= 10  # a lead with a larger scale does not get its own statistics
+    step, n = TrainStandardScaler().fit([rows[:3], rows[3:4], rows[4:]], fitted_on="abc")
+    assert n == rows.size and step.fitted_on == "abc"
+    assert step.mean == pytest.approx(rows.mean(), rel=1e-12) and step.std == pytest.approx(rows.std(ddof=0), rel=1e-12)
+    sklearn = pytest.importorskip("sklearn.preprocessing")
+    ss = sklearn.StandardScaler().fit(rows.reshape(-1, 1))
+    assert step.mean == pytest.approx(float(ss.mean_[0]), rel=1e-12)
+    assert step.std == pytest.approx(float(ss.scale_[0]), rel=1e-12)
+    x = rows[0].astype(np.float32)
+    y, _ = step(x, 100.0)
+    np.testing.assert_allclose(y, (x - step.mean) / step.std, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(step.batch(torch.from_numpy(x)[None])[0].numpy(), y, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="standard deviation"):
+        TrainStandardScaler().fit([np.ones((2, 12, 10))], fitted_on="x")
+    with pytest.raises(ValueError, match="positive std"):
+        Standardize(0.0, 0.0)
+
+
+def test_unfitted_train_scaler_is_a_bug_not_a_skipped_record() -> None:
+    preset = get_preset("heartlang-ptbxl")
+    assert preset.fit_step() == TrainStandardScaler("train")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        preset.apply(_record(500, 10.0))  # a RecordError would silently drop every record
+    with pytest.raises(ValueError, match="last step"):
+        Preset("p", 100, 1000, (TrainStandardScaler(), CropPad(1000))).fit_step()
+    assert get_preset("heartlang").fit_step() is None
+
+
+def test_fitted_preset_key_carries_the_statistics_and_what_they_were_fitted_on() -> None:
+    preset = get_preset("heartlang-ptbxl")
+    assert preset.without_last() is get_preset("raw100")  # shares raw100's cache
+    a = preset.with_fitted(Standardize(0.01, 0.2, fitted_on="train-A"))
+    keys = {a.key(), preset.key(), preset.with_fitted(Standardize(0.02, 0.2, "train-A")).key(),
+            preset.with_fitted(Standardize(0.01, 0.3, "train-A")).key(),
+            preset.with_fitted(Standardize(0.01, 0.2, "train-B")).key()}
+    assert len(keys) == 5
+    assert a.name == preset.name and a.split_normalization() == (get_preset("raw100"), a.transforms[-1])

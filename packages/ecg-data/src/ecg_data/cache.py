@@ -23,6 +23,11 @@ Storage: ``float32`` (the original format) or ``float16`` (half the disk and hal
 ``storage="auto"`` picks float16 from ``AUTO_FLOAT16_MIN_RECORDS`` records on, i.e. for MIMIC-IV-ECG).
 Normalisation is baked in (default) or, with ``normalize="device"``, left to the loader, which
 applies the preset's last step per batch on the device (``Preset.split_normalization``).
+
+A preset ending in a train-fitted step (``TrainStandardScaler``) is resolved per task: ``resolve_preset`` builds the
+task's train split with the chain before it, fits the statistics there (stored beside that cache as
+``fitted-<key>.json``) and returns the preset with a fitted ``Standardize``; ``cached_split`` then serves every split
+from the shared cache of the chain before it and applies the fitted step per batch.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ecg_data.paths import atomic_write_json, atomic_write_text, cache_root, stable_hash
-from ecg_data.preprocess import Preset, get_preset
+from ecg_data.preprocess import Preset, Standardize, get_preset
 from ecg_data.readers.base import clean_text, object_series
 from ecg_data.record import LEADS, RecordError
 
@@ -333,6 +338,9 @@ def build_cache(
     preset = get_preset(preset)
     if normalize not in ("baked", "device"):
         raise ValueError(f"normalize must be 'baked' or 'device', got {normalize!r}")
+    if preset.fit_step() is not None:
+        raise ValueError(f"preset {preset.name} has a train-fitted step: it depends on a task's train split; use "
+                         f"cached_split(task, ...) or resolve_preset(task, preset) first")
     preset, normalizer = preset.split_normalization() if normalize == "device" else (preset, None)
     record_ids = [str(r) for r in record_ids]
     if not record_ids:
@@ -527,7 +535,77 @@ def format_summary(reader_name: str, preset_name: str, summary: dict[str, Any], 
 
 
 def cached_split(task: Any, split: str, preset: str | Preset, **kw: Any) -> CachedSplit:
-    """The cache of ``task.splits[split]`` (built on first use); QC-skipped records are absent from ``.index``."""
+    """The cache of ``task.splits[split]`` (built on first use); QC-skipped records are absent from ``.index``.
+
+    A preset with a train-fitted step is first fitted on this task's train split (``resolve_preset``); the split is
+    then stored without that step and ``.normalizer`` applies it (``normalize="device"`` unless the caller says)."""
     if split not in task.splits:
         raise KeyError(f"task {task.name} has no split {split!r}; splits: {', '.join(task.splits)}")
+    preset = get_preset(preset)
+    if preset.fit_step() is not None:
+        preset = resolve_preset(task, preset, **{k: v for k, v in kw.items() if k in _FIT_BUILD_KW})
+        kw.setdefault("normalize", "device")
     return build_cache(task.reader(), task.splits[split], preset, **kw)
+
+
+#: ``build_cache`` options that also apply to the train-split cache a fitted step is computed on.
+_FIT_BUILD_KW = ("out_dir", "workers", "progress", "chunk_size", "storage")
+#: Bump when the fitting (what is pooled, how) changes: part of every fitted step's ``fitted_on``.
+FIT_VERSION = 1
+#: Fitted steps already resolved in this process: (cache base directory, fitted_on) -> Standardize.
+_FITTED: dict[tuple[str, str], Standardize] = {}
+
+
+def fit_key(task: Any, preset: str | Preset, storage: str = "auto") -> str:
+    """What a preset's train-fitted step is fitted on, as a hash: the fit split's cache key (reader, fingerprint,
+    record ids, the chain before the step, storage), the step and ``FIT_VERSION``. No data is read.
+
+    Why a hash of the inputs rather than only the numbers: a changed train split (or reader, or chain) must give a
+    new preset key even where the statistics would come out the same."""
+    preset = get_preset(preset)
+    step = preset.fit_step()
+    if step is None:
+        raise ValueError(f"preset {preset.name} has no train-fitted step")
+    if step.fit_split not in task.splits:
+        raise KeyError(f"task {task.name} has no split {step.fit_split!r} to fit preset {preset.name} on")
+    ids = [str(r) for r in task.splits[step.fit_split]]
+    stored = preset.without_last()
+    key = cache_key(task.reader(), ids, stored, resolve_storage(storage, len(ids)))
+    return stable_hash({"cache": key, "step": step.spec(), "fit_version": FIT_VERSION}, n=20)
+
+
+def resolve_preset(
+    task: Any, preset: str | Preset, *, out_dir: str | Path | None = None, workers: int | None = None,
+    progress: bool = True, chunk_size: int = DEFAULT_CHUNK, storage: str = "auto",
+) -> Preset:
+    """``preset`` as it applies to ``task``: unchanged without a train-fitted step; otherwise with that step fitted on
+    the task's train split (never val or test) and replaced by ``Standardize(mean, std, fitted_on=fit_key(...))``.
+
+    The fit split is cached with the chain before the step (``Preset.without_last``; for heartlang-ptbxl that is
+    ``raw100``, shared with other users); the statistics go to ``fitted-<fit_key>.json`` in that cache directory and
+    are read back from there (and memoised in the process) afterwards."""
+    preset = get_preset(preset)
+    step = preset.fit_step()
+    if step is None:
+        return preset
+    fkey = fit_key(task, preset, storage)
+    memo = (str(out_dir if out_dir is not None else cache_root()), fkey)
+    if memo not in _FITTED:
+        ids = [str(r) for r in task.splits[step.fit_split]]
+        train = build_cache(task.reader(), ids, preset.without_last(), out_dir=out_dir, workers=workers,
+                            progress=progress, chunk_size=chunk_size, storage=storage)
+        stats_path = train.path / f"fitted-{fkey}.json"
+        if stats_path.is_file():
+            stats = json.loads(stats_path.read_text(encoding="utf-8"))
+            fitted = Standardize(mean=float(stats["mean"]), std=float(stats["std"]), fitted_on=fkey)
+        else:
+            batches = (train.batch(slice(i, i + 256)) for i in range(0, len(train), 256))
+            fitted, n_values = step.fit(batches, fitted_on=fkey)
+            atomic_write_json(stats_path, {
+                "mean": fitted.mean, "std": fitted.std, "fitted_on": fkey, "fit_version": FIT_VERSION,
+                "step": step.spec(), "preset": preset.name, "task": getattr(task, "name", None),
+                "fit_split": step.fit_split, "n_records": len(train), "n_values": n_values,
+                "ids_hash": stable_hash(ids, n=32), "stored_preset": train.meta["preset"]["name"],
+            })  # fmt: skip
+        _FITTED[memo] = fitted
+    return preset.with_fitted(_FITTED[memo])

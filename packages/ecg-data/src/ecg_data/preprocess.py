@@ -12,13 +12,18 @@ normalisations (``MinMaxNormalize``, ``ZScore``) also have a ``batch(x)`` form o
 (B, 12, T), so a cache can store the signal before normalisation and the loader normalises each batch
 on the device (``Preset.split_normalization``); both forms live in the same class and are tested
 against each other.
+
+One step is not per record: ``TrainStandardScaler`` (one mean and standard deviation over every value of a task's
+train split, HeartLang's PTB-XL input). A preset ending in it cannot run on a record until
+``ecg_data.cache.resolve_preset(task, preset)`` has fitted it on that task's train split and replaced it by a
+``Standardize(mean, std, fitted_on)``, whose numbers are then part of the preset key.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Literal, Protocol
 
@@ -179,14 +184,103 @@ class ZScore(_Spec):
         return y.masked_fill(std <= 0, 0.0)
 
 
+@dataclass(frozen=True)
+class ScaleToRange(_Spec):
+    """Global min-max over the whole record (all leads together) to [``low``, ``high``], as HeartLang's CPSC2018
+    and CSN scripts do (``normalize_data(ecg, -3, 3)``: one ``np.min``/``np.max`` over the 12 x T array, no eps).
+
+    ``low + (high - low) * (x - min) / (max - min)``. One min and max for all leads, so relative lead amplitudes
+    survive. NaN guard: a constant record becomes the range's midpoint instead of 0/0.
+    """
+
+    low: float = -3.0
+    high: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"ScaleToRange needs low < high, got [{self.low}, {self.high}]")
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if hi == lo:
+            return np.full_like(x, (self.low + self.high) / 2, dtype=np.float32), fs
+        y = self.low + (self.high - self.low) * (x.astype(np.float64) - lo) / (hi - lo)
+        return y.astype(np.float32), fs
+
+
+@dataclass(frozen=True)
+class TrainStandardScaler(_Spec):
+    """Dataset-level standardisation: one mean and one standard deviation over every value (all records, leads and
+    samples pooled) of the task's ``fit_split``, applied unchanged to every split.
+
+    This is sklearn's ``StandardScaler`` fitted on the flattened train array, as HeartLang's PTB-XL preprocessing does
+    (population std, ``ddof=0``). It is a placeholder: the statistics depend on the task's train split, not on one
+    record, so ``ecg_data.cache.resolve_preset`` fits it on that split's cache of the chain before it and puts a
+    ``Standardize`` in its place. It must be a preset's last step; calling it unfitted is a bug, not a bad record.
+    """
+
+    fit_split: str = "train"
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        raise RuntimeError("TrainStandardScaler is not fitted: resolve the preset on a task first "
+                           "(ecg_data.cache.resolve_preset / cached_split)")
+
+    def fit(self, batches: Iterable[np.ndarray], fitted_on: str) -> tuple[Standardize, int]:
+        """``(Standardize, number of values)`` from the fit split's rows, streamed (Chan's pooled mean/variance in
+        float64, so no (N, 12, L) copy is held)."""
+        n, mean, m2 = 0, 0.0, 0.0
+        for b in batches:
+            v = np.asarray(b, dtype=np.float64).ravel()
+            if not v.size:
+                continue
+            mb = float(v.mean())
+            m2b = float(np.square(v - mb).sum())
+            total = n + v.size
+            delta = mb - mean
+            mean += delta * v.size / total
+            m2 += m2b + delta * delta * n * v.size / total
+            n = total
+        if n == 0:
+            raise ValueError(f"TrainStandardScaler: the {self.fit_split} split has no values to fit on")
+        std = math.sqrt(m2 / n)
+        if not std > 0 or not math.isfinite(std):
+            raise ValueError(f"TrainStandardScaler: the {self.fit_split} split has standard deviation {std}")
+        return Standardize(mean=mean, std=std, fitted_on=fitted_on), n
+
+
+@dataclass(frozen=True)
+class Standardize(_Spec):
+    """``(x - mean) / std`` with fixed statistics: a fitted ``TrainStandardScaler``.
+
+    ``fitted_on`` identifies what the statistics were fitted on (hash of the train split's cache key and the step),
+    so the preset key changes when the train split does, even if the numbers happened not to. Has a ``batch`` form,
+    so a cache can hold the signal before it and the loader applies it per batch (``normalize="device"``).
+    """
+
+    mean: float
+    std: float
+    fitted_on: str = ""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.mean) and math.isfinite(self.std) and self.std > 0):
+            raise ValueError(f"Standardize needs a finite mean and a positive std, got {self.mean}, {self.std}")
+
+    def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
+        return ((x.astype(np.float64) - self.mean) / self.std).astype(np.float32), fs
+
+    def batch(self, x: Any) -> Any:
+        """The same affine map on a torch batch (B, 12, T) in float32 (e.g. on the GPU)."""
+        return (x - self.mean) / self.std
+
+
 def _torch() -> Any:
     import torch
 
     return torch
 
 
-#: Transforms that may run per batch on the device instead of at cache-build time (per-record, last in a chain).
-DEVICE_NORMALIZERS = (MinMaxNormalize, ZScore)
+#: Transforms that may run per batch on the device instead of at cache-build time (last in a chain).
+DEVICE_NORMALIZERS = (MinMaxNormalize, ZScore, Standardize)
 
 
 @dataclass(frozen=True)
@@ -273,12 +367,33 @@ class Preset:
         """
         if not self.transforms or not isinstance(self.transforms[-1], DEVICE_NORMALIZERS):
             return self, None
+        return self.without_last(), self.transforms[-1]
+
+    def without_last(self) -> Preset:
+        """The chain without its last step: the registered preset with that chain when there is one (so caches are
+        shared: melp, merl and esi -> ``raw500``; heartlang-ptbxl -> ``raw100``), else ``<name>-prenorm``."""
         stored = Preset(f"{self.name}-prenorm", self.fs, self.length, self.transforms[:-1],
                         source=f"{self.name} without its last step (normalised per batch on the device)")  # fmt: skip
         for p in (PRESETS.get(n) for n in PRESETS.names()):
             if (p.fs, p.length, p.transforms, p.extra) == (stored.fs, stored.length, stored.transforms, self.extra):
-                return p, self.transforms[-1]
-        return stored, self.transforms[-1]
+                return p
+        return stored
+
+    def fit_step(self) -> TrainStandardScaler | None:
+        """The preset's train-fitted step (its last), or None. Why last only: the chain before it must be a preset
+        of its own (same rate and length) whose cache of the train split the statistics are computed on."""
+        where = [i for i, t in enumerate(self.transforms) if isinstance(t, TrainStandardScaler)]
+        if not where:
+            return None
+        if where != [len(self.transforms) - 1]:
+            raise ValueError(f"preset {self.name}: TrainStandardScaler must be the last step (and only once)")
+        return self.transforms[-1]
+
+    def with_fitted(self, step: Standardize) -> Preset:
+        """This preset with its ``TrainStandardScaler`` replaced by the fitted ``step`` (same name, new key)."""
+        if self.fit_step() is None:
+            raise ValueError(f"preset {self.name} has no TrainStandardScaler to fit")
+        return replace(self, transforms=(*self.transforms[:-1], step))
 
     def key(self) -> str:
         """Stable hash of every parameter (and the implementation version): the cache key's preset part."""
@@ -364,6 +479,46 @@ HEARTLANG = Preset(
     source="PKUDigitalHealth/HeartLang datasets/dataset_preprocess/MIMIC-IV/mimic_preprocess.py",
 )
 
+# HeartLang's downstream inputs, per dataset (PKUDigitalHealth/HeartLang @a08afd8, datasets/dataset_preprocess/;
+# baselines/heartlang/model.py maps datasets to them). Deviations on purpose, as for `heartlang`: polyphase instead of
+# FFT resampling (scipy.signal.resample in the originals), SOS instead of (b, a) band-pass.
+
+HEARTLANG_PTBXL = Preset(
+    name="heartlang-ptbxl",
+    fs=100,
+    length=1000,
+    transforms=(Resample(100), CropPad(1000, "start"), TrainStandardScaler("train")),
+    # PTBXL/ecg_ptbxl_benchmarking/code: the 100 Hz records (utils/utils.py:143-150, filename_lr; reproduce_results.py
+    # and scp_experiment.py:24 sampling_frequency=100), no filter; one StandardScaler fitted on every value of the
+    # task's train folds (utils.py:315 ``ss.fit(np.vstack(X_train).flatten()[:, np.newaxis])``; train = strat_fold <= 8,
+    # scp_experiment.py:83), applied to train, val and test (utils.py:321-329). Deviation: PTB-XL's own records100
+    # there, our polyphase 500 -> 100 Hz here. The chain before the scaler is raw100's, so the cache is shared.
+    source="PKUDigitalHealth/HeartLang datasets/dataset_preprocess/PTBXL/ecg_ptbxl_benchmarking/code/utils/utils.py"
+           ":305-329",
+)
+
+HEARTLANG_CPSC2018 = Preset(
+    name="heartlang-cpsc2018",
+    fs=100,
+    length=1000,
+    transforms=(Resample(500), CropPad(5000, "start"), ScaleToRange(-3.0, 3.0), Resample(100)),
+    # CPSC2018/make_cpsc_dataset.py: first 2500 samples (:83), zero-padded to 5000 (:86-88; the cpsc2018 task's input
+    # window already does both), normalize_data(ecg, -3, 3) over the padded 12 x 5000 record (:91, :54-62), then
+    # 500 -> 100 Hz (:99). No filter: apply_fir_filter_to_leads (:13-19) is never called.
+    source="PKUDigitalHealth/HeartLang datasets/dataset_preprocess/CPSC2018/make_cpsc_dataset.py:83-99",
+)
+
+HEARTLANG_CSN = Preset(
+    name="heartlang-csn",
+    fs=100,
+    length=1000,
+    transforms=(Resample(500), CropPad(5000, "start"), ScaleToRange(-3.0, 3.0), Resample(100),
+                Bandpass(0.67, 40.0, order=5)),
+    # CSN/make_csn_datasets.py: the 500 Hz record (:82), normalize_data(ecg, -3, 3) over the whole record (:85, :54-62),
+    # 500 -> 100 Hz (:93), Butterworth band-pass 0.67-40 Hz, order 5, filtfilt at 100 Hz (:94, :9-20).
+    source="PKUDigitalHealth/HeartLang datasets/dataset_preprocess/CSN/make_csn_datasets.py:82-94",
+)
+
 RAW500 = Preset(
     name="raw500",
     fs=500,
@@ -382,7 +537,8 @@ RAW100 = Preset(
 
 PRESETS = LazyRegistry(
     "preprocessing preset",
-    {p.name: p for p in (MELP, MERL, ESI, HEARTLANG, RAW500, RAW100)},
+    {p.name: p for p in (MELP, MERL, ESI, HEARTLANG, HEARTLANG_PTBXL, HEARTLANG_CPSC2018, HEARTLANG_CSN, RAW500,
+                         RAW100)},
 )
 
 

@@ -3,7 +3,8 @@
 Why a cache: encoding is the only expensive step of evaluation; prompts, probe grids, seeds and bootstrap
 settings must be changeable without re-encoding. The key is everything that changes the features and nothing
 else: the encoder's checkpoint hash, the dataset (reader name + metadata fingerprint), the split's record ids
-(after QC) and the preprocessing preset's key.
+(after QC) and the key of the preset that prepared this task (``ecg_eval.protocol.preset_for``; a train-fitted preset
+is keyed with its fitted statistics).
 
 Layout: ``<cache_dir>/<key>/features.npy`` (N, d) float32 and ``meta.json`` (record ids, key parts). Both are
 written atomically, ``meta.json`` last, so a directory without it is an unfinished entry and is recomputed.
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 
 from ecg_data.paths import atomic_path, atomic_write_json, stable_hash
+
+from ecg_eval.protocol import declared_task_presets, preset_for
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +65,56 @@ def default_split_loader(task: Any, split: str, preset: str) -> Any:
     return cached_split(task, split, preset)
 
 
-def preset_key(encoder: Any) -> str:
-    """Stable key of the encoder's preprocessing preset (``ecg_data.preprocess.get_preset(name).key()``)."""
+def preset_key(encoder: Any, task: Any = None) -> str:
+    """Stable key of the preset that prepares ``task`` for ``encoder`` (``preset_for``; without a task, the
+    encoder's ``input_spec.preset``): ``get_preset(name).key()``, for a train-fitted preset the key of the preset
+    fitted on this task's train split (``ecg_data.cache.resolve_preset``), so a changed train split changes it."""
     spec = encoder.input_spec
+    name = preset_for(encoder, task) if task is not None else spec.preset
     try:
         from ecg_data.preprocess import get_preset
     except ImportError:  # ecg-data without preprocessing (tests with fake splits): key on the spec itself
         log.warning("ecg_data.preprocess not importable; embedding cache keyed on the InputSpec fields")
-        return stable_hash({"preset": spec.preset, "fs": spec.fs, "length": spec.length})
-    return get_preset(spec.preset).key()
+        return stable_hash({"preset": name, "fs": spec.fs, "length": spec.length})
+    preset = get_preset(name)
+    if task is not None and preset.fit_step() is not None:
+        from ecg_data.cache import resolve_preset
+
+        preset = resolve_preset(task, preset)
+    return preset.key()
+
+
+def input_preparation(encoder: Any, task: Any, *, resolve: bool = False) -> dict:
+    """How ``task``'s inputs are prepared for an encoder that declares task presets, for its result files: the
+    preset's name and key; for a train-fitted preset also what it is fitted on (split and its ids hash: cheap, no
+    data read), and with ``resolve=True`` the fitted statistics and the fitted preset's key."""
+    from ecg_data.preprocess import get_preset
+
+    from ecg_eval.results import ids_hash
+
+    name = preset_for(encoder, task)
+    preset = get_preset(name)
+    out: dict[str, Any] = {"preset": name, "preset_key": preset.key(), "source": preset.source}
+    step = preset.fit_step()
+    if step is None:
+        return out
+    fit_ids = (getattr(task, "splits", None) or {}).get(step.fit_split)
+    out["fit"] = {"split": step.fit_split, "split_sha256": ids_hash(fit_ids) if fit_ids is not None else None}
+    if resolve:
+        from ecg_data.cache import resolve_preset
+
+        fitted = resolve_preset(task, preset)
+        last = fitted.transforms[-1]
+        out["fit"].update(mean=last.mean, std=last.std, fitted_on=last.fitted_on)
+        out["fitted_preset_key"] = fitted.key()
+    return out
+
+
+def stamp_input_preparation(result: dict, encoder: Any, task: Any) -> None:
+    """Write the resolved ``input_preparation`` into a finished ``ok`` result of an encoder that declares task
+    presets (the data were loaded by then, so resolving reads no new data); other results are left as they are."""
+    if declared_task_presets(encoder) and result.get("status") == "ok":
+        result["input_preparation"] = input_preparation(encoder, task, resolve=True)
 
 
 _FINGERPRINTS: dict[tuple[str, str, str], str] = {}
@@ -191,9 +235,11 @@ def embed_split(
 
     bf16 features differ from fp32 ones, so ``precision="bf16"`` is part of the cache key (fp32 keys are unchanged)."""
     loader = split_loader or default_split_loader
-    cached = loader(task, split, encoder.input_spec.preset)
+    preset = preset_for(encoder, task)
+    cached = loader(task, split, preset)
     record_ids = [str(r) for r in cached.record_ids]
-    pkey = preset_key(encoder) if precision == "32" else f"{preset_key(encoder)}+{precision}"
+    pkey = preset_key(encoder, task)
+    pkey = pkey if precision == "32" else f"{pkey}+{precision}"
     key = cache_key(encoder.card.checkpoint_hash, dataset_fingerprint(task), record_ids, pkey)
     entry = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR) / key
     meta_path, feat_path = entry / "meta.json", entry / "features.npy"
@@ -220,7 +266,7 @@ def embed_split(
             "task": task.name,
             "dataset": task.dataset,
             "split": split,
-            "preset": encoder.input_spec.preset,
+            "preset": preset,
             "precision": precision,
             "seconds": seconds,
         },

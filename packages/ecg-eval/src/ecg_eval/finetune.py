@@ -252,6 +252,7 @@ def evaluate_finetune(
     from ecg_eval.embeddings import default_split_loader
     from ecg_eval.harness import _plain, start_result
     from ecg_eval.metrics import multilabel_auroc
+    from ecg_eval.protocol import preset_for
     from ecg_eval.results import predictions_path, write_predictions, write_result
 
     t0 = time.perf_counter()
@@ -269,7 +270,7 @@ def evaluate_finetune(
             write_result(path, result)
         return {**result, "result_path": str(path)}
     loader = split_loader or default_split_loader
-    preset = encoder.input_spec.preset
+    preset = preset_for(encoder, task)
     splits = {s: loader(task, s, preset) for s in ("train", "val", "test")}
     pos = {r: i for i, r in enumerate(str(x) for x in splits["train"].record_ids)}
     subset = [str(r) for r in task.train_subset(fraction, seed)]

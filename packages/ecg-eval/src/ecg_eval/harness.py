@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from ecg_eval import bootstrap as bs
-from ecg_eval.embeddings import SplitLoader, embed_split, resolve_device
+from ecg_eval.embeddings import SplitLoader, embed_split, resolve_device, stamp_input_preparation
 from ecg_eval.metrics import FEW_POSITIVES, multilabel_auroc, test_positives, threshold_metrics
 from ecg_eval.probe import PaperProbeConfig, ProbeConfig, fit_paper_probe, fit_probe
 from ecg_eval.prompts import class_prompts, prompt_file_fingerprint
-from ecg_eval.protocol import supports_zero_shot
+from ecg_eval.protocol import declared_task_presets, input_spec_dict, supports_zero_shot
 from ecg_eval.results import (
     PROBE_MODES,
     SCHEMA_VERSION,
@@ -151,13 +151,13 @@ def _base_result(encoder: Any, task: Any, mode: str, fraction: float | None, see
     card = encoder.card
     pretrained = list(getattr(card, "pretrained_on", ()) or ())
     seen = seen_in_pretraining(pretrained, task.name, task.dataset)
-    return {
+    out = {
         "schema_version": SCHEMA_VERSION,
         "status": "ok",
         "method": card.name,
         "checkpoint_hash": card.checkpoint_hash,
         "encoder_card": _card_dict(encoder),
-        "input_spec": asdict(encoder.input_spec) if hasattr(encoder.input_spec, "__dataclass_fields__") else None,
+        "input_spec": input_spec_dict(encoder.input_spec),
         "task": task.name,
         "dataset": task.dataset,
         "suite": suite,
@@ -174,6 +174,11 @@ def _base_result(encoder: Any, task: Any, mode: str, fraction: float | None, see
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "environment": environment(),
     }
+    if declared_task_presets(encoder):  # only then: other encoders' result files keep their exact fields
+        from ecg_eval.embeddings import input_preparation
+
+        out["input_preparation"] = input_preparation(encoder, task)
+    return out
 
 
 class _ProbeFeatures:
@@ -237,6 +242,7 @@ def _evaluate_own_module(
         out = evaluate_report_generation(encoder, task, **common)
     path = Path(out.pop("result_path"))
     result = out  # what the module wrote, returned to us: stamped and written again, not read back
+    stamp_input_preparation(result, encoder, task)
     result["evaluated"] = identity
     result["evaluation_settings"] = settings
     result.setdefault("config", {}).update(device=str(target), precision=precision)
@@ -405,6 +411,7 @@ def evaluate(
     else:
         result["ci"] = None
     result["embedding_cache_keys"] = {"test": test.key}
+    stamp_input_preparation(result, encoder, task)
     pred = predictions_path(path)
     write_predictions(pred, test.record_ids, classes, y_test, scores)
     result["predictions"] = pred.name

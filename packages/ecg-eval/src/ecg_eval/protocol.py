@@ -7,19 +7,73 @@ retrieval), ``generate_report`` (report generation), ``embed_ecg`` on an ``nn.Mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 
+def task_preset_pairs(mapping: Mapping[str, str] | Any) -> tuple[tuple[str, str], ...]:
+    """A task/dataset -> preset mapping as sorted ``(name, preset)`` pairs (frozen, hashable, order-free)."""
+    items = mapping.items() if isinstance(mapping, Mapping) else (mapping or ())
+    return tuple(sorted((str(k), str(v)) for k, v in items))
+
+
 @dataclass(frozen=True)
 class InputSpec:
-    """How the harness must prepare inputs: a named ecg-data preprocessing preset plus its rate/length."""
+    """How the harness must prepare inputs: a named ecg-data preprocessing preset plus its rate/length.
+
+    ``task_presets`` (optional, task or dataset name -> preset name): methods whose original prepares each downstream
+    dataset differently (HeartLang) declare it; ``preset_for`` resolves it. Given as a mapping, stored as sorted pairs.
+    """
 
     preset: str  # a name in ecg_data.preprocess.PRESETS, e.g. "melp", "merl", "esi", "heartlang"
     fs: int
     length: int  # samples per lead
+    task_presets: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task_presets", task_preset_pairs(self.task_presets))
+
+
+def declared_task_presets(encoder: Any) -> dict[str, str]:
+    """The encoder's task/dataset -> preset mapping (empty when its ``input_spec`` declares none or lacks the field)."""
+    return dict(task_preset_pairs(getattr(encoder.input_spec, "task_presets", None) or ()))
+
+
+def preset_for(encoder: Any, task: Any) -> str:
+    """The preset that prepares ``task``'s inputs for ``encoder``: ``input_spec.task_presets`` by task name, then by
+    dataset name, else ``input_spec.preset``. The one place the harness picks a preset (every mode calls it).
+
+    A mapped preset must give the spec's rate and length (the encoder takes one input shape): checked here."""
+    spec = encoder.input_spec
+    mapping = declared_task_presets(encoder)
+    for name in (getattr(task, "name", None), getattr(task, "dataset", None)):
+        if name is not None and name in mapping:
+            chosen = mapping[name]
+            break
+    else:
+        return spec.preset
+    from ecg_data.preprocess import get_preset
+
+    p = get_preset(chosen)
+    if (float(p.fs), int(p.length)) != (float(spec.fs), int(spec.length)):
+        raise ValueError(f"task preset {chosen!r} for {getattr(task, 'name', task)} gives {p.fs} Hz x {p.length}; "
+                         f"the encoder's input_spec says {spec.fs} Hz x {spec.length}")
+    return chosen
+
+
+def input_spec_dict(spec: Any) -> dict | None:
+    """``input_spec`` as a result file stores it: preset, fs, length, plus ``task_presets`` (as an object) only when
+    declared, so the files of encoders without a mapping keep exactly the content they had."""
+    if not is_dataclass(spec):
+        return None
+    d = asdict(spec)  # type: ignore[arg-type]
+    pairs = task_preset_pairs(d.pop("task_presets", None) or ())
+    if pairs:
+        d["task_presets"] = dict(pairs)
+    return d
 
 
 @dataclass(frozen=True)

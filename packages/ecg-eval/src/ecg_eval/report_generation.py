@@ -159,6 +159,7 @@ def evaluate_report_generation(
 
     from ecg_eval.embeddings import default_split_loader, embed_split
     from ecg_eval.harness import _plain, start_result
+    from ecg_eval.protocol import preset_for
     from ecg_eval.retrieval import split_reports
     from ecg_eval.results import write_not_applicable, write_result
 
@@ -173,7 +174,7 @@ def evaluate_report_generation(
     if not supports_report_generation(encoder):
         return write_not_applicable(path, result, "encoder has no report decoder (no generate_report)", t0)
     loader = split_loader or default_split_loader
-    preset = encoder.input_spec.preset
+    preset = preset_for(encoder, task)
     cached = loader(task, split, preset)
     ids = [str(r) for r in cached.record_ids]
     refs_all = split_reports(cached)

@@ -181,7 +181,7 @@ def evaluate_retrieval(
     from ecg_eval import bootstrap as bs
     from ecg_eval.embeddings import default_split_loader, embed_split
     from ecg_eval.harness import _plain, start_result
-    from ecg_eval.protocol import supports_zero_shot
+    from ecg_eval.protocol import preset_for, supports_zero_shot
     from ecg_eval.results import write_not_applicable, write_result
 
     t0 = time.perf_counter()
@@ -196,7 +196,7 @@ def evaluate_retrieval(
     if not supports_zero_shot(encoder):
         return write_not_applicable(path, result, "encoder has no text tower (no encode_text)", t0)
     loader = split_loader or default_split_loader
-    cached = loader(task, split, encoder.input_spec.preset)  # type: ignore[attr-defined]
+    cached = loader(task, split, preset_for(encoder, task))
     emb = embed_split(encoder, task, split, batch_size=batch_size, cache_dir=embed_cache, split_loader=lambda *_: cached)
     pairs = make_pairs(emb.record_ids, split_reports(cached))
     if pairs.n_skipped_no_report:

@@ -47,10 +47,10 @@ def evaluate_transfer(
     from ecg_data.tasks.class_map import shared_classes
 
     from ecg_eval import bootstrap as bs
-    from ecg_eval.embeddings import default_split_loader, embed_split, model_rows
+    from ecg_eval.embeddings import default_split_loader, embed_split, input_preparation, model_rows
     from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain
     from ecg_eval.metrics import multilabel_auroc, threshold_metrics
-    from ecg_eval.protocol import supports_zero_shot
+    from ecg_eval.protocol import declared_task_presets, preset_for, supports_zero_shot
     from ecg_eval.results import predictions_path, write_predictions, write_result
 
     if train_mode not in TRAIN_MODES:
@@ -73,6 +73,9 @@ def evaluate_transfer(
     result["transfer"] = {"source": source.name, "target": target.name, "train_mode": train_mode,
                           "shared": [vars(s) for s in shared]}
     result["config"] = {"caller": _plain(config), "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed}
+    if declared_task_presets(encoder):  # both sides (each task is prepared by its own preset); resolved when scored
+        result["input_preparation"] = {"source": input_preparation(encoder, source),
+                                       "target": input_preparation(encoder, target)}
     loader = split_loader or default_split_loader
 
     def emb(task: Any, split: str):
@@ -129,8 +132,9 @@ def evaluate_transfer(
             write_result(path, result)
             return {**result, "result_path": str(path)}
         cfg = finetune_config or config_for(name)
-        preset = encoder.input_spec.preset
-        tr, va, te = loader(source, "train", preset), loader(source, "val", preset), loader(target, "test", preset)
+        src_preset, tgt_preset = preset_for(encoder, source), preset_for(encoder, target)  # each task its own
+        tr, va = loader(source, "train", src_preset), loader(source, "val", src_preset)
+        te = loader(target, "test", tgt_preset)
         pos = {str(r): i for i, r in enumerate(tr.record_ids)}
         kept = [str(r) for r in source.train_subset(fraction, seed) if str(r) in pos]
         val_ids = [str(r) for r in va.record_ids]
@@ -153,6 +157,9 @@ def evaluate_transfer(
         result["ci"] = bs.bootstrap_ci(y_test, scores, tgt_cls, res).to_dict()
     else:
         result["ci"] = None
+    if declared_task_presets(encoder):  # each side's inputs, resolved (both were loaded above)
+        result["input_preparation"] = {"source": input_preparation(encoder, source, resolve=True),
+                                       "target": input_preparation(encoder, target, resolve=True)}
     pred = predictions_path(path)
     write_predictions(pred, test_ids, tgt_cls, y_test, scores)
     result["predictions"] = pred.name

@@ -6,7 +6,9 @@ by attribute, so same field names are all that is needed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,6 +16,17 @@ class InputSpec:
     preset: str  # ecg_data preprocessing preset name, e.g. "melp"
     fs: int
     length: int
+    #: task or dataset name -> preset name for downstream inputs (``ecg_eval.protocol.preset_for``); sorted pairs
+    task_presets: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task_presets", _pairs(self.task_presets))
+
+
+def _pairs(mapping: Mapping[str, str] | Any) -> tuple[tuple[str, str], ...]:
+    """As ``ecg_eval.protocol.task_preset_pairs`` (duplicated: no import of ecg-eval from here)."""
+    items = mapping.items() if isinstance(mapping, Mapping) else (mapping or ())
+    return tuple(sorted((str(k), str(v)) for k, v in items))
 
 
 @dataclass(frozen=True)
