@@ -20,25 +20,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecg_data.preprocess import HEARTLANG_DOWNSTREAM
 from ecg_encoders.ecg.heartlang import (HeartbeatTokenizer, build_heartbeat_vq, build_heartlang, build_msm_head,
                                         masked_beat_loss, random_beat_mask)
 from ecg_text_align.card import InputSpec
 from ecg_text_align.module import PretrainModule
 
-#: Downstream inputs per dataset, as the original prepares each (PKUDigitalHealth/HeartLang @a08afd8,
-#: datasets/dataset_preprocess/); keys are dataset names, so every task of a dataset (the published one, our corrected
-#: variant, the synthetic twin) gets it. Read by ``ecg_eval.protocol.preset_for``; other datasets (G12EC, CODE-15,
-#: MIMIC-IV-ECG), for which the original has no script, keep ``heartlang``. Pretraining (MIMIC) is not affected.
-DOWNSTREAM_PRESETS: dict[str, str] = {
-    # PTBXL/ecg_ptbxl_benchmarking/code/utils/utils.py:305-329: one StandardScaler fitted on every value of the
-    # task's train folds (:315), applied to all splits; 100 Hz records, no filter (:143-150)
-    "ptbxl": "heartlang-ptbxl",
-    # CPSC2018/make_cpsc_dataset.py:91: min-max of the (5 s, zero-padded) record to [-3, 3], then 500 -> 100 Hz (:99);
-    # no band-pass
-    "cpsc2018": "heartlang-cpsc2018",
-    # CSN/make_csn_datasets.py:85: min-max to [-3, 3], 500 -> 100 Hz (:93), band-pass 0.67-40 Hz order 5 (:94)
-    "csn": "heartlang-csn",
-}
+#: Downstream inputs per dataset, as the original prepares each: ecg-data's table (one for the trained baseline and the
+#: released weights), each entry with its source file:line there. Read by ``ecg_eval.protocol.preset_for``.
+DOWNSTREAM_PRESETS: dict[str, str] = dict(HEARTLANG_DOWNSTREAM)
 
 
 def _common(common: dict[str, Any]) -> dict[str, Any]:

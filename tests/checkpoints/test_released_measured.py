@@ -96,3 +96,19 @@ def test_vqhbr_all_zero_real_beat_gets_the_code_of_a_zeroed_feature_as_in_the_or
         zero_code = (F.normalize(vq.encode_task_layer(torch.zeros(768)), dim=-1) @ vq.quantizer.codebook.t()).argmax()
     assert (ids[pad] == zero_code).all()  # padding: same in both
     assert (ids[lead == 12] == zero_code).all()
+
+
+def test_released_heartlang_weights_get_the_per_dataset_downstream_inputs():
+    """Released HeartLang weights are scored with the same per-dataset inputs as the trained baseline (one table)."""
+    from ecg_data.preprocess import HEARTLANG_DOWNSTREAM
+    from ecg_eval.protocol import preset_for
+    from ecg_text_align.released import ReleasedEncoder
+
+    from baselines.heartlang.model import DOWNSTREAM_PRESETS
+
+    enc = ReleasedEncoder(convert_released(random_state(manifest("heartlang")["keys"])))
+    assert dict(enc.input_spec.task_presets) == HEARTLANG_DOWNSTREAM == DOWNSTREAM_PRESETS
+    task = type("T", (), {"name": "cpsc2018", "dataset": "cpsc2018"})()
+    assert preset_for(enc, task) == "heartlang-cpsc2018"
+    other = type("T", (), {"name": "g12ec", "dataset": "g12ec"})()
+    assert preset_for(enc, other) == "heartlang"

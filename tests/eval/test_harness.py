@@ -175,6 +175,15 @@ def test_result_says_what_was_evaluated(fake_task, loader, prompt_file, tmp_path
     other.write_text(json.dumps({**json.loads(Path(prompt_file).read_text()), "extra": "x"}))
     assert not already_done(enc, task, "zero_shot", None, 0, **{**kw, "prompt_file": other})  # prompts changed
     assert not already_done(enc, task, "zero_shot", None, 0, **kw, templates=["ECG: {}"])
+    import ecg_eval.harness as harness
+
+    old = harness.INPUT_PREPARATION
+    try:  # a change of how the harness prepares inputs (HeartLang's per-dataset presets): old cells are re-scored
+        harness.INPUT_PREPARATION = old + 1
+        assert not already_done(enc, task, "zero_shot", None, 0, **kw)
+    finally:
+        harness.INPUT_PREPARATION = old
+    assert r["evaluation_settings"]["input_preparation"] == old
     task.splits["test"] = task.splits["test"][:-1]  # another test membership
     assert not already_done(enc, task, "zero_shot", None, 0, **kw)
     p = _run(fake_task, loader, tmp_path, "linear_probe", enc=enc, fraction=0.5, probe_config=FAST)

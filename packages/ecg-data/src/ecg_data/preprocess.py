@@ -541,6 +541,22 @@ PRESETS = LazyRegistry(
                          RAW100)},
 )
 
+#: HeartLang's downstream inputs per dataset, as the original prepares each (PKUDigitalHealth/HeartLang @a08afd8,
+#: datasets/dataset_preprocess/); keys are dataset names, so every task of a dataset (the published one, our corrected
+#: variant, the synthetic twin) gets it. One table for the trained baseline (baselines/heartlang) and the released
+#: weights (ecg_encoders.released); other datasets (G12EC, CODE-15, MIMIC-IV-ECG), for which the original has no
+#: script, keep ``heartlang``. Pretraining (MIMIC) is not affected.
+HEARTLANG_DOWNSTREAM: dict[str, str] = {
+    # PTBXL/ecg_ptbxl_benchmarking/code/utils/utils.py:305-329: one StandardScaler fitted on every value of the
+    # task's train folds (:315), applied to all splits; 100 Hz records, no filter (:143-150)
+    "ptbxl": "heartlang-ptbxl",
+    # CPSC2018/make_cpsc_dataset.py:91: min-max of the (5 s, zero-padded) record to [-3, 3], then 500 -> 100 Hz (:99);
+    # no band-pass
+    "cpsc2018": "heartlang-cpsc2018",
+    # CSN/make_csn_datasets.py:85: min-max to [-3, 3], 500 -> 100 Hz (:93), band-pass 0.67-40 Hz order 5 (:94)
+    "csn": "heartlang-csn",
+}
+
 
 def get_preset(name_or_preset: str | Preset) -> Preset:
     """A registered preset by name (or the Preset itself, so callers accept both)."""

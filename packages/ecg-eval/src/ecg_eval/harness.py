@@ -54,6 +54,12 @@ def expected_path(
     return result_path(results_root, suite or task.suite, name, task.name, mode, fraction, seed)
 
 
+#: Version of how the harness prepares a cell's inputs; part of every cell's identity, so a change re-scores cells
+#: instead of reusing them (2: per-dataset presets, ``protocol.preset_for`` -- HeartLang's cells were fed raw mV
+#: before; the runner decides "done" without loading the encoder, so the version stands in for its input_spec).
+INPUT_PREPARATION = 2
+
+
 def evaluation_settings(
     mode: str, *, prompt_file: str | Path | None = None, templates: Sequence[str] | None = None,
     split_commas: bool = False, lowercase: bool = False, probe_config: Any = None,
@@ -62,7 +68,8 @@ def evaluation_settings(
     """The evaluation config that decides a cell's numbers (hashed into ``evaluated.eval_config_sha256``):
     prompts (file content hash, templates, flags) for zero-shot, probe kind and grid for a probe, bootstrap,
     and for the modes with their own module (finetune, retrieval, report generation) their ``mode_options``."""
-    out: dict[str, Any] = {"mode": mode, "bootstrap": {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}}
+    out: dict[str, Any] = {"mode": mode, "bootstrap": {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)},
+                           "input_preparation": INPUT_PREPARATION}
     if mode in OWN_MODULE_MODES and mode_options:
         out["options"] = _options_json(mode_options)
     if mode == "zero_shot":

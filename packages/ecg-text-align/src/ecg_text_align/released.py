@@ -28,7 +28,8 @@ class ReleasedEncoder(nn.Module):
         self.released = released
         self.model = released.model
         self.adapter = released.adapter()
-        self.input_spec = InputSpec(preset=released.preset, fs=released.fs, length=released.length)
+        self.input_spec = InputSpec(preset=released.preset, fs=released.fs, length=released.length,
+                                    task_presets=released.task_presets)
         conv = released.conversion
         self.card = EncoderCard(
             name=name or f"{released.method}{RELEASED_SUFFIX}",

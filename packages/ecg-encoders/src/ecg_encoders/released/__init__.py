@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecg_data.preprocess import HEARTLANG_DOWNSTREAM
 from ecg_encoders.released.base import (MIMIC_LEADS, STANDARD_LEADS, Conversion, InputAdapter, load_state, manifest,
                                         random_state, weights_file)
 from ecg_encoders.released.errors import ReleasedFormatError, WeightsNotAvailableError
@@ -40,6 +41,8 @@ class Released:
     scaling: str = "none"  # extra scaling applied after the preset ("zscore_lead")
     pretrained_on: tuple[str, ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: downstream presets per task/dataset where the original prepares datasets differently (HeartLang)
+    task_presets: tuple[tuple[str, str], ...] = ()
 
     def adapter(self) -> InputAdapter:
         return InputAdapter(self.lead_order, self.scaling)
@@ -109,14 +112,16 @@ def convert_released(src: str | Path | Mapping[str, torch.Tensor], fmt: str | No
         return Released(fmt, "merl", model, conv, _pooled, "merl", 500, 5000, MIMIC_LEADS, "none", pre, prov)
     if fmt == "heartlang":
         model, conv = heartlang.convert_sentence(state, source)
-        return Released(fmt, "heartlang", model, conv, _pooled, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre, prov)
+        return Released(fmt, "heartlang", model, conv, _pooled, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre, prov,
+                        tuple(HEARTLANG_DOWNSTREAM.items()))
     model, conv = heartlang.convert_vqhbr(state, source)
 
     def _vq_unusable(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
         raise ReleasedFormatError(source, fmt, "VQ-HBR is HeartLang's beat tokenizer, not a scored encoder: "
                                   "score the sentence model (checkpoint-200.pth)")
 
-    return Released(fmt, "heartlang_vqhbr", model, conv, _vq_unusable, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre, prov)
+    return Released(fmt, "heartlang_vqhbr", model, conv, _vq_unusable, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre,
+                    prov, tuple(HEARTLANG_DOWNSTREAM.items()))
 
 
 __all__ = ["FORMATS", "Released", "ReleasedFormatError", "WeightsNotAvailableError", "convert_released",
