@@ -25,8 +25,10 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     tasks = {p.parent.name for p in results}
     assert tasks == {"synth_ptbxl_super", "synth_ptbxl_sub", "synth_ptbxl_form", "synth_ptbxl_rhythm", "synth_cpsc2018",
                      "synth_mimic"}  # the pretraining corpus' held-out pairs: retrieval and report generation
-    # per task: zero-shot + 3 seeds at 1% and 10% + 1 at 100%; retrieval + report generation on synth_mimic
-    assert len(results) == 5 * (1 + 3 + 3 + 1) + 2
+    # per task: zero-shot + both probes (ours and the papers') at 3 seeds x 1% and 10% + 1 x 100%; retrieval +
+    # report generation on synth_mimic
+    assert len(results) == 5 * (1 + 2 * (3 + 3 + 1)) + 2
+    assert len([p for p in results if p.name.startswith("linear_probe_paper-")]) == 5 * 7
     pairs = out_dir / "results" / "synthetic" / "melp" / "synth_mimic"
     for mode in ("retrieval", "report_generation"):
         r = json.loads((pairs / f"{mode}-seed0.json").read_text())
@@ -41,5 +43,5 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     again = cli([], timeout=600)  # everything exists: every stage skipped
     assert again.returncode == 0
     log = again.stdout + again.stderr
-    for stage in ("pretrain", "zero_shot", "linear_probe", "retrieval", "report_generation", "publish"):
+    for stage in ("pretrain", "zero_shot", "linear_probe", "linear_probe_paper", "retrieval", "report_generation", "publish"):
         assert f"{stage}: skipped" in log
