@@ -33,7 +33,8 @@ def test_resume_after_kill_following_zero_shot(tmp_path, cli):
     events = [(e["stage"], e["status"]) for e in RunStore(tmp_path / "runs").events()]
     n_first = events.index(("zero_shot", "ran")) + 1
     assert events[n_first:] == [("pretrain", "skipped"), ("zero_shot", "skipped"), ("linear_probe", "ran"),
-                                ("retrieval", "ran"), ("report_generation", "ran"), ("publish", "ran")]
+                                ("linear_probe_paper", "ran"), ("retrieval", "ran"), ("report_generation", "ran"),
+                                ("publish", "ran")]
     ran = [s for s, status in events if status == "ran"]
     assert len(ran) == len(set(ran)), f"a stage ran twice: {ran}"
     assert calls.read_text().split() == ["init", "main", "load", "load"]  # pretraining stages ran once

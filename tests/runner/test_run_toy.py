@@ -33,9 +33,9 @@ def test_end_to_end_writes_results_and_leaderboard(tmp_path, compose_cfg, monkey
     monkeypatch.setenv("TOY_CALLS", str(calls))
     summary = run(compose_cfg(toy_overrides(tmp_path)))
 
-    # eval=quick: per task 1 zero-shot cell + fractions 0.01/0.1/1.0 with one seed each
-    expected = sorted(f"synthetic/toy/{t}/{stem}.json" for t in ("toy_a", "toy_b") for stem in
-                      ("zero_shot-seed0", "linear_probe-0.01-seed0", "linear_probe-0.1-seed0", "linear_probe-1-seed0"))
+    # eval=quick: per task 1 zero-shot cell + both probes at fractions 0.01/0.1/1.0 with one seed each
+    probes = [f"{m}-{f}-seed0" for m in ("linear_probe", "linear_probe_paper") for f in ("0.01", "0.1", "1")]
+    expected = sorted(f"synthetic/toy/{t}/{stem}.json" for t in ("toy_a", "toy_b") for stem in ("zero_shot-seed0", *probes))
     # retrieval and report generation: one cell each on the pretraining corpus' task
     pairs = [f"synthetic/toy/synth_mimic/{m}-seed0.json" for m in ("report_generation", "retrieval")]
     assert _results(tmp_path) == sorted(expected + pairs)
@@ -49,8 +49,8 @@ def test_end_to_end_writes_results_and_leaderboard(tmp_path, compose_cfg, monkey
     assert summary["run_dir"].parent == tmp_path / "runs" / "toy"
     assert (summary["run_dir"] / "COMPLETE.json").is_file()
     assert _statuses(tmp_path) == [("pretrain/init", "ran"), ("pretrain/main", "ran"), ("pretrain", "ran"),
-                                   ("zero_shot", "ran"), ("linear_probe", "ran"), ("retrieval", "ran"),
-                                   ("report_generation", "ran"), ("publish", "ran")]
+                                   ("zero_shot", "ran"), ("linear_probe", "ran"), ("linear_probe_paper", "ran"),
+                                   ("retrieval", "ran"), ("report_generation", "ran"), ("publish", "ran")]
 
 
 def test_second_run_skips_every_stage(tmp_path, compose_cfg, monkeypatch):
@@ -62,8 +62,9 @@ def test_second_run_skips_every_stage(tmp_path, compose_cfg, monkeypatch):
     second = run(cfg)
     assert second["checkpoint_hash"] == first["checkpoint_hash"]
     assert _statuses(tmp_path)[n_events:] == [("pretrain", "skipped"), ("zero_shot", "skipped"),
-                                              ("linear_probe", "skipped"), ("retrieval", "skipped"),
-                                              ("report_generation", "skipped"), ("publish", "skipped")]
+                                              ("linear_probe", "skipped"), ("linear_probe_paper", "skipped"),
+                                              ("retrieval", "skipped"), ("report_generation", "skipped"),
+                                              ("publish", "skipped")]
     assert calls.read_text().split() == ["init", "main", "load"]  # not even the encoder was loaded again
 
 
@@ -101,7 +102,7 @@ def test_ckpt_argument_skips_pretraining(tmp_path, compose_cfg, monkeypatch):
     out = run(compose_cfg([*toy_overrides(tmp_path / "b"), f"ckpt={trained['checkpoint']}"]))
     assert calls.read_text().split() == ["load"]
     assert out["checkpoint_hash"] == trained["checkpoint_hash"]
-    assert len(_results(tmp_path / "b")) == 8 + 2  # + retrieval and report generation on the corpus task
+    assert len(_results(tmp_path / "b")) == 2 * (1 + 3 + 3) + 2  # + retrieval and report generation on the corpus task
 
 
 def test_ecg_only_method_without_stages(tmp_path, compose_cfg):
