@@ -13,6 +13,7 @@ mixed into the means.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ecg_eval.bootstrap import PairingError
 from ecg_eval.results import read_result
+
+log = logging.getLogger(__name__)
 
 TASK_ORDER = ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "ptbxl_all", "cpsc2018", "cpsc2018_full",
               "csn", "csn_exact"]
@@ -148,7 +152,7 @@ def _tasks(table: Table, refs: list[dict]) -> list[str]:
     return sorted(names, key=lambda t: (TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER), t))
 
 
-def _fmt(cell: Cell | None, bold: bool) -> str:
+def _fmt(cell: Cell | None, bold: bool, unpaired: bool = False) -> str:
     if cell is None:
         return "–"
     if cell.status == "not_applicable":
@@ -164,6 +168,8 @@ def _fmt(cell: Cell | None, bold: bool) -> str:
         text += " †"
     if cell.few:
         text += " ‡"
+    if unpaired:
+        text += " §"
     return text
 
 
@@ -223,7 +229,8 @@ def not_worse_than_best(best: Cell, other: Cell, *, alpha: float = ALPHA) -> boo
     """Paired bootstrap on every shared seed (pooled): True unless best - other > 0 at one-sided level alpha.
 
     None when the predictions files are missing (then only the best is bold). Pairing (identical test ids) is
-    verified by ``ecg_eval.bootstrap.verify_pairing``; a mismatch raises ``PairingError`` naming both cells."""
+    verified by ``ecg_eval.bootstrap.verify_pairing``; a mismatch raises ``PairingError`` naming both cells
+    (``render_table`` shows it under the table and marks the cell with §)."""
     from ecg_eval.bootstrap import paired_resampled_difference
     from ecg_eval.results import read_predictions
 
@@ -245,6 +252,7 @@ def render_table(table: Table, refs: list[dict]) -> str:
     methods = sorted(table.cells)
     rows_cells = {m: {**table.cells[m], "mean": _mean_cell(table.cells[m], tasks)} for m in methods}
     bold: dict[tuple[str, str], bool] = {}
+    refused: dict[tuple[str, str], str] = {}  # (method, column) -> why the paired test was refused
     for col in columns:
         have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None]
         if not have:
@@ -253,18 +261,29 @@ def render_table(table: Table, refs: list[dict]) -> str:
         for m in have:
             c = rows_cells[m][col]
             tied = round(100 * c.mean, 1) == round(100 * rows_cells[top][col].mean, 1)
-            test = None if col == "mean" or tied else not_worse_than_best(rows_cells[top][col], c)
+            try:
+                test = None if col == "mean" or tied else not_worse_than_best(rows_cells[top][col], c)
+            except PairingError as e:
+                # cells from different test records or class lists (e.g. results of another code version): no
+                # significance claim for this cell, said under the table; the rest of the board still renders
+                log.warning("leaderboard: %s", e)
+                refused[(m, col)], test = str(e), False
             bold[(m, col)] = tied or bool(test)
     body = []
     for m in methods:
         seeds = sorted({c.n_seeds for c in table.cells[m].values() if c.mean is not None})
-        body.append([m, ",".join(map(str, seeds)) or "–"] + [_fmt(rows_cells[m].get(c), bold.get((m, c), False)) for c in columns])
+        body.append([m, ",".join(map(str, seeds)) or "–"]
+                    + [_fmt(rows_cells[m].get(c), bold.get((m, c), False), (m, c) in refused) for c in columns])
     for r in refs:
         values = r["values"]
         label = f"_{r['method']}_ (reported{', ' + r['note'] if r.get('note') else ''}) [{r['id']}]"
         body.append([label, "–"] + [f"_{100 * values[c]:.1f}_" if c in values else "" for c in columns])
     headers = ["method", "seeds"] + columns
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    text = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    if refused:
+        notes = [f"- § {m}, {col}: not compared with the best ({why})" for (m, col), why in sorted(refused.items())]
+        text += "\n\n" + "\n".join(notes)
+    return text
 
 
 def _same_fraction(ref_fraction: object, table_fraction: str | None) -> bool:
@@ -317,7 +336,9 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         "the test resampling and the spread across subset seeds: 1.96 x sqrt(mean bootstrap variance of the seeds "
         "(1,000 shared resamples) + variance of the seeds' AUROCs). **Bold**: the best in the column and every method "
         f"not significantly worse than it (paired bootstrap on identical test records, one-sided alpha = {ALPHA}; "
-        "only the best when predictions files are absent). ‡: some class has fewer than 5 test positives. "
+        "only the best when predictions files are absent). §: not compared with the best, the paired test was refused "
+        "(other test records or classes; the reason is listed under the table). ‡: some class has fewer than 5 test "
+        "positives. "
         "`n/a`: the method has no text encoder, so no zero-shot score. †: the evaluated dataset was part of the "
         "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present "
         "(± half-width of a bootstrap of the mean over tasks on shared resamples, plus the spread across seeds). "
