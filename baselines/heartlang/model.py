@@ -28,7 +28,7 @@ from ecg_text_align.module import PretrainModule
 
 #: Downstream inputs per dataset, as the original prepares each: ecg-data's table (one for the trained baseline and the
 #: released weights), each entry with its source file:line there. Read by ``ecg_eval.protocol.preset_for``.
-DOWNSTREAM_PRESETS: dict[str, str] = dict(HEARTLANG_DOWNSTREAM)
+DOWNSTREAM_PRESETS: dict[str, str] = HEARTLANG_DOWNSTREAM
 
 
 def _common(common: dict[str, Any]) -> dict[str, Any]:

@@ -74,11 +74,12 @@ def ecg_stage0(
     """Stage 0: wav2vec2 + CMSC + lead masking on the corpus's ECGs -> checkpoint."""
     from ecg_text_align.data import PretrainDataModule
     from ecg_text_align.melp_stage0 import MELPStage0
+    from ecg_text_align.module import VAL_LOSS
     from ecg_text_align.train import fit
 
     module = MELPStage0(seed=seed, **_plain(module_kw))
     # select_on: val_loss (melp_paper, as main_pretrain.py:57-65) needs the corpus's val split as a loss loader
-    val_loss = (module.selection() or ("", ""))[0] == "val/loss"
+    val_loss = (module.selection() or ("", ""))[0] == VAL_LOSS
     dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": [], "val_loss": val_loss})
     return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)
 

@@ -24,6 +24,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from ecg_text_align.components import locate
+from ecg_text_align.module import VAL_LOSS
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
     cfg = dict(trainer_cfg)
     L.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
     selection = module.selection() if callable(getattr(module, "selection", None)) else None
-    if selection is not None and selection[0] == "val/loss" and getattr(datamodule, "val_loss", False) is not True:
+    if selection is not None and selection[0] == VAL_LOSS and getattr(datamodule, "val_loss", False) is not True:
         raise ValueError(f"{type(module).__name__} selects on val/loss, but the data module computes no validation "
                          "loss: build PretrainDataModule(val_loss=True)")
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import Any
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
