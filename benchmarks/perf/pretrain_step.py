@@ -41,7 +41,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
 
-from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules  # noqa: E402
+from ecg_encoders.cpu_dropout import set_fast_cpu_dropout  # noqa: E402
+from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv  # noqa: E402
 
 REPORTS = [
     "sinus rhythm with premature ventricular contractions. left axis deviation. left ventricular hypertrophy with "
@@ -129,14 +130,24 @@ class Way:
     optimizer_impl: str
     clip: float | None
     compiled: bool = False
+    channels_last_conv: bool = False  # perf.channels_last_conv
+    fast_cpu_dropout: bool = False  # perf.fast_cpu_dropout
 
 
-def ways(model: Any, compile_: bool) -> list[Way]:
-    ours = model.optimizer_impl
-    out = [Way("base", True, False, "for", None),
-           Way("ours", False, True, ours, 1.0, compile_),
-           Way("ours@pad", True, True, ours, 1.0, compile_)]
-    return out
+def our_perf() -> dict[str, Any]:
+    """The CPU trainer config's ``perf`` mapping: what ``ours`` runs (configs are the one place it is set)."""
+    from omegaconf import OmegaConf
+
+    return dict(OmegaConf.load(Path(__file__).resolve().parents[2] / "configs" / "trainer" / "cpu.yaml")["perf"])
+
+
+def ways(compile_: bool) -> list[Way]:
+    perf = our_perf()
+    ours = dict(optimizer_impl=str(perf["optimizer_impl"]), clip=1.0, compiled=compile_,
+                channels_last_conv=bool(perf.get("channels_last_conv")), fast_cpu_dropout=bool(perf.get("fast_cpu_dropout")))
+    return [Way("base", True, False, "for", None),
+            Way("ours", False, True, **ours),
+            Way("ours@pad", True, True, **ours)]
 
 
 def _text_towers(model: Any) -> list[Any]:
@@ -149,6 +160,8 @@ def _way(model: Any, way: Way, compiled: dict[str, Any]):
     for t in _text_towers(model):
         t.pad_to_max_length = way.pad
     model.caption_real_positions = way.real_positions
+    set_channels_last_conv(model, way.channels_last_conv)
+    set_fast_cpu_dropout(model, way.fast_cpu_dropout)
     for name, impl in compiled.items():  # nn.Module.compile keeps the compiled call here; None = eager
         getattr(model, name)._compiled_call_impl = impl if way.compiled else None
     try:
@@ -181,7 +194,7 @@ def measure(model: Any, batch: dict, steps: int, compile_: bool) -> tuple[dict[s
     if compile_:
         names = compile_submodules(model)
         compiled = {n: getattr(model, n)._compiled_call_impl for n in names}
-    ws = ways(model, compile_)
+    ws = ways(compile_)
     for w in ws:  # one optimiser per implementation (ours and ours@pad share theirs)
         if w.optimizer_impl not in opts:
             opts[w.optimizer_impl] = torch.optim.AdamW(params, lr=1e-5, **adamw_impl_kwargs(w.optimizer_impl))

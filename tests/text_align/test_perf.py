@@ -152,3 +152,48 @@ def test_bf16_mixed_training_step_on_cpu(tiny_bert_dir, tmp_path) -> None:
     trainer.fit(model, train_dataloaders=DataLoader(data, batch_size=4))
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert not torch.equal(before, model.decoder.text_projection.detach())
+
+
+def test_channels_last_conv_gives_the_same_loss_and_gradients(tiny_bert_dir) -> None:
+    model = _melp(tiny_bert_dir)
+    batch = _batch()
+    ref = _loss_and_grads(model, batch)
+    assert apply_perf(model, {"channels_last_conv": True}) == {"channels_last_conv": 1}
+    assert model.ecg_tower.encoder.pos_conv.channels_last_conv
+    _assert_same(_loss_and_grads(model, batch), ref)
+
+
+def test_fast_cpu_dropout_switch_draws_other_masks_and_switches_back(tiny_bert_dir) -> None:
+    """Another random stream, so another loss under the same seed; deterministic; exactly torch's again when
+    switched off; and the step is the eager one where no dropout is active (all p = 0)."""
+    from ecg_encoders.cpu_dropout import FastCPUDropout
+
+    model = _melp(tiny_bert_dir)
+    batch = _batch()
+    ref = _loss_and_grads(model, batch)
+    done = apply_perf(model, {"fast_cpu_dropout": True})
+    swapped = [m for m in model.modules() if isinstance(m, FastCPUDropout)]
+    assert done["fast_cpu_dropout"] > len(swapped) > 0
+    assert any(isinstance(m, FastCPUDropout) for m in model.text.modules())  # Hugging Face BERT's dropouts too
+    fast = _loss_and_grads(model, batch)
+    assert fast[0].item() != ref[0].item()
+    _assert_same(_loss_and_grads(model, batch), fast)
+    apply_perf(model, {"fast_cpu_dropout": False})
+    _assert_same(_loss_and_grads(model, batch), ref)
+    for m in model.modules():  # no dropout anywhere: the fast switch changes nothing
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    model.ecg_tower.encoder.encoder.layers.apply(lambda m: setattr(m, "dropout", 0.0) if hasattr(m, "qkv") else None)
+    ref0 = _loss_and_grads(model, batch)
+    apply_perf(model, {"fast_cpu_dropout": True})
+    _assert_same(_loss_and_grads(model, batch), ref0)
+
+
+def test_the_trainer_configs_switch_the_cpu_kernels_on() -> None:
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    for name in ("cpu", "gpu", "ddp", "ddp_multinode"):
+        perf = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs" / "trainer" / f"{name}.yaml")["perf"]
+        assert perf["channels_last_conv"] is True and perf["fast_cpu_dropout"] is True, name

@@ -6,7 +6,12 @@ to give the eager step's loss and gradients within float tolerance (tests/text_a
 
 - ``optimizer_impl``: AdamW's implementation, ``fused`` | ``foreach`` | ``for`` (torch's per-tensor loop);
 - ``compile``: ``torch.compile`` of each large direct sub-module (towers, decoder), options in ``compile_options``;
-- ``activation_checkpointing``: recompute transformer blocks in backward (memory for time).
+- ``activation_checkpointing``: recompute transformer blocks in backward (memory for time);
+- ``channels_last_conv``: wav2vec2's positional conv as a channels-last conv on CPU (float rounding apart, the same);
+- ``fast_cpu_dropout``: dropout masks from integer draws on CPU (``ecg_encoders.cpu_dropout``): the same
+  distribution and loss/gradients *given the masks*, but another random stream than torch's ``bernoulli_``.
+
+The CPU-only ones do nothing on other devices (CUDA keeps torch's fused kernels).
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from typing import Any
 
 from torch import nn
 
+from ecg_encoders.cpu_dropout import set_fast_cpu_dropout
+
 OPTIMIZER_IMPLS = ("fused", "foreach", "for")
 DEFAULT_OPTIMIZER_IMPL = "fused"  # measured fastest on CPU (docs/performance.md); on GPU fused is torch's fastest too
-PERF_KEYS = ("optimizer_impl", "compile", "compile_options", "activation_checkpointing")
+PERF_KEYS = ("optimizer_impl", "compile", "compile_options", "activation_checkpointing", "channels_last_conv",
+             "fast_cpu_dropout")
 #: a direct sub-module holding at least this share of the parameters is compiled by ``compile=True`` (the towers
 #: and the decoder; projection heads stay eager)
 COMPILE_MIN_SHARE = 0.05
@@ -68,6 +76,14 @@ def enable_activation_checkpointing(module: nn.Module) -> int:
     return n
 
 
+def set_channels_last_conv(module: nn.Module, enabled: bool) -> int:
+    """Set every ``channels_last_conv`` flag in ``module`` (wav2vec2's positional conv); returns how many."""
+    flagged = [m for m in module.modules() if isinstance(getattr(m, "channels_last_conv", None), bool)]
+    for m in flagged:
+        m.channels_last_conv = enabled
+    return len(flagged)
+
+
 def apply_perf(module: nn.Module, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """Apply the trainer config's ``perf`` mapping to ``module``; returns what was done (for the log)."""
     opts = dict(options or {})
@@ -79,6 +95,10 @@ def apply_perf(module: nn.Module, options: Mapping[str, Any] | None) -> dict[str
         adamw_impl_kwargs(str(opts["optimizer_impl"]))  # validate now, not at configure_optimizers
         module.optimizer_impl = str(opts["optimizer_impl"])
         done["optimizer_impl"] = module.optimizer_impl
+    if opts.get("channels_last_conv") is not None:
+        done["channels_last_conv"] = set_channels_last_conv(module, bool(opts["channels_last_conv"]))
+    if opts.get("fast_cpu_dropout") is not None:
+        done["fast_cpu_dropout"] = set_fast_cpu_dropout(module, bool(opts["fast_cpu_dropout"]))
     if opts.get("activation_checkpointing"):
         done["activation_checkpointing"] = enable_activation_checkpointing(module)
     if opts.get("compile"):

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ecg_encoders.cpu_dropout import attention
+
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention; ``fused`` selects ``F.scaled_dot_product_attention``."""
@@ -28,6 +30,8 @@ class SelfAttention(nn.Module):
         self.head_dim = dim // heads
         self.dropout = dropout
         self.fused = fused
+        #: integer-draw dropout mask on CPU (ecg_encoders.cpu_dropout; the trainer's ``perf.fast_cpu_dropout``)
+        self.fast_cpu_dropout = False
         # one (d, 3d) projection = fairseq's separate q/k/v projections with biases (same parameter count)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
@@ -40,7 +44,7 @@ class SelfAttention(nn.Module):
             mask = (~key_padding_mask)[:, None, None, :]
         p = self.dropout if self.training else 0.0
         if self.fused:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            y = attention(q, k, v, attn_mask=mask, dropout_p=p, fast=self.fast_cpu_dropout)
         else:
             att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)
             if mask is not None:
