@@ -8,10 +8,10 @@ stay meaningful on a shared machine:
   (MELP 128, MERL 256, ESI 500), vocabulary logits and cross-entropy at every position, AdamW's per-tensor
   ``for`` loop (torch's CPU default), no gradient clipping, eager, fp32. At paper size this matched the speed
   of HKU-MedAI/MELP's own code within 0-8% on CPU (issue 18);
-- ``ours``: our default -- reports padded to the batch's longest, logits only at real label positions, the CPU trainer
-  config's ``perf`` switches (channels-last positional conv, integer-draw dropout masks),
-  (``PretrainModule.caption_real_positions``), ``perf.optimizer_impl`` (fused AdamW), gradient clipping 1.0 as
-  our trainer configs, plus ``torch.compile`` of the towers with ``--compile``;
+- ``ours``: our default -- reports padded to the batch's longest, logits only at real label positions
+  (``PretrainModule.caption_real_positions``), the CPU trainer config's ``perf`` switches (fused AdamW,
+  channels-last positional conv, integer-draw dropout masks), gradient clipping 1.0 as our trainer configs, plus
+  ``torch.compile`` of the towers with ``--compile``;
 - ``ours@pad``: ours with the baseline's padding, so ``ours@pad / base`` is the speed-up of the compute alone.
 
     python benchmarks/perf/pretrain_step.py                               # MELP, tiny + paper, B=4 and 8 (~5 min on 2 cores)

@@ -57,16 +57,24 @@ def dropout(x: torch.Tensor, p: float, training: bool = True, fast: bool = True)
     return _MaskedScale.apply(x, keep_mask(x.shape, p), 1.0 / (1.0 - p))
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
-              dropout_p: float = 0.0, fast: bool = True, scale: float | None = None) -> torch.Tensor:
-    """``F.scaled_dot_product_attention`` (boolean ``attn_mask``: True = may attend); on CPU with dropout and
-    ``fast``, softmax(QK^T / sqrt(d)) with :func:`dropout`, then V -- the math kernel SDPA falls back to there."""
-    if not (fast and _fast_applies(q, dropout_p, True)):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
+def math_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                   dropout_p: float = 0.0, training: bool = True, fast: bool = True,
+                   scale: float | None = None) -> torch.Tensor:
+    """softmax(QK^T / sqrt(d)) (boolean ``attn_mask``: True = may attend), :func:`dropout`, then V: the math
+    kernel SDPA falls back to on CPU with dropout, written out."""
     att = (q * (scale if scale is not None else 1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
     if attn_mask is not None:
         att = att.masked_fill(~attn_mask, float("-inf"))
-    return dropout(att.softmax(dim=-1), dropout_p) @ v
+    return dropout(att.softmax(dim=-1), dropout_p, training, fast) @ v
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+              dropout_p: float = 0.0, fast: bool = True, scale: float | None = None) -> torch.Tensor:
+    """``F.scaled_dot_product_attention``; on CPU with dropout and ``fast``, :func:`math_attention` with the
+    integer-draw mask."""
+    if not (fast and _fast_applies(q, dropout_p, True)):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
+    return math_attention(q, k, v, attn_mask, dropout_p, scale=scale)
 
 
 class FastCPUDropout(nn.Dropout):

@@ -9,14 +9,13 @@ transformer_encoder_layer.py) and the whole stack starts with one LayerNorm over
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ecg_encoders.cpu_dropout import attention
+from ecg_encoders.cpu_dropout import attention, math_attention
 
 
 class SelfAttention(nn.Module):
@@ -46,11 +45,7 @@ class SelfAttention(nn.Module):
         if self.fused:
             y = attention(q, k, v, attn_mask=mask, dropout_p=p, fast=self.fast_cpu_dropout)
         else:
-            att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)
-            if mask is not None:
-                att = att.masked_fill(~mask, float("-inf"))
-            att = F.dropout(att.softmax(dim=-1), p=p, training=self.training)
-            y = att @ v
+            y = math_attention(q, k, v, attn_mask=mask, dropout_p=p, training=self.training, fast=self.fast_cpu_dropout)
         return self.out(y.transpose(1, 2).reshape(b, n, d))
 
 
