@@ -16,6 +16,7 @@ stay meaningful on a shared machine:
 
     python benchmarks/perf/pretrain_step.py                               # MELP, tiny + paper, B=4 and 8 (~5 min on 2 cores)
     python benchmarks/perf/pretrain_step.py --methods melp merl esi heartlang --sizes paper --batches 4 8 --steps 5
+        # (ESI's paper preset at B=8 needs more than 23 GB of RAM)
     python benchmarks/perf/pretrain_step.py --sizes tiny --compile        # + torch.compile (compile time reported apart)
     python benchmarks/perf/pretrain_step.py --attention                   # the older fused vs math-attention comparison
 
