@@ -10,7 +10,6 @@ by a forward hook); capture only, no code generation, so it is fast and needs no
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
@@ -20,17 +19,10 @@ import torch
 
 from ecg_text_align.perf import compile_targets
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def _load_sibling(name: str):
-    """The sibling script as a module (benchmarks/perf is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ps = _load_sibling("pretrain_step")
+import step_models as sm  # noqa: E402
 
 
 def captured_inputs(model: Any, batch: dict, names: list[str]) -> dict[str, tuple[tuple, dict]]:
@@ -48,16 +40,16 @@ def captured_inputs(model: Any, batch: dict, names: list[str]) -> dict[str, tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=["melp"], choices=ps.METHODS)
+    ap.add_argument("--methods", nargs="+", default=["melp"], choices=sm.METHODS)
     ap.add_argument("--paper", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        tdir = ps.text_dir(Path(tmp), args.paper)
+        text_dirs = sm.offline_text_dirs(Path(tmp))
         for method in args.methods:
-            model, length = ps.build(method, args.paper, tdir)
+            model, _ = sm.build(method, args.paper, text_dirs)
             model.train()
             names = compile_targets(model)
-            inputs = captured_inputs(model, ps.make_batch(method, 2, length), names)
+            inputs = captured_inputs(model, sm.make_batch(method, model, 2), names)
             for n in names:
                 if n not in inputs:
                     print(f"{method}.{n}: not called in compute_losses")

@@ -6,11 +6,11 @@ stay meaningful on a shared machine:
 
 - ``base``: the model run the way the original code runs it -- reports padded to the original's fixed length
   (MELP 128, MERL 256, ESI 500), vocabulary logits and cross-entropy at every position, AdamW's per-tensor
-  ``for`` loop (torch's CPU default), no gradient clipping, eager, fp32. At paper size this matched the speed
-  of HKU-MedAI/MELP's own code within 0-8% on CPU (issue 18);
+  ``for`` loop (torch's CPU default), no gradient clipping unless the method's config sets one, eager, fp32. At
+  paper size this matched the speed of HKU-MedAI/MELP's own code within 0-8% on CPU (issue 18);
 - ``ours``: our default -- reports padded to the batch's longest, logits only at real label positions
   (``PretrainModule.caption_real_positions``), the CPU trainer config's ``perf`` switches (fused AdamW,
-  channels-last positional conv, integer-draw dropout masks), gradient clipping 1.0 as our trainer configs, plus
+  channels-last positional conv, integer-draw dropout masks), gradient clipping as our trainer configs, plus
   ``torch.compile`` of the towers with ``--compile``;
 - ``ours@pad``: ours with the baseline's padding, so ``ours@pad / base`` is the speed-up of the compute alone.
 
@@ -20,9 +20,12 @@ stay meaningful on a shared machine:
     python benchmarks/perf/pretrain_step.py --sizes tiny --compile        # + torch.compile (compile time reported apart)
     python benchmarks/perf/pretrain_step.py --attention                   # the older fused vs math-attention comparison
 
-Paper presets use the papers' sizes with random weights and a BERT-base text tower built offline with a
-30,522-token WordPiece vocabulary (+[BOS] = MELP's 30,523: the paper preset's 283.5M parameters); throughput does
-not depend on the weights, and no download is needed. Reports are MIMIC-like, the longest ~50 tokens.
+Each method is built from its own config (``step_models``: the last stage of ``experiment=<m>_paper`` at paper
+size, of ``method=<m>`` at tiny size) with random weights and an offline BERT of the hub model's geometry and
+vocabulary (heart_bert / MedCPT 30,522, BioLinkBERT 28,895; MELP adds [BOS]); throughput does not depend on the
+weights, and no download is needed. Reports are MIMIC-like, the longest ~50 tokens (ESI enriches its captions).
+The original's fixed text length is the config's ``max_length`` (MELP 128, MERL 256, ESI 500); the gradient-clip
+norm is the stage's own where its config sets one (HeartLang's MSM: 3.0), else ``base`` none and ``ours`` 1.0.
 """
 
 from __future__ import annotations
@@ -42,84 +45,12 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_models, also when loaded by file path
 
 from ecg_encoders.cpu_dropout import set_fast_cpu_dropout  # noqa: E402
 from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv  # noqa: E402
-
-REPORTS = [
-    "sinus rhythm with premature ventricular contractions. left axis deviation. left ventricular hypertrophy with "
-    "repolarization abnormality. inferior infarct, age undetermined. st depression in lateral leads, consider "
-    "ischemia. prolonged qt interval. abnormal ecg.",
-    "atrial fibrillation with rapid ventricular response. st depression, consider ischemia. abnormal ecg.",
-    "sinus bradycardia. first degree av block. borderline ecg.",
-    "sinus rhythm. normal ecg.",
-    "sinus tachycardia. right bundle branch block. left anterior fascicular block. abnormal ecg.",
-    "sinus rhythm. low qrs voltages in limb leads. nonspecific t wave abnormality. borderline ecg.",
-    "atrial flutter with variable block. poor r wave progression, consider anterior infarct. abnormal ecg.",
-    "sinus rhythm. left ventricular hypertrophy. abnormal ecg.",
-]
-METHODS = ("melp", "merl", "esi", "heartlang")
-#: the original code's fixed text length (MELP melp_model.py max_seq_len, MERL / ESI tokenisers; docs/baselines)
-ORIGINAL_PAD = {"melp": 128, "merl": 256, "esi": 500, "heartlang": None}
-PAPER_VOCAB = 30522  # BERT-base uncased (heart_bert, MedCPT); MELP adds [BOS]
-
-
-def text_dir(root: Path, paper: bool) -> Path:
-    """A random BERT directory: BERT-base geometry and a 30,522-token vocabulary at paper size, tiny otherwise."""
-    from ecg_encoders.text.offline import init_text_model_dir
-
-    if paper:  # filler words let the WordPiece trainer reach BERT-base's vocabulary size; reports stay whole words
-        filler = [" ".join(f"zq{i * 50 + j}" for j in range(50)) for i in range(800)]
-        return init_text_model_dir(REPORTS * 20 + filler, root / "paper", vocab_size=PAPER_VOCAB, layers=12,
-                                   width=768, heads=12, ffn_dim=3072, max_positions=512)
-    return init_text_model_dir(REPORTS * 20, root / "tiny", vocab_size=300, layers=4, width=128, heads=4, ffn_dim=512,
-                               max_positions=512)
-
-
-def _text(path: Path, **kw: Any) -> dict[str, Any]:
-    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path), **kw}
-
-
-def build(method: str, paper: bool, tdir: Path) -> tuple[Any, int]:
-    """(module, input samples) at paper size (configs/method/melp_paper.yaml, configs/experiment/*_paper.yaml) or tiny."""
-    torch.manual_seed(0)
-    if method == "melp":
-        from ecg_text_align.melp import MELP
-
-        pooler = ({"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 12, "heads": 8}
-                  if paper else {"shared_dim": 256, "caption_dim": 128, "n_queries_caption": 128,
-                                 "n_queries_contrast": 14, "heads": 4})
-        tower = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp" if paper else "tiny",
-                 "pooler": pooler}
-        return MELP(ecg_tower=tower, text_encoder=_text(tdir, freeze_layers=6 if paper else 2, max_length=128),
-                    decoder_layers=6, decoder_heads=8, decay_1d_params=paper), 5000
-    if method == "merl":
-        from baselines.merl.model import MERL
-
-        return MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "merl" if paper else "tiny"},
-                    text_encoder=_text(tdir, causal=False, add_trailing_cls=False, pooling="pooler",
-                                       freeze_layers=6 if paper else 1, max_length=256),
-                    proj_hidden=256 if paper else 16), 5000
-    if method == "esi":
-        from baselines.esi.model import ESI
-
-        return ESI(ecg_encoder={"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "base" if paper else "tiny"},
-                   text_encoder=_text(tdir, causal=True, add_trailing_cls=True, pooling="last", freeze_layers=0,
-                                      max_length=500),
-                   decoder_layers=6 if paper else 1, decoder_heads=8 if paper else 2), 5000
-    if method == "heartlang":
-        from baselines.heartlang.model import HeartLangMSM
-
-        return HeartLangMSM(preset="base" if paper else "tiny", vq_preset="base" if paper else "tiny"), 1000
-    raise KeyError(f"unknown method {method!r}; valid: {METHODS}")
-
-
-def make_batch(method: str, bs: int, length: int) -> dict[str, Any]:
-    t = torch.arange(length) / (100 if method == "heartlang" else 500)
-    beat = torch.exp(-((t % 0.8) - 0.4) ** 2 / (2 * 0.01**2))  # R-peaks every 0.8 s, so HeartLang finds beats
-    g = torch.Generator().manual_seed(0)
-    ecg = beat.expand(bs, 12, -1) + 0.05 * torch.randn(bs, 12, length, generator=g)
-    return {"ecg": ecg, "report": [REPORTS[i % len(REPORTS)] for i in range(bs)]}
+from step_models import (METHODS, build, caption_tokens, clip_norm, make_batch, offline_text_dirs,  # noqa: E402
+                         own_clip, text_towers, trainer_config)
 
 
 @dataclass(frozen=True)
@@ -136,30 +67,22 @@ class Way:
     fast_cpu_dropout: bool = False  # perf.fast_cpu_dropout
 
 
-def our_perf() -> dict[str, Any]:
-    """The CPU trainer config's ``perf`` mapping: what ``ours`` runs (configs are the one place it is set)."""
-    from omegaconf import OmegaConf
-
-    return dict(OmegaConf.load(Path(__file__).resolve().parents[2] / "configs" / "trainer" / "cpu.yaml")["perf"])
-
-
-def ways(compile_: bool) -> list[Way]:
-    perf = our_perf()
-    ours = dict(optimizer_impl=str(perf["optimizer_impl"]), clip=1.0, compiled=compile_,
+def ways(compile_: bool, stage: dict[str, Any] | None = None) -> list[Way]:
+    """base / ours / ours@pad for a method's stage config: ``ours`` runs the CPU trainer config's ``perf`` mapping
+    and clip norm (configs are the one place they are set), ``base`` clips only where the method's config does."""
+    trainer = trainer_config("cpu")
+    perf = dict(trainer["perf"])
+    ours = dict(optimizer_impl=str(perf["optimizer_impl"]), clip=clip_norm(stage or {}, trainer), compiled=compile_,
                 channels_last_conv=bool(perf.get("channels_last_conv")), fast_cpu_dropout=bool(perf.get("fast_cpu_dropout")))
-    return [Way("base", True, False, "for", None),
+    return [Way("base", True, False, "for", own_clip(stage or {})),
             Way("ours", False, True, **ours),
             Way("ours@pad", True, True, **ours)]
-
-
-def _text_towers(model: Any) -> list[Any]:
-    return [m for m in model.modules() if hasattr(m, "pad_to_max_length")]
 
 
 @contextlib.contextmanager
 def _way(model: Any, way: Way, compiled: dict[str, Any]):
     """Switch the model to ``way`` for one step (padding, logits, compiled sub-modules), then back."""
-    for t in _text_towers(model):
+    for t in text_towers(model):
         t.pad_to_max_length = way.pad
     model.caption_real_positions = way.real_positions
     set_channels_last_conv(model, way.channels_last_conv)
@@ -169,7 +92,7 @@ def _way(model: Any, way: Way, compiled: dict[str, Any]):
     try:
         yield
     finally:
-        for t in _text_towers(model):
+        for t in text_towers(model):
             t.pad_to_max_length = False
 
 
@@ -185,7 +108,8 @@ def one_step(model: Any, opt: torch.optim.Optimizer, batch: dict, way: Way, comp
         return time.perf_counter() - t0
 
 
-def measure(model: Any, batch: dict, steps: int, compile_: bool) -> tuple[dict[str, float], float | None]:
+def measure(model: Any, batch: dict, steps: int, compile_: bool,
+            stage: dict[str, Any] | None = None) -> tuple[dict[str, float], float | None]:
     """Median seconds per way (ways alternating step by step in a rotating order, one untimed warm-up each) and
     the compiled way's warm-up seconds (compilation, both paddings)."""
     model.train()
@@ -196,7 +120,7 @@ def measure(model: Any, batch: dict, steps: int, compile_: bool) -> tuple[dict[s
     if compile_:
         names = compile_submodules(model)
         compiled = {n: getattr(model, n)._compiled_call_impl for n in names}
-    ws = ways(compile_)
+    ws = ways(compile_, stage)
     for w in ws:  # one optimiser per implementation (ours and ours@pad share theirs)
         if w.optimizer_impl not in opts:
             opts[w.optimizer_impl] = torch.optim.AdamW(params, lr=1e-5, **adamw_impl_kwargs(w.optimizer_impl))
@@ -216,16 +140,16 @@ def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def attention_rows(tdirs: dict[str, Path], sizes: list[str], batch: int, steps: int) -> None:
+def attention_rows(text_dirs: Callable[[int, bool], Path], sizes: list[str], batch: int, steps: int) -> None:
     """The older comparison: MELP with fused SDPA attention vs the explicit math path."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     print(f"\nMELP attention (load {_load()}): fused vs math, batch {batch}, {steps} steps")
     for size in sizes:
-        model, length = build("melp", size == "paper", tdirs[size])
+        model, _ = build("melp", size == "paper", text_dirs)
         model.train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-        data = make_batch("melp", batch, length)
+        data = make_batch("melp", model, batch)
         t: dict[bool, list[float]] = {True: [], False: []}
         way = Way("ours", False, True, "fused", None)
         for i in range(steps + 1):
@@ -257,25 +181,25 @@ def main() -> None:
     header = (f"{'method':9s} {'size':5s} {'B':>2s} {'pad':>4s} {'len':>4s} {'base s':>7s} {'ours s':>7s} "
               f"{'ours@pad s':>10s} {'real pad x':>10s} {'equal pad x':>11s} {'compile s':>9s}  load")
     with tempfile.TemporaryDirectory() as tmp:
-        tdirs = {s: text_dir(Path(tmp), s == "paper") for s in args.sizes}
+        text_dirs = offline_text_dirs(Path(tmp))
         print(header)
         for method in args.methods:
             for size in args.sizes:
-                model, length = build(method, size == "paper", tdirs[size])
+                model, stage = build(method, size == "paper", text_dirs)
+                towers = text_towers(model)
+                pad = towers[0].max_length if towers else None  # the config's max_length: the original's fixed length
                 for bs in args.batches:
-                    data = make_batch(method, bs, length)
+                    data = make_batch(method, model, bs)
                     steps = args.steps * (4 if size == "tiny" else 1)
-                    med, comp = measure(model, data, steps, args.compile)
-                    towers = _text_towers(model)
-                    real_len = int(towers[0].tokenize(data["report"])["input_ids"].shape[1]) if towers else 0
-                    pad = ORIGINAL_PAD[method]
+                    med, comp = measure(model, data, steps, args.compile, stage)
+                    real_len = caption_tokens(model, data["report"])
                     print(f"{method:9s} {size:5s} {bs:2d} {pad or '-':>4} {real_len or '-':>4} {med['base']:7.3f} "
                           f"{med['ours']:7.3f} {med['ours@pad']:10.3f} {med['base'] / med['ours']:10.3f} "
                           f"{med['base'] / med['ours@pad']:11.3f} {comp if comp is not None else float('nan'):9.1f}  "
                           f"{_load()}", flush=True)
                 del model
         if args.attention:
-            attention_rows(tdirs, args.sizes, args.batches[0], args.steps)
+            attention_rows(text_dirs, args.sizes, args.batches[0], args.steps)
     print("x = base seconds / ours seconds (higher is faster); goal on 2 CPU cores (MELP paper): >= 1.6 at real "
           "padding, >= 1.15 at equal padding")
 
