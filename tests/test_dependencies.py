@@ -29,7 +29,8 @@ PACKAGES = {
     "ecg-eval": [REPO / "packages/ecg-eval/src"],
     "ecglang-bench": [REPO / "benchmarks", REPO / "baselines"],
 }
-OWN_MODULES = {"ecglang-bench": {"benchmarks", "baselines"}}
+#: benchmarks/perf is a folder of scripts; they import their sibling modules (step_models) by file name
+OWN_MODULES = {"ecglang-bench": {"benchmarks", "baselines"} | {f.stem for f in (REPO / "benchmarks" / "perf").glob("*.py")}}
 
 
 def _norm(name: str) -> str:
