@@ -142,3 +142,14 @@ def test_clip_norms_come_from_the_configs(sm) -> None:
     assert melp == {"base": None, "ours": 1.0, "ours@pad": 1.0}
     assert heartlang == {"base": 3.0, "ours": 3.0, "ours@pad": 3.0}
     assert sm.clip_norm({"trainer_overrides": {"gradient_clip_val": None}}, {"gradient_clip_val": 1.0}) is None
+
+
+def test_gpu_step_paper_preflight_on_cpu(tmp_path: Path) -> None:
+    """``--paper`` on the CPU: the paper presets under bf16 autocast, HeartLang clipping at its own 3.0."""
+    out = tmp_path / "rows.json"
+    stdout = _run("gpu_step.py", "--paper", "--methods", "merl", "heartlang", "--device", "cpu", "--steps", "1",
+                  "--json", str(out))
+    assert stdout.startswith("NO GPU: paper presets under bf16 autocast")
+    rows = {r["method"]: r for r in json.loads(out.read_text())}
+    assert rows["merl"]["preset"] == "paper" and round(rows["merl"]["params_m"], 1) == 114.3
+    assert rows["heartlang"]["clip"] == 3.0 and rows["merl"]["clip"] == 1.0
