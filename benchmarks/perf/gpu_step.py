@@ -18,8 +18,8 @@ warm-up steps.
 Without a GPU it runs the *tiny* presets (``method=<m>``) on the CPU in fp32 (batch 2, 2 steps, no compile) and
 says so in its first line: a check that the script works, not a measurement; MFU is then not reported.
 ``--paper`` runs the paper presets on the CPU under bf16 autocast instead (about a minute for the four at batch 2
-on 2 cores): a pre-flight of the GPU path before a GPU job. Throughput
-does not depend on the weights; nothing is downloaded. Target: the whole run in under 5 minutes on one GPU.
+on 2 cores): a pre-flight of the GPU path before a GPU job. Throughput does not depend on the weights; nothing
+is downloaded. Target: the whole run in under 5 minutes on one GPU.
 """
 
 from __future__ import annotations
