@@ -19,6 +19,7 @@ stay meaningful on a shared machine:
         # (ESI's paper preset at B=8 needs more than 23 GB of RAM)
     python benchmarks/perf/pretrain_step.py --sizes tiny --compile        # + torch.compile (compile time reported apart)
     python benchmarks/perf/pretrain_step.py --attention                   # the older fused vs math-attention comparison
+    python benchmarks/perf/pretrain_step.py --json rows.json              # rows also as JSON, saved after each row
 
 Each method is built from its own config (``step_models``: the last stage of ``experiment=<m>_paper`` at paper
 size, of ``method=<m>`` at tiny size) with random weights and an offline BERT of the hub model's geometry and
@@ -47,6 +48,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_models, also when loaded by file path
 
+from ecg_data.paths import atomic_write_json  # noqa: E402
 from ecg_encoders.cpu_dropout import set_fast_cpu_dropout  # noqa: E402
 from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv  # noqa: E402
 from step_models import (METHODS, build, caption_tokens, clip_norm, make_batch, offline_text_dirs,  # noqa: E402
@@ -174,6 +176,8 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="ours with torch.compile of the towers and decoder")
     ap.add_argument("--attention", action="store_true", help="also the fused vs math attention comparison")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="also write the rows here, rewritten atomically after each row (a killed run keeps them)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -183,6 +187,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         text_dirs = offline_text_dirs(Path(tmp))
         print(header)
+        rows: list[dict[str, Any]] = []
         for method in args.methods:
             for size in args.sizes:
                 model, stage = build(method, size == "paper", text_dirs)
@@ -197,6 +202,14 @@ def main() -> None:
                           f"{med['ours']:7.3f} {med['ours@pad']:10.3f} {med['base'] / med['ours']:10.3f} "
                           f"{med['base'] / med['ours@pad']:11.3f} {comp if comp is not None else float('nan'):9.1f}  "
                           f"{_load()}", flush=True)
+                    rows.append({"method": method, "size": size, "batch": bs, "steps": steps, "original_pad": pad,
+                                 "text_tokens": real_len, "threads": torch.get_num_threads(),
+                                 "seconds": med, "real_pad_x": med["base"] / med["ours"],
+                                 "equal_pad_x": med["base"] / med["ours@pad"], "compile_s": comp,
+                                 "load_average": list(os.getloadavg()), "torch": torch.__version__,
+                                 "date": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                    if args.json:
+                        atomic_write_json(args.json, rows)
                 del model
         if args.attention:
             attention_rows(text_dirs, args.sizes, args.batches[0], args.steps)

@@ -104,9 +104,10 @@ def _run(script: str, *args: str) -> str:
     return out.stdout
 
 
-def test_pretrain_step_script_prints_ratios_for_every_method() -> None:
+def test_pretrain_step_script_prints_ratios_for_every_method(tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
     stdout = _run("pretrain_step.py", "--methods", "melp", "merl", "esi", "heartlang", "--sizes", "tiny", "--batches",
-                  "2", "--steps", "1")
+                  "2", "--steps", "1", "--json", str(out))
     rows = {line.split()[0]: line.split() for line in stdout.splitlines() if line.split()[:2][1:] == ["tiny"]}
     assert set(rows) == {"melp", "merl", "esi", "heartlang"}
     # the original-style padding is each tiny config's max_length; HeartLang has no text
@@ -116,6 +117,9 @@ def test_pretrain_step_script_prints_ratios_for_every_method() -> None:
         assert min(base, ours, ours_pad) > 0
         # the ratios are base / ours (not inverted); seconds are printed to 3 decimals, hence the tolerance
         assert real_x == pytest.approx(base / ours, rel=0.1) and equal_x == pytest.approx(base / ours_pad, rel=0.1)
+    saved = {r["method"]: r for r in json.loads(out.read_text())}
+    assert set(saved) == set(rows) and saved["esi"]["original_pad"] == 192 and saved["heartlang"]["text_tokens"] == 0
+    assert all(r["real_pad_x"] == r["seconds"]["base"] / r["seconds"]["ours"] for r in saved.values())
 
 
 def test_gpu_step_script_without_a_gpu_runs_the_trainer_step(tmp_path: Path) -> None:
