@@ -70,8 +70,9 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(method: str, *, paper: bool, batch: int, steps: int, warmup: int, compiled: bool, device: torch.device,
-            bf16: bool, text_dirs: sm.TextDirs, trainer: dict[str, Any]) -> dict[str, Any]:
-    module, stage = sm.build(method, paper, text_dirs)
+            bf16: bool, text_dirs: sm.TextDirs, trainer: dict[str, Any], method_dir: Path | None = None,
+            module_cls: str | None = None) -> dict[str, Any]:
+    module, stage = sm.build(method, paper, text_dirs, method_dir=method_dir, module_cls=module_cls)
     module.to(device).train()
     perf = {k: v for k, v in dict(trainer.get("perf") or {}).items() if k != "compile"}  # compiled: per row
     apply_perf(module, perf)
@@ -114,7 +115,7 @@ def peak_tflops(device: torch.device, given: float | None) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    sm.add_method_args(ap, list(METHODS))
     ap.add_argument("--batch", type=int, default=None, help="per-step batch (default 16 on GPU, 2 on CPU)")
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default 8 on GPU, 2 on CPU)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compile happens here)")
@@ -125,6 +126,7 @@ def main() -> None:
     ap.add_argument("--paper", action="store_true", help="paper presets on the CPU too (bf16 autocast): a pre-flight of "
                     "the GPU path, not a measurement")
     args = ap.parse_args()
+    sm.use_method_dir(args.method_dir)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     paper = bf16 = gpu or args.paper
@@ -148,7 +150,7 @@ def main() -> None:
             for compiled in compiles:
                 r = measure(method, paper=paper, batch=batch, steps=steps, warmup=args.warmup if gpu else 1,
                             compiled=compiled, device=device, bf16=bf16, text_dirs=text_dirs,
-                            trainer=trainer)
+                            trainer=trainer, method_dir=args.method_dir, module_cls=args.module_class)
                 r["mfu"] = r["achieved_tflops"] / peak if peak else None
                 r["device"] = torch.cuda.get_device_name(device) if gpu else "cpu"
                 rows.append(r)

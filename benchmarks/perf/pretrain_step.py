@@ -20,6 +20,7 @@ stay meaningful on a shared machine:
     python benchmarks/perf/pretrain_step.py --sizes tiny --compile        # + torch.compile (compile time reported apart)
     python benchmarks/perf/pretrain_step.py --attention                   # the older fused vs math-attention comparison
     python benchmarks/perf/pretrain_step.py --json rows.json              # rows also as JSON, saved after each row
+    python benchmarks/perf/pretrain_step.py --methods my_method --method-dir DIR --module-class my_method:MyMethod --sizes tiny
 
 Each method is built from its own config (``step_models``: the last stage of ``experiment=<m>_paper`` at paper
 size, of ``method=<m>`` at tiny size) with random weights and an offline BERT of the hub model's geometry and
@@ -51,8 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_models, also wh
 from ecg_data.paths import atomic_write_json  # noqa: E402
 from ecg_encoders.cpu_dropout import set_fast_cpu_dropout  # noqa: E402
 from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv  # noqa: E402
-from step_models import (METHODS, build, caption_tokens, clip_norm, make_batch, offline_text_dirs,  # noqa: E402
-                         own_clip, text_towers, trainer_config)
+from step_models import (add_method_args, build, caption_tokens, clip_norm, make_batch,  # noqa: E402
+                         offline_text_dirs, own_clip, text_towers, trainer_config, use_method_dir)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def attention_rows(text_dirs: Callable[[int, bool], Path], sizes: list[str], bat
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=["melp"], choices=METHODS)
+    add_method_args(ap, ["melp"])
     ap.add_argument("--sizes", nargs="+", default=["tiny", "paper"], choices=("tiny", "paper"))
     ap.add_argument("--batches", nargs="+", type=int, default=[4, 8])
     ap.add_argument("--steps", type=int, default=3, help="timed steps per way (tiny runs 4x as many)")
@@ -179,6 +180,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None,
                     help="also write the rows here, rewritten atomically after each row (a killed run keeps them)")
     args = ap.parse_args()
+    use_method_dir(args.method_dir)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU fp32; load average {_load()}")
@@ -190,7 +192,8 @@ def main() -> None:
         rows: list[dict[str, Any]] = []
         for method in args.methods:
             for size in args.sizes:
-                model, stage = build(method, size == "paper", text_dirs)
+                model, stage = build(method, size == "paper", text_dirs, method_dir=args.method_dir,
+                                     module_cls=args.module_class)
                 towers = text_towers(model)
                 pad = towers[0].max_length if towers else None  # the config's max_length: the original's fixed length
                 for bs in args.batches:

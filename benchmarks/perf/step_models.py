@@ -13,7 +13,9 @@ training 6 text layers where the paper trains none, HeartLang excluding padding 
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,7 @@ from typing import Any
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-METHODS = ("melp", "merl", "esi", "heartlang")
-#: the module class each method's last pretraining stage builds (its ``*_stage`` function)
-MODULE_CLASSES = {"melp": "ecg_text_align.melp.MELP", "merl": "baselines.merl.model.MERL",
-                  "esi": "baselines.esi.model.ESI", "heartlang": "baselines.heartlang.model.HeartLangMSM"}
+METHODS = ("melp", "merl", "esi", "heartlang")  # the shipped methods with a training step; classes: baselines.registry
 #: vocabulary of the hub model each paper text preset names (as tests/baselines/test_paper_counts.py pins them)
 PAPER_VOCAB = {"heart_bert": 30522, "medcpt": 30522, "biolinkbert": 28895}
 TINY_VOCAB = 300
@@ -48,16 +47,24 @@ REPORTS = [
 TextDirs = Callable[[int, bool], Path]
 
 
-def stage_config(method: str, paper: bool) -> dict[str, Any]:
-    """The method's last pretraining stage, resolved, as plain Python (``experiment=<m>_paper`` or ``method=<m>``)."""
+def stage_config(method: str, paper: bool, method_dir: Path | None = None) -> dict[str, Any]:
+    """The method's last pretraining stage, resolved, as plain Python (``experiment=<m>_paper`` or ``method=<m>``).
+
+    ``method_dir`` is a user's directory with ``method/<m>.yaml`` (and ``experiment/<m>_paper.yaml``), as
+    ``benchmarks/run.py method_dir=`` takes it (docs/adding-a-method.md)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import MissingConfigException
     from omegaconf import OmegaConf
 
-    if method not in METHODS:
-        raise KeyError(f"unknown method {method!r}; valid: {METHODS}")
-    override = f"experiment={method}_paper" if paper else f"method={method}"
+    overrides = [f"experiment={method}_paper" if paper else f"method={method}"]
+    if method_dir is not None:
+        overrides.append(f"hydra.searchpath=[file://{Path(method_dir).resolve()}]")
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose("config", overrides=[override])
+        try:
+            cfg = compose("config", overrides=overrides)
+        except MissingConfigException as err:
+            where = f"configs/ or {method_dir}" if method_dir else "configs/ (a user's method: --method-dir)"
+            raise SystemExit(f"no config for {overrides[0]!r} in {where}: {str(err).splitlines()[0]}") from None
     return OmegaConf.to_container(cfg.method.stages[-1], resolve=True)  # type: ignore[return-value]
 
 
@@ -66,6 +73,9 @@ def module_kwargs(stage: dict[str, Any], paper: bool, text_dirs: TextDirs) -> di
     kw = {k: v for k, v in stage.items() if k not in STAGE_ONLY_KEYS}
     text = kw.get("text_encoder")
     if text is not None:
+        if paper and text.get("name") not in PAPER_VOCAB:
+            raise SystemExit(f"text preset {text.get('name')!r} has no known hub vocabulary size; add it to "
+                             f"step_models.PAPER_VOCAB (known: {sorted(PAPER_VOCAB)})")
         vocab = PAPER_VOCAB[text["name"]] if paper else TINY_VOCAB
         kw["text_encoder"] = {**text, "path": str(text_dirs(vocab, paper))}
     return kw
@@ -92,13 +102,43 @@ def offline_text_dirs(root: Path) -> TextDirs:
     return get
 
 
-def build(method: str, paper: bool, text_dirs: TextDirs) -> tuple[Any, dict[str, Any]]:
+def module_class(method: str, target: str | None = None) -> type:
+    """The model class: the method's entry in ``baselines.registry``; for a method not registered there (a
+    user's), ``target`` (``"module:Class"``)."""
+    from baselines.registry import METHODS as REGISTRY
+
+    if method in REGISTRY.names():
+        return REGISTRY.get(method)
+    if not target:
+        raise SystemExit(f"method {method!r} is not in baselines.registry: pass --module-class module:Class "
+                         "(docs/adding-a-method.md)")
+    module_path, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_path), attr)
+
+
+def build(method: str, paper: bool, text_dirs: TextDirs, *, method_dir: Path | None = None,
+          module_cls: str | None = None) -> tuple[Any, dict[str, Any]]:
     """(module, its stage config) for ``method`` at paper size or tiny, weights seeded with 0."""
-    stage = stage_config(method, paper)
-    module_path, cls_name = MODULE_CLASSES[method].rsplit(".", 1)
-    cls = getattr(importlib.import_module(module_path), cls_name)
+    stage = stage_config(method, paper, method_dir)
+    cls = module_class(method, module_cls)
     torch.manual_seed(0)
     return cls(**module_kwargs(stage, paper, text_dirs)), stage
+
+
+def add_method_args(ap: argparse.ArgumentParser, default: list[str]) -> None:
+    """``--methods`` plus a user's method: ``--method-dir`` (configs and code) and ``--module-class``."""
+    ap.add_argument("--methods", nargs="+", default=default,
+                    help=f"shipped: {' '.join(METHODS)}; or a user's method with --method-dir")
+    ap.add_argument("--method-dir", type=Path, default=None,
+                    help="a user's directory with method/<m>.yaml (+ experiment/<m>_paper.yaml) and its code")
+    ap.add_argument("--module-class", default=None,
+                    help="module:Class of a user's method (registered methods use baselines.registry)")
+
+
+def use_method_dir(method_dir: Path | None) -> None:
+    """Make a user's method directory importable (as ``benchmarks/run.py method_dir=`` does)."""
+    if method_dir is not None:
+        sys.path.insert(0, str(Path(method_dir).resolve()))
 
 
 def trainer_config(name: str) -> dict[str, Any]:

@@ -157,3 +157,21 @@ def test_gpu_step_paper_preflight_on_cpu(tmp_path: Path) -> None:
     rows = {r["method"]: r for r in json.loads(out.read_text())}
     assert rows["merl"]["preset"] == "paper" and round(rows["merl"]["params_m"], 1) == 114.3
     assert rows["heartlang"]["clip"] == 3.0 and rows["merl"]["clip"] == 1.0
+
+
+def test_a_users_method_from_docs_is_benchmarked(tmp_path: Path) -> None:
+    """docs/adding-a-method.md's method, kept outside the repo, through ``--method-dir`` and ``--module-class``."""
+    import re
+
+    text = (REPO / "docs" / "adding-a-method.md").read_text()
+    for name, body in re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", text, flags=re.S):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(body)
+    out = tmp_path / "rows.json"
+    _run("pretrain_step.py", "--methods", "my_method", "--method-dir", str(tmp_path), "--module-class",
+         "my_method:MyMethod", "--sizes", "tiny", "--batches", "2", "--steps", "1", "--json", str(out))
+    (row,) = json.loads(out.read_text())
+    assert row["method"] == "my_method" and row["text_tokens"] == 0 and row["seconds"]["ours"] > 0
+    missing = subprocess.run([sys.executable, str(PERF / "pretrain_step.py"), "--methods", "my_method", "--sizes",
+                              "tiny"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert missing.returncode != 0 and "--method-dir" in missing.stderr and "Traceback" not in missing.stderr
