@@ -43,3 +43,25 @@ def cinc_sample(shared_dir: Path) -> Path:
     if not root.is_dir():
         pytest.skip(f"CinC 2021 sample not found under {root}")
     return root
+
+
+@pytest.fixture
+def bert_from_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Replace the hub loader by a BERT-base of the given vocabulary (fast tokenizer with that many tokens): paper-size
+    text towers on the ``meta`` device, nothing downloaded (tests/baselines/test_paper_counts.py, the step benchmarks)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    import ecg_encoders.text.hf as hf
+
+    def use(vocab: int, max_positions: int = 512) -> None:
+        words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(vocab - 5)]
+
+        def load(name, *, causal, local_files_only=None):
+            tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
+            # a causal tower gets MELP's [BOS] (one more row, as resize_token_embeddings gives)
+            cfg = BertConfig(vocab_size=vocab + int(causal), max_position_embeddings=max_positions, is_decoder=causal)
+            return tok, BertModel(cfg)
+
+        monkeypatch.setattr(hf, "load_tokenizer_and_model", load)
+
+    return use

@@ -25,7 +25,6 @@ is downloaded. Target: the whole run in under 5 minutes on one GPU.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
@@ -49,17 +48,8 @@ METHODS = sm.METHODS
 
 
 def _step_fn(module: Any, opt: torch.optim.Optimizer, bf16: bool, device: torch.device, clip: float | None):
-    amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    params = [p for p in module.parameters() if p.requires_grad]
-
     def step(batch: dict[str, Any]) -> None:
-        with amp():
-            loss = module.compute_losses(batch)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], clip)
-        opt.step()
+        sm.train_step(module, opt, batch, clip, torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else None)
 
     return step
 
@@ -74,18 +64,18 @@ def measure(method: str, *, paper: bool, batch: int, steps: int, warmup: int, co
             module_cls: str | None = None) -> dict[str, Any]:
     module, stage = sm.build(method, paper, text_dirs, method_dir=method_dir, module_cls=module_cls)
     module.to(device).train()
-    perf = {k: v for k, v in dict(trainer.get("perf") or {}).items() if k != "compile"}  # compiled: per row
-    apply_perf(module, perf)
+    perf = dict(trainer.get("perf") or {})
+    apply_perf(module, {k: v for k, v in perf.items() if k != "compile"})  # compiled: per row, below
     opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-5,
                             **adamw_impl_kwargs(getattr(module, "optimizer_impl", "fused")))
     clip = sm.clip_norm(stage, trainer)
-    data = sm.make_batch(method, module, batch, device)
+    data = sm.make_batch(module, batch, device)
     step = _step_fn(module, opt, bf16, device, clip)
     with FlopCounterMode(display=False) as fc:  # eager, one step: the model's FLOPs (compile does not change them)
         step(data)
     flops = fc.get_total_flops()
     if compiled:
-        compile_submodules(module, **dict(dict(trainer.get("perf") or {}).get("compile_options") or {}))
+        compile_submodules(module, **dict(perf.get("compile_options") or {}))
     for _ in range(warmup):
         step(data)
     _sync(device)
@@ -126,7 +116,6 @@ def main() -> None:
     ap.add_argument("--paper", action="store_true", help="paper presets on the CPU too (bf16 autocast): a pre-flight of "
                     "the GPU path, not a measurement")
     args = ap.parse_args()
-    sm.use_method_dir(args.method_dir)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     paper = bf16 = gpu or args.paper

@@ -49,7 +49,7 @@ def main() -> None:
             model, _ = sm.build(method, args.paper, text_dirs)
             model.train()
             names = compile_targets(model)
-            inputs = captured_inputs(model, sm.make_batch(method, model, 2), names)
+            inputs = captured_inputs(model, sm.make_batch(model, 2), names)
             for n in names:
                 if n not in inputs:
                     print(f"{method}.{n}: not called in compute_losses")

@@ -39,7 +39,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_models, also wh
 from ecg_data.paths import atomic_write_json  # noqa: E402
 from ecg_encoders.cpu_dropout import set_fast_cpu_dropout  # noqa: E402
 from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv  # noqa: E402
-from step_models import (add_method_args, build, caption_tokens, clip_norm, make_batch,  # noqa: E402
-                         offline_text_dirs, own_clip, text_towers, trainer_config, use_method_dir)
+from step_models import (TextDirs, add_method_args, build, caption_tokens, clip_norm, make_batch,  # noqa: E402
+                         offline_text_dirs, own_clip, text_towers, train_step, trainer_config)
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,7 @@ def _way(model: Any, way: Way, compiled: dict[str, Any]):
 def one_step(model: Any, opt: torch.optim.Optimizer, batch: dict, way: Way, compiled: dict[str, Any]) -> float:
     with _way(model, way, compiled):
         t0 = time.perf_counter()
-        loss = model.compute_losses(batch)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if way.clip:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], way.clip)
-        opt.step()
+        train_step(model, opt, batch, way.clip)
         return time.perf_counter() - t0
 
 
@@ -143,7 +137,7 @@ def _load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def attention_rows(text_dirs: Callable[[int, bool], Path], sizes: list[str], batch: int, steps: int) -> None:
+def attention_rows(text_dirs: TextDirs, sizes: list[str], batch: int, steps: int) -> None:
     """The older comparison: MELP with fused SDPA attention vs the explicit math path."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -152,7 +146,7 @@ def attention_rows(text_dirs: Callable[[int, bool], Path], sizes: list[str], bat
         model, _ = build("melp", size == "paper", text_dirs)
         model.train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-        data = make_batch("melp", model, batch)
+        data = make_batch(model, batch)
         t: dict[bool, list[float]] = {True: [], False: []}
         way = Way("ours", False, True, "fused", None)
         for i in range(steps + 1):
@@ -180,7 +174,6 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None,
                     help="also write the rows here, rewritten atomically after each row (a killed run keeps them)")
     args = ap.parse_args()
-    use_method_dir(args.method_dir)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU fp32; load average {_load()}")
@@ -197,7 +190,7 @@ def main() -> None:
                 towers = text_towers(model)
                 pad = towers[0].max_length if towers else None  # the config's max_length: the original's fixed length
                 for bs in args.batches:
-                    data = make_batch(method, model, bs)
+                    data = make_batch(model, bs)
                     steps = args.steps * (4 if size == "tiny" else 1)
                     med, comp = measure(model, data, steps, args.compile, stage)
                     real_len = caption_tokens(model, data["report"])

@@ -14,8 +14,8 @@ training 6 text layers where the paper trains none, HeartLang excluding padding 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,10 @@ def stage_config(method: str, paper: bool, method_dir: Path | None = None) -> di
     from omegaconf import OmegaConf
 
     overrides = [f"experiment={method}_paper" if paper else f"method={method}"]
-    if method_dir is not None:
-        overrides.append(f"hydra.searchpath=[file://{Path(method_dir).resolve()}]")
+    if method_dir is not None:  # the runner's own handling: the search path, and the directory on sys.path
+        from benchmarks.run import expand_method_dir
+
+        overrides += [a for a in expand_method_dir([f"method_dir={method_dir}"]) if a.startswith("hydra.searchpath=")]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         try:
             cfg = compose("config", overrides=overrides)
@@ -135,12 +137,6 @@ def add_method_args(ap: argparse.ArgumentParser, default: list[str]) -> None:
                     help="module:Class of a user's method (registered methods use baselines.registry)")
 
 
-def use_method_dir(method_dir: Path | None) -> None:
-    """Make a user's method directory importable (as ``benchmarks/run.py method_dir=`` does)."""
-    if method_dir is not None:
-        sys.path.insert(0, str(Path(method_dir).resolve()))
-
-
 def trainer_config(name: str) -> dict[str, Any]:
     """``configs/trainer/<name>.yaml`` as plain Python: its ``perf`` mapping and clip norm are what ``ours`` runs."""
     from omegaconf import OmegaConf
@@ -159,7 +155,19 @@ def clip_norm(stage: dict[str, Any], trainer: dict[str, Any]) -> float | None:
     return overrides["gradient_clip_val"] if "gradient_clip_val" in overrides else trainer.get("gradient_clip_val")
 
 
-def make_batch(method: str, module: Any, bs: int, device: torch.device | str = "cpu") -> dict[str, Any]:
+def train_step(module: Any, opt: torch.optim.Optimizer, batch: dict[str, Any], clip: float | None,
+               autocast: contextlib.AbstractContextManager | None = None) -> None:
+    """One training step as the trainer runs it: every loss, backward, gradient clipping (``clip``), optimiser."""
+    with autocast or contextlib.nullcontext():
+        loss = module.compute_losses(batch)["loss"]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_([p for p in module.parameters() if p.grad is not None], clip)
+    opt.step()
+
+
+def make_batch(module: Any, bs: int, device: torch.device | str = "cpu") -> dict[str, Any]:
     """A batch of the module's input shape: R-peaks every 0.8 s (so HeartLang finds beats) plus noise, and reports."""
     spec = module.input_spec
     t = torch.arange(spec.length, device=device) / spec.fs

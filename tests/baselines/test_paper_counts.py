@@ -11,34 +11,10 @@ wav2vec2 ``mask_emb`` outside stage 0); the pins hold with or without them (``_u
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 import torch
 
 BERT_LAYERS_768 = 12 * (4 * (768 * 768 + 768) + 2 * 1536 + 768 * 3072 + 3072 + 3072 * 768 + 768)  # 85,054,464
 POOLER = 768 * 768 + 768  # 590,592
-
-
-@pytest.fixture
-def bert_from_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """Replace the hub loader by a BERT-base of the given vocabulary (fast tokenizer with that many tokens)."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    import ecg_encoders.text.hf as hf
-
-    def use(vocab: int, max_positions: int = 512) -> None:
-        words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(vocab - 5)]
-
-        def load(name, *, causal, local_files_only=None):
-            tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
-            # a causal tower gets MELP's [BOS] (one more row, as resize_token_embeddings gives)
-            cfg = BertConfig(vocab_size=vocab + int(causal), max_position_embeddings=max_positions, is_decoder=causal)
-            return tok, BertModel(cfg)
-
-        monkeypatch.setattr(hf, "load_tokenizer_and_model", load)
-
-    return use
 
 
 def _n(module: torch.nn.Module) -> int:

@@ -31,21 +31,9 @@ def sm():
     return mod
 
 
-@pytest.fixture
-def hub_berts(monkeypatch: pytest.MonkeyPatch):
-    """Text dirs named by vocabulary; the loader builds a BERT-base of that vocabulary (fast tokenizer) instead."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    import ecg_encoders.text.hf as hf
-
-    def load(name, *, causal, local_files_only=None):
-        vocab = int(Path(str(name)).name.split("-")[-1])
-        words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(vocab - 5)]
-        tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
-        return tok, BertModel(BertConfig(vocab_size=vocab + int(causal), max_position_embeddings=512, is_decoder=causal))
-
-    monkeypatch.setattr(hf, "load_tokenizer_and_model", load)
-    return lambda vocab, paper: Path(f"hub-{vocab}")
+def _text_dirs(asked: list[int]):
+    """Text dirs that record the vocabulary step_models asks for (the loader is ``bert_from_config``'s)."""
+    return lambda vocab, paper: asked.append(vocab) or Path(f"hub-{vocab}")
 
 
 def _n(module: torch.nn.Module, trainable: bool = False) -> int:
@@ -57,34 +45,45 @@ def _unused(model: torch.nn.Module) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if ".pooler." in n or n.endswith("encoder.mask_emb"))
 
 
-def test_paper_melp_is_the_pinned_preset(sm, hub_berts) -> None:
+def test_paper_melp_is_the_pinned_preset(sm, bert_from_config) -> None:
+    bert_from_config(30522)
+    asked: list[int] = []
     with torch.device("meta"):
-        m, stage = sm.build("melp", True, hub_berts)
+        m, stage = sm.build("melp", True, _text_dirs(asked))
+    assert asked == [30522]  # heart_bert's vocabulary
     assert _n(m) - _unused(m) + 768 == 282_943_105  # + mask_emb, as the pin counts it
     assert m.ecg_tower.attn_pool_contrast.query.shape[0] == 12  # main_pretrain.py:162, not the 14 of the old copy
     assert m.text.max_length == 128 and m.text.causal
     assert m.hparams.decay_1d_params is True
 
 
-def test_paper_merl_is_the_pinned_preset(sm, hub_berts) -> None:
+def test_paper_merl_is_the_pinned_preset(sm, bert_from_config) -> None:
+    bert_from_config(30522)
+    asked: list[int] = []
     with torch.device("meta"):
-        m, _ = sm.build("merl", True, hub_berts)
+        m, _ = sm.build("merl", True, _text_dirs(asked))
+    assert asked == [30522]  # MedCPT's vocabulary
     assert _n(m) == 114_265_728
     assert _n(m, trainable=True) == _n(m) - _n(m.text)  # train_text_tower: false, no BERT tensor trained
     assert m.text.max_length == 256
 
 
-def test_paper_esi_is_the_pinned_preset(sm, hub_berts) -> None:
+def test_paper_esi_is_the_pinned_preset(sm, bert_from_config) -> None:
+    bert_from_config(28895)
+    asked: list[int] = []
     with torch.device("meta"):
-        m, stage = sm.build("esi", True, hub_berts)
+        m, stage = sm.build("esi", True, _text_dirs(asked))
+    assert asked == [28895]  # BioLinkBERT's vocabulary
     assert _n(m) - _unused(m) + POOLER == 313_513_217  # BioLinkBERT's 28,895 tokens, ESI's CoCa decoder
     assert stage["decoder_block"] == "coca" and m.hparams.decoder_block == "coca"
     assert m.text.max_length == 500
 
 
-def test_paper_heartlang_is_the_pinned_preset(sm, hub_berts) -> None:
+def test_paper_heartlang_is_the_pinned_preset(sm) -> None:
+    asked: list[int] = []
     with torch.device("meta"):
-        m, _ = sm.build("heartlang", True, hub_berts)
+        m, _ = sm.build("heartlang", True, _text_dirs(asked))
+    assert asked == []  # no text tower
     assert _n(m.encoder) == 38_262_528 and _n(m.head) == 6_299_648
     assert m.hparams.exclude_padding is False  # the original masks padding slots too
 

@@ -9,7 +9,6 @@ transformer_encoder_layer.py) and the whole stack starts with one LayerNorm over
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
