@@ -31,9 +31,13 @@ def sm():
     return mod
 
 
-def _text_dirs(asked: list[int]):
-    """Text dirs that record the vocabulary step_models asks for (the loader is ``bert_from_config``'s)."""
-    return lambda vocab, paper: asked.append(vocab) or Path(f"hub-{vocab}")
+def _paper(sm, method: str) -> tuple[torch.nn.Module, dict, list[int]]:
+    """(module, stage config, the text vocabularies step_models asked for), built on the meta device; the text
+    tower comes from ``bert_from_config``'s loader, which the test has set to the expected vocabulary."""
+    asked: list[int] = []
+    with torch.device("meta"):
+        m, stage = sm.build(method, True, lambda vocab, paper: asked.append(vocab) or Path(f"hub-{vocab}"))
+    return m, stage, asked
 
 
 def _n(module: torch.nn.Module, trainable: bool = False) -> int:
@@ -47,9 +51,7 @@ def _unused(model: torch.nn.Module) -> int:
 
 def test_paper_melp_is_the_pinned_preset(sm, bert_from_config) -> None:
     bert_from_config(30522)
-    asked: list[int] = []
-    with torch.device("meta"):
-        m, stage = sm.build("melp", True, _text_dirs(asked))
+    m, _, asked = _paper(sm, "melp")
     assert asked == [30522]  # heart_bert's vocabulary
     assert _n(m) - _unused(m) + 768 == 282_943_105  # + mask_emb, as the pin counts it
     assert m.ecg_tower.attn_pool_contrast.query.shape[0] == 12  # main_pretrain.py:162, not the 14 of the old copy
@@ -59,9 +61,7 @@ def test_paper_melp_is_the_pinned_preset(sm, bert_from_config) -> None:
 
 def test_paper_merl_is_the_pinned_preset(sm, bert_from_config) -> None:
     bert_from_config(30522)
-    asked: list[int] = []
-    with torch.device("meta"):
-        m, _ = sm.build("merl", True, _text_dirs(asked))
+    m, _, asked = _paper(sm, "merl")
     assert asked == [30522]  # MedCPT's vocabulary
     assert _n(m) == 114_265_728
     assert _n(m, trainable=True) == _n(m) - _n(m.text)  # train_text_tower: false, no BERT tensor trained
@@ -70,9 +70,7 @@ def test_paper_merl_is_the_pinned_preset(sm, bert_from_config) -> None:
 
 def test_paper_esi_is_the_pinned_preset(sm, bert_from_config) -> None:
     bert_from_config(28895)
-    asked: list[int] = []
-    with torch.device("meta"):
-        m, stage = sm.build("esi", True, _text_dirs(asked))
+    m, stage, asked = _paper(sm, "esi")
     assert asked == [28895]  # BioLinkBERT's vocabulary
     assert _n(m) - _unused(m) + POOLER == 313_513_217  # BioLinkBERT's 28,895 tokens, ESI's CoCa decoder
     assert stage["decoder_block"] == "coca" and m.hparams.decoder_block == "coca"
@@ -80,9 +78,7 @@ def test_paper_esi_is_the_pinned_preset(sm, bert_from_config) -> None:
 
 
 def test_paper_heartlang_is_the_pinned_preset(sm) -> None:
-    asked: list[int] = []
-    with torch.device("meta"):
-        m, _ = sm.build("heartlang", True, _text_dirs(asked))
+    m, _, asked = _paper(sm, "heartlang")
     assert asked == []  # no text tower
     assert _n(m.encoder) == 38_262_528 and _n(m.head) == 6_299_648
     assert m.hparams.exclude_padding is False  # the original masks padding slots too
