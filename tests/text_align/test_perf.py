@@ -1,7 +1,10 @@
 """Speed switches (issue 18) leave the step's loss and gradients as the eager default computes them.
 
-Tolerances: fp32 on CPU; the switches reorder float operations at most, so losses agree to rel 1e-5 and
-gradients to atol 1e-6 + rtol 1e-4 (the gradients here are O(1e-3..1))."""
+Tolerances: fp32 on CPU; the switches reorder float operations at most, so losses agree to rel 1e-5. A gradient
+entry that is a sum over many positions (the embedding tables': O(10) entries beside near-cancelled ones) carries
+a rounding error that scales with its tensor, not with itself, and differs between CPUs (SIMD width, threads): an
+entry may differ by 1e-6 + 1e-4 * |its value| + 1e-5 * max |its tensor|. Measured on this project's 2-core machine:
+at most half of the first two terms; a CI machine exceeded them on one near-zero token-type entry."""
 
 from __future__ import annotations
 
@@ -41,7 +44,8 @@ def _assert_same(a: tuple, b: tuple) -> None:
     assert a[0].item() == pytest.approx(b[0].item(), rel=1e-5)
     assert a[1].keys() == b[1].keys()
     for k in a[1]:
-        torch.testing.assert_close(a[1][k], b[1][k], atol=1e-6, rtol=1e-4, msg=k)
+        scale = b[1][k].abs().max().item()
+        torch.testing.assert_close(a[1][k], b[1][k], atol=1e-6 + 1e-5 * scale, rtol=1e-4, msg=k)
 
 
 def test_caption_logits_at_real_positions_give_the_same_loss_and_gradients(tiny_bert_dir) -> None:
