@@ -106,6 +106,12 @@ class DatasetReader(ABC):
     def record_ids(self) -> list[str]:
         return self.metadata().index.tolist()
 
+    def present_ids(self) -> set[str]:
+        """Records whose signal files are on disk. Readers that index the files themselves (the Challenge layouts)
+        have no other kind; readers whose metadata is a table (PTB-XL) override this, so that a partial download
+        counts its missing records as absent instead of failing on them later."""
+        return set(self.metadata().index)
+
     def fingerprint(self) -> str:
         """Stable hash of the metadata table (ids, patients, reports, codes, paths) plus name and version.
 

@@ -95,6 +95,12 @@ class PTBXLReader(DatasetReader):
         out = out.iloc[sorted(range(len(out)), key=lambda i: int(out.index[i]))]
         return out
 
+    def present_ids(self) -> set[str]:
+        """Rows of ``ptbxl_database.csv`` whose ``.hea`` and ``.dat`` (at this reader's rate) exist."""
+        md = self.metadata()
+        return {r for r, p in zip(md.index, md["path"])
+                if (self.root / f"{p}.hea").is_file() and (self.root / f"{p}.dat").is_file()}
+
     def statements(self) -> pd.DataFrame:
         """``scp_statements.csv`` indexed by SCP code (the aggregation table of the PTB-XL tasks)."""
         path = self.root / "scp_statements.csv"

@@ -217,12 +217,12 @@ def build_published_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> T
 
     pub = load_published(spec.published or spec.name)
     reader = get_reader(spec.dataset, root, **spec.reader_kw)
-    on_disk = set(reader.metadata().index)
+    on_disk = reader.present_ids()  # a metadata row without its signal files is absent too (partial download)
     splits = {s: [r for r in pub.splits[s] if r in on_disk] for s in SPLITS}
     absent = {s: [r for r in pub.splits[s] if r not in on_disk] for s in SPLITS}
     members = [r for s in SPLITS for r in splits[s]]
     member_set = set(members)
-    excluded = {r: "not in the published split" for r in reader.metadata().index if r not in member_set}
+    excluded = {r: "not in the published split" for r in reader.metadata().index if r in on_disk and r not in member_set}
     dropped: dict[str, str] = {}
     if spec.label_source == "published":
         labels = pub.labels().loc[members]
