@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ecg_data.integrity import safe_torch_load
+
 RHYTHM_WORDS = {  # PTB-XL SCP rhythm code -> words a report uses for it (synth-mimic machine statements)
     "SR": ["sinus rhythm"],
     "SBRAD": ["sinus bradycardia"],
@@ -123,7 +125,7 @@ def main() -> None:
 
     last_path = run / "melp" / "checkpoints" / "last.ckpt"
     last = PretrainModule.from_checkpoint(last_path)
-    steps = int(torch.load(last_path, map_location="cpu", weights_only=False)["global_step"])
+    steps = int(safe_torch_load(last_path)["global_step"])
     task = get_task("synth_ptbxl_super", seed=args.seed)
     out: dict = {"minutes_budget": None if args.eval_only else args.minutes,
                  "train_seconds": None if args.eval_only else round(t_train, 1), "lm_seconds": round(t_lm, 1),

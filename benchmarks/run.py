@@ -24,7 +24,7 @@ from omegaconf import DictConfig  # noqa: E402
 log = logging.getLogger("ecgbench")
 #: Errors that describe the user's input; printed as one message, never as a traceback.
 CLEAN_ERRORS = {"DatasetNotFoundError", "UnknownNameError", "ConfigError", "ModelNotAvailableError",
-                "LoggerConfigError"}
+                "LoggerConfigError", "UntrustedFileError", "CorruptFileError"}
 EXIT_BAD_INPUT = 2
 
 

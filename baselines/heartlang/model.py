@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecg_data.integrity import safe_torch_load
 from ecg_data.preprocess import HEARTLANG_DOWNSTREAM
 from ecg_encoders.ecg.heartlang import (HeartbeatTokenizer, build_heartbeat_vq, build_heartlang, build_msm_head,
                                         masked_beat_loss, random_beat_mask)
@@ -103,7 +104,7 @@ class HeartLangMSM(_DownstreamInputs, PretrainModule):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"VQ-HBR checkpoint not found: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = safe_torch_load(path)  # weights_only: no code runs from the file
         state = state.get("state_dict", state)
         vq_state = {k[len("vq."):]: v for k, v in state.items() if k.startswith("vq.")}
         if not vq_state:

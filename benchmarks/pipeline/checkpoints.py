@@ -87,7 +87,7 @@ def load_external(src: CkptSource, name: str | None = None) -> Any:
 
 def _stage_steps(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Optimiser steps of each stage that wrote a Lightning checkpoint (for the model card)."""
-    import torch
+    from ecg_data.integrity import safe_torch_load
 
     from benchmarks.pipeline.store import marker_output, read_marker
 
@@ -96,7 +96,7 @@ def _stage_steps(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         marker = read_marker(run_dir / st.name)
         out = marker_output(run_dir / st.name, marker) if marker else None
         if out is not None and Path(out).is_file() and Path(out).suffix == ".ckpt":
-            ck = torch.load(out, map_location="cpu", weights_only=False, mmap=True)
+            ck = safe_torch_load(out, mmap=True)
             steps[str(st.name)] = int(ck.get("global_step", 0))
         elif out is not None:
             steps[str(st.name)] = "done"

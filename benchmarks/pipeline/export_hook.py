@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from ecg_data.integrity import safe_torch_load
+
 log = logging.getLogger("ecgbench")
 FORMAT = "ecglang-bench/stage-weights/1"
 WEIGHTS = "model.safetensors"
@@ -30,8 +32,7 @@ def on_stage_complete(*, method: str, stage: str, stage_dir: Path, output: Path)
     if output.is_dir() or output.suffix != ".ckpt":
         log.info("%s/%s: output %s is already a model directory; no weights-only export", method, stage, output.name)
         return None
-    # Our own file, written by this process moments ago: the full load is safe here (users load the export).
-    ckpt: dict[str, Any] = torch.load(output, map_location="cpu", weights_only=False)
+    ckpt: dict[str, Any] = safe_torch_load(output)  # weights_only, like every checkpoint the suite reads
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict) or not ckpt["state_dict"]:
         log.warning("%s/%s: %s holds no Lightning state_dict; no weights-only export", method, stage, output.name)
         return None

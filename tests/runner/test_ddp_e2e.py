@@ -52,7 +52,7 @@ def test_melp_trains_under_ddp_and_rank0_alone_evaluates(tmp_path: Path, cli) ->
     run_dir = next((tmp_path / "runs" / "melp").glob("*-seed0"))
     ckpts = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*.ckpt"))
     assert ckpts == ["melp/checkpoints/last.ckpt", "stage0/checkpoints/last.ckpt", "text_lm/checkpoints/last.ckpt"]
-    state = torch.load(run_dir / "melp/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    state = torch.load(run_dir / "melp/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert state["global_step"] == 2
     model = PretrainModule.from_checkpoint(run_dir / "melp/checkpoints/last.ckpt")  # one process, no group
     assert model.encode_ecg(torch.randn(2, 12, 5000)).shape[0] == 2
@@ -104,10 +104,10 @@ def test_two_ranks_times_b_equal_one_process_times_2b(tmp_path: Path, cli) -> No
     assert two.returncode == 0, (two.stdout + two.stderr)[-4000:]
     assert [(e["stage"], e["status"]) for e in _events(tmp_path)][-4:] == [
         ("pretrain/text_lm", "skipped"), ("pretrain/stage0", "skipped"), ("pretrain/melp", "ran"), ("pretrain", "ran")]
-    a = torch.load(src / "melp/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
-    b = torch.load(dst / "melp/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    a = torch.load(src / "melp/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
+    b = torch.load(dst / "melp/checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert a["global_step"] == b["global_step"] == 3
-    init = torch.load(src / "stage0/checkpoints/last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    init = torch.load(src / "stage0/checkpoints/last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     moved = 0
     for k, v in a["state_dict"].items():
         torch.testing.assert_close(b["state_dict"][k], v, atol=1e-5, rtol=0, msg=lambda m, k=k: f"{k}: {m}")
@@ -193,6 +193,6 @@ def test_stage0_validation_loss_under_ddp(tmp_path: Path, cli) -> None:
     col = header.index("val/loss")
     vals = [float(r.split(",")[col]) for r in rows[1:] if r.split(",")[col]]
     assert len(vals) == 2 and all(v == v for v in vals)  # one reduced value per epoch
-    last = torch.load(run_dir / "stage0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(run_dir / "stage0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     state = next(v for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint") and v.get("monitor") == "val/loss")
     assert float(state["best_model_score"]) == pytest.approx(min(vals))

@@ -41,7 +41,7 @@ def test_best_checkpoint_by_val_zero_shot_loads_in_one_call(tmp_path) -> None:
     model = ToyPretrain(lr=1e-2, warmup_steps=1, zero_shot=PROMPTS)
     best = fit(model, ToyDataModule(n=32, batch_size=4), {"max_epochs": 2, "seed": 0}, tmp_path)
     assert best.name == "best.ckpt"
-    ckpt = torch.load(best, weights_only=False)
+    ckpt = torch.load(best, weights_only=True)
     assert "val/zs_auroc" in str(ckpt["callbacks"])
     loaded = PretrainModule.from_checkpoint(best)
     assert type(loaded) is ToyPretrain and not loaded.training

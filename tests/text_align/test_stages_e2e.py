@@ -30,7 +30,7 @@ def test_stage1_stage0_stage2_chain(tmp_path) -> None:
         shared_dim=32, decoder_layers=1, decoder_heads=2, trainer_overrides={"max_steps": 3},
     )
     model = PretrainModule.from_checkpoint(out)
-    assert torch.load(out, weights_only=False)["global_step"] == 3
+    assert torch.load(out, weights_only=True)["global_step"] == 3
     assert model.card.pretrained_on == ("synth-mimic",)
     assert model.encode_ecg(torch.randn(2, 12, 5000)).shape == (2, 32)
     assert model.encode_text(["Sinus rhythm."]).shape == (1, 32)
@@ -54,7 +54,7 @@ def test_stage0_selects_on_the_corpus_validation_loss(tmp_path) -> None:
     val = [(int(r["step"]), float(r["val/loss"])) for r in rows if r.get("val/loss")]
     assert len(val) == 3 and all(v == v for _, v in val)  # one value per epoch, finite
     # the returned file is the checkpoint callback's best: the lowest logged validation loss
-    last = torch.load(tmp_path / "s0" / "checkpoints" / "last.ckpt", weights_only=False)
+    last = torch.load(tmp_path / "s0" / "checkpoints" / "last.ckpt", weights_only=True)
     state = next(v for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint") and v.get("monitor") == "val/loss")
     assert Path(state["best_model_path"]).name == out.name
     assert float(state["best_model_score"]) == pytest.approx(min(v for _, v in val))

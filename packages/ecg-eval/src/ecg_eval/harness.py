@@ -35,6 +35,7 @@ from ecg_eval.results import (
     predictions_path,
     result_path,
     seen_in_pretraining,
+    split_coverage,
     write_predictions,
     write_result,
 )
@@ -250,6 +251,8 @@ def _evaluate_own_module(
     path = Path(out.pop("result_path"))
     result = out  # what the module wrote, returned to us: stamped and written again, not read back
     stamp_input_preparation(result, encoder, task)
+    if getattr(task, "published", None) and "coverage" not in result:
+        result["coverage"] = split_coverage(task)
     result["evaluated"] = identity
     result["evaluation_settings"] = settings
     result.setdefault("config", {}).update(device=str(target), precision=precision)
@@ -328,6 +331,7 @@ def evaluate(
     result["evaluation_settings"] = settings
     if getattr(task, "published", None):
         result["published_split"] = dict(task.published)
+        result["coverage"] = split_coverage(task)  # present / published records per split (docs/evaluation.md)
     if getattr(task, "input_window", None):
         result["input_window"] = task.input_window.to_dict()
     result["config"] = {
@@ -398,6 +402,8 @@ def evaluate(
         result["selection"] = fit.selection()
         result["n_train"] = len(kept)
         result["n_train_missing_qc"] = len(missing)
+        if result.get("coverage"):  # the subset is a fraction of the records present, not of the published split
+            result["coverage"] = split_coverage(task, train_subset=kept, fraction=fraction)
         result["n_val"] = len(val.record_ids)
     else:
         raise ValueError(f"unknown mode {mode!r}; valid modes: zero_shot, linear_probe, linear_probe_paper")

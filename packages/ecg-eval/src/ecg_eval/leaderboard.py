@@ -8,7 +8,13 @@ mean. A cell is the mean over seeds of the macro AUROC (x100) "± half-width" of
 seeds of the CI bounds). The best value of each column is bold. Papers' reported numbers
 (``leaderboard/reference.yaml``) appear only in the published section, in the tables of their protocol (zero-shot;
 reported probe numbers beside the papers' probe), marked as reported with their source, never bolded and never
-mixed into the means.
+mixed into the means. A reported row copied by a later paper says "as reported in" that paper; a cell on which
+two primary copies of a table disagree shows both values with a footnote naming both sources. Reported zero-shot
+transfer rows sit beside our ``transfer`` mode's zero-shot cells on the same source -> target pairs.
+
+Partial data never passes for the published benchmark: a published-task cell evaluated on fewer test records than
+the published split holds (or whose result file does not record its coverage) is marked with its coverage, is never
+bold and is never compared with the other cells.
 """
 
 from __future__ import annotations
@@ -35,8 +41,13 @@ PROTOCOL_TITLES = {
     "corrected": "Our corrected tasks (same split membership, our label or input definition; no reported numbers)",
     "synthetic": "",
 }
-#: modes in which reported numbers may appear: the papers report zero-shot and their own epoch-loop probe
-REPORTED_MODES = ("zero_shot", "linear_probe_paper")
+#: modes in which reported numbers may appear: the papers report zero-shot and their own epoch-loop probe, and
+#: zero-shot under distribution shift (``transfer``: values keyed ``source->target``)
+REPORTED_MODES = ("zero_shot", "linear_probe_paper", "transfer")
+#: how a reported transfer row was trained: zero-shot (no training), or trained on the source's training split
+REPORTED_TRANSFER_MODES = ("zero_shot", "source_trained")
+#: footnote marks of disagreeing reported cells
+_MARKS = "¹²³⁴⁵⁶⁷⁸⁹"
 SUITE_TITLES = {"real": "Real data", "synthetic": "Synthetic data (pipeline check, not a clinical result)"}
 HEADER = (
     "<!-- GENERATED FILE: written by `python benchmarks/publish.py` from leaderboard/results; "
@@ -58,6 +69,10 @@ class Cell:
     few: bool = False  # some evaluated class has < FEW_POSITIVES test positives
     predictions: dict[int, Path] = field(default_factory=dict)  # seed -> predictions file
     task: str = ""
+    #: published tasks only: True when some seed was scored on fewer test records than the published split holds,
+    #: or its file does not record its coverage; ``coverage`` is the smallest present / published share (None: unknown)
+    partial: bool = False
+    coverage: float | None = None
 
 
 @dataclass
@@ -134,9 +149,22 @@ def build_tables(results: Iterable[dict]) -> list[Table]:
         cis = [tuple(r["ci"]["macro_auroc"]) for r in ok if r.get("ci")]
         preds = {int(r["seed"]): Path(r["_path"]).parent / r["predictions"] for r in ok if r.get("_path") and r.get("predictions")}
         few = any(r.get("few_positive_classes") for r in ok)
+        partial, coverage = _coverage(ok) if protocol == "published" else (False, None)
         table.cells[method][task] = Cell(float(np.mean(macros)), combined_interval(macros, cis), len(ok), seen=seen,
-                                         few=few, predictions={k: v for k, v in preds.items() if v.is_file()}, task=task)
+                                         few=few, predictions={k: v for k, v in preds.items() if v.is_file()}, task=task,
+                                         partial=partial, coverage=coverage)
     return [tables[k] for k in sorted(tables, key=_table_order)]
+
+
+def _coverage(results: list[dict]) -> tuple[bool, float | None]:
+    """(partial, smallest present/published test share) over the seeds of a published-task cell."""
+    from ecg_eval.results import test_coverage
+
+    covs = [test_coverage(r) for r in results]
+    if any(c is None for c in covs):
+        return True, None  # written without a coverage record: not shown as the published benchmark
+    share = min(p / n if n else 1.0 for p, n in covs)  # type: ignore[misc]
+    return share < 1.0, share
 
 
 def refs_for(table: Table, refs: list[dict]) -> list[dict]:
@@ -170,6 +198,8 @@ def _fmt(cell: Cell | None, bold: bool, unpaired: bool = False) -> str:
         text += " ‡"
     if unpaired:
         text += " §"
+    if cell.partial:
+        text += " ◊ " + ("?" if cell.coverage is None else f"{100 * cell.coverage:.1f}%")
     return text
 
 
@@ -185,7 +215,9 @@ def _mean_cell(row: dict[str, Cell], tasks: list[str]) -> Cell | None:
         return None
     ok = [c for c in cells if c is not None]
     m = float(np.mean([c.mean for c in ok]))
-    return Cell(m, mean_interval(ok), min(c.n_seeds for c in ok))
+    partial = [c for c in ok if c.partial]
+    coverage = None if any(c.coverage is None for c in partial) else min((c.coverage for c in partial), default=None)
+    return Cell(m, mean_interval(ok), min(c.n_seeds for c in ok), partial=bool(partial), coverage=coverage)
 
 
 def mean_interval(cells: list[Cell]) -> tuple[float, float] | None:
@@ -254,7 +286,8 @@ def render_table(table: Table, refs: list[dict]) -> str:
     bold: dict[tuple[str, str], bool] = {}
     refused: dict[tuple[str, str], str] = {}  # (method, column) -> why the paired test was refused
     for col in columns:
-        have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None]
+        # a partial-coverage cell is never bold and never compared: it did not score the published test split
+        have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None and not c.partial]
         if not have:
             continue
         top = max(have, key=lambda m: rows_cells[m][col].mean)
@@ -274,16 +307,53 @@ def render_table(table: Table, refs: list[dict]) -> str:
         seeds = sorted({c.n_seeds for c in table.cells[m].values() if c.mean is not None})
         body.append([m, ",".join(map(str, seeds)) or "–"]
                     + [_fmt(rows_cells[m].get(c), bold.get((m, c), False), (m, c) in refused) for c in columns])
+    footnotes: list[str] = []
     for r in refs:
-        values = r["values"]
-        label = f"_{r['method']}_ (reported{', ' + r['note'] if r.get('note') else ''}) [{r['id']}]"
-        body.append([label, "–"] + [f"_{100 * values[c]:.1f}_" if c in values else "" for c in columns])
+        body.append([ref_label(r), "–"] + [_ref_cell(r, c, footnotes) for c in columns])
     headers = ["method", "seeds"] + columns
     text = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
     if refused:
         notes = [f"- § {m}, {col}: not compared with the best ({why})" for (m, col), why in sorted(refused.items())]
         text += "\n\n" + "\n".join(notes)
+    if footnotes:
+        text += "\n\n" + "\n".join(footnotes)
     return text
+
+
+def ref_label(r: dict) -> str:
+    """A reported row's label: method, whose table it was read in ("as reported in" for a copy), and its id."""
+    if r.get("reported_in"):
+        how = f"as reported in {r['reported_in']}"
+    else:
+        how = "reported" + (f", {r['note']}" if r.get("note") else "")
+    also = [c["note"] for c in r.get("copies") or [] if c.get("note")]
+    if also:
+        how += "; also " + ", ".join(also)
+    return f"_{r['method']}_ ({how}) [{r['id']}]"
+
+
+def _ref_cell(r: dict, column: str, footnotes: list[str]) -> str:
+    """A reported value as printed (x100, with the entry's ``decimals``, default 1: the papers' probe and transfer
+    tables print two); both values and a footnote where primary copies disagree."""
+    values, d = r["values"], int(r.get("decimals", 1))
+    if column not in values:
+        return ""
+    copies = r.get("disagreements", {}).get(column)
+    if not copies:
+        return f"_{100 * values[column]:.{d}f}_"
+    n = len(footnotes)
+    mark = _MARKS[n] if n < len(_MARKS) else f"^{n + 1}"
+    where = f", {r['fraction']}%" if r.get("fraction") not in (None, "") else ""
+    footnotes.append(f"{mark} {r['method']}, {column}{where}: the two primary copies disagree: "
+                     + "; ".join(f"{100 * v:.2f} in {cite}" for v, cite in copies) + ". Both are shown; neither is picked.")
+    return " / ".join(f"_{100 * v:.{d}f}_" for v, _ in copies) + f" {mark}"
+
+
+def _cite(e: dict) -> str:
+    """Where a reported value was read: table note, repository, commit and image (what the footnotes print)."""
+    where = " ".join(x for x in (f"{e['repository']}@{str(e['commit'])[:7]}" if e.get("repository") and e.get("commit")
+                                 else e.get("repository", ""), e.get("image", "")) if x)
+    return f"{e.get('note') or e.get('table') or e['source']}" + (f" ({where})" if where else "")
 
 
 def _same_fraction(ref_fraction: object, table_fraction: str | None) -> bool:
@@ -292,8 +362,29 @@ def _same_fraction(ref_fraction: object, table_fraction: str | None) -> bool:
     return ref_fraction is not None and f"{float(ref_fraction):g}" == f"{float(table_fraction):g}"
 
 
+def _check_values(path: object, where: str, mode: str, values: dict) -> None:
+    for key, v in (values or {}).items():
+        if mode == "transfer":
+            src, _, tgt = str(key).partition("->")
+            if src not in PUBLISHED or tgt not in PUBLISHED or src == tgt:
+                raise ValueError(f"{path}: {where} reports {key!r}: transfer values are keyed 'source->target', two "
+                                 f"different published tasks ({', '.join(PUBLISHED)})")
+        elif key != "mean" and key not in PUBLISHED:
+            raise ValueError(f"{path}: {where} reports {key!r}, which is not a published task ({', '.join(PUBLISHED)})")
+        if not 0.0 <= float(v) <= 1.0:
+            raise ValueError(f"{path}: {where} value {key}={v} is not an AUROC in [0, 1]")
+
+
 def load_reference(path: str | Path | None) -> list[dict]:
-    """Reported numbers: a YAML list of {id, method, source, table, mode, fraction, values: {task|mean: auroc}}."""
+    """Reported numbers: a YAML list of {id, method, source, table, mode, fraction, values: {task|mean: auroc}}.
+
+    Optional per entry: ``row``, ``repository``, ``commit``, ``image`` (where the table was read), ``reported_in``
+    (the later paper whose copy of the row was read: the row is labelled "as reported in" it), ``decimals`` (how
+    many the paper prints, x100; default 1), ``checkpoint``
+    (which checkpoint the numbers came from, where the source says), ``train_mode`` (transfer: ``zero_shot`` or
+    ``source_trained``) and ``copies``: other primary copies of the same row, each with its own citation and
+    ``values``. Cells on which the copies disagree are returned in ``disagreements`` (column -> [(value,
+    citation), ...]) and rendered with both values and a footnote; a copy never silently replaces a value."""
     if path is None or not Path(path).is_file():
         return []
     import yaml
@@ -308,14 +399,23 @@ def load_reference(path: str | Path | None) -> list[dict]:
         if e["mode"] not in REPORTED_MODES:
             raise ValueError(f"{path}: entry {i} mode {e['mode']!r}: reported numbers are {' or '.join(REPORTED_MODES)} "
                              "(a paper's probe is its own epoch loop, shown beside our linear_probe_paper)")
+        if e["mode"] == "transfer" and e.get("train_mode") not in REPORTED_TRANSFER_MODES:
+            raise ValueError(f"{path}: entry {i} (transfer) needs train_mode, one of {REPORTED_TRANSFER_MODES}")
         if not e["values"] and not e.get("no_numbers"):
             raise ValueError(f"{path}: entry {i} has no values; say why in 'no_numbers'")
-        for task, v in (e["values"] or {}).items():
-            if task != "mean" and task not in PUBLISHED:
-                raise ValueError(f"{path}: entry {i} reports {task!r}, which is not a published task ({', '.join(PUBLISHED)})")
-            if not 0.0 <= float(v) <= 1.0:
-                raise ValueError(f"{path}: entry {i} value {task}={v} is not an AUROC in [0, 1]")
-        out.append({**e, "id": e.get("id", f"r{i + 1}")})
+        _check_values(path, f"entry {i}", e["mode"], e["values"])
+        disagreements: dict[str, list[tuple[float, str]]] = {}
+        for j, c in enumerate(e.get("copies") or []):
+            if "source" not in c or "values" not in c:
+                raise ValueError(f"{path}: entry {i} copy {j} needs 'source' and 'values'")
+            _check_values(path, f"entry {i} copy {j}", e["mode"], c["values"])
+            for key, v in c["values"].items():
+                if key not in e["values"]:
+                    raise ValueError(f"{path}: entry {i} copy {j} has {key!r}, which the entry itself lacks")
+                if round(float(v), 6) != round(float(e["values"][key]), 6):
+                    seen = disagreements.setdefault(key, [(float(e["values"][key]), _cite(e))])
+                    seen.append((float(v), _cite(c)))
+        out.append({**e, "id": e.get("id", f"r{i + 1}"), "disagreements": disagreements})
     return out
 
 
@@ -323,7 +423,7 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
     tables = build_tables(results)
     have = {(t.suite, t.mode, t.fraction, t.protocol) for t in tables}
     for r in refs:  # reported numbers get their published-section table even before we have results of our own
-        if not r.get("values"):
+        if not r.get("values") or r["mode"] == "transfer":  # transfer: render_published_transfer
             continue
         frac = None if r.get("fraction") in (None, "") else f"{float(r['fraction']):g}"
         if ("real", r["mode"], frac, "published") not in have:
@@ -339,6 +439,9 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         "only the best when predictions files are absent). §: not compared with the best, the paired test was refused "
         "(other test records or classes; the reason is listed under the table). ‡: some class has fewer than 5 test "
         "positives. "
+        "◊ p%: a published-task cell scored on only p % of the published test records (partial data, e.g. a "
+        "sample; ◊ ?: its result file does not record coverage): not the published benchmark, never bold, never "
+        "compared. "
         "`n/a`: the method has no text encoder, so no zero-shot score. †: the evaluated dataset was part of the "
         "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present "
         "(± half-width of a bootstrap of the mean over tasks on shared resamples, plus the spread across seeds). "
@@ -355,13 +458,17 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         lines.append(f"## {SUITE_TITLES[suite]}\n")
         for protocol in ("published", "corrected", "synthetic"):
             group = [t for t in suite_tables if t.protocol == protocol]
-            if not group:
+            if not group and not (suite == "real" and protocol == "published" and _has_published_transfer(results, refs)):
                 continue
             if PROTOCOL_TITLES[protocol]:
                 lines.append(f"### {PROTOCOL_TITLES[protocol]}\n")
             for t in group:
                 lines.append(f"{'####' if PROTOCOL_TITLES[protocol] else '###'} {t.title}\n")
                 lines.append(render_table(t, refs) + "\n")
+            if suite == "real" and protocol == "published":
+                transfer = render_published_transfer(results, refs)
+                if transfer:
+                    lines.append(transfer)
         if plots and suite in plots:
             lines.append(f"![Linear probe AUROC per training fraction ({suite})]({plots[suite]})\n")
     from ecg_eval.leaderboard_modes import render_mode_sections  # F1/accuracy, fine-tune, transfer, retrieval, reports
@@ -372,11 +479,117 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
     if refs:
         lines.append("## Sources of the reported numbers\n")
         for r in refs:
-            table = f", {r['table']}" if r.get("table") else ""
-            tail = f" — reports no numbers on this benchmark: {r['no_numbers']}" if not r.get("values") else ""
-            lines.append(f"- [{r['id']}] {r['method']}: {r['source']}{table}{tail}")
+            lines.append(source_line(r))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _where(e: dict) -> str:
+    parts = []
+    if e.get("repository"):
+        parts.append(e["repository"] + (f" @ {e['commit']}" if e.get("commit") else ""))
+    if e.get("image"):
+        parts.append(f"image {e['image']}")
+    return "; ".join(parts)
+
+
+def source_line(r: dict) -> str:
+    """One line of the sources list: paper, table, row, repository, commit, image, checkpoint and other copies."""
+    text = f"- [{r['id']}] {r['method']}: {r['source']}"
+    for key in ("table", "row"):
+        if r.get(key):
+            text += f", {r[key]}"
+    if _where(r):
+        text += f" ({_where(r)})"
+    if r.get("reported_in"):
+        text += f"; the row as reported in {r['reported_in']}"
+    if r.get("checkpoint"):
+        text += f"; checkpoint: {r['checkpoint']}"
+    for c in r.get("copies") or []:
+        text += f"; also in {c['source']}" + (f", {c['table']}" if c.get("table") else "") + (f" ({_where(c)})" if _where(c) else "")
+    if not r.get("values"):
+        text += f" — reports no numbers on this benchmark: {r['no_numbers']}"
+    elif r.get("disagreements"):
+        text += "; the copies disagree on " + ", ".join(sorted(r["disagreements"])) + " (both values shown)"
+    return text
+
+
+def _published_transfer_results(results: list[dict]) -> list[dict]:
+    return [r for r in results if r["mode"] == "transfer" and r["suite"] == "real" and r.get("transfer")
+            and r["transfer"].get("train_mode") == "zero_shot" and r["transfer"].get("source") in PUBLISHED
+            and r["task"] in PUBLISHED]
+
+
+def _has_published_transfer(results: list[dict], refs: list[dict]) -> bool:
+    return bool(_published_transfer_results(results)) or any(r["mode"] == "transfer" and r.get("values") for r in refs)
+
+
+def render_published_transfer(results: list[dict], refs: list[dict]) -> str:
+    """The published section's domain-transfer tables: our ``transfer`` zero-shot cells beside the reported zero-shot
+    transfer rows on the same source -> target pairs; reported rows trained on the source in a table of their own
+    (no cell of ours follows that protocol)."""
+    from tabulate import tabulate
+
+    from ecg_eval.results import test_coverage
+
+    ours = _published_transfer_results(results)
+    zs = [r for r in refs if r["mode"] == "transfer" and r.get("train_mode") == "zero_shot" and r.get("values")]
+    trained = [r for r in refs if r["mode"] == "transfer" and r.get("train_mode") == "source_trained" and r.get("values")]
+    if not ours and not zs and not trained:
+        return ""
+
+    def pair_key(p: str) -> tuple:
+        src, _, tgt = p.partition("->")
+        return (PUBLISHED.index(src), PUBLISHED.index(tgt))
+
+    out = []
+    pairs = sorted({f"{r['transfer']['source']}->{r['task']}" for r in ours} | {p for r in zs for p in r["values"]}, key=pair_key)
+    if pairs:
+        groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for r in ours:
+            groups[(r["method"], f"{r['transfer']['source']}->{r['task']}")].append(r)
+        body = []
+        for m in sorted({m for m, _ in groups}):
+            row = [m, ",".join(map(str, sorted({len(g) for (mm, _), g in groups.items() if mm == m})))]
+            for p in pairs:
+                g = groups.get((m, p), [])
+                ok = [r for r in g if r["status"] == "ok" and r["scores"]["macro_auroc"] is not None]
+                if not ok:
+                    row.append("n/a" if g and all(r["status"] == "not_applicable" for r in g) else "–")
+                    continue
+                cell = Cell(float(np.mean([r["scores"]["macro_auroc"] for r in ok])),
+                            combined_interval([r["scores"]["macro_auroc"] for r in ok],
+                                              [tuple(r["ci"]["macro_auroc"]) for r in ok if r.get("ci")]), len(ok))
+                covs = [test_coverage(r) for r in ok]
+                cell.partial = any(c is None or c[0] < c[1] for c in covs)
+                cell.coverage = None if any(c is None for c in covs) else min(c[0] / c[1] for c in covs)  # type: ignore[index]
+                row.append(_fmt(cell, False))
+            body.append(row)
+        footnotes: list[str] = []
+        for r in zs:
+            body.append([ref_label(r), "–"] + [_ref_cell(r, p, footnotes) for p in pairs])
+        text = tabulate(body, headers=["method", "seeds"] + [p.replace("->", " → ") for p in pairs], tablefmt="github",
+                        disable_numparse=True)
+        if footnotes:
+            text += "\n\n" + "\n".join(footnotes)
+        out.append("#### Domain transfer, zero-shot (source → target)\n\n"
+                   "Ours: the `transfer` mode with `train_mode: zero_shot`, the target's test split scored with the "
+                   "target's class prompts on the classes the two tasks share (`ecg_data/tasks/class_map.csv`); the "
+                   "papers' class mapping is not printed beside their table, so the class lists may differ. No cell "
+                   "is bold (no paired test across these columns).\n\n" + text + "\n")
+    if trained:
+        tpairs = sorted({p for r in trained for p in r["values"]}, key=pair_key)
+        footnotes = []
+        body = [[ref_label(r)] + [_ref_cell(r, p, footnotes) for p in tpairs] for r in trained]
+        text = tabulate(body, headers=["method"] + [p.replace("->", " → ") for p in tpairs], tablefmt="github",
+                        disable_numparse=True)
+        if footnotes:
+            text += "\n\n" + "\n".join(footnotes)
+        out.append("#### Domain transfer, trained on the source (reported only)\n\n"
+                   "Reported rows trained on the source task's training data (100 %) and tested on the target. The "
+                   "table that reports them does not state the probe, so no cell of ours stands beside them; they are "
+                   "listed for completeness, not for comparison with the zero-shot table above.\n\n" + text + "\n")
+    return "\n".join(out)
 
 
 def plot_probe(tables: list[Table], suite: str, out: str | Path) -> Path | None:

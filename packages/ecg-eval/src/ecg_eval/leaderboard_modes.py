@@ -99,9 +99,24 @@ def transfer_section(results: list[dict], suite: str) -> str:
     body = []
     for (m, tm, frac, src, tgt), g in sorted(groups.items()):
         body.append([m, tm + (f" {frac}%" if frac else ""), f"{src} → {tgt}",
-                     str(len(g[0]["classes"])), _fmt(_mean(r["scores"]["macro_auroc"] for r in g), 100)])
+                     str(len(g[0]["classes"])), _fmt(_mean(r["scores"]["macro_auroc"] for r in g), 100) + _partial(g)])
     return ("### Domain transfer (source → target, shared classes)\n\n"
             + _tab(body, ["method", "trained by", "source → target", "classes", "macro AUROC"]) + "\n")
+
+
+def _partial(g: list[dict]) -> str:
+    """" ◊ p%" for a real-data cell whose target is a published task scored on part of its test split (as in the
+    AUROC tables; " ◊ ?" when a file does not record its coverage), else ""."""
+    from ecg_eval.leaderboard import PUBLISHED
+    from ecg_eval.results import test_coverage
+
+    if not g or g[0]["suite"] != "real" or g[0]["task"] not in PUBLISHED:
+        return ""
+    covs = [test_coverage(r) for r in g]
+    if any(c is None for c in covs):
+        return " ◊ ?"
+    share = min(p / n if n else 1.0 for p, n in covs)  # type: ignore[misc]
+    return f" ◊ {100 * share:.1f}%" if share < 1.0 else ""
 
 
 def retrieval_section(results: list[dict], suite: str) -> str:

@@ -151,6 +151,47 @@ def validate(result: dict, *, source: str = "<result>") -> None:
             raise ValueError(f"{source}: status ok of mode {result['mode']} needs scores.{', scores.'.join(lacking)}")
 
 
+# --- coverage of the published split ------------------------------------------------------------------------------
+
+
+def split_coverage(task: Any, *, train_subset: Sequence[str] | None = None, fraction: float | None = None) -> dict | None:
+    """How much of a published task's split this disk holds: ``{split: {present, published}}`` (None for a task
+    that is not on a shipped published split).
+
+    Why: a run on part of the data (e.g. a 500-record sample) must never pass for the published benchmark; the
+    leaderboard marks every published-task cell below full test coverage. ``train_subset`` (the probe's fixed
+    subset) is recorded as ``train_subset`` = {n, fraction_percent, of: "present"}: a 1 % or 10 % subset of a
+    partial split is that fraction of the records present, not of the published split.
+    """
+    pub = getattr(task, "published", None)
+    if not pub or not pub.get("sizes"):
+        return None
+    present = getattr(task, "splits", None) or {}
+    out: dict[str, Any] = {s: {"present": len(present.get(s, [])), "published": int(n)} for s, n in pub["sizes"].items()}
+    if train_subset is not None:
+        out["train_subset"] = {"n": len(train_subset), "of": "present",
+                               "fraction_percent": None if fraction is None else fraction_percent(fraction)}
+    return out
+
+
+def test_coverage(result: dict) -> tuple[int, int] | None:
+    """(present, published) test records of a result on a published task; None when the file does not say.
+
+    Read from ``coverage.test``, or for files written before that field from ``published_split`` (its published
+    ``sizes`` minus ``n_absent``)."""
+    cov = (result.get("coverage") or {}).get("test")
+    if cov:
+        return int(cov["present"]), int(cov["published"])
+    pub = result.get("published_split") or {}
+    if "test" in (pub.get("sizes") or {}):
+        n = int(pub["sizes"]["test"])
+        return n - int((pub.get("n_absent") or {}).get("test", 0)), n
+    return None
+
+
+test_coverage.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported into a test module
+
+
 def ids_hash(record_ids: Sequence[str]) -> str:
     """Order-sensitive hash of record ids (the row order of the scored split)."""
     return hashlib.sha256("\n".join(map(str, record_ids)).encode()).hexdigest()[:16]

@@ -51,7 +51,7 @@ def evaluate_transfer(
     from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain
     from ecg_eval.metrics import multilabel_auroc, threshold_metrics
     from ecg_eval.protocol import declared_task_presets, preset_for, supports_zero_shot
-    from ecg_eval.results import predictions_path, write_predictions, write_result
+    from ecg_eval.results import predictions_path, split_coverage, write_predictions, write_result
 
     if train_mode not in TRAIN_MODES:
         raise ValueError(f"unknown transfer train_mode {train_mode!r}; valid: {', '.join(TRAIN_MODES)}")
@@ -72,6 +72,9 @@ def evaluate_transfer(
     result["classes"] = tgt_cls
     result["transfer"] = {"source": source.name, "target": target.name, "train_mode": train_mode,
                           "shared": [vars(s) for s in shared]}
+    if getattr(target, "published", None) or getattr(source, "published", None):  # partial data is marked
+        result["coverage"] = split_coverage(target)  # the target's test split: what the cell is scored on
+        result["transfer"]["source_coverage"] = split_coverage(source)
     result["config"] = {"caller": _plain(config), "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed}
     if declared_task_presets(encoder):  # both sides (each task is prepared by its own preset); resolved when scored
         result["input_preparation"] = {"source": input_preparation(encoder, source),

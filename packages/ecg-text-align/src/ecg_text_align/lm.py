@@ -23,6 +23,8 @@ import lightning as L
 import torch
 from torch.utils.data import Dataset
 
+from ecg_data.integrity import safe_torch_load
+
 log = logging.getLogger(__name__)
 
 MLM_PROBABILITY = 0.15  # BERT (Devlin et al. 2019, §3.1)
@@ -203,7 +205,7 @@ def train_text_lm(
             "val_check_interval": None, "check_val_every_n_epoch": None, "limit_val_batches": 0}
     ckpt = fit(module, _TextDataModule(texts, batch_size, seed, module.collate), tcfg, work)
     if is_global_zero():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = safe_torch_load(ckpt)
         module.load_state_dict(state["state_dict"])
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

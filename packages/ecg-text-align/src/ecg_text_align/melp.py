@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ecg_encoders.ecg.beats import rpeak_beat_tokens
+from ecg_data.integrity import safe_torch_load
 from ecg_text_align.components import build
 from ecg_text_align.decoder import CaptionDecoder
 from ecg_text_align.losses import LogitScale, clip_loss, decoder_caption_loss, local_alignment_loss
@@ -232,7 +233,7 @@ def load_ecg_tower(tower: nn.Module, ckpt_path: str) -> None:
 
     As MELP, the contrast pooler is not taken from stage 0 (melp_model.py drops ``attn_pool_contrast``).
     """
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    state = safe_torch_load(ckpt_path)  # weights_only: no code runs from the file
     state = state.get("state_dict", state)
     own = tower.state_dict()
     picked = {}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecg_data.integrity import check_file_targets, is_trusted, safe_torch_load, to_plain
 from ecg_data.preprocess import random_lead_mask
 from ecg_text_align.card import EncoderCard, InputSpec
 from ecg_text_align.components import locate, upgrade_specs
@@ -301,13 +302,18 @@ class PretrainModule(L.LightningModule):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint not found: {path}")
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-        if CLASS_KEY not in ckpt:
+        ckpt = safe_torch_load(path, map_location=map_location)  # weights_only: no code runs from the file
+        if not isinstance(ckpt, dict) or CLASS_KEY not in ckpt:
             raise ValueError(f"{path}: not an ecg_text_align checkpoint (no {CLASS_KEY!r} entry)")
-        cls = locate(ckpt[CLASS_KEY])
+        cls = _checkpoint_class(ckpt[CLASS_KEY], path)
         hp = upgrade_specs(dict(ckpt.get("hyper_parameters", {})))  # 0.1 checkpoints: old component specs
         for k in getattr(cls, "init_only_hparams", ()):
             if k in hp:
+        # tensors and plain data only, so that the checkpoint reads back with weights_only=True (config objects,
+        # paths, numpy scalars in hyperparameters become dicts, lists, str and numbers)
+        for key in ("hyper_parameters", "datamodule_hyper_parameters"):
+            if key in checkpoint:
+                checkpoint[key] = to_plain(checkpoint[key], key)
                 hp[k] = None
         from ecg_text_align.portable import relocate_paths
 
@@ -320,6 +326,8 @@ class PretrainModule(L.LightningModule):
                 h.update(chunk)
         model._checkpoint_hash = h.hexdigest()[:16]
         model.eval()
+        if not is_trusted(path):  # the components it names: the project's, or the method's own package
+            check_file_targets(hp, path, allowed=[cls.__module__.split(".", 1)[0]])
         return model
 
 
@@ -355,3 +363,17 @@ def count_parameters(*parts: nn.Module | nn.Parameter) -> int:
 
 def count_trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+def _checkpoint_class(path_str: Any, source: Path) -> type:
+    """The class a checkpoint names, imported only if it is a ``PretrainModule`` subclass (a file that names
+    ``os.system`` is refused before anything is called)."""
+    from ecg_data.integrity import UntrustedFileError
+
+    try:
+        cls = locate(str(path_str))
+    except ImportError as err:
+        raise ValueError(f"{source}: its class {path_str!r} cannot be imported ({err})") from None
+    if not (isinstance(cls, type) and issubclass(cls, PretrainModule)):
+        raise UntrustedFileError(f"{source}: refused to load: its class {path_str!r} is not a PretrainModule subclass")
+    return cls
+
+

@@ -1,6 +1,6 @@
 """Portable model directories: ``save_pretrained`` / ``from_pretrained`` for every method's encoder.
 
-Why: a Lightning checkpoint is a pickle (``weights_only=False``) with optimizer state and absolute paths in its
+Why: a Lightning checkpoint is a pickle with optimizer state and absolute paths in its
 hyperparameters; moving ``runs/`` broke loading. An exported directory is self-contained and follows the
 Hugging Face layout, so ``huggingface_hub`` can upload and download it unchanged:
 
@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecg_data.integrity import UntrustedFileError, check_file_targets, is_trusted
 from ecg_encoders.released.errors import WeightsNotAvailableError
 from ecg_text_align.components import locate, upgrade_specs
 
@@ -220,7 +221,9 @@ def from_pretrained(name_or_path: str | Path, map_location: str | torch.device =
     for keys in config.get("relative_paths", []):
         _set_path(kwargs, list(keys), path)
     kwargs = upgrade_specs(kwargs)  # a directory exported by 0.1 names components the old way
-    cls = locate(config["class"])
+    cls = _exported_class(config.get("class"), path / CONFIG_FILE)
+    if not is_trusted(path / CONFIG_FILE):  # its components: the project's, or the method's own package
+        check_file_targets(kwargs, path / CONFIG_FILE, allowed=[cls.__module__.split(".", 1)[0]])
     model = cls(**kwargs)
     _, _, module = export_spec(model)
     missing, unexpected = load_model(module, str(path / WEIGHTS_FILE), strict=False, device=str(map_location))
@@ -234,6 +237,19 @@ def from_pretrained(name_or_path: str | Path, map_location: str | torch.device =
     elif hasattr(model, "set_checkpoint_hash"):
         model.set_checkpoint_hash(digest)
     return model
+
+
+def _exported_class(name: Any, source: Path) -> type:
+    """The class an exported ``config.json`` names, only if it is an ``nn.Module`` subclass or an encoder class with
+    ``export_spec`` (a file naming ``os.system`` or ``subprocess.Popen`` is refused before anything is called)."""
+    try:
+        cls = locate(str(name))
+    except ImportError as err:
+        raise ValueError(f"{source}: its class {name!r} cannot be imported ({err})") from None
+    if not (isinstance(cls, type) and (issubclass(cls, nn.Module) or callable(getattr(cls, "export_spec", None)))):
+        raise UntrustedFileError(f"{source}: refused to load: its class {name!r} is neither a torch.nn.Module "
+                                 "subclass nor an encoder with export_spec")
+    return cls
 
 
 def push_to_hub(export_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
+from ecg_data.integrity import SAFE_GLOBALS, is_trusted, safe_torch_load
 from ecg_text_align.components import locate
 from ecg_text_align.module import VAL_LOSS
 
@@ -183,7 +185,12 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
     ckpt_path = str(resume) if resume.is_file() and cfg.get("resume", True) else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        # refused here, in one line naming the file, if it holds more than tensors and plain data; Lightning then
+        # reads it with weights_only=True too (a full unpickle only for a file named in ECGBENCH_ALLOW_PICKLE)
+        safe_torch_load(resume, mmap=True)
+        trusted = is_trusted(resume)
+    with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trusted)
     # a stop by max_time / max_steps / early stopping between checkpoint steps must not lose the final state
     # (Trainer.save_checkpoint writes on global rank 0 and ends with a barrier)
     trainer.save_checkpoint(resume)

@@ -17,8 +17,8 @@ from ecg_data.readers.base import is_missing
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-#: CPSC2018 and CSN: 72/8/20 train/val/test, multilabel-stratified (issue #2; as in the MERL/MELP
-#: downstream protocol, which splits CPSC2018 and CSN 70:10:20-ish; we follow the issue's 72/8/20).
+#: CPSC2018 and CSN: 72/8/20 train/val/test, multilabel-stratified (the project's rule; the MERL/MELP downstream
+#: protocol splits CPSC2018 and CSN 70:10:20-ish, and the published tasks use their shipped split files instead).
 STRATIFIED_FRACTIONS: tuple[float, float, float] = (0.72, 0.08, 0.20)
 
 

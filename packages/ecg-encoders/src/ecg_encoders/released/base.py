@@ -8,9 +8,7 @@ conventions (lead order, scaling) by ``InputAdapter``.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,26 +62,23 @@ def _unwrap(obj: Any) -> dict[str, torch.Tensor]:
 
 
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a released file without executing pickled code: safetensors, or ``torch.load(weights_only=True)``.
+    """Read a released file without executing pickled code: safetensors, or ``torch.load(weights_only=True)``
+    (``ecg_data.integrity.safe_torch_load``).
 
     A file whose pickle holds more than tensors and plain containers (fairseq's ``cfg`` object) is refused
-    unless ``ECGBENCH_ALLOW_PICKLE=1`` is set, which a user does only for files they trust.
+    unless the user names it in ``ECGBENCH_ALLOW_PICKLE`` (a file they trust; the full read is logged).
     """
+    from ecg_data.integrity import IntegrityError, safe_torch_load
+
     f = weights_file(path)
     if f.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(f))
     try:
-        # argparse.Namespace: the ``args`` entry of timm/BEiT-style checkpoints (HeartLang) is plain data
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(f, map_location="cpu", weights_only=True)
-    except Exception as err:  # UnpicklingError: the file holds arbitrary objects
-        if os.environ.get("ECGBENCH_ALLOW_PICKLE", "") != "1":
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ReleasedFormatError(str(f), "weights", f"cannot be read with weights_only=True ({first}); "
-                                      "if you trust the file, set ECGBENCH_ALLOW_PICKLE=1") from None
-        obj = torch.load(f, map_location="cpu", weights_only=False)
+        obj = safe_torch_load(f)
+    except IntegrityError as err:
+        raise ReleasedFormatError(str(f), "weights", f"cannot be read with weights_only=True ({err})") from None
     return _unwrap(obj)
 
 
