@@ -295,6 +295,11 @@ class PretrainModule(L.LightningModule):
     # ----- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
+        # tensors and plain data only, so that the checkpoint reads back with weights_only=True (config objects,
+        # paths, numpy scalars in hyperparameters become dicts, lists, str and numbers)
+        for key in ("hyper_parameters", "datamodule_hyper_parameters"):
+            if key in checkpoint:
+                checkpoint[key] = to_plain(checkpoint[key], key)
 
     @staticmethod
     def from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> "PretrainModule":
@@ -307,13 +312,10 @@ class PretrainModule(L.LightningModule):
             raise ValueError(f"{path}: not an ecg_text_align checkpoint (no {CLASS_KEY!r} entry)")
         cls = _checkpoint_class(ckpt[CLASS_KEY], path)
         hp = upgrade_specs(dict(ckpt.get("hyper_parameters", {})))  # 0.1 checkpoints: old component specs
+        if not is_trusted(path):  # the components it names: the project's, or the method's own package
+            check_file_targets(hp, path, allowed=[cls.__module__.split(".", 1)[0]])
         for k in getattr(cls, "init_only_hparams", ()):
             if k in hp:
-        # tensors and plain data only, so that the checkpoint reads back with weights_only=True (config objects,
-        # paths, numpy scalars in hyperparameters become dicts, lists, str and numbers)
-        for key in ("hyper_parameters", "datamodule_hyper_parameters"):
-            if key in checkpoint:
-                checkpoint[key] = to_plain(checkpoint[key], key)
                 hp[k] = None
         from ecg_text_align.portable import relocate_paths
 
@@ -326,8 +328,6 @@ class PretrainModule(L.LightningModule):
                 h.update(chunk)
         model._checkpoint_hash = h.hexdigest()[:16]
         model.eval()
-        if not is_trusted(path):  # the components it names: the project's, or the method's own package
-            check_file_targets(hp, path, allowed=[cls.__module__.split(".", 1)[0]])
         return model
 
 
@@ -351,18 +351,6 @@ REMOVED_UNUSED = (".pooler.dense.", "encoder.mask_emb", "attn_pool_caption.", "l
                   "decoder.mask_token")
 
 
-def _without_removed(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in state.items() if k in own or not any(r in k for r in REMOVED_UNUSED)}
-
-
-def count_parameters(*parts: nn.Module | nn.Parameter) -> int:
-    """Parameters of modules and bare parameters together, each tensor once (modules may share or nest)."""
-    seen = {id(p): p.numel() for m in parts for p in ([m] if isinstance(m, nn.Parameter) else m.parameters())}
-    return sum(seen.values())
-
-
-def count_trainable(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 def _checkpoint_class(path_str: Any, source: Path) -> type:
     """The class a checkpoint names, imported only if it is a ``PretrainModule`` subclass (a file that names
     ``os.system`` is refused before anything is called)."""
@@ -377,3 +365,15 @@ def _checkpoint_class(path_str: Any, source: Path) -> type:
     return cls
 
 
+def _without_removed(state: Mapping[str, torch.Tensor], own: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if k in own or not any(r in k for r in REMOVED_UNUSED)}
+
+
+def count_parameters(*parts: nn.Module | nn.Parameter) -> int:
+    """Parameters of modules and bare parameters together, each tensor once (modules may share or nest)."""
+    seen = {id(p): p.numel() for m in parts for p in ([m] if isinstance(m, nn.Parameter) else m.parameters())}
+    return sum(seen.values())
+
+
+def count_trainable(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

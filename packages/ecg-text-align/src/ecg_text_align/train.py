@@ -183,6 +183,7 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
         log.info("perf options: %s", apply_perf(module, cfg["perf"]))
     resume = ckpt_dir / "last.ckpt"
     ckpt_path = str(resume) if resume.is_file() and cfg.get("resume", True) else None
+    trusted = False
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
         # refused here, in one line naming the file, if it holds more than tensors and plain data; Lightning then
