@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from benchmarks.pipeline import evaluate as ev
+from benchmarks.pipeline.data_check import report_incomplete_data
 from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
 from benchmarks.pipeline.method import load_encoder, pretrain, validate_method
 from benchmarks.pipeline.ranks import is_global_zero, launched_rank
@@ -73,6 +74,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # Preflight: a missing dataset stops the run before an hour of pretraining, not after it.
     evaluating = any(m in wanted for m in ev.MODES)
     pretrain_task = str(cfg.pretrain_data.task) if cfg.get("pretrain_data") and cfg.pretrain_data.get("task") else None
+    if is_global_zero():  # an incomplete real tree: its verify summary and the download command, before training
+        checked = [t for m in ev.MODES if m in wanted for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)]
+        own_root = cfg.get("pretrain_data") and cfg.pretrain_data.get("root")  # a corpus elsewhere is checked by its loader
+        report_incomplete_data(checked + ([pretrain_task] if "pretrain" in wanted and not cfg.get("ckpt") and not own_root
+                                          else []))
     if evaluating and is_global_zero():  # only global rank 0 evaluates
         for task in dict.fromkeys(t for m in ev.MODES if m in wanted
                                   for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)):  # fmt: skip

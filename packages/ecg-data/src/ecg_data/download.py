@@ -270,7 +270,6 @@ class Progress:
         with self.lock:
             self.done += 1
             self._set_postfix()
-            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()

@@ -122,7 +122,7 @@ def check_files(source: Source, root: Path, *, rehash: bool, hashes: bool = True
             verified += 1
         else:
             failed.append(local)
-    return {"list": str(listing), "listed": len(sums), "present": present, "verified": verified,
+    return {"list": str(listing), "listed": len(sums), "present": present, "verified": verified if hashes else None,
             "failed": failed, "missing": missing}, sums
 
 
@@ -221,8 +221,9 @@ def render(r: Report) -> str:
              + (f"; {rel['evidence']}" if rel.get("evidence") else "")]
     c = r.checksums
     if c.get("list"):
-        lines.append(f"  files: {c['present']} of {c['listed']} listed present, {c['verified']} verified, "
-                     f"{len(c['failed'])} failed checksum, {len(c['missing'])} missing")
+        checked = (f"{c['verified']} verified, {len(c['failed'])} failed checksum" if c["verified"] is not None
+                   else "checksums not checked here")
+        lines.append(f"  files: {c['present']} of {c['listed']} listed present ({checked}), {len(c['missing'])} missing")
     for t, cov in r.tasks.items():
         parts = ", ".join(f"{s} {v['present']:,} of {v['published']:,}" for s, v in cov.items())
         lines.append(f"  {t}: {parts} published records present")
