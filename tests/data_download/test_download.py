@@ -198,3 +198,31 @@ def test_bad_arguments(tmp_path):
         download("ptbxl", tmp_path, records="some", mirror="http://127.0.0.1:9/", progress=False)
     with pytest.raises(KeyError, match="downloadable: ptbxl"):
         download("ptb", tmp_path, progress=False)
+
+
+def test_code15_from_zenodo_api(server, trees, tmp_path, monkeypatch):
+    """Without --mirror, CODE-15% comes through pooch's Zenodo support: the record's API lists files and md5s.
+    The DOI resolution and the API address are pointed at the loopback server (Zenodo's legacy API form)."""
+    import json
+
+    import pooch
+
+    tree = trees["code15"]
+    api = tmp_path / "api"
+    (api / "records").mkdir(parents=True)
+    files = [{"key": line.split()[1], "checksum": f"md5:{line.split()[0]}",
+              "links": {"self": server.url("code15") + line.split()[1]}}
+             for line in (tree / "md5sums.txt").read_text().splitlines()]
+    (api / "records" / "4916206").write_text(json.dumps({"id": 4916206, "files": files}))
+    server.trees["api"] = api
+    monkeypatch.setattr(pooch.downloaders, "doi_to_url", lambda doi, **kw: "https://zenodo.org/records/4916206")
+    monkeypatch.setattr(pooch.downloaders.ZenodoRepository, "base_api_url", server.url("api").rstrip("/") + "/records")
+    root = tmp_path / "code15"
+    download("code15", root, progress=False, yes=True)
+    assert (root / "exams_part1.hdf5").is_file()
+    kept = {tuple(line.split()) for line in (root / "md5sums.txt").read_text().splitlines()}
+    assert kept == {tuple(line.split()) for line in (tree / "md5sums.txt").read_text().splitlines()}
+    assert len(get_reader("code15", root).metadata()) == 5
+    server.behaviour.corrupt["code15/exams.csv"] = b"exam_id\n1\n"
+    with pytest.raises(ChecksumError, match="exams.csv"):
+        download("code15", tmp_path / "again", progress=False, yes=True)

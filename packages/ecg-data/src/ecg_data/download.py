@@ -7,7 +7,7 @@ with an HTTP ``Range`` request and feeds one progress bar (files, bytes, ETA) sh
   is fetched first and kept under the root. A file whose checksum fails is downloaded once more, then refused
   with an error naming it.
 - Resumable: partial files (``.<name>.part``) continue where they stopped; a verified file is never fetched again
-  (``<root>/.ecg_data/verified.json`` remembers size, mtime and checksum, so a rerun does not rehash either).
+  (``<root>/.ecg_data/verified.jsonl`` remembers size, mtime and checksum, so a rerun does not rehash either).
 - ``--records published|all|N``: the records of the published split files (every record where a dataset has none),
   every record, or the first N (metadata files always come).
 - Credentials only from ``$PHYSIONET_USERNAME``/``$PHYSIONET_PASSWORD`` or ``~/.netrc``; a 401/403 is one line.
@@ -41,7 +41,8 @@ from ecg_data.sources import CONFIRM_BYTES, CREDENTIAL_ENV, GB, Source, algorith
 log = logging.getLogger(__name__)
 
 STATE_DIR = ".ecg_data"
-STATE_FILE = "verified.json"
+STATE_FILE = "verified.jsonl"
+BATCH = 2000  # files submitted to the thread pool at a time
 CHUNK = 1 << 14  # a dropped connection loses at most the chunk in flight
 
 
@@ -57,7 +58,7 @@ class ChecksumError(DownloadError):
     """A file failed its published checksum twice."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     remote: str  # path in the publisher's directory
     local: str  # path under root
@@ -103,14 +104,20 @@ def http_get(session: requests.Session, source: Source, url: str, *, wrap: bool 
     return r
 
 
-def fetch_checksums(source: Source, root: Path, mirror: str | None, session: requests.Session) -> str:
-    """The publisher's checksum list as text; saved under root (atomically)."""
+def fetch_checksums(source: Source, root: Path, mirror: str | None,
+                    session: requests.Session) -> tuple[str, dict[str, str] | None]:
+    """The publisher's checksum list as text (saved under root, atomically), and the files' addresses when the
+    publisher names them (Zenodo; else None: ``<base>/<path>``)."""
     base = base_url(source, mirror)
+    urls = None
     if source.host == "zenodo" and not mirror:
+        doi = source.url.removeprefix("doi:")
         reg = pooch.create(path=root, base_url=f"{source.url}/", registry=None)
-        try:
-            reg.load_registry_from_doi()
-        except Exception as e:  # pooch raises ValueError / HTTP errors of its own; one line for the user
+        try:  # pooch resolves the DOI and reads the record's file list and md5 checksums from Zenodo's API
+            repo = pooch.downloaders.doi_to_repository(doi)
+            repo.populate_registry(reg)
+            urls = {k: repo.download_url(k) for k in reg.registry}
+        except Exception as e:  # pooch raises ValueError / requests errors of its own; one line for the user
             raise DownloadError(f"cannot read the file list and md5 checksums of {source.url} from Zenodo: {e}") from e
         text = "".join(f"{h.split(':', 1)[1]}  {k}\n" for k, h in reg.registry.items())
     else:
@@ -121,15 +128,7 @@ def fetch_checksums(source: Source, root: Path, mirror: str | None, session: req
         text = r.text
     parse_checksums(text, where=base + source.checksums)  # refuse a malformed list before writing it
     atomic_write_text(root / source.checksums, text)
-    return text
-
-
-def file_urls(source: Source, mirror: str | None, names: list[str]) -> dict[str, str]:
-    if source.host == "zenodo" and not mirror:
-        repo = pooch.downloaders.doi_to_repository(source.url.removeprefix("doi:"))
-        return {n: repo.download_url(n) for n in names}
-    base = base_url(source, mirror)
-    return {n: base + n for n in names}
+    return text, urls
 
 
 def entries_from(source: Source, text: str, where: str) -> list[Entry]:
@@ -199,18 +198,15 @@ def estimate_bytes(source: Source, chosen: list[Entry]) -> int:
 
 # -- the verified-file state -----------------------------------------------------------------------------------
 class State:
-    """``<root>/.ecg_data/verified.json``: local path -> [size, mtime_ns, digest] of files that passed their checksum."""
+    """``<root>/.ecg_data/verified.jsonl``: one ``[local path, size, mtime_ns, digest]`` line per file that passed its
+    checksum, appended as files finish (O(1) per file even for MIMIC-IV-ECG's 1.6 million; a line torn by a kill is
+    ignored on read, and its file is hashed again, never downloaded again)."""
 
     def __init__(self, root: Path) -> None:
         self.path = root / STATE_DIR / STATE_FILE
         self.lock = threading.Lock()
-        self.data: dict[str, list[Any]] = {}
-        if self.path.is_file():
-            try:
-                self.data = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                log.warning("%s is unreadable; every file will be checked again", self.path)
-        self._dirty = 0
+        self.data = read_state(root)
+        self._fh: Any = None
 
     def verified(self, root: Path, e: Entry) -> bool:
         got = self.data.get(e.local)
@@ -224,28 +220,37 @@ class State:
 
     def add(self, root: Path, e: Entry) -> None:
         st = (root / e.local).stat()
+        row = [st.st_size, st.st_mtime_ns, e.digest]
         with self.lock:
-            self.data[e.local] = [st.st_size, st.st_mtime_ns, e.digest]
-            self._dirty += 1
-            if self._dirty >= 200:
-                self._save()
+            self.data[e.local] = row
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            self._fh.write(json.dumps([e.local, *row]) + "\n")
+            self._fh.flush()
 
-    def _save(self) -> None:
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(json.dumps(self.data, sort_keys=True), encoding="utf-8")
-        self._dirty = 0
-
-    def save(self) -> None:
+    def close(self) -> None:
         with self.lock:
-            self._save()
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
 
 
 def read_state(root: Path) -> dict[str, list[Any]]:
+    """local path -> [size, mtime_ns, digest] of the files a download verified (the last line of a path wins)."""
     p = root / STATE_DIR / STATE_FILE
+    out: dict[str, list[Any]] = {}
     try:
-        return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
-    except (OSError, ValueError):
-        return {}
+        lines = p.read_text(encoding="utf-8").splitlines() if p.is_file() else []
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            local, size, mtime, digest = json.loads(line)
+        except (ValueError, TypeError):
+            continue  # a line torn by a kill
+        out[str(local)] = [size, mtime, digest]
+    return out
 
 
 # -- the downloader pooch calls -----------------------------------------------------------------------------------
@@ -390,13 +395,14 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
         return local.s
 
     root.mkdir(parents=True, exist_ok=True)
-    text = fetch_checksums(source, root, mirror, session_for())
-    entries = entries_from(source, text, base_url(source, mirror) + source.checksums)
+    text, urls = fetch_checksums(source, root, mirror, session_for())
+    base = base_url(source, mirror)
+    entries = entries_from(source, text, base + source.checksums)
     if not entries:
         raise DownloadError(f"the checksum list of {source.title} names no file of this dataset"
                             f"{' under ' + source.subtree if source.subtree else ''}")
-    urls = file_urls(source, mirror, [e.remote for e in entries])
-    entries = [Entry(e.remote, e.local, e.digest, e.record, urls[e.remote]) for e in entries]
+    entries = [Entry(e.remote, e.local, e.digest, e.record, urls[e.remote] if urls else base + e.remote)
+               for e in entries]
     state = State(root)
     meta = [e for e in entries if e.record is None]
     bar_meta = Progress(0, 0, enabled=False)
@@ -423,17 +429,19 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
             if not group:
                 continue
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                futs = [pool.submit(_fetch_one, e, root, source, state, bar, session_for, retries, timeout) for e in group]
-                done, pending = wait(futs, return_when=FIRST_EXCEPTION)
-                failed = [f for f in done if f.exception() is not None]
-                if failed:
-                    for f in pending:
-                        f.cancel()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise failed[0].exception()  # type: ignore[misc]
+                for i in range(0, len(group), BATCH):  # bounded: MIMIC-IV-ECG lists 1.6 million files
+                    futs = [pool.submit(_fetch_one, e, root, source, state, bar, session_for, retries, timeout)
+                            for e in group[i : i + BATCH]]
+                    done, pending = wait(futs, return_when=FIRST_EXCEPTION)
+                    failed = [f for f in done if f.exception() is not None]
+                    if failed:
+                        for f in pending:
+                            f.cancel()
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise failed[0].exception()  # type: ignore[misc]
     finally:
         bar.close()
-        state.save()
+        state.close()
     if source.unzip:  # archives verified by an earlier run but never unpacked (killed in between)
         for e in chosen:
             if e.local.endswith(".zip") and (root / e.local).is_file():
