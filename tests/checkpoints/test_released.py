@@ -36,7 +36,7 @@ def _spiky(n: int, fs: int, length: int) -> torch.Tensor:
     return beat.expand(n, 12, -1) + 0.05 * torch.randn(n, 12, length, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "dbeta"])  # dbeta (174M, CC BY-NC): test_released_dbeta.py
 def test_manifest_has_provenance_and_every_key_is_consumed_or_ignored(fmt):
     info = manifest(fmt)
     src = info["source"]

@@ -1,4 +1,5 @@
-"""Converters for the authors' released weights (MELP_Encoder, ECG-FM, MERL ResNet18 / ViT-tiny, HeartLang + VQ-HBR).
+"""Converters for the authors' released weights (MELP_Encoder, ECG-FM, MERL ResNet18 / ViT-tiny, HeartLang + VQ-HBR,
+D-BETA).
 
 ``convert_released(path_or_state)`` detects the format from the tensor names, converts through the format's
 explicit key map (every released tensor consumed or ignored with a reason, shapes checked) and returns a
@@ -22,7 +23,7 @@ from ecg_encoders.released.base import (MIMIC_LEADS, STANDARD_LEADS, Conversion,
                                         random_state, weights_file)
 from ecg_encoders.released.errors import ReleasedFormatError, WeightsNotAvailableError
 
-FORMATS = ("melp_encoder", "ecgfm", "merl_resnet18", "merl_vit_tiny", "heartlang", "heartlang_vqhbr")
+FORMATS = ("melp_encoder", "ecgfm", "merl_resnet18", "merl_vit_tiny", "heartlang", "heartlang_vqhbr", "dbeta")
 
 
 @dataclass
@@ -49,8 +50,10 @@ class Released:
 
 
 def detect_format(state: Mapping[str, Any], source: str = "state dict") -> str:
-    from ecg_encoders.released import fairseq_w2v, merl
+    from ecg_encoders.released import dbeta, fairseq_w2v, merl
 
+    if dbeta.is_dbeta(state):  # before the wav2vec2 test: D-BETA's ECG tower is one, under ecg_encoder.
+        return "dbeta"
     if "quantize.embedding.weight" in state:
         return "heartlang_vqhbr"
     if "token_embed.tokenConv.weight" in state and "lm_head.weight" in state:
@@ -82,7 +85,7 @@ def _resnet_mean(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def convert_released(src: str | Path | Mapping[str, torch.Tensor], fmt: str | None = None,
                      source: str | None = None) -> Released:
     """Convert a released file, directory or state dict; ``fmt`` forces a format instead of detecting it."""
-    from ecg_encoders.released import fairseq_w2v, heartlang, merl
+    from ecg_encoders.released import dbeta, fairseq_w2v, heartlang, merl
 
     if isinstance(src, Mapping):
         state, source = dict(src), source or "state dict"
@@ -110,6 +113,11 @@ def convert_released(src: str | Path | Mapping[str, torch.Tensor], fmt: str | No
         # MERL's linear probing reads (finetune/main_single.py loads it into vit_tiny, forward_encoding)
         model, conv, _ = merl.convert_vit(state, source)
         return Released(fmt, "merl", model, conv, _pooled, "merl", 500, 5000, MIMIC_LEADS, "none", pre, prov)
+    if fmt == "dbeta":
+        # the authors' get_ecg_feats: tanh pooler of the projected [CLS] (768-d); input as their example.ipynb feeds
+        # it: 500 Hz, 10 s, standard lead order, no scaling (the pretraining preprocessing is not in the repository)
+        model, conv = dbeta.convert(state, source)
+        return Released(fmt, "d-beta", model, conv, _pooled, "raw500", 500, 5000, STANDARD_LEADS, "none", pre, prov)
     if fmt == "heartlang":
         model, conv = heartlang.convert_sentence(state, source)
         return Released(fmt, "heartlang", model, conv, _pooled, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre, prov,

@@ -67,8 +67,10 @@ def infer_config(state: Mapping[str, torch.Tensor], p: str) -> dict[str, Any]:
                 conv_bias=f"{p}feature_extractor.conv_layers.0.0.bias" in state)
 
 
-def map_wav2vec2(m: KeyMapper, p: str, ours: str, n_convs: int, n_layers: int, has_proj: bool) -> None:
-    """Fill ``m.out`` with our wav2vec2 keys under ``ours`` from the released keys under ``p``."""
+def map_wav2vec2(m: KeyMapper, p: str, ours: str, n_convs: int, n_layers: int, has_proj: bool,
+                 mask_emb: bool = True) -> None:
+    """Fill ``m.out`` with our wav2vec2 keys under ``ours`` from the released keys under ``p``; ``mask_emb=False``
+    for a tower built without it (D-BETA: ``apply_mask`` off, the authors' loader deletes the key)."""
     for i in range(n_convs):
         m.put(f"{ours}feature_extractor.conv_layers.{i}.0.weight", f"{p}feature_extractor.conv_layers.{i}.0.weight")
         if f"{p}feature_extractor.conv_layers.{i}.0.bias" in m.released:
@@ -79,7 +81,8 @@ def map_wav2vec2(m: KeyMapper, p: str, ours: str, n_convs: int, n_layers: int, h
         m.put(f"{ours}encoder.layer_norm.{t}", f"{p}encoder.layer_norm.{t}")
         if has_proj:
             m.put(f"{ours}post_extract_proj.{t}", f"{p}post_extract_proj.{t}")
-    m.put(f"{ours}mask_emb", f"{p}mask_emb")
+    if mask_emb:
+        m.put(f"{ours}mask_emb", f"{p}mask_emb")
     pc, oc = f"{p}conv_pos.pos_conv.0.", f"{ours}pos_conv.conv."
     if f"{pc}weight_g" in m.released:  # torch.nn.utils.weight_norm (older fairseq-signals)
         m.put(f"{oc}parametrizations.weight.original0", f"{pc}weight_g")
