@@ -23,6 +23,7 @@ from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
 from benchmarks.pipeline.method import load_encoder, pretrain, validate_method
 from benchmarks.pipeline.ranks import is_global_zero, launched_rank
 from benchmarks.pipeline.store import RunStore
+from benchmarks.pipeline.validate import validate_run
 from ecg_data.paths import atomic_write_json
 
 log = logging.getLogger("ecgbench")
@@ -60,6 +61,7 @@ def build_backend(cfg: DictConfig) -> ev.Backend:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the configured stages; return a summary (checkpoint, hash, cells run per mode)."""
+    validate_run(cfg)  # every run option, before any work (benchmarks/pipeline/validate.py)
     if cfg.get("data_root"):
         os.environ["ECG_DATA_ROOT"] = str(Path(str(cfg.data_root)).expanduser().resolve())
     validate_method(cfg.method)

@@ -339,7 +339,7 @@ def evaluate(
         "n_resamples": n_resamples,
         "bootstrap_seed": bootstrap_seed,
         "batch_size": batch_size,
-        "device": str(device),
+        "device": str(resolve_device(device)),  # the device that computes it (auto -> cpu / cuda), not the request
         "precision": precision,
     }
 
