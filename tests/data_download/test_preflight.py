@@ -61,3 +61,8 @@ def test_runner_reports_before_pretraining(shared_server, tmp_path, caplog, monk
     trained = next(i for i, m in enumerate(text) if m.startswith("pretrain:"))
     assert pre < trained
     assert f"python -m ecg_data download ptbxl --root {(data / 'ptbxl').resolve()}" in text[pre]
+
+
+def test_names_that_are_not_ecg_data_tasks_are_left_to_their_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECG_DATA_ROOT", str(tmp_path))
+    assert report_incomplete_data(["toy_a", "synth_ptbxl_super"]) == []
