@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         from ecg_data.paths import atomic_write_json
         from ecg_data.verify import render, verify
 
+        logging.getLogger("ecg_data.tasks.base").setLevel(logging.ERROR)  # the absent counts are in the report
+
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
         report = verify(args.name, args.root, tasks=tasks, rehash=args.rehash)
         if args.json == "-":

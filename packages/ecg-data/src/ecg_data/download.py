@@ -276,7 +276,10 @@ class Progress:
             self.done += 1
             self._set_postfix()
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        if finished:  # the total was an estimate: end the bar at what actually came
+            self.bar.total = self.bar.n
+            self.bar.refresh()
         self.bar.close()
 
 
@@ -394,7 +397,10 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
             local.s = requests.Session()
         return local.s
 
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DownloadError(f"--root {root}: cannot create it ({e.strerror})") from e
     text, urls = fetch_checksums(source, root, mirror, session_for())
     base = base_url(source, mirror)
     entries = entries_from(source, text, base + source.checksums)
@@ -423,6 +429,7 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
     log.info("%s: %d of %d selected files to fetch (about %.2f GB) into %s", source.name, len(todo), len(chosen),
              need / GB, root)
     bar = Progress(need, len(todo), enabled=progress)
+    finished = False
     try:
         # metadata first (the readers need them whatever else arrives)
         for group in ([e for e in todo if e.record is None], [e for e in todo if e.record is not None]):
@@ -439,8 +446,9 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
                             f.cancel()
                         pool.shutdown(wait=True, cancel_futures=True)
                         raise failed[0].exception()  # type: ignore[misc]
+        finished = True
     finally:
-        bar.close()
+        bar.close(finished)
         state.close()
     if source.unzip:  # archives verified by an earlier run but never unpacked (killed in between)
         for e in chosen:
