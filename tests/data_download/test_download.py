@@ -226,3 +226,12 @@ def test_code15_from_zenodo_api(server, trees, tmp_path, monkeypatch):
     server.behaviour.corrupt["code15/exams.csv"] = b"exam_id\n1\n"
     with pytest.raises(ChecksumError, match="exams.csv"):
         download("code15", tmp_path / "again", progress=False, yes=True)
+
+
+def test_parallel_jobs_share_one_progress_bar(server, tmp_path, capsys):
+    download("mimic-iv-ecg", tmp_path / "m", mirror=server.url("mimic-iv-ecg"), jobs=3, progress=True)
+    err = capsys.readouterr().err
+    n = len(_listed(server.trees["mimic-iv-ecg"]))
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("download: 100%") and f"files {n}/{n}" in last  # one bar: bytes, rate/ETA, files
+    assert err.count("download:") >= 1 and "Downloading file" not in err  # pooch's own per-file messages are off
