@@ -137,3 +137,14 @@ def test_missing_root_and_wrong_task(tmp_path, capsys):
     assert main(["verify", "ptbxl", "--root", str(tmp_path / "nope")]) == 1
     assert "does not exist" in capsys.readouterr().out
     assert main(["verify", "ptbxl", "--root", str(tmp_path), "--tasks", "cpsc2018"]) == 2
+
+
+def test_only_the_metadata_the_reader_needs_is_required(server, tmp_path):
+    root = tmp_path / "mimic-iv-ecg"
+    download("mimic-iv-ecg", root, mirror=server.url("mimic-iv-ecg"), progress=False)
+    (root / "patients.csv").unlink()  # listed, optional (the demographics table)
+    rep = verify("mimic-iv-ecg", root)
+    assert rep.checksums["missing"] == ["patients.csv"] and rep.ok
+    (root / "record_list.csv").unlink()
+    rep = verify("mimic-iv-ecg", root)
+    assert not rep.ok and any("record_list.csv" in p for p in rep.problems)

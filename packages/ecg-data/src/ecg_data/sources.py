@@ -59,6 +59,8 @@ class Source:
     aliases: tuple[str, ...] = field(default=())
     #: download units (records, or archives where a file holds many records) in the whole dataset
     units: int = 0
+    #: metadata files the reader needs (its required paths); other listed files (README, RECORDS, ...) are optional
+    required_meta: tuple[str, ...] = ()
 
     @property
     def n_units(self) -> int:
@@ -93,6 +95,7 @@ SOURCES: dict[str, Source] = {
             record=re.compile(r"^records(?:100|500)/\d+/(\d+)_(?:lr|hr)\.(?:hea|dat)$"), record_id=lambda g: str(int(g)),
             n_records=21_799, bytes_estimate=3_300_000_000,
             size_basis="21,799 records x 150 kB (100 Hz and 500 Hz copies)",
+            required_meta=("ptbxl_database.csv", "scp_statements.csv"),
         ),
         Source(
             name="cpsc2018", title="CPSC2018 (PhysioNet/CinC Challenge 2020 release)", data_dir="cpsc2018",
@@ -108,6 +111,7 @@ SOURCES: dict[str, Source] = {
             page="https://physionet.org/content/ecg-arrhythmia/1.0.0/", licence="CC BY 4.0",
             credentials="none (open access)", record=re.compile(r"^WFDBRecords/\d+/\d+/(JS\d+)\.(?:hea|mat)$"),
             n_records=45_152, bytes_estimate=5_500_000_000, size_basis="45,152 records x 122 kB",
+            required_meta=("ConditionNames_SNOMED-CT.csv",),
         ),
         Source(
             name="g12ec", title="G12EC (Georgia, PhysioNet/CinC Challenge 2021)", data_dir="g12ec", reader="g12ec",
@@ -124,7 +128,7 @@ SOURCES: dict[str, Source] = {
             credentials="none (open access; PhysioNet login only for the separate MIMIC-IV hosp patients table)",
             record=re.compile(r"^files/p\d+/p\d+/s(\d+)/\d+\.(?:hea|dat)$"), n_records=800_035,
             bytes_estimate=97_000_000_000, size_basis="about 800,000 records x 121 kB (10 s, 12 leads, 500 Hz)",
-            aliases=("mimic_iv_ecg", "mimic"),
+            aliases=("mimic_iv_ecg", "mimic"), required_meta=("record_list.csv", "machine_measurements.csv"),
         ),
         Source(
             name="code15", title="CODE-15%", data_dir="code15", reader="code15", release="1.0.0", host="zenodo",
@@ -132,6 +136,7 @@ SOURCES: dict[str, Source] = {
             credentials="none (open access)", checksums=ZENODO_SUMS, record=re.compile(r"^(exams_part\d+)\.zip$"),
             n_records=345_779, units=18, bytes_estimate=30_000_000_000, unzip=True, unpacked_bytes=68_000_000_000,
             size_basis="18 zip archives (about 30 GB, an estimate) unpacked to 345,779 exams x 4096 x 12 float32 (68 GB)",
+            required_meta=("exams.csv",),
         ),
     )
 }

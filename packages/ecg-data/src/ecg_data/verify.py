@@ -207,7 +207,7 @@ def _required(source: Source, local: str, tasks: list[str], absent: set[str]) ->
 
     rec = source.record_of(local)
     if rec is None:
-        return local != "LICENSE.txt" and not local.startswith(".")
+        return local in source.required_meta
     if any(TASKS.get(t).published for t in tasks):
         return rec in absent
     return True
