@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ecg_data.integrity import safe_torch_load
+from ecg_data.integrity import CorruptFileError, safe_torch_load, sha256_file
 
 log = logging.getLogger("ecgbench")
 FORMAT = "ecglang-bench/stage-weights/1"
@@ -54,7 +54,8 @@ def write_stage_weights(ckpt: dict[str, Any], out_dir: Path, *, method: str, sta
     save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT, "method": method, "stage": stage})
     meta = {"format": FORMAT, "method": method, "stage": stage, "source": source,
             "class": ckpt.get("ecg_text_align_class"), "tensors": len(tensors),
-            "parameters": int(sum(t.numel() for t in tensors.values())), "global_step": ckpt.get("global_step")}
+            "parameters": int(sum(t.numel() for t in tensors.values())), "global_step": ckpt.get("global_step"),
+            "sha256": sha256_file(tmp / WEIGHTS)}  # load_stage_weights refuses weights that differ
     (tmp / "export.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
@@ -69,4 +70,9 @@ def load_stage_weights(export_dir: str | Path) -> dict[str, torch.Tensor]:
     path = Path(export_dir) / WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"{export_dir}: not a stage export (no {WEIGHTS})")
+    meta = Path(export_dir) / "export.json"
+    recorded = json.loads(meta.read_text(encoding="utf-8")).get("sha256") if meta.is_file() else None
+    if recorded is not None and sha256_file(path) != recorded:
+        raise CorruptFileError(f"{path}: sha256 differs from the one recorded in export.json when it was written "
+                               "(corrupt or replaced)")
     return load_file(str(path))

@@ -98,6 +98,13 @@ def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
         return Pretrained(path, path_hash(path), None, src)
 
     run_dir = store.run_dir(cfg)
+    with store.address_lock(run_dir):  # a parallel job for the same address waits, then reuses the run
+        return _pretrain_address(cfg, store, run_dir)
+
+
+def _pretrain_address(cfg: DictConfig, store: RunStore, run_dir: Path) -> Pretrained:
+    method = cfg.method
+    where = f"configs/method/{method.name}.yaml"
     rel = str(run_dir.relative_to(store.root))
     done = read_marker(run_dir)
     if done is not None:

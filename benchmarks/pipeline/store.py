@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ecg_data.paths import atomic_write_json, file_hash, stable_hash
+from ecg_data.paths import atomic_write_json, exclusive_lock, file_hash, stable_hash
 
 #: Method keys that do not change what pretraining produces (so editing them never retrains).
 _NOT_HASHED = ("load", "zero_shot", "description")
@@ -64,6 +66,20 @@ class RunStore:
     def run_dir(self, cfg: DictConfig) -> Path:
         name, key = run_address(cfg)
         return self.root / name / f"{key}-seed{int(cfg.seed)}"
+
+    @contextmanager
+    def address_lock(self, run_dir: Path) -> Iterator[None]:
+        """One process at a time trains a run-store address: a second job asking for the same address (a SLURM
+        array, a parallel multirun) waits here, then finds the completion marker and reuses the run. Taken by
+        the process a user started; the DDP ranks it or a launcher starts run inside their job's lock."""
+        from benchmarks.pipeline.ranks import externally_launched
+
+        if externally_launched():
+            yield
+            return
+        with exclusive_lock(run_dir.with_name(run_dir.name + ".lock"),
+                            waiting=f"pretrain: {run_dir} is being trained by another process; waiting for it"):
+            yield
 
     # -- events: one JSON line per stage decision, the audit trail of "ran" vs "skipped" -------------
     @property

@@ -78,6 +78,34 @@ class CacheError(Exception):
     """A cache directory is missing, incomplete or inconsistent; the message names it."""
 
 
+class CorruptCacheError(CacheError):
+    """``signals.npy`` differs from the size or sha256 recorded in ``meta.json`` when it was built."""
+
+
+#: ``signals.npy`` up to this size is re-hashed (sha256) the first time a process opens it; larger ones get the
+#: size check only (a full pass over e.g. MIMIC-IV-ECG's ~100 GB would cost minutes per process)
+VERIFY_MAX_BYTES = int(os.environ.get("ECG_CACHE_VERIFY_MAX_BYTES", str(2 << 30)))
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def _verify_signals(path: Path, meta: dict[str, Any]) -> None:
+    """Check ``signals.npy`` against the size and sha256 recorded at build time (caches from before: no record)."""
+    from ecg_data.integrity import sha256_file
+
+    f = path / "signals.npy"
+    want_size, want_sha = meta.get("signals_bytes"), meta.get("signals_sha256")
+    if want_size is None:
+        return
+    st = f.stat()
+    if st.st_size != int(want_size):
+        raise CorruptCacheError(f"{f}: {st.st_size} bytes, {want_size} were written (truncated or changed)")
+    key = (str(f), st.st_size, st.st_mtime_ns)
+    if want_sha and st.st_size <= VERIFY_MAX_BYTES and key not in _VERIFIED:
+        if sha256_file(f) != want_sha:
+            raise CorruptCacheError(f"{f}: sha256 differs from the one recorded in meta.json when it was built")
+        _VERIFIED.add(key)
+
+
 # --- keys --------------------------------------------------------------------------------------------------
 
 
@@ -144,6 +172,7 @@ class CachedSplit:
         if int(meta.get("format", 0)) > CACHE_FORMAT:
             raise CacheError(f"{path}: cache format {meta.get('format')} is newer than this ecg-data reads "
                              f"({CACHE_FORMAT}); upgrade ecg-data or delete the directory to rebuild it")  # fmt: skip
+        _verify_signals(path, meta)
         signals = np.load(path / "signals.npy", mmap_mode="r")
         storage = meta.get("storage", "float32")  # caches from before storage dtypes are float32
         if storage not in STORAGE_DTYPES or signals.dtype != np.dtype(storage):
@@ -350,11 +379,18 @@ def build_cache(
     storage = resolve_storage(storage, len(record_ids))
     path = cache_dir_for(reader, record_ids, preset, out_dir, storage)
     if (path / "complete.json").is_file():
-        return CachedSplit.open(path, normalizer)
+        try:
+            return CachedSplit.open(path, normalizer)
+        except CorruptCacheError as err:
+            log.warning("%s; rebuilding it", err)
     path.mkdir(parents=True, exist_ok=True)
     with _exclusive(path / ".lock"):  # e.g. several DDP ranks asking for the same split: one builds, the others wait
-        if not (path / "complete.json").is_file():
-            _build(reader, record_ids, preset, path, workers, progress, chunk_size, storage)
+        if (path / "complete.json").is_file():
+            try:
+                return CachedSplit.open(path, normalizer)
+            except CorruptCacheError:  # a corrupt cache is rebuilt, never used
+                (path / "complete.json").unlink()
+        _build(reader, record_ids, preset, path, workers, progress, chunk_size, storage)
         return CachedSplit.open(path, normalizer)
 
 
@@ -494,6 +530,9 @@ def _finalise(
 
     _shrink_npy(path / "signals.partial.npy", n_rows, row_shape, np.dtype(storage).newbyteorder("<"))
     os.replace(path / "signals.partial.npy", path / "signals.npy")
+    from ecg_data.integrity import sha256_file
+
+    signals_sha256, signals_bytes = sha256_file(path / "signals.npy"), (path / "signals.npy").stat().st_size
 
     reasons = Counter(_reason_class(r) for r in qc["reason"])
     summary = {
@@ -512,6 +551,8 @@ def _finalise(
         "ids_hash": stable_hash(record_ids, n=32),
         "shape": [n_rows, *row_shape],
         "summary": summary,
+        "signals_bytes": signals_bytes,  # checked whenever the cache is opened
+        "signals_sha256": signals_sha256,  # checked on first open per process (up to VERIFY_MAX_BYTES)
     }
     atomic_write_json(path / "meta.json", meta)
     atomic_write_json(path / "complete.json", {"format": CACHE_FORMAT, "rows": n_rows})

@@ -44,18 +44,51 @@ def file_hash(path: str | Path, n: int = 16, chunk: int = 1 << 20) -> str:
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the same directory; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path in the same directory; rename it onto ``path`` only if the block succeeds.
+
+    A failed write (a full disk, a file-size limit, a read-only directory) leaves no file behind and is re-raised
+    as an ``OSError`` naming ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as err:
+        if str(path) in str(err):
+            raise
+        raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def exclusive_lock(lock_path: str | Path, waiting: str | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if needed) for the block; another process asking for
+    the same lock waits (``waiting`` is logged once when it has to). The kernel drops the lock when its holder
+    dies, so a killed process never leaves a stale lock. Local file systems (flock on NFS depends on the mount)."""
+    import fcntl
+    import logging
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                logging.getLogger("ecg_data").info("%s", waiting)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecg_data.paths import atomic_path, atomic_write_json, stable_hash
+from ecg_data.integrity import sha256_file
+from ecg_data.paths import atomic_path, atomic_write_json, exclusive_lock, stable_hash
 
 from ecg_eval.protocol import declared_task_presets, preset_for
 
@@ -233,6 +234,43 @@ def embed_split(
 ) -> Embeddings:
     """Features of ``task``'s cached ``split`` for ``encoder``, from the cache when present.
 
+    One process at a time computes an entry: parallel jobs asking for the same encoder, task, split and precision
+    wait for the first and then read its entry (a lock file under ``<cache_dir>/.locks``). An entry whose
+    features differ from the sha256 recorded when they were written is recomputed, never used."""
+    root = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR)
+    who = [str(encoder.card.checkpoint_hash), str(getattr(task, "name", task)), str(split), str(precision)]
+    with exclusive_lock(root / ".locks" / f"{stable_hash(who)}.lock",
+                        waiting=f"embedding {who[1]}/{split}: another process computes it; waiting"):
+        return _embed_split(encoder, task, split, batch_size=batch_size, cache_dir=root, split_loader=split_loader,
+                            device=device, precision=precision)
+
+
+def _read_entry(meta_path: Path, feat_path: Path) -> tuple[dict | None, np.ndarray | None]:
+    """An embedding cache entry, or (None, None) when it is unreadable or differs from its recorded sha256."""
+    try:
+        meta = json.loads(meta_path.read_text())
+        digest = meta.get("features_sha256")  # entries written before checksums: the shape check only
+        if digest is not None and sha256_file(feat_path) != digest:
+            raise ValueError("features.npy differs from the sha256 recorded when it was written")
+        return meta, np.load(feat_path)
+    except (ValueError, OSError, EOFError) as err:
+        log.warning("embedding cache entry %s is corrupt (%s); recomputing", meta_path.parent, err)
+        return None, None
+
+
+def _embed_split(
+    encoder: Any,
+    task: Any,
+    split: str,
+    *,
+    batch_size: int = 256,
+    cache_dir: str | Path | None = None,
+    split_loader: SplitLoader | None = None,
+    device: str | None = None,
+    precision: str = "32",
+) -> Embeddings:
+    """Features of ``task``'s cached ``split`` for ``encoder``, from the cache when present (``embed_split``).
+
     bf16 features differ from fp32 ones, so ``precision="bf16"`` is part of the cache key (fp32 keys are unchanged)."""
     loader = split_loader or default_split_loader
     preset = preset_for(encoder, task)
@@ -244,9 +282,8 @@ def embed_split(
     entry = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR) / key
     meta_path, feat_path = entry / "meta.json", entry / "features.npy"
     if meta_path.is_file() and feat_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        feats = np.load(feat_path)
-        if meta.get("record_ids") == record_ids and feats.shape[0] == len(record_ids):
+        meta, feats = _read_entry(meta_path, feat_path)
+        if meta is not None and meta.get("record_ids") == record_ids and feats.shape[0] == len(record_ids):
             return Embeddings(feats, record_ids, key, from_cache=True, seconds=0.0)
         log.warning("embedding cache entry %s does not match its split; recomputing", entry)
     t0 = time.perf_counter()
@@ -269,6 +306,7 @@ def embed_split(
             "preset": preset,
             "precision": precision,
             "seconds": seconds,
+            "features_sha256": sha256_file(feat_path),  # checked on every read (_read_entry)
         },
     )
     return Embeddings(feats, record_ids, key, from_cache=False, seconds=seconds)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ecg_data.integrity import IntegrityError, verify_checksum, write_checksum
 from ecg_data.paths import atomic_path, atomic_write_json
 
 SCHEMA_VERSION = 1
@@ -93,9 +94,11 @@ def write_predictions(
                 y_true=np.asarray(y_true, dtype=np.int8),
                 scores=np.asarray(scores, dtype=np.float32),
             )
+    write_checksum(path)  # sha256 + size beside it (ecg_data.integrity): read_predictions checks it
 
 
 def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    verify_checksum(path)  # CorruptFileError when it differs from what was written
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
@@ -104,6 +107,7 @@ def write_result(path: str | Path, result: dict) -> Path:
     """Validate the mandatory fields and write atomically."""
     validate(result, source=str(path))
     atomic_write_json(path, result)
+    write_checksum(path)  # sha256 + size beside it (ecg_data.integrity): read_result checks it
     return Path(path)
 
 
@@ -120,9 +124,10 @@ def write_not_applicable(path: str | Path, result: dict, reason: str, started: f
 
 def read_result(path: str | Path) -> dict:
     p = Path(path)
+    verify_checksum(p)  # CorruptFileError when it differs from what was written (files without a record: legacy)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{p}: not valid JSON ({e})") from None
     validate(data, source=str(p))
     return data
@@ -233,14 +238,20 @@ def is_complete(path: str | Path, checkpoint_hash: str | None = None, identity: 
         return False
     try:
         data = read_result(p)
-    except ValueError:
+    except (ValueError, IntegrityError):  # corrupt: the cell is computed again, never used
         return False
     if checkpoint_hash is not None and data.get("checkpoint_hash") != checkpoint_hash:
         return False
     if identity is not None and data.get("evaluated") != identity:
         return False
-    if data["status"] == "ok" and data.get("predictions") and not (p.parent / data["predictions"]).is_file():
-        return False
+    if data["status"] == "ok" and data.get("predictions"):
+        pred = p.parent / data["predictions"]
+        try:
+            verify_checksum(pred, required=False)
+        except IntegrityError:
+            return False
+        if not pred.is_file():
+            return False
     return True
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecg_data.integrity import UntrustedFileError, check_file_targets, is_trusted
+from ecg_data.integrity import CorruptFileError, UntrustedFileError, check_file_targets, is_trusted, sha256_file
 from ecg_encoders.released.errors import WeightsNotAvailableError
 from ecg_text_align.components import locate, upgrade_specs
 
@@ -148,6 +148,7 @@ def save_pretrained(model: Any, out_dir: str | Path, *, card: Mapping[str, Any] 
             "relative_paths": relative,
             "input_spec": {"preset": spec.preset, "fs": int(spec.fs), "length": int(spec.length)} if spec else None,
             "card": facts,
+            "weights_sha256": sha256_file(tmp / WEIGHTS_FILE),  # from_pretrained refuses weights that differ
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / CARD_FILE).write_text(render_card(config), encoding="utf-8")
@@ -226,6 +227,10 @@ def from_pretrained(name_or_path: str | Path, map_location: str | torch.device =
         check_file_targets(kwargs, path / CONFIG_FILE, allowed=[cls.__module__.split(".", 1)[0]])
     model = cls(**kwargs)
     _, _, module = export_spec(model)
+    recorded = config.get("weights_sha256")  # exports written before checksums have none
+    if recorded is not None and sha256_file(path / WEIGHTS_FILE) != recorded:
+        raise CorruptFileError(f"{path / WEIGHTS_FILE}: sha256 differs from the one recorded in {CONFIG_FILE} when "
+                               "it was exported (corrupt or replaced); export the model again")
     missing, unexpected = load_model(module, str(path / WEIGHTS_FILE), strict=False, device=str(map_location))
     if missing or unexpected:
         raise ValueError(f"{path / WEIGHTS_FILE}: does not match {config['class']} "
