@@ -189,8 +189,24 @@ def test_disk_space_and_size_confirmation_come_first(server, tmp_path, monkeypat
     monkeypatch.setitem(sources.SOURCES, "mimic-iv-ecg", big)
     with pytest.raises(DownloadError, match="pass --yes"):
         download("mimic-iv-ecg", tmp_path / "m", mirror=server.url("mimic-iv-ecg"), progress=False)
-    download("mimic-iv-ecg", tmp_path / "m", mirror=server.url("mimic-iv-ecg"), progress=False, yes=True)
+    # at a terminal the question is asked instead; "n" refuses, "y" goes on
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Tty())
+    answers = iter(["n", "y"])
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda q: asked.append(q) or next(answers))
+    with pytest.raises(DownloadError, match="pass --yes"):
+        download("mimic-iv-ecg", tmp_path / "m", mirror=server.url("mimic-iv-ecg"), progress=False)
+    download("mimic-iv-ecg", tmp_path / "m", mirror=server.url("mimic-iv-ecg"), progress=False)
+    assert len(asked) == 2 and "about 90 GB" in asked[0]
     assert (tmp_path / "m" / "record_list.csv").is_file()
+    download("mimic-iv-ecg", tmp_path / "m2", mirror=server.url("mimic-iv-ecg"), progress=False, yes=True)
+    assert (tmp_path / "m2" / "record_list.csv").is_file() and len(asked) == 2
 
 
 def test_bad_arguments(tmp_path):
