@@ -117,7 +117,7 @@ def test_401_and_403_are_one_line_saying_what_to_do(server, tmp_path, monkeypatc
         download("mimic-iv-ecg", root, mirror=server.url("mimic-iv-ecg"), progress=False)
     assert main(["download", "mimic-iv-ecg", "--root", str(root), "--mirror", server.url("mimic-iv-ecg")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "~/.netrc" in err and "PHYSIONET_USERNAME" in err
+    assert "\n" not in err and "~/.netrc (machine 127.0.0.1 login" in err and "PHYSIONET_USERNAME" in err
     # credentials from the standard netrc file ...
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login alice password s3cret\n")

@@ -29,6 +29,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pooch
 import requests
@@ -80,8 +81,9 @@ def credentials() -> tuple[str, str] | None:
 
 
 def _access_message(source: Source, url: str, status: int) -> str:
+    host = urlparse(url).hostname or "physionet.org"
     return (f"{url} answered {status}: {source.title} needs credentials that this machine lacks or that are refused. "
-            f"Put your PhysioNet login in ~/.netrc (machine physionet.org login USER password PASS) or set "
+            f"Put your login in ~/.netrc (machine {host} login USER password PASS) or set "
             f"{' and '.join(CREDENTIAL_ENV)}, and accept the data use agreement at {source.page}")
 
 
@@ -161,10 +163,10 @@ def first_records(source: Source, root: Path, entries: list[Entry], n: int) -> s
 
         exams = pd.read_csv(root / "exams.csv", usecols=["trace_file"], nrows=n)
         return {str(t).removesuffix(".hdf5") for t in exams["trace_file"]}
-    out: list[str] = []
+    out: dict[str, None] = {}
     for e in entries:
         if e.record is not None and e.record not in out:
-            out.append(e.record)
+            out[e.record] = None
             if len(out) == n:
                 break
     return set(out)
