@@ -24,7 +24,7 @@ def test_incomplete_tree_is_reported_with_the_command(shared_server, tmp_path, m
     monkeypatch.setenv("ECG_DATA_ROOT", str(data))
     (msg,) = report_incomplete_data(["ptbxl_super", "ptbxl_rhythm", "synth_mimic", None])
     assert "ptbxl_super: train" in msg and "ptbxl_rhythm: train" in msg and "ptbxl_form" not in msg
-    assert f"to complete it: python -m ecg_data download ptbxl --root {(data / 'ptbxl').resolve()}" in msg
+    assert f"to complete it: python -m ecg_data download ptbxl --root {(data / 'ptbxl').absolute()}" in msg
     # a dataset that is not there at all: the same, with the command that fetches it
     (msg,) = report_incomplete_data(["cpsc2018"])
     assert "does not exist" in msg and "python -m ecg_data download cpsc2018 --root" in msg
@@ -60,7 +60,7 @@ def test_runner_reports_before_pretraining(shared_server, tmp_path, caplog, monk
     pre = next(i for i, m in enumerate(text) if m.startswith("preflight: the ptbxl data is incomplete"))
     trained = next(i for i, m in enumerate(text) if m.startswith("pretrain:"))
     assert pre < trained
-    assert f"python -m ecg_data download ptbxl --root {(data / 'ptbxl').resolve()}" in text[pre]
+    assert f"python -m ecg_data download ptbxl --root {(data / 'ptbxl').absolute()}" in text[pre]
 
 
 def test_names_that_are_not_ecg_data_tasks_are_left_to_their_backend(tmp_path, monkeypatch):

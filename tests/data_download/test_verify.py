@@ -54,7 +54,7 @@ def test_partial_download_counts_and_says_how_to_complete(shared_server, tmp_pat
     missing = rep.checksums["missing"]
     assert "records500/00000/00004_hr.dat" in missing and len(missing) == 9 * 4
     assert any("required file(s) missing" in p for p in rep.problems) and not rep.ok
-    assert f"python -m ecg_data download ptbxl --root {root.resolve()}" in render(rep)
+    assert f"python -m ecg_data download ptbxl --root {root.absolute()}" in render(rep)
     assert main(["verify", "ptbxl", "--root", str(root), "--json", "-"]) == 1
     as_json = json.loads(capsys.readouterr().out)
     assert as_json["ok"] is False and as_json["tasks"] == rep.tasks and as_json["checksums"]["missing"] == missing
@@ -148,3 +148,11 @@ def test_only_the_metadata_the_reader_needs_is_required(server, tmp_path):
     (root / "record_list.csv").unlink()
     rep = verify("mimic-iv-ecg", root)
     assert not rep.ok and any("record_list.csv" in p for p in rep.problems)
+
+
+def test_a_symlinked_root_is_named_as_given(ptbxl500, tmp_path):
+    link = tmp_path / "data" / "ptbxl"
+    link.parent.mkdir()
+    link.symlink_to(ptbxl500)
+    rep = verify("ptbxl", link, tasks=["ptbxl_super"])
+    assert rep.download_command == f"python -m ecg_data download ptbxl --root {link}"

@@ -142,7 +142,7 @@ def verify(name: str, root: str | Path, *, tasks: list[str] | None = None, rehas
     source = get_source(name)
     root = Path(root).expanduser()
     report = Report(source.name, str(root), {"expected": source.release, "detected": None, "evidence": ""}, {},
-                    download_command=source.download_command(root.resolve() if root.exists() else root))
+                    download_command=source.download_command(root.absolute()))  # a symlinked root stays as named
     if not root.is_dir():
         report.checksums = {"list": None}
         report.problems.append(f"{root} does not exist")
