@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ecg_data.paths import exclusive_lock
 from ecg_eval.leaderboard import publish
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,7 +22,9 @@ def main(argv: list[str] | None = None) -> Path:
     ap.add_argument("--reference", type=Path, default=REPO / "leaderboard" / "reference.yaml")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG of the probe results")
     args = ap.parse_args(argv)
-    out = publish(args.results, args.out, reference=args.reference, plot=not args.no_plot)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(args.out.with_name(f".{args.out.name}.lock")):  # one publisher at a time (parallel jobs)
+        out = publish(args.results, args.out, reference=args.reference, plot=not args.no_plot)
     print(f"wrote {out}")
     return out
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from omegaconf import DictConfig
 
 from benchmarks.pipeline.store import RunStore
+from ecg_data.paths import exclusive_lock, stable_hash
 
 log = logging.getLogger("ecgbench")
 
@@ -114,14 +115,26 @@ def run_mode(mode: str, cells: list[Cell], *, backend: Backend, encoder: Callabl
         store.log_event(run, mode, "skipped", reason="output exists", cells=skipped)
         return 0
     t0 = time.perf_counter()
+    ran = 0
     for cell, path in todo:
-        written = backend.evaluate(enc, suite=suite, method=method, cell=cell, out_path=path)
+        # a parallel job scoring the same cell: one computes it, the other waits and then finds it done
+        with exclusive_lock(store.root / ".locks" / f"{stable_hash(str(Path(path).resolve()))}.lock",
+                            waiting=f"{mode} {cell.task}: another process scores this cell; waiting"):
+            if backend.is_done(path, checkpoint_hash):
+                skipped += 1
+                continue
+            written = backend.evaluate(enc, suite=suite, method=method, cell=cell, out_path=path)
         if Path(written) != path:
             raise RuntimeError(f"{mode} {cell}: the backend wrote {written}, expected {path}")
+        ran += 1
     secs = time.perf_counter() - t0
-    log.info("%s: ran %d cells (%.1f s), skipped %d whose result files exist", mode, len(todo), secs, skipped)
-    store.log_event(run, mode, "ran", cells=len(todo), skipped_cells=skipped, seconds=round(secs, 3))
-    return len(todo)
+    if not ran:
+        log.info("%s: skipped (all %d result files written meanwhile by another process)", mode, skipped)
+        store.log_event(run, mode, "skipped", reason="output exists", cells=skipped)
+        return 0
+    log.info("%s: ran %d cells (%.1f s), skipped %d whose result files exist", mode, ran, secs, skipped)
+    store.log_event(run, mode, "ran", cells=ran, skipped_cells=skipped, seconds=round(secs, 3))
+    return ran
 
 
 class ScoredEncoder:

@@ -24,7 +24,7 @@ from benchmarks.pipeline.method import load_encoder, pretrain, validate_method
 from benchmarks.pipeline.ranks import is_global_zero, launched_rank
 from benchmarks.pipeline.store import RunStore
 from benchmarks.pipeline.validate import validate_run
-from ecg_data.paths import atomic_write_json
+from ecg_data.paths import atomic_write_json, exclusive_lock
 
 log = logging.getLogger("ecgbench")
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +142,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             log.info("publish: skipped (no new result files; %s exists)", target)
             store.log_event(run_label, "publish", "skipped", reason="output exists")
         else:
-            out = backend.publish()
+            with exclusive_lock(target.with_name(f".{target.name}.lock")):  # parallel jobs publish one at a time
+                out = backend.publish()
             log.info("publish: ran -> %s", out)
             store.log_event(run_label, "publish", "ran", output=str(out))
         summary["leaderboard"] = target

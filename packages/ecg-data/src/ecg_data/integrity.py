@@ -205,12 +205,26 @@ def write_checksum(path: str | Path, digest: str | None = None, *, record: str |
     return out
 
 
-def verify_checksum(path: str | Path, *, required: bool = False) -> bool:
+def verify_checksum(path: str | Path, *, required: bool = False, retries: int = 3) -> bool:
     """True when ``path`` matches its recorded checksum; False when no record exists (and ``required`` is False).
 
     Raises :class:`CorruptFileError` naming the file when the size or sha256 differ, the record is unreadable, or
-    the file is missing while a record exists."""
-    path = Path(path)
+    the file is missing while a record exists. A mismatch is re-checked ``retries`` times (0.05, 0.1, 0.2 s apart):
+    a writer in another process replaces the file and then its record, and a reader between the two renames is
+    not looking at a corrupt file."""
+    import time
+
+    for attempt in range(retries + 1):
+        try:
+            return _verify_once(Path(path), required)
+        except CorruptFileError:
+            if attempt == retries:
+                raise
+            time.sleep(0.05 * 2 ** attempt)
+    return False  # not reached
+
+
+def _verify_once(path: Path, required: bool) -> bool:
     rec = checksum_path(path)
     if not rec.is_file():
         if required:

@@ -15,9 +15,10 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 from pathlib import Path
 
-from ..paths import cache_root, stable_hash
+from ..paths import cache_root, exclusive_lock, stable_hash
 from .generate import Difficulty, generate_records_parallel, get_difficulty
 from .writers import write_cinc2020, write_mimic_iv_ecg, write_ptbxl
 
@@ -72,6 +73,16 @@ def ensure_preset(name: str, *, n: int | None = None, seed: int = 0, difficulty:
     if (final / MANIFEST).is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
+    # parallel jobs asking for the same corpus: one generates it, the others wait and then use it
+    with exclusive_lock(final.parent / f".{final.name}.lock",
+                        waiting=f"synthetic preset {name}: another process generates it; waiting"):
+        if not (final / MANIFEST).is_file():
+            _generate(spec, name, n, seed, difficulty, workers, final)
+    return final
+
+
+def _generate(spec: Any, name: str, n: int, seed: int, difficulty: str | Difficulty, workers: int | None,
+              final: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         log.info("generating synthetic preset %s (n=%d, seed=%d) into %s", name, n, seed, final)
@@ -88,4 +99,3 @@ def ensure_preset(name: str, *, n: int | None = None, seed: int = 0, difficulty:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return final
