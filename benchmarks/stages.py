@@ -21,6 +21,9 @@ log = logging.getLogger("ecgbench")
 class EcgEvalBackend:
     """The real evaluation: ecg_data tasks, ecg_eval.harness / results / leaderboard."""
 
+    #: it scores the synthetic tables' reference rows (ecg_eval.references read the records, not the signals)
+    scores_reference_rows = True
+
     def __init__(self, *, results_dir: str, leaderboard_dir: str, eval_cfg: DictConfig,
                  embed_cache: str | None = None, reference_file: str | None = None) -> None:
         self.results_dir = Path(results_dir)

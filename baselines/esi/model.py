@@ -179,6 +179,10 @@ class ESI(PretrainModule):
         factor = 1.0 + torch.randn((x.shape[0], x.shape[1], 1), generator=g, device=x.device, dtype=x.dtype) * ss
         return (x + noise) * factor
 
+    def contrastive_chance(self, batch_size: int) -> dict[str, float]:
+        """One averaged two-direction loss; negatives from the rank's batch unless ``gather_negatives``."""
+        return {"contrastive": math.log(self.global_batch(batch_size, bool(self.hparams.gather_negatives)))}
+
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         emb, context = self._ecg(batch["ecg"])  # augmented before normalisation by the data module (augment_raw)
         t = self._tokenize(self.captions(list(batch["report"]), self.batch_demographics(batch)))

@@ -8,6 +8,8 @@ docs/baselines/merl.md lists what is faithful and what differs.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,6 +114,12 @@ class MERL(PretrainModule):
 
     def embed_text(self, texts: list[str]) -> torch.Tensor:
         return self.proj_text(self._text_features(texts))
+
+    def contrastive_chance(self, batch_size: int) -> dict[str, float]:
+        """Both losses gather negatives; with ``sum_directions`` (MERL) they add the two directions: 2 ln B."""
+        k = 2.0 if self.hparams.sum_directions else 1.0
+        chance = k * math.log(self.global_batch(batch_size))
+        return {"clip": chance, "uma": chance}
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         out = self.ecg(batch["ecg"])

@@ -61,6 +61,9 @@ def build_backend(cfg: DictConfig) -> ev.Backend:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the configured stages; return a summary (checkpoint, hash, cells run per mode)."""
+    from benchmarks.pipeline.logs import tidy_library_logging
+
+    tidy_library_logging()  # each message once, through Hydra's handlers (benchmarks/pipeline/logs.py)
     validate_run(cfg)  # every run option, before any work (benchmarks/pipeline/validate.py)
     if cfg.get("data_root"):
         os.environ["ECG_DATA_ROOT"] = str(Path(str(cfg.data_root)).expanduser().resolve())
@@ -131,7 +134,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ran += n
         maybe_stop_after(mode)
 
-    if ran:  # the exported model card lists this run's scores (benchmarks/pipeline/checkpoints.py)
+    method_ran = ran
+    ran += score_references(cfg, wanted, tasks, suite, pretrain_task, backend=backend, store=store)
+
+    if method_ran:  # the exported model card lists this run's scores (benchmarks/pipeline/checkpoints.py)
         from benchmarks.pipeline.checkpoints import update_export_card
 
         scored = json.loads(card_file.read_text())["checkpoint_hash"] if card_file.is_file() else known_hash
@@ -155,3 +161,43 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             where += f", leaderboard {summary['leaderboard']}"
         log.info("done: %s", where)
     return summary
+
+
+def reference_rows(cfg: DictConfig, suite: str) -> list[str]:
+    """The reference rows scored beside every method of a synthetic table (``eval.references``; ecg_eval.references):
+    only the synthetic suite has the generator's truth that the oracle reads."""
+    if suite != "synthetic":
+        return []
+    return [str(r) for r in (cfg.eval.get("references") or [])]
+
+
+def _reference_preset(cfg: DictConfig) -> str:
+    """The input preset of the run's method (its last stage's ``input_preset``): the reference rows read only the
+    record ids of the harness's cached splits, so they use the caches the method's cells use."""
+    stages = cfg.method.get("stages") or []
+    for st in reversed(list(stages)):
+        if st.get("input_preset"):
+            return str(st.input_preset)
+    return "melp"
+
+
+def score_references(cfg: DictConfig, wanted: list[str], tasks: list[str], suite: str, pretrain_task: str | None, *,
+                     backend: ev.Backend, store: RunStore) -> int:
+    """Score the reference rows (oracle, chance) on the cells of every mode this run evaluates; return the cells run.
+
+    They go through the same backend as a method (same prompts, probes, bootstrap); their cells are skipped when
+    their result files exist, so they are scored once per output directory, whatever the method."""
+    from ecg_eval.references import reference_encoder
+
+    if not getattr(backend, "scores_reference_rows", False):  # e.g. the tests' toy backend, which calls encode_ecg
+        return 0
+    ran = 0
+    for name in reference_rows(cfg, suite):
+        enc = reference_encoder(name, preset=_reference_preset(cfg))
+        for mode in ev.MODES:
+            if mode not in wanted or mode == "finetune":  # fine-tuning trains an encoder: a reference has none
+                continue
+            cells = ev.plan(cfg.eval, tasks, mode, pretrain_task)
+            ran += ev.run_mode(mode, cells, backend=backend, encoder=lambda enc=enc: enc, suite=suite, method=name,
+                               checkpoint_hash=enc.card.checkpoint_hash, store=store, run=f"reference/{name}")
+    return ran

@@ -287,8 +287,13 @@ def _embed_split(
             return Embeddings(feats, record_ids, key, from_cache=True, seconds=0.0)
         log.warning("embedding cache entry %s does not match its split; recomputing", entry)
     t0 = time.perf_counter()
-    feats = encode_split(encoder, model_rows(cached), len(record_ids), batch_size, device=device, precision=precision,
-                         desc=f"embed {task.name}/{split}")
+    if callable(getattr(encoder, "encode_records", None)):  # a reference row reads the records' identity (references)
+        feats = np.asarray(encoder.encode_records(task, split, record_ids), dtype=np.float32)
+        if feats.ndim != 2 or feats.shape[0] != len(record_ids):
+            raise ValueError(f"encode_records must return (N, d) for N={len(record_ids)} records; got {feats.shape}")
+    else:
+        feats = encode_split(encoder, model_rows(cached), len(record_ids), batch_size, device=device,
+                             precision=precision, desc=f"embed {task.name}/{split}")
     seconds = time.perf_counter() - t0
     with atomic_path(feat_path) as tmp:
         with open(tmp, "wb") as f:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ecg_eval.bootstrap import PairingError
+from ecg_eval.references import is_reference, reference_cell, reference_label
 from ecg_eval.results import read_result
 
 log = logging.getLogger(__name__)
@@ -281,13 +282,15 @@ def render_table(table: Table, refs: list[dict]) -> str:
     refs = refs_for(table, refs)
     tasks = _tasks(table, refs)
     columns = tasks + ["mean"]
-    methods = sorted(table.cells)
+    # reference rows (oracle, chance: ecg_eval.references) come last, are never ranked and never bold
+    methods = sorted(table.cells, key=lambda m: (is_reference(m), m))
     rows_cells = {m: {**table.cells[m], "mean": _mean_cell(table.cells[m], tasks)} for m in methods}
     bold: dict[tuple[str, str], bool] = {}
     refused: dict[tuple[str, str], str] = {}  # (method, column) -> why the paired test was refused
     for col in columns:
         # a partial-coverage cell is never bold and never compared: it did not score the published test split
-        have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None and not c.partial]
+        have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None and not c.partial
+                and not is_reference(m)]
         if not have:
             continue
         top = max(have, key=lambda m: rows_cells[m][col].mean)
@@ -305,8 +308,10 @@ def render_table(table: Table, refs: list[dict]) -> str:
     body = []
     for m in methods:
         seeds = sorted({c.n_seeds for c in table.cells[m].values() if c.mean is not None})
-        body.append([m, ",".join(map(str, seeds)) or "–"]
-                    + [_fmt(rows_cells[m].get(c), bold.get((m, c), False), (m, c) in refused) for c in columns])
+        cells = [_fmt(rows_cells[m].get(c), bold.get((m, c), False), (m, c) in refused) for c in columns]
+        if is_reference(m):
+            cells = [reference_cell(x) for x in cells]
+        body.append([reference_label(m), ",".join(map(str, seeds)) or "–"] + cells)
     footnotes: list[str] = []
     for r in refs:
         body.append([ref_label(r), "–"] + [_ref_cell(r, c, footnotes) for c in columns])

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from ecg_eval.leaderboard import SUITE_TITLES, TASK_ORDER
+from ecg_eval.references import is_reference, reference_label, sort_key
 
 
 def _tab(body: list[list[str]], headers: list[str]) -> str:
@@ -49,7 +50,8 @@ def _method_task_grid(rs: list[dict], cell: Callable[[list[dict]], str]) -> tupl
     """(task columns, rows): one row per method, ``cell(results of that method and task)`` per column."""
     groups = _by(rs, lambda r: (r["method"], r["task"]))
     tasks = sorted({t for _, t in groups}, key=_task_key)
-    body = [[m, *(cell(groups.get((m, t), [])) for t in tasks)] for m in sorted({m for m, _ in groups})]
+    body = [[reference_label(m), *(cell(groups.get((m, t), [])) for t in tasks)]
+            for m in sorted({m for m, _ in groups}, key=sort_key)]
     return tasks, body
 
 
@@ -126,12 +128,12 @@ def retrieval_section(results: list[dict], suite: str) -> str:
         return ""
     groups = _by(rs, lambda r: (r["task"], r["split"], r["method"]))
     body = []
-    for (task, split, m), g in sorted(groups.items(), key=lambda kv: (_task_key(kv[0][0]), kv[0][1], kv[0][2])):
+    for (task, split, m), g in sorted(groups.items(), key=lambda kv: (_task_key(kv[0][0]), kv[0][1], sort_key(kv[0][2]))):
         ok = [r for r in g if r["status"] == "ok"]
         if not ok:
-            body.append([f"{task} ({split})", m] + ["n/a"] * 8 + ["–"])
+            body.append([f"{task} ({split})", reference_label(m)] + ["n/a"] * 8 + ["–"])
             continue
-        row = [f"{task} ({split})", m]
+        row = [f"{task} ({split})", reference_label(m)]
         for d in ("ecg_to_report", "report_to_ecg"):
             row += [_fmt(_mean(r["scores"][d][f"recall@{k}"] for r in ok), 100) for k in (1, 5, 10)]
             row.append(_fmt(_mean(r["scores"][d]["median_rank"] for r in ok), 1, 0))
@@ -156,12 +158,13 @@ def report_generation_section(results: list[dict], suite: str) -> str:
 
     body = []
     for (task, split), g in sorted(_by(rs, lambda r: (r["task"], r["split"])).items()):
-        first = sorted(g, key=lambda r: r["method"])[0]
-        body.append([f"{task} ({split})", "_most frequent report_", *cells(first["scores"]["baselines"]["most_frequent"])])
-        for r in sorted(g, key=lambda r: r["method"]):
-            body.append([f"{task} ({split})", r["method"], *cells(r["scores"]["model"])])
-            body.append([f"{task} ({split})", f"_{r['method']}: nearest training report_",
-                         *cells(r["scores"]["baselines"]["nearest_neighbour"])])
+        ordered = sorted(g, key=lambda r: sort_key(r["method"]))
+        body.append([f"{task} ({split})", "_most frequent report_", *cells(ordered[0]["scores"]["baselines"]["most_frequent"])])
+        for r in ordered:
+            body.append([f"{task} ({split})", reference_label(r["method"]), *cells(r["scores"]["model"])])
+            if not is_reference(r["method"]):  # the oracle's "nearest training report" is its own features' neighbour
+                body.append([f"{task} ({split})", f"_{r['method']}: nearest training report_",
+                             *cells(r["scores"]["baselines"]["nearest_neighbour"])])
     headers = ["task (split)", "system", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "chrF", "ROUGE-L", "statement F1"]
     return ("### Report generation\n\nsacrebleu BLEU/chrF (0-100), ROUGE-L F x100, and the macro F1 over the report "
             "statements recognised in generated vs reference reports (x100); the baselines need no decoder.\n\n"

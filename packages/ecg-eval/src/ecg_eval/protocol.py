@@ -130,8 +130,9 @@ class Finetunable(Protocol):
 
 
 def supports_report_generation(encoder: object) -> bool:
-    """Report generation applies to methods with a decoder; others get a 'not applicable' file."""
-    return callable(getattr(encoder, "generate_report", None))
+    """Report generation applies to methods with a decoder (and to the oracle reference row, which re-writes each
+    record's report from its true conditions: ``generate_records_reports``); others get a 'not applicable' file."""
+    return callable(getattr(encoder, "generate_report", None)) or callable(getattr(encoder, "generate_records_reports", None))
 
 
 def finetune_module(encoder: object) -> torch.nn.Module | None:

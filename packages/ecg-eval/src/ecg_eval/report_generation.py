@@ -196,9 +196,13 @@ def evaluate_report_generation(
             log.warning("%s/%s: %d record(s) without a report skipped", task.name, split, len(ids) - len(rows))
     if not rows:
         raise ValueError(f"{task.name}/{split}: no record with a reference report")
-    source = model_rows(cached)
-    signals = source[np.asarray(rows)] if len(rows) != len(ids) else source
-    generated = generate_reports(encoder, signals, len(rows), batch_size=batch_size, progress=progress, **(generate_kw or {}))
+    if callable(getattr(encoder, "generate_records_reports", None)):  # a reference row (ecg_eval.references)
+        generated = list(encoder.generate_records_reports(task, split, [ids[i] for i in rows]))
+    else:
+        source = model_rows(cached)
+        signals = source[np.asarray(rows)] if len(rows) != len(ids) else source
+        generated = generate_reports(encoder, signals, len(rows), batch_size=batch_size, progress=progress,
+                                     **(generate_kw or {}))
 
     train_cached = loader(task, "train", preset)
     train_reports = split_reports(train_cached)

@@ -124,6 +124,12 @@ class PretrainDataModule(L.LightningDataModule):
             self.loss_val_split, self.loss_val_rows = lsplit, rows
             self.loss_val_index = len(self.val_splits)
 
+    @property
+    def has_validation(self) -> bool:
+        """Whether any validation loader exists (zero-shot tasks or a validation loss); ``fit`` turns validation
+        off otherwise."""
+        return bool(self.zero_shot_tasks) or self.val_loss
+
     def demographics(self) -> list[tuple[int | None, str | None]]:
         """(age, sex) per cache row of the training split, from the pretraining reader's metadata (MIMIC-IV-ECG
         with the hosp ``patients`` table: ``age``, ``sex`` columns); (None, None) where unknown or absent.

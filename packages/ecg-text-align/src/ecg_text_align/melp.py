@@ -13,6 +13,7 @@ Sub-modules are built from plain specs (see ``components``) so ``from_checkpoint
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -154,6 +155,10 @@ class MELP(PretrainModule):
         losses["loss"] = sum(self.weights[k] * losses[k] for k in ("clip", "caption", "local"))
         losses["logit_scale"] = self.logit_scale().detach()
         return losses
+
+    def contrastive_chance(self, batch_size: int) -> dict[str, float]:
+        """``clip`` averages two directions over the global batch (negatives gathered): chance ln B."""
+        return {"clip": math.log(self.global_batch(batch_size))}
 
     # ----- report generation ----------------------------------------------------------------------
     @torch.no_grad()

@@ -152,7 +152,21 @@ class PretrainModule(L.LightningModule):
         bs = batch["ecg"].shape[0]
         for k, v in losses.items():
             self.log(f"train/{k}", v.detach(), prog_bar=(k == "loss"), batch_size=bs, sync_dist=False)
+        # each contrastive loss beside its chance value (ecg_text_align.monitor warns when it stays there)
+        for k, chance in self.contrastive_chance(bs).items():
+            self.log(f"train/{k}_chance", float(chance), batch_size=bs, sync_dist=False)
         return losses["loss"]
+
+    def contrastive_chance(self, batch_size: int) -> dict[str, float]:
+        """{loss name: its value for a model that has learned nothing}, for the contrastive losses of
+        ``compute_losses``: ln(candidates) per direction, times the directions the loss sums. Override in methods
+        with a contrastive loss (MELP: ``{"clip": ln B}``, B the global batch when negatives are gathered)."""
+        return {}
+
+    def global_batch(self, batch_size: int, gathered: bool = True) -> int:
+        """The candidates a contrastive loss sees: the rank's batch, times the ranks when negatives are gathered."""
+        world = int(getattr(self.trainer, "world_size", 1) or 1) if self._trainer is not None else 1
+        return int(batch_size) * (world if gathered else 1)
 
     # ----- logit-scale bound (issue 14): in place after the step, never inside the forward pass ----
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:

@@ -27,6 +27,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from ecg_data.integrity import SAFE_GLOBALS, is_trusted, safe_torch_load
 from ecg_text_align.components import locate
 from ecg_text_align.module import VAL_LOSS
+from ecg_text_align.monitor import LearningMonitor
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     cfg = dict(trainer_cfg)
+    if getattr(datamodule, "has_validation", True) is False:
+        cfg["limit_val_batches"] = 0  # no validation loader at all (Lightning warns on an empty list of loaders)
     L.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
     selection = module.selection() if callable(getattr(module, "selection", None)) else None
     if selection is not None and selection[0] == VAL_LOSS and getattr(datamodule, "val_loss", False) is not True:
@@ -151,7 +154,8 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
         every_n_train_steps=int(cfg.get("checkpoint_every_n_steps") or 1000), auto_insert_metric_name=False,
     )
     agree = {"run_dir": str(run_dir.resolve()), "module": type(module).__qualname__, "fingerprint": _fingerprint(module)}
-    callbacks: list[Any] = [last, _AgreeAcrossRanks(agree)]
+    # is it learning? contrastive losses against chance, warnings, learning_curve.png (ecg_text_align.monitor)
+    callbacks: list[Any] = [last, _AgreeAcrossRanks(agree), LearningMonitor(run_dir)]
     snap = cfg.get("snapshot_every_n_epochs")
     if snap:
         callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:03d}", save_top_k=-1,
