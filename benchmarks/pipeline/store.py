@@ -77,7 +77,7 @@ class RunStore:
         if externally_launched():
             yield
             return
-        with exclusive_lock(run_dir.with_name(run_dir.name + ".lock"),
+        with exclusive_lock(self.root / ".locks" / f"{run_dir.parent.name}-{run_dir.name}.lock",
                             waiting=f"pretrain: {run_dir} is being trained by another process; waiting for it"):
             yield
 
