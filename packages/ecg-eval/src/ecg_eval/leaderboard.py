@@ -446,7 +446,7 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         "positives. "
         "◊ p%: a published-task cell scored on only p % of the published test records (partial data, e.g. a "
         "sample; ◊ ?: its result file does not record coverage): not the published benchmark, never bold, never "
-        "compared. "
+        "compared; its 1 % / 10 % probe subsets are those shares of the records present. "
         "`n/a`: the method has no text encoder, so no zero-shot score. †: the evaluated dataset was part of the "
         "checkpoint's pretraining data. `mean`: over all task columns, shown only when every task is present "
         "(± half-width of a bootstrap of the mean over tasks on shared resamples, plus the spread across seeds). "
