@@ -26,6 +26,7 @@ log = logging.getLogger("ecgbench")
 CLEAN_ERRORS = {"DatasetNotFoundError", "UnknownNameError", "ConfigError", "ModelNotAvailableError",
                 "LoggerConfigError", "UntrustedFileError", "CorruptFileError"}
 EXIT_BAD_INPUT = 2
+EXIT_WRITE_FAILED = 1
 
 
 def expand_method_dir(argv: list[str]) -> list[str]:
@@ -68,6 +69,12 @@ def main(cfg: DictConfig) -> None:
             sys.stderr.write(f"error: {msg}\n")
             sys.stderr.flush()
             raise SystemExit(EXIT_BAD_INPUT) from None
+        if isinstance(e, OSError) and str(e.strerror or "").startswith("cannot write "):
+            # a full disk, a file-size limit, a read-only directory: one line naming the path (atomic writes left
+            # no partial file; rerun the command once there is space)
+            sys.stderr.write(f"error: {e.strerror}\n")
+            sys.stderr.flush()
+            raise SystemExit(EXIT_WRITE_FAILED) from None
         raise
     finally:
         if launcher_parent:

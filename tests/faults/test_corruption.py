@@ -10,7 +10,9 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -240,3 +242,32 @@ def test_read_only_output_directory_names_the_path(tmp_path) -> None:
     finally:
         ro.chmod(0o700)
     assert signal.SIGXFSZ  # the full-disk test relies on it (POSIX)
+
+
+@pytest.mark.slow
+def test_full_disk_through_run_py_one_line_then_rerun_completes(tmp_path) -> None:
+    """``benchmarks/run.py`` under a 300-byte file-size limit: ``error: cannot write <path>: File too large`` (exit
+    1, no traceback, no partial file); the same command without the limit then completes."""
+    toy = REPO / "tests" / "runner" / "toy"
+    args = [sys.executable, str(REPO / "benchmarks" / "run.py"), "method=toy", "dataset=toy", f"method_dir={toy}",
+            "backend._target_=ecgbench_toy.ToyBackend", "eval=quick", f"run_store={tmp_path / 'runs'}",
+            f"output_dir={tmp_path / 'out'}", "hydra.output_subdir=null", "hydra/job_logging=stdout", "pretrain_data.n=96"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*SRC, str(REPO)]), "PYTHONDONTWRITEBYTECODE": "1",
+           "OMP_NUM_THREADS": "1"}
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, as ENOSPC on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    warm = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert warm.returncode == 0, warm.stderr[-3000:]  # the synthetic corpus exists: the limit hits our writes
+    for d in ("runs", "out"):
+        shutil.rmtree(tmp_path / d)
+    full = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=limit, timeout=300)
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    lines = [l for l in full.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and re.match(r"error: cannot write .*/runs/toy/.*config\.yaml: File too large$", lines[0])
+    assert not list((tmp_path / "runs").rglob("config.yaml")) and not list((tmp_path / "runs").rglob("*.tmp"))
+    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert list((tmp_path / "out" / "results").rglob("*.json"))
