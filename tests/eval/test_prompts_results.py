@@ -76,7 +76,8 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError):
         write_result(path, _minimal(seed=1))
     assert path.read_text() == before  # the old result is intact
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # and no temp file is left behind
+    # and no temp file is left behind (r.json.sha256: its checksum record, ecg_data.integrity)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.json.sha256"]
 
 
 def test_invalid_result_is_not_written(tmp_path) -> None:
