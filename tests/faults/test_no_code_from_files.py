@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from ecg_data.integrity import ALLOW_PICKLE_ENV, CorruptFileError, UntrustedFileError, safe_torch_load
-from fault_tools import QUICK, TINY
+from fault_tools import QUICK, REPO, TINY
 
 pytestmark = pytest.mark.faults
 
@@ -124,6 +124,7 @@ def test_ckpt_argument_refused_in_one_line(tmp_path, evil_ckpt, cli) -> None:
     assert not list(tmp_path.rglob("zero_shot*.json"))
 
 
+@pytest.mark.slow
 def test_resume_from_a_planted_run_store_checkpoint_is_refused(tmp_path, evil_ckpt, cli) -> None:
     """A pre-empted MERL run leaves ``last.ckpt`` in the run store; someone replaces it; the rerun resumes from it."""
     args = [*QUICK, *TINY["merl"], f"run_store={tmp_path / 'runs'}", "stages=[pretrain]"]
@@ -137,4 +138,50 @@ def test_resume_from_a_planted_run_store_checkpoint_is_refused(tmp_path, evil_ck
     evil_ckpt(last)
     line = _one_error_line(cli(args))
     assert str(last) in line and "posix.system" in line
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_checkpoints_we_write_hold_plain_data_only(tmp_path) -> None:
+    """Hyperparameters holding config objects, paths, numpy scalars and enums are saved as plain data: the
+    checkpoint reads back with weights_only=True and the values are equal as plain data."""
+    import enum
+
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from baselines.merl.model import MERL
+    from ecg_text_align.module import PretrainModule
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    ckpt = {"state_dict": {"w": torch.ones(2)},
+            "hyper_parameters": {"cfg": OmegaConf.create({"a": [1, 2], "b": {"c": "d"}}), "root": tmp_path,
+                                 "lr": np.float32(0.5), "steps": np.int64(3), "colour": Colour.RED,
+                                 "shape": (np.int64(2), 3)}}
+    PretrainModule.on_save_checkpoint(object.__new__(MERL), ckpt)
+    torch.save(ckpt, tmp_path / "plain.ckpt")
+    back = safe_torch_load(tmp_path / "plain.ckpt")
+    assert back["hyper_parameters"] == {"cfg": {"a": [1, 2], "b": {"c": "d"}}, "root": str(tmp_path), "lr": 0.5,
+                                        "steps": 3, "colour": "red", "shape": (2, 3)}
+    assert back["ecg_text_align_class"] == "baselines.merl.model:MERL"
+
+
+def test_resume_from_a_planted_checkpoint_is_refused_by_fit(tmp_path, evil_ckpt) -> None:
+    """``ecg_text_align.train.fit`` (what every method stage calls) resuming from a replaced ``last.ckpt``."""
+    import sys
+
+    here = str(REPO / "tests" / "text_align")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from text_align_stubs import ToyDataModule, ToyPretrain  # noqa: E402
+    from ecg_text_align.train import fit
+
+    cfg = {"max_epochs": 1, "max_steps": 2, "checkpoint_every_n_steps": 1, "seed": 0, "enable_progress_bar": False}
+    fit(ToyPretrain(lr=1e-2), ToyDataModule(n=16, batch_size=4), cfg, tmp_path / "run")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert safe_torch_load(last)["global_step"] == 2  # our own checkpoint: plain data
+    evil_ckpt(last)
+    with pytest.raises(UntrustedFileError, match=r"last\.ckpt: refused to load: it holds 'posix\.system'"):
+        fit(ToyPretrain(lr=1e-2), ToyDataModule(n=16, batch_size=4), {**cfg, "max_steps": 4}, tmp_path / "run")
     assert not (tmp_path / "pwned").exists()
