@@ -9,6 +9,7 @@ scoring; a released file's row is named ``<method> (released weights)``.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from benchmarks.pipeline.errors import ConfigError
+from ecg_data.paths import atomic_path
 
 log = logging.getLogger("ecgbench")
 EXPORT_DIR = "model"
@@ -121,11 +123,17 @@ def export_run(cfg: DictConfig, load: Callable[[], Any], run_dir: Path, checkpoi
             "steps": _stage_steps(cfg, run_dir), "checkpoint_hash": checkpoint_hash, "run": run_dir.name,
             "source": ("pretrained with ecglang-bench (benchmarks/run.py)" if cfg.method.stages
                        else "random initialisation from a fixed seed, no pretraining")}
+    curves = {str(st.name): run_dir / str(st.name) / "learning_curve.png" for st in (cfg.method.stages or [])}
+    curves = {name: png for name, png in curves.items() if png.is_file()}
+    card["learning_curves"] = {name: f"learning_curve-{name}.png" for name in curves}
     try:
         save_pretrained(encoder, out, card=card)
     except TypeError as err:  # not exportable
         log.warning("export: skipped (%s)", err)
         return None
+    for name, png in curves.items():  # the figures the card links to travel with the model directory
+        with atomic_path(out / card["learning_curves"][name]) as tmp:
+            shutil.copyfile(png, tmp)
     log.info("export: ran -> %s", out)
     return out
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from benchmarks.pipeline import evaluate as ev
 from benchmarks.pipeline.data_check import report_incomplete_data
@@ -74,6 +74,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError(f"configs/dataset/{cfg.dataset.get('name', '?')}.yaml: missing {key!r}")
     tasks = [str(t) for t in cfg.dataset.tasks]
     suite = str(cfg.dataset.suite)
+    if not cfg.eval.get("prompts") and cfg.dataset.get("prompts"):  # the dataset's own prompt file (synthetic)
+        with open_dict(cfg):
+            cfg.eval.prompts = str(cfg.dataset.prompts)
     backend = build_backend(cfg)
 
     # Preflight: a missing dataset stops the run before an hour of pretraining, not after it.

@@ -152,8 +152,9 @@ def validate_run(cfg: DictConfig) -> None:
             for key in ("beam_size", "max_len"):
                 if rg.get(key) is not None:
                     _int(rg.get(key), f"eval.report_generation.{key}", 1)
-        if e.get("prompts") and not Path(str(e.prompts)).expanduser().is_file():
-            raise ConfigError(f"eval.prompts={e.prompts}: no such file (null = the project's prompt file)")
+        if e.get("prompts") and not _prompt_file_exists(str(e.prompts)):
+            raise ConfigError(f"eval.prompts={e.prompts}: no such file (null = the dataset's prompt file; a packaged "
+                              "name such as 'synthetic', or a path)")
 
     t = cfg.get("trainer")
     if t is not None:
@@ -199,3 +200,9 @@ def validate_run(cfg: DictConfig) -> None:
                     if chosen:
                         _check_tasks(_list(chosen, f"eval.{mode}.tasks", lambda v, n: str(v)), "",
                                      f"eval.{mode}.tasks")
+
+
+def _prompt_file_exists(value: str) -> bool:
+    from ecg_eval.prompts import packaged_prompt_path
+
+    return packaged_prompt_path(value) is not None or Path(value).expanduser().is_file()

@@ -36,9 +36,22 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     zs = json.loads((out_dir / "results" / "synthetic" / "melp" / "synth_ptbxl_super"
                      / "zero_shot-seed0.json").read_text())
     assert zs["status"] == "ok" and zs["pretrained_on"] == ["synth-mimic"]
+    # the flagship learns in its default budget: well above chance zero-shot (docs/performance.md)
+    assert zs["scores"]["macro_auroc"] >= 0.65, zs["scores"]["macro_auroc"]
     board = (out_dir / "README.md").read_text()
     assert "## Synthetic data" in board or "Synthetic" in board
     assert "| melp " in board
+    # the scale of every synthetic table: the oracle and chance reference rows, never bold
+    assert "_oracle (reference)_" in board and "_chance (reference)_" in board
+    refs = out_dir / "results" / "synthetic"
+    for row in ("oracle", "chance"):
+        assert (refs / row / "synth_ptbxl_super" / "zero_shot-seed0.json").is_file(), row
+    # the run drew its learning curve and never printed Lightning's lines twice
+    assert list((tmp_path / "runs" / "melp").rglob("melp/learning_curve.png"))
+    first_log = out.stdout + out.stderr
+    assert first_log.count("GPU available:") == 3  # one Trainer per stage (text_lm, stage0, melp), each line once
+    assert "Tip: For seamless" not in first_log and "LeafSpec" not in first_log
+    assert "weights_only" not in first_log and "Total length of" not in first_log
 
     again = cli([], timeout=600)  # everything exists: every stage skipped
     assert again.returncode == 0

@@ -40,9 +40,24 @@ def default_prompt_path() -> Path:
     return Path(str(resources.files("ecg_eval") / "prompts" / DEFAULT_PROMPT_FILE))
 
 
+def packaged_prompt_path(name: str) -> Path | None:
+    """A prompt file shipped with ecg-eval by its name (``synthetic`` -> ``prompts/synthetic.json``), else None."""
+    if not name or any(c in name for c in "/\\."):
+        return None
+    p = Path(str(resources.files("ecg_eval") / "prompts" / f"{name}.json"))
+    return p if p.is_file() else None
+
+
+def resolve_prompt_path(path: str | Path | None) -> Path:
+    """None -> the default file; a packaged name (``synthetic``) -> its file; anything else is a path."""
+    if path is None:
+        return default_prompt_path()
+    return packaged_prompt_path(str(path)) or Path(path)
+
+
 def load_prompt_file(path: str | Path | None = None) -> tuple[dict[str, list[str] | str], str]:
-    """Read a prompt file (default: the packaged one) -> (raw mapping, source path as str)."""
-    p = default_prompt_path() if path is None else Path(path)
+    """Read a prompt file (default: the packaged one; a packaged name such as ``synthetic``) -> (raw mapping, source)."""
+    p = resolve_prompt_path(path)
     try:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -133,7 +148,7 @@ def prompt_file_fingerprint(path: str | Path | None = None) -> str:
     """Short hash of a prompt file's content, recorded in result configs."""
     from ecg_data.paths import file_hash
 
-    return file_hash(default_prompt_path() if path is None else path)
+    return file_hash(resolve_prompt_path(path))
 
 
 def missing_prompts(task_classes: dict[str, tuple[str | None, Sequence[str]]], path: str | Path | None = None) -> dict[str, list[str]]:

@@ -73,6 +73,7 @@ class MLMModule(L.LightningModule):
         self.save_hyperparameters()
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.model = AutoModelForMaskedLM.from_pretrained(str(model_dir))
+        self.model.train()  # from_pretrained returns eval mode: dropout would be off (and Lightning warns)
         self.losses: list[float] = []
 
     def ddp_fingerprint(self) -> str:

@@ -304,6 +304,10 @@ def render_card(config: Mapping[str, Any]) -> str:
         lines += [f"| {r['suite']} | {r['task']} | {r['mode']} | {100 * r['macro_auroc']:.1f} |" for r in cells]
     else:
         lines.append("Not scored yet: `python benchmarks/run.py method=... ckpt=<this directory>` adds them.")
+    curves = c.get("learning_curves") or {}
+    if curves:  # losses against their chance values and validation zero-shot AUROC per step (ecg_text_align.monitor)
+        lines += ["", "## Training", ""]
+        lines += [f"![learning curve, stage {stage}]({fname})" for stage, fname in curves.items()]
     lines += ["", "## Use", "", "```python", "from ecg_text_align.pretrained import from_pretrained",
               "model = from_pretrained(\"<this directory or hf:ORG/NAME>\")",
               "features = model.encode_ecg(x)   # x: (B, 12, T) prepared with the preset above", "```", ""]

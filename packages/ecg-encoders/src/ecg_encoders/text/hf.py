@@ -93,8 +93,9 @@ class HFTextEncoder(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if add_trailing_cls and pooling != "last":
-            log.warning("add_trailing_cls=True usually goes with pooling='last' (got %r)", pooling)
+        if add_trailing_cls and pooling in ("cls", "pooler"):  # 'mean' averages it in; 'last' reads it
+            log.warning("add_trailing_cls=True: pooling=%r reads the first position, not the trailing [CLS] "
+                        "(use pooling='last')", pooling)
         self.name_or_path = str(name_or_path)
         self.causal = causal
         self.pooling = pooling
