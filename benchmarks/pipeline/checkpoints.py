@@ -9,7 +9,6 @@ scoring; a released file's row is named ``<method> (released weights)``.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
@@ -18,7 +17,6 @@ from typing import Any
 from omegaconf import DictConfig
 
 from benchmarks.pipeline.errors import ConfigError
-from ecg_data.paths import atomic_path
 
 log = logging.getLogger("ecgbench")
 EXPORT_DIR = "model"
@@ -126,14 +124,12 @@ def export_run(cfg: DictConfig, load: Callable[[], Any], run_dir: Path, checkpoi
     curves = {str(st.name): run_dir / str(st.name) / "learning_curve.png" for st in (cfg.method.stages or [])}
     curves = {name: png for name, png in curves.items() if png.is_file()}
     card["learning_curves"] = {name: f"learning_curve-{name}.png" for name in curves}
-    try:
-        save_pretrained(encoder, out, card=card)
+    try:  # the figures the card links to travel inside the model directory
+        save_pretrained(encoder, out, card=card,
+                        extra_files={card["learning_curves"][name]: png for name, png in curves.items()})
     except TypeError as err:  # not exportable
         log.warning("export: skipped (%s)", err)
         return None
-    for name, png in curves.items():  # the figures the card links to travel with the model directory
-        with atomic_path(out / card["learning_curves"][name]) as tmp:
-            shutil.copyfile(png, tmp)
     log.info("export: ran -> %s", out)
     return out
 

@@ -111,8 +111,12 @@ def _param_counts(module: nn.Module) -> dict[str, int]:
     return counts
 
 
-def save_pretrained(model: Any, out_dir: str | Path, *, card: Mapping[str, Any] | None = None) -> Path:
-    """Write ``model`` as a self-contained directory (atomically: built beside ``out_dir``, then renamed)."""
+def save_pretrained(model: Any, out_dir: str | Path, *, card: Mapping[str, Any] | None = None,
+                    extra_files: Mapping[str, str | Path] | None = None) -> Path:
+    """Write ``model`` as a self-contained directory (atomically: built beside ``out_dir``, then renamed).
+
+    ``extra_files``: {name in the directory: source file} copied in before the rename (e.g. the learning curves the
+    card links to), so the directory never exists without them."""
     from safetensors.torch import save_model
 
     out_dir = Path(out_dir)
@@ -152,6 +156,8 @@ def save_pretrained(model: Any, out_dir: str | Path, *, card: Mapping[str, Any] 
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / CARD_FILE).write_text(render_card(config), encoding="utf-8")
+        for name, source in (extra_files or {}).items():
+            shutil.copyfile(source, tmp / Path(name).name)
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             out_dir.rename(old)
