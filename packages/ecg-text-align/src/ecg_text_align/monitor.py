@@ -170,6 +170,8 @@ def write_curve(history: list[dict[str, float]], run_dir: str | Path) -> Path:
 
     losses = [k for k in keys if k.startswith("train/") and not k.endswith(CHANCE_SUFFIX)
               and k not in ("train/logit_scale",)]
+    if len(losses) > 1 and "train/loss" in losses:  # the weighted sum would squash its terms and their chance lines
+        losses.remove("train/loss")
     zs = [(h["step"], h[ZS_KEY]) for h in history if ZS_KEY in h]
     fig, axes = plt.subplots(1, 2 if zs else 1, figsize=(11 if zs else 6, 4), squeeze=False)
     ax = axes[0][0]
