@@ -200,7 +200,20 @@ def score_references(cfg: DictConfig, wanted: list[str], tasks: list[str], suite
         for mode in ev.MODES:
             if mode not in wanted or mode == "finetune":  # fine-tuning trains an encoder: a reference has none
                 continue
-            cells = ev.plan(cfg.eval, tasks, mode, pretrain_task)
+            # one seed per (task, fraction): a reference row shows the scale of the table, not a spread across subsets
+            cells = first_seed_only(ev.plan(cfg.eval, tasks, mode, pretrain_task))
             ran += ev.run_mode(mode, cells, backend=backend, encoder=lambda enc=enc: enc, suite=suite, method=name,
                                checkpoint_hash=enc.card.checkpoint_hash, store=store, run=f"reference/{name}")
     return ran
+
+
+def first_seed_only(cells: list[ev.Cell]) -> list[ev.Cell]:
+    """The cells of the first seed of each (task, mode, fraction), in plan order."""
+    seen: set[tuple] = set()
+    out = []
+    for c in cells:
+        key = (c.task, c.mode, c.fraction)
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
