@@ -7,7 +7,7 @@ stay meaningful on a shared machine:
 - ``base``: the model run the way the original code runs it -- reports padded to the original's fixed length
   (MELP 128, MERL 256, ESI 500), vocabulary logits and cross-entropy at every position, AdamW's per-tensor
   ``for`` loop (torch's CPU default), no gradient clipping unless the method's config sets one, eager, fp32. At
-  paper size this matched the speed of HKU-MedAI/MELP's own code within 0-8% on CPU (issue 18);
+  paper size this matched the speed of HKU-MedAI/MELP's own code within 0-8% on CPU;
 - ``ours``: our default -- reports padded to the batch's longest, logits only at real label positions
   (``PretrainModule.caption_real_positions``), the CPU trainer config's ``perf`` switches (fused AdamW,
   channels-last positional conv, integer-draw dropout masks), gradient clipping as our trainer configs, plus

@@ -1,4 +1,4 @@
-"""The weights-only export at the end of each method stage (issue 11, item 5).
+"""The weights-only export at the end of each method stage (item 5).
 
 ``pretrain`` calls ``on_stage_complete`` on global rank 0 once a stage's output exists and before its completion
 marker is written. A stage that ends in a Lightning checkpoint (full training state: optimizer moments, loops,

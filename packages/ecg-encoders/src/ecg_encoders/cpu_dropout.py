@@ -1,7 +1,7 @@
 """Dropout whose CPU mask costs half of torch's: the same Bernoulli distribution from integer draws.
 
 Why our own: on CPU, torch's dropout draws its mask with ``bernoulli_`` (28-38 ms for MELP's (4, 12, 312, 312)
-attention map on 2 cores, the largest non-matmul cost of the paper-size step: 8% of it, issue 18), and
+attention map on 2 cores, the largest non-matmul cost of the paper-size step: 8% of it), and
 ``scaled_dot_product_attention`` with dropout falls back to its math kernel, which adds a masked-row check
 (``isneginf``/``all``/``where``) on every map. Drawing 31-bit integers with ``random_`` (mt19937, ~12 ms for the
 same map) and keeping those >= ``round(p * 2**31)`` gives keep-probability ``1 - p`` to within 2**-31 and the

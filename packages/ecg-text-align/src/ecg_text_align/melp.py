@@ -74,7 +74,7 @@ class MELP(PretrainModule):
         self.proj_sent = nn.Linear(width, shared_dim)  # melp_model.py sent_proj
         if beat_source == "rpeaks":
             self.proj_rpeak_beat = nn.Linear(int(self.ecg_tower.encoder.width), shared_dim)
-            # beats come from R-peak segments: the query pooler would take no part in the loss (DDP, issue 11)
+            # beats come from R-peak segments: the query pooler would take no part in the loss (DDP)
             self.ecg_tower.drop_contrast_pooler()
         tok = self.text.tokenizer
         self.pad_id, self.sep_id, self.cls_id = tok.pad_token_id, tok.sep_token_id, tok.cls_token_id

@@ -2,7 +2,7 @@
 
 As ``ECGFMModel.shared_step`` in HKU-MedAI/MELP @088741d (``src/melp/models/ecgfm_model.py:239-321``): the
 wav2vec2 masked-prediction loss plus CMSC (contrastive multi-segment coding, CLOCS, Kiyasseh et al. 2021).
-Defaults follow the original (issue 14); each difference of the earlier version is kept as a named option:
+Defaults follow the original; each difference of the earlier version is kept as a named option:
 
 - each 5-s half is its own sample: its own lead mask (``RandomLeadsMask`` per crop) and its own span mask;
 - CMSC positives (``cmsc_positives="subject"``): every pair of halves with the same ``subject_id`` in the
@@ -104,8 +104,8 @@ class MELPStage0(PretrainModule):
         n_segments: int = 2,  # CMSC: the record split into 2 contiguous segments (pretrain_dataset.py use_cmsc)
         cmsc_weight: float = 1.0,  # ecgfm_model.py:310: loss = recon_loss + cmsc_loss
         w2v_options: Mapping[str, Any] | None = None,
-        cmsc_positives: str = "subject",  # ecgfm_model.py:298-303; "record" = ours before issue 14
-        cmsc_embedding: str = "mean_linear",  # ecgfm_model.py:104-106,160-161; "pooler" = ours before issue 14
+        cmsc_positives: str = "subject",  # ecgfm_model.py:298-303; "record" = ours before 0.2
+        cmsc_embedding: str = "mean_linear",  # ecgfm_model.py:104-106,160-161; "pooler" = ours before 0.2
         independent_half_masks: bool = True,  # each crop its own lead mask; False = one mask for both halves
         anneal_gumbel_temp: bool = False,  # MELP never calls set_num_updates: tau stays 2
         **common: Any,

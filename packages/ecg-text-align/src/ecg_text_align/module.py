@@ -133,7 +133,7 @@ class PretrainModule(L.LightningModule):
         the batch's device. A batch without ``index`` (record rows) falls back to its positions."""
         if self.lead_mask_p <= 0:
             return batch
-        # the micro-batch index: with gradient accumulation each micro-batch gets its own masks (issue 14)
+        # the micro-batch index: with gradient accumulation each micro-batch gets its own masks
         key = hash((self.seed, 0, self.mask_step(), getattr(self, "_batch_idx", 0))) & 0x7FFFFFFF
         x = batch["ecg"]
         rows = batch.get("index")
@@ -168,7 +168,7 @@ class PretrainModule(L.LightningModule):
         world = int(getattr(self.trainer, "world_size", 1) or 1) if self._trainer is not None else 1
         return int(batch_size) * (world if gathered else 1)
 
-    # ----- logit-scale bound (issue 14): in place after the step, never inside the forward pass ----
+    # ----- logit-scale bound: in place after the step, never inside the forward pass ----
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
         clamp_logit_scales_(self)  # MELP ecgfm_model.py:323-326 / merl_model.py:308-311 (on_train_batch_end)

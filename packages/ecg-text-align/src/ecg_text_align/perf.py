@@ -1,4 +1,4 @@
-"""Speed and memory switches that do not change what is trained (docs/performance.md, issue 18).
+"""Speed and memory switches that do not change what is trained (docs/performance.md).
 
 They live in the trainer config's ``perf`` mapping (``configs/trainer/*.yaml``) because what pays depends on the
 machine, not on the method; ``train.fit`` applies them with ``apply_perf`` before training. Each one is tested
