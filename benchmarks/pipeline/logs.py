@@ -41,5 +41,7 @@ def tidy_library_logging() -> None:
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _DropAdverts) for f in rank_zero.filters):
         rank_zero.addFilter(_DropAdverts())
+    # rouge-score (report generation) logs "Using default tokenizer." through absl at INFO on every scorer it builds
+    logging.getLogger("absl").setLevel(logging.WARNING)
     for message in THIRD_PARTY_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
