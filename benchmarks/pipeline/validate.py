@@ -123,6 +123,11 @@ def validate_run(cfg: DictConfig) -> None:
         raise ConfigError(f"data_root={cfg.data_root}: not a directory (it holds ptbxl/, cpsc2018/, ... )")
     if cfg.get("ckpt") is not None and str(cfg.ckpt).strip() == "":
         raise ConfigError("ckpt='': expected a checkpoint file, an exported directory or hf:<repo>")
+    ckpt = Path(str(cfg.get("ckpt") or "")).expanduser()
+    if cfg.get("ckpt") and ckpt.suffix == ".ckpt" and ckpt.is_file():
+        from ecg_data.integrity import safe_torch_load
+
+        safe_torch_load(ckpt, mmap=True)  # a file that would run code is refused here, before any data is built
 
     for key in ("run_store", "results_dir", "leaderboard_dir"):
         if cfg.get(key) is None or str(cfg.get(key)).strip() == "":
