@@ -198,7 +198,7 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trusted)
     # a stop by max_time / max_steps / early stopping between checkpoint steps must not lose the final state
     # (Trainer.save_checkpoint writes on global rank 0 and ends with a barrier)
-    trainer.save_checkpoint(resume, weights_only=False)  # the full training state: a resume continues from it
+    trainer.save_checkpoint(resume, weights_only=last.save_weights_only)  # as the last-checkpoint callback: full state
     if best is not None and best.best_model_path:
         return Path(best.best_model_path)
     return resume
