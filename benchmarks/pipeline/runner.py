@@ -197,6 +197,7 @@ def score_references(cfg: DictConfig, wanted: list[str], tasks: list[str], suite
     ran = 0
     for name in reference_rows(cfg, suite):
         enc = reference_encoder(name, preset=_reference_preset(cfg))
+        log.info("reference row %s (ecg_eval.references): its cells of this run's modes follow", name)
         for mode in ev.MODES:
             if mode not in wanted or mode == "finetune":  # fine-tuning trains an encoder: a reference has none
                 continue
