@@ -1,3 +1,3 @@
 """ECG datasets for ECG-language benchmarks: PhysioNet readers, protocol splits, preprocessing presets, a memory-mapped record cache and a synthetic 12-lead corpus."""
 
-__version__ = "0.2.2"
+__version__ = "0.2.3"
