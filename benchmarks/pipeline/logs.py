@@ -36,8 +36,7 @@ def tidy_library_logging() -> None:
                 if type(h) is logging.StreamHandler:  # Lightning's console handlers (not a user's file handler)
                     lg.removeHandler(h)
             lg.propagate = True
-        if not any(isinstance(f, _DropAdverts) for f in lg.filters):
-            lg.addFilter(_DropAdverts())
+    # the advert is logged through rank_zero_info's logger; a logger's filters see only its own records
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, _DropAdverts) for f in rank_zero.filters):
         rank_zero.addFilter(_DropAdverts())
