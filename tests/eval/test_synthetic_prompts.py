@@ -4,8 +4,6 @@ the file for the synthetic suite unless eval.prompts says otherwise."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from ecg_data.synthetic.reports import ACUTE, STATEMENTS, SUMMARY
@@ -38,14 +36,3 @@ def test_every_synthetic_class_is_described_in_corpus_statements(task_name: str)
         for t in texts:
             assert t in corpus or t == "Sinus rhythm. Normal ECG", (cls, t)
             assert vocab.recognise(t), (cls, t)  # the statement vocabulary reads it, as in a report
-
-
-def test_the_runner_scores_synthetic_tasks_with_the_corpus_wording(tmp_path: Path) -> None:
-    from hydra import compose, initialize_config_dir
-
-    repo = Path(__file__).resolve().parents[2]
-    with initialize_config_dir(config_dir=str(repo / "configs"), version_base="1.3"):
-        cfg = compose(config_name="config")
-        real = compose(config_name="config", overrides=["dataset=ptbxl_super"])
-    assert cfg.dataset.prompts == "synthetic" and cfg.eval.prompts is None
-    assert real.dataset.get("prompts") is None  # real tasks keep the project's clinical prompt file
