@@ -149,3 +149,27 @@ def test_losses_backpropagate() -> None:
     loss.backward()
     assert torch.isfinite(beats.grad).all() and torch.isfinite(sents.grad).all()
     assert beats.grad.abs().sum() > 0
+
+
+def test_local_alignment_scores_equal_the_explicit_context_formula() -> None:
+    """The scores avoid building the (B_ecg, B_text, S, d) attended-context tensor; values and gradients equal the
+    formula written with it (GLoRIA/MELP: context = attention-weighted beats, then F.cosine_similarity)."""
+    from ecg_text_align.losses import local_alignment_scores
+
+    def explicit(beats, sents, mask, t1=4.0, t2=5.0):
+        m = mask.bool()
+        dots = torch.einsum("bqd,isd->bisq", beats, sents)
+        a = (dots.masked_fill(~m[None, :, :, None], torch.finfo(dots.dtype).min).softmax(dim=2) * t1).softmax(dim=3)
+        context = torch.einsum("bisq,bqd->bisd", a, beats)
+        cos = F.cosine_similarity(context, sents[None].expand_as(context), dim=-1, eps=1e-8)
+        return torch.logsumexp((cos * t2).masked_fill(~m[None], float("-inf")), dim=2)
+
+    g = torch.Generator().manual_seed(3)
+    beats = torch.randn(6, 14, 32, generator=g, requires_grad=True)
+    sents = torch.randn(6, 5, 32, generator=g, requires_grad=True)
+    mask = torch.rand(6, 5, generator=g) > 0.4
+    mask[:, 0] = True
+    got, want = local_alignment_scores(beats, sents, mask), explicit(beats, sents, mask)
+    assert torch.allclose(got, want, atol=1e-5)
+    for a, b in zip(torch.autograd.grad(got.sum(), [beats, sents]), torch.autograd.grad(want.sum(), [beats, sents])):
+        assert torch.allclose(a, b, atol=1e-5)
