@@ -33,6 +33,18 @@ def _clean_texts(texts: Iterable[str | None]) -> list[str]:
     return kept
 
 
+def _continuing_chars(corpus: list[str], tok: Any) -> set[str]:
+    """The characters that occur after the first one of a pre-tokenised word (the trainer's "##c" tokens).
+
+    The texts are first cut at ASCII spaces, tabs and newlines (whitespace to the normaliser and the pre-tokeniser
+    too, so no word spans a cut); only the distinct pieces go through them, one call each."""
+    cut = str.maketrans("\t\n\r", "   ")
+    pieces = {p for text in corpus for p in text.translate(cut).split(" ") if p}
+    norm, pre = tok.normalizer, tok.pre_tokenizer
+    words = {w for p in pieces for w, _ in pre.pre_tokenize_str(norm.normalize_str(p))}
+    return {c for w in words for c in w[1:]}
+
+
 def train_wordpiece_tokenizer(
     texts: Iterable[str | None], vocab_size: int, out_dir: str | Path | None = None, *,
     lowercase: bool = True, max_length: int = 128,
@@ -42,12 +54,28 @@ def train_wordpiece_tokenizer(
     from transformers import PreTrainedTokenizerFast
 
     corpus = _clean_texts(texts)
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL_TOKENS)
+
+    def fresh(model: Any) -> Any:
+        t = Tokenizer(model)
+        t.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+        t.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        t.decoder = decoders.WordPiece()
+        return t
+
+    tok = fresh(models.WordPiece(unk_token="[UNK]"))
+    # Deterministic vocabulary. The trainer (BPE underneath) gives the "##c" continuing-character tokens ids in
+    # hash-map order, different in every process, and breaks ties between merges of equal count by those ids: the
+    # same corpus gave different token sets and ids run to run (measured: 423 tokens, 12 of them different and
+    # 38-76 ids moved, with RAYON_NUM_THREADS=1 too). Handing the trainer those tokens up front, sorted, as extra
+    # leading tokens fixes their ids (it reuses a known token's id) and so every tie-break; they are plain
+    # vocabulary entries again in the tokenizer built below (only SPECIAL_TOKENS are special).
+    cont = sorted(_continuing_chars(corpus, tok), key=ord)
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1,
+                                        special_tokens=SPECIAL_TOKENS + ["##" + c for c in cont])
     tok.train_from_iterator(corpus, trainer)
+    tok = fresh(models.WordPiece(tok.get_vocab(with_added_tokens=False), unk_token="[UNK]",
+                                 continuing_subword_prefix="##"))
+    tok.add_special_tokens(SPECIAL_TOKENS)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
