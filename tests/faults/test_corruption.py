@@ -6,6 +6,7 @@ the record cache's ``signals.npy``, exported safetensors (model directory and st
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import logging
@@ -242,6 +243,33 @@ def test_read_only_output_directory_names_the_path(tmp_path) -> None:
     finally:
         ro.chmod(0o700)
     assert signal.SIGXFSZ  # the full-disk test relies on it (POSIX)
+
+
+def test_read_only_output_directory_simulated_erofs_names_the_path(tmp_path, monkeypatch) -> None:
+    """The same, on a SIMULATED read-only file system (``fault_tools.simulate_read_only``: every write below the
+    directory fails with EROFS at the ``os``/``open`` level), so that it also runs as root, where mode bits stop
+    nothing. The result write fails naming the path and leaves nothing; the up-front validation refuses the
+    directory, and a directory to be created below it, in one line."""
+    from benchmarks.pipeline import ConfigError
+    from benchmarks.pipeline.validate import check_writable
+    from ecg_eval.results import write_result
+    from fault_tools import simulate_read_only
+
+    ro = tmp_path / "ro"
+    (ro / "results").mkdir(parents=True)
+    simulate_read_only(monkeypatch, ro)
+    with pytest.raises(OSError) as err:  # the simulation is in force: a plain write is refused too
+        (ro / "probe").write_text("x")
+    assert err.value.errno == errno.EROFS
+    target = ro / "results" / "zero_shot-seed0.json"
+    with pytest.raises(OSError, match=f"cannot write {re.escape(str(target))}: Read-only file system"):
+        write_result(target, _result())
+    assert not target.exists() and not checksum_path(target).exists()
+    assert list((ro / "results").iterdir()) == []  # no temporary file either
+    for where in (ro, ro / "new" / "dir"):
+        with pytest.raises(ConfigError, match=f"output_dir={re.escape(str(where))}: {re.escape(str(ro))} is not "
+                                              r"writable \(Read-only file system\)"):
+            check_writable(str(where), "output_dir")
 
 
 @pytest.mark.slow
