@@ -33,6 +33,10 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     for mode in ("retrieval", "report_generation"):
         r = json.loads((pairs / f"{mode}-seed0.json").read_text())
         assert r["status"] == "ok" and r["evaluated"], mode
+    # the decoder reads the ECG: its statements beat always writing the most frequent training report
+    gen = json.loads((pairs / "report_generation-seed0.json").read_text())["scores"]
+    model_f1 = gen["model"]["clinical"]["macro_f1"]
+    assert model_f1 > 2 * gen["baselines"]["most_frequent"]["clinical"]["macro_f1"], model_f1
     zs = json.loads((out_dir / "results" / "synthetic" / "melp" / "synth_ptbxl_super"
                      / "zero_shot-seed0.json").read_text())
     assert zs["status"] == "ok" and zs["pretrained_on"] == ["synth-mimic"]

@@ -75,3 +75,17 @@ def test_other_synthetic_tasks_through_registry(monkeypatch, task_name, preset):
     else:
         reports = task.reader().metadata().report
         assert reports.notna().all() and reports.str.endswith(".").all()
+
+
+def test_synthetic_mimic_twin_keeps_a_larger_test_split(monkeypatch):
+    """The synthetic twin splits 90/2/8 by subject (a report-generation test split large enough to compare
+    statement F1); real MIMIC-IV-ECG keeps 96/2/2."""
+    tasks = pytest.importorskip("ecg_data.tasks")
+    from ecg_data.tasks import mimic
+
+    monkeypatch.setitem(P.PRESETS, "synth-mimic", dataclasses.replace(P.PRESETS["synth-mimic"], default_n=400))
+    task = tasks.get_task("synth_mimic")
+    n = {s: len(v) for s, v in task.splits.items()}
+    total = sum(n.values())
+    assert abs(n["test"] / total - 0.08) < 0.03 and abs(n["val"] / total - 0.02) < 0.02
+    assert tasks.TASKS.get("mimic_iv_ecg").split is mimic.subject_split and mimic.MIMIC_FRACTIONS == (0.96, 0.02, 0.02)

@@ -68,10 +68,11 @@ _SPECS += code15.TASK_SPECS
 #: 4 words dropped; MELP preprocess_mimic_iv_ecg.py:30,116-117); the synthetic twin keeps every report it writes
 #: (its short machine statements are part of the corpus design and of the default run's figures)
 _SYNTH_MIMIC_KW = {"min_report_words": 0, "ekg_to_ecg": False}
-for _name, _preset, _kw in (("mimic_iv_ecg", None, {}), ("synth_mimic", "synth-mimic", _SYNTH_MIMIC_KW)):
+for _name, _preset, _kw, _split in (("mimic_iv_ecg", None, {}, mimic.subject_split),
+                                    ("synth_mimic", "synth-mimic", _SYNTH_MIMIC_KW, mimic.synthetic_subject_split)):
     _SPECS.append(
         TaskSpec(name=_name, dataset="mimic_iv_ecg", data_dir="mimic-iv-ecg", labels=mimic.mimic_labels,
-                 split=mimic.subject_split, synthetic_preset=_preset, reader_kw=_kw,
+                 split=_split, synthetic_preset=_preset, reader_kw=_kw,
                  description="MIMIC-IV-ECG reports, split by subject")
     )
 

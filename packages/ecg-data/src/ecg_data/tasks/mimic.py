@@ -14,6 +14,10 @@ from ecg_data.tasks.base import LabelResult
 from ecg_data.tasks.splits import group_split
 
 MIMIC_FRACTIONS = (0.96, 0.02, 0.02)
+#: The synthetic twin (4,000 records) keeps 8 % for test: at 2 % its test split held 79 reports, and the statement
+#: F1 of report generation, a macro mean over ~20 statements most of which had 1-3 positives there, moved by up to
+#: 11 points between the 79-record test and the 77-record validation split of one checkpoint (docs/evaluation.md).
+SYNTH_MIMIC_FRACTIONS = (0.90, 0.02, 0.08)
 
 
 def mimic_labels(reader: DatasetReader) -> LabelResult:
@@ -21,6 +25,12 @@ def mimic_labels(reader: DatasetReader) -> LabelResult:
     return LabelResult(labels=pd.DataFrame(index=pd.Index(md.index, name="record_id")))
 
 
-def subject_split(reader: DatasetReader, labels: pd.DataFrame, seed: int) -> dict[str, list[str]]:
+def subject_split(reader: DatasetReader, labels: pd.DataFrame, seed: int,
+                  fractions: tuple[float, float, float] = MIMIC_FRACTIONS) -> dict[str, list[str]]:
     md = reader.metadata()
-    return group_split(md.loc[labels.index, "patient_id"], seed, fractions=MIMIC_FRACTIONS, salt=reader.name)
+    return group_split(md.loc[labels.index, "patient_id"], seed, fractions=fractions, salt=reader.name)
+
+
+def synthetic_subject_split(reader: DatasetReader, labels: pd.DataFrame, seed: int) -> dict[str, list[str]]:
+    """``subject_split`` with ``SYNTH_MIMIC_FRACTIONS`` (the synthetic twin's larger test split)."""
+    return subject_split(reader, labels, seed, SYNTH_MIMIC_FRACTIONS)
