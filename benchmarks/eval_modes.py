@@ -17,7 +17,8 @@ from pathlib import Path
 
 log = logging.getLogger("ecgbench.eval_modes")
 
-MODES = ("retrieval", "report_generation", "finetune", "transfer")
+#: encoder batch size per mode where it is not the harness's default (beam search holds a beam per record)
+BATCH_SIZE = {"report_generation": 32}
 
 
 def _resolve(target: str):
@@ -35,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckpt", help="checkpoint path passed to --loader")
     ap.add_argument("--loader", default="ecg_text_align.module.PretrainModule.from_checkpoint")
     ap.add_argument("--method", required=True, help="results name (the leaderboard row)")
-    ap.add_argument("--modes", default="retrieval,report_generation,transfer", help=f"comma list of {MODES}")
+    ap.add_argument("--modes", default="retrieval,report_generation,transfer",
+                    help="comma list of registered modes (ecg_eval.modes), e.g. retrieval,report_generation,finetune,transfer")
     ap.add_argument("--results", default="runs/leaderboard/results")
     ap.add_argument("--leaderboard", default="runs/leaderboard/README.md")
     ap.add_argument("--retrieval-task", default="synth_mimic")
@@ -54,43 +56,58 @@ def main(argv: list[str] | None = None) -> int:
     from ecg_data.tasks import get_task
     from ecg_eval.harness import evaluate
     from ecg_eval.leaderboard import publish
-    from ecg_eval.transfer import evaluate_transfer
+    from ecg_eval.modes import get_mode, mode_names
 
     modes = [m for m in args.modes.split(",") if m]
-    bad = [m for m in modes if m not in MODES]
+    bad = [m for m in modes if m not in mode_names()]
     if bad:
-        raise SystemExit(f"unknown mode(s) {bad}; valid: {', '.join(MODES)}")
+        raise SystemExit(f"unknown mode(s) {bad}; valid: {', '.join(mode_names())}")
     enc = _resolve(args.loader)(args.ckpt) if args.ckpt else _resolve(args.loader)()
-    seeds = [int(s) for s in args.seeds.split(",")]
-    fractions = [float(f) for f in args.fractions.split(",")]
     common = dict(results_root=args.results, method=args.method)
     timings: dict[str, float] = {}
     for mode in modes:
         t0 = time.perf_counter()
-        if mode == "retrieval":
-            evaluate(enc, get_task(args.retrieval_task), "retrieval", **common)
-        elif mode == "report_generation":
-            opts = {"generate_kw": {"beam_size": args.beam, "max_len": args.max_len}}
-            if args.reference_file:
-                opts["reference_file"] = args.reference_file
-            evaluate(enc, get_task(args.report_task), "report_generation", batch_size=32, mode_options=opts, **common)
-        elif mode == "finetune":
-            for task in args.finetune_tasks.split(","):
-                for f in fractions:
-                    for s in seeds:
-                        evaluate(enc, get_task(task), "finetune", f, s, **common)
-        else:
-            for pair in args.transfer.split(","):
-                src, tgt = (get_task(t) for t in pair.split(":"))
-                for tm in args.transfer_modes.split(","):
-                    for s in seeds:
-                        for f in ([None] if tm == "zero_shot" else fractions):
-                            evaluate_transfer(enc, src, tgt, tm, f, s, **common)
+        spec = get_mode(mode)
+        options = spec.options_from_runner(_options(args, mode))  # as the runner's eval.<mode> would give them
+        for task, fraction, seed, cell_options in _cells(args, spec):
+            evaluate(enc, get_task(task), mode, fraction, seed, batch_size=BATCH_SIZE.get(mode, 256),
+                     mode_options={**options, **cell_options} or None, **common)
         timings[mode] = time.perf_counter() - t0
         log.info("%s: %.1f s", mode, timings[mode])
     out = publish(args.results, args.leaderboard, plot=False)
     log.info("done (%s); leaderboard %s", ", ".join(f"{m} {t:.0f} s" for m, t in timings.items()), out)
     return 0
+
+
+def _options(args: argparse.Namespace, mode: str) -> dict:
+    """The command line's options of a mode, in the runner's ``eval.<mode>`` form."""
+    if mode == "report_generation":
+        out: dict = {"beam_size": args.beam, "max_len": args.max_len}
+        if args.reference_file:
+            out["reference_file"] = args.reference_file
+        return out
+    return {}
+
+
+def _cells(args: argparse.Namespace, spec) -> list[tuple[str, float | None, int, dict]]:
+    """(task, fraction, seed, cell options) of one mode, planned as the mode's ``plan`` says (ecg_eval.modes)."""
+    seeds = [int(s) for s in args.seeds.split(",")]
+    fractions = [float(f) for f in args.fractions.split(",")]
+    tasks = {"retrieval": args.retrieval_task, "report_generation": args.report_task}.get(spec.name, args.finetune_tasks)
+    if spec.plan == "per_corpus":
+        return [(t, None, 0, {}) for t in tasks.split(",")]
+    if spec.plan == "per_task":
+        return [(t, None, s, {}) for t in tasks.split(",") for s in seeds]
+    if spec.plan == "per_fraction":
+        return [(t, f, s, {}) for t in tasks.split(",") for f in fractions for s in seeds]
+    cells = []  # per_pair: source:target pairs x train modes
+    for pair in args.transfer.split(","):
+        src, tgt = pair.split(":")
+        for tm in args.transfer_modes.split(","):
+            for s in seeds:
+                for f in ([None] if tm == "zero_shot" else fractions):
+                    cells.append((tgt, f, s, {"source": src, "train_mode": tm}))
+    return cells
 
 
 if __name__ == "__main__":

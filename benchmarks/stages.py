@@ -65,13 +65,15 @@ class EcgEvalBackend:
     def result_path(self, *, suite: str, method: str, cell: Cell) -> Path:
         from ecg_eval.results import result_path
 
-        path = result_path(self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed)
+        path = result_path(self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed,
+                           options=dict(cell.options))
         self._cells[path] = cell  # is_done compares the cell's evaluation identity, not only the checkpoint
         return path
 
-    def _settings(self, mode: str | None = None) -> dict[str, Any]:
-        """The evaluation keyword arguments from the eval config (prompts, probe grid, bootstrap, and the
-        options of a mode with its own module: ``eval.finetune`` / ``eval.retrieval`` / ``eval.report_generation``)."""
+    def _settings(self, mode: str | None = None, cell: Cell | None = None) -> dict[str, Any]:
+        """The evaluation keyword arguments from the eval config (prompts, probe grid, bootstrap), and the mode's
+        options: ``eval.<mode>`` as the mode reads it (``Mode.runner_options``) plus the cell's own (transfer's
+        source and train mode)."""
         from ecg_eval.probe import ProbeConfig
 
         e = self.eval_cfg
@@ -80,29 +82,19 @@ class EcgEvalBackend:
             if e.get("probe") and mode != "linear_probe_paper" else None
         out = {"prompt_file": e.get("prompts"), "templates": list(e.templates) if e.get("templates") else None,
                "probe_config": probe, "n_resamples": int(e.bootstrap)}
-        options = self._mode_options(mode)
+        options = {**self._mode_options(mode), **dict(cell.options if cell is not None else ())}
         if options:
             out["mode_options"] = options
         return out
 
     def _mode_options(self, mode: str | None) -> dict[str, Any]:
-        """``eval.<mode>`` minus the runner's own keys (tasks, fractions), as the harness's ``mode_options``."""
-        raw = self.eval_cfg.get(mode) if mode else None
-        if not raw:
-            return {}
-        opts = {k: v for k, v in OmegaConf.to_container(raw, resolve=True).items() if k not in ("tasks", "fractions")}
-        if mode == "finetune":
-            from ecg_eval.finetune import FinetuneConfig
+        """``eval.<mode>`` minus the runner's planning keys, as the mode reads it (``ecg_eval.modes``)."""
+        from ecg_eval.modes import get_mode
 
-            fields = {k: opts.pop(k) for k in list(opts) if k in FinetuneConfig.__dataclass_fields__}
-            return {"finetune_config": FinetuneConfig(**fields)} if fields else {}
-        if mode == "report_generation":
-            gen = {k: opts.pop(k) for k in ("beam_size", "max_len", "length_penalty") if k in opts}
-            out = {"generate_kw": gen} if gen else {}
-            if opts.get("reference_file"):
-                out["reference_file"] = str(opts["reference_file"])
-            return out
-        return {}
+        raw = self.eval_cfg.get(mode) if mode else None
+        if not raw or not OmegaConf.is_config(raw) or not isinstance(OmegaConf.to_container(raw), dict):
+            return {}
+        return get_mode(mode).options_from_runner(OmegaConf.to_container(raw, resolve=True))
 
     def is_done(self, path: Path, checkpoint_hash: str) -> bool:
         from ecg_eval.harness import evaluation_settings
@@ -114,7 +106,7 @@ class EcgEvalBackend:
         if not Path(path).is_file():
             return False
         identity = evaluation_identity(self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                                       evaluation_settings(cell.mode, **self._settings(cell.mode)))
+                                       evaluation_settings(cell.mode, **self._settings(cell.mode, cell)))
         return is_complete(path, checkpoint_hash, identity)
 
     def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
@@ -122,7 +114,7 @@ class EcgEvalBackend:
 
         e = self.eval_cfg
         res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                       results_root=self.results_dir, suite=suite, method=method, **self._settings(cell.mode),
+                       results_root=self.results_dir, suite=suite, method=method, **self._settings(cell.mode, cell),
                        batch_size=int(e.batch_size), embed_cache=self.embed_cache,
                        config=OmegaConf.to_container(e, resolve=True),
                        device=str(e.get("device") or "auto"), precision=str(e.get("precision") or "32"))

@@ -17,27 +17,28 @@ from typing import Any, Protocol
 
 from omegaconf import DictConfig
 
+from benchmarks.pipeline.errors import ConfigError
 from benchmarks.pipeline.store import RunStore
 from ecg_data.paths import exclusive_lock, stable_hash
 
 log = logging.getLogger("ecgbench")
 
-ZERO_SHOT = "zero_shot"
-LINEAR_PROBE = "linear_probe"
-#: every mode the runner can stage, in the order it runs them (the default run: configs/config.yaml ``stages``)
-MODES = (ZERO_SHOT, LINEAR_PROBE, "linear_probe_paper", "finetune", "retrieval", "report_generation")
-#: modes with a training subset: one cell per (task, fraction, seed), like the linear probe
-FRACTION_MODES = (LINEAR_PROBE, "linear_probe_paper", "finetune")
-#: modes on ECG-report pairs: one cell per task of ``eval.<mode>.tasks`` (default: the pretraining corpus' task)
-PAIR_MODES = ("retrieval", "report_generation")
+def stage_modes() -> tuple[str, ...]:
+    """Every mode the runner can stage, in the order it runs them: the registered modes with ``stage=True``
+    (``ecg_eval.modes``; the default run: configs/config.yaml ``stages``). Read at call time, so a mode registered
+    by a module that ``eval.mode_modules`` imports is a stage too."""
+    from ecg_eval.modes import all_modes
+
+    return tuple(m.name for m in all_modes() if m.stage)
 
 
 @dataclass(frozen=True)
 class Cell:
     task: str
-    mode: str  # one of MODES
+    mode: str  # a registered mode (ecg_eval.modes)
     fraction: float | None  # None for zero-shot
     seed: int
+    options: tuple[tuple[str, Any], ...] = ()  # the cell's own mode options (transfer: source, train_mode)
 
 
 class Backend(Protocol):
@@ -62,32 +63,71 @@ class Backend(Protocol):
     def publish(self) -> Path: ...
 
 
+def _section(eval_cfg: DictConfig, mode: str) -> Any:
+    opts = eval_cfg.get(mode) if hasattr(eval_cfg, "get") else None
+    return opts if hasattr(opts, "get") else {}
+
+
+def transfer_pairs(eval_cfg: DictConfig, mode: str = "transfer") -> list[tuple[str, str]]:
+    """``eval.<mode>.pairs`` as (source, target) task names (each written ``source:target``)."""
+    out = []
+    for pair in _section(eval_cfg, mode).get("pairs") or []:
+        src, sep, tgt = str(pair).partition(":")
+        if not sep or not src or not tgt:
+            raise ConfigError(f"eval.{mode}.pairs: {pair!r} is not source:target")
+        out.append((src, tgt))
+    return out
+
+
 def mode_tasks(eval_cfg: DictConfig, tasks: list[str], mode: str, pretrain_task: str | None = None) -> list[str]:
-    """The tasks a mode scores: the dataset's, or for a pair mode ``eval.<mode>.tasks`` (null = the pretraining
-    corpus' task, whose held-out split has reports); ``eval.finetune.tasks`` may narrow fine-tuning."""
-    opts = eval_cfg.get(mode) or {}
-    chosen = opts.get("tasks") if hasattr(opts, "get") else None
+    """The tasks a mode reads: the dataset's, ``eval.<mode>.tasks`` when set, the pretraining corpus' task for a
+    ``per_corpus`` mode (its held-out split has reports), both sides of every pair for a ``per_pair`` mode."""
+    from ecg_eval.modes import get_mode
+
+    plan_kind = get_mode(mode).plan
+    if plan_kind == "per_pair":
+        return list(dict.fromkeys(t for pair in transfer_pairs(eval_cfg, mode) for t in pair))
+    chosen = _section(eval_cfg, mode).get("tasks")
     if chosen:
         return [str(t) for t in chosen]
-    if mode in PAIR_MODES:
+    if plan_kind == "per_corpus":
         return [pretrain_task] if pretrain_task else []
     return list(tasks)
 
 
-def plan(eval_cfg: DictConfig, tasks: list[str], mode: str, pretrain_task: str | None = None) -> list[Cell]:
-    """Every cell of one mode, in a stable order (tasks, then fractions, then seeds)."""
+def _fraction_cells(eval_cfg: DictConfig, task: str, mode: str, options: tuple = ()) -> list[Cell]:
+    fractions = _section(eval_cfg, mode).get("fractions") or eval_cfg.fractions
     cells: list[Cell] = []
+    for frac in fractions:
+        seeds = eval_cfg.probe_seeds_full if float(frac) >= 1.0 else eval_cfg.probe_seeds
+        cells += [Cell(task, mode, float(frac), int(s), options) for s in seeds]
+    return cells
+
+
+def plan(eval_cfg: DictConfig, tasks: list[str], mode: str, pretrain_task: str | None = None) -> list[Cell]:
+    """Every cell of one mode, in a stable order (tasks, then fractions, then seeds), as the mode's ``plan`` says
+    (``ecg_eval.modes.PLANS``)."""
+    from ecg_eval.modes import get_mode
+
+    plan_kind = get_mode(mode).plan
+    cells: list[Cell] = []
+    if plan_kind == "per_pair":  # source:target pairs x train modes; zero-shot has no fraction
+        train_modes = _section(eval_cfg, mode).get("train_modes") or ["zero_shot", "linear_probe"]
+        for src, tgt in transfer_pairs(eval_cfg, mode):
+            for tm in train_modes:
+                options = (("source", src), ("train_mode", str(tm)))
+                if str(tm) == "zero_shot":
+                    cells += [Cell(tgt, mode, None, int(s), options) for s in eval_cfg.zero_shot_seeds]
+                else:
+                    cells += _fraction_cells(eval_cfg, tgt, mode, options)
+        return cells
     for task in mode_tasks(eval_cfg, tasks, mode, pretrain_task):
-        if mode == ZERO_SHOT:
+        if plan_kind == "per_task":
             cells += [Cell(task, mode, None, int(s)) for s in eval_cfg.zero_shot_seeds]
-        elif mode in PAIR_MODES:
+        elif plan_kind == "per_corpus":
             cells.append(Cell(task, mode, None, 0))
         else:
-            opts = eval_cfg.get(mode) or {}
-            fractions = opts.get("fractions") if hasattr(opts, "get") and opts.get("fractions") else eval_cfg.fractions
-            for frac in fractions:
-                seeds = eval_cfg.probe_seeds_full if float(frac) >= 1.0 else eval_cfg.probe_seeds
-                cells += [Cell(task, mode, float(frac), int(s)) for s in seeds]
+            cells += _fraction_cells(eval_cfg, task, mode)
     return cells
 
 

@@ -28,7 +28,24 @@ from ecg_data.paths import atomic_write_json, exclusive_lock
 
 log = logging.getLogger("ecgbench")
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ("pretrain", *ev.MODES, "publish")
+
+
+def stages() -> tuple[str, ...]:
+    """Every stage name: pretrain, the registered modes that are stages (``ecg_eval.modes``), publish."""
+    return ("pretrain", *ev.stage_modes(), "publish")
+
+
+def import_mode_modules(cfg: DictConfig) -> None:
+    """Import the modules of ``eval.mode_modules``: each registers its own evaluation modes
+    (``ecg_eval.modes.register_mode``), which then are stages like the project's (a module in ``method_dir=`` imports)."""
+    import importlib
+
+    for name in (cfg.eval.get("mode_modules") or []) if cfg.get("eval") else []:
+        try:
+            importlib.import_module(str(name))
+        except ImportError as e:
+            raise ConfigError(f"eval.mode_modules: cannot import {name!r} ({e}); put its directory on the path "
+                              "(method_dir=) or install it") from None
 
 
 def results_name(cfg: DictConfig) -> str:
@@ -40,9 +57,10 @@ def results_name(cfg: DictConfig) -> str:
 
 def _check_stages(cfg: DictConfig) -> list[str]:
     wanted = [str(s) for s in cfg.stages]
-    bad = [s for s in wanted if s not in STAGES]
+    valid = stages()
+    bad = [s for s in wanted if s not in valid]
     if bad:
-        raise ConfigError(f"stages={wanted}: unknown stage(s) {bad}; valid: {list(STAGES)}")
+        raise ConfigError(f"stages={wanted}: unknown stage(s) {bad}; valid: {list(valid)}")
     return wanted
 
 
@@ -64,11 +82,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from benchmarks.pipeline.logs import tidy_library_logging
 
     tidy_library_logging()  # each message once, through Hydra's handlers (benchmarks/pipeline/logs.py)
+    import_mode_modules(cfg)  # a contributor's modes are stages before the stage names are checked
     validate_run(cfg)  # every run option, before any work (benchmarks/pipeline/validate.py)
     if cfg.get("data_root"):
         os.environ["ECG_DATA_ROOT"] = str(Path(str(cfg.data_root)).expanduser().resolve())
     validate_method(cfg.method)
     wanted = _check_stages(cfg)
+    modes = ev.stage_modes()
     for key in ("name", "suite", "tasks"):
         if key not in cfg.dataset:
             raise ConfigError(f"configs/dataset/{cfg.dataset.get('name', '?')}.yaml: missing {key!r}")
@@ -77,18 +97,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.eval.get("prompts") and cfg.dataset.get("prompts"):  # the dataset's own prompt file (synthetic)
         with open_dict(cfg):
             cfg.eval.prompts = str(cfg.dataset.prompts)
+    if cfg.eval.get("transfer") is not None and not cfg.eval.transfer.get("pairs") and cfg.dataset.get("transfer_pairs"):
+        with open_dict(cfg):  # the dataset's own source:target pairs (synthetic: synth_ptbxl_all:synth_cpsc2018)
+            cfg.eval.transfer.pairs = list(cfg.dataset.transfer_pairs)
     backend = build_backend(cfg)
 
     # Preflight: a missing dataset stops the run before an hour of pretraining, not after it.
-    evaluating = any(m in wanted for m in ev.MODES)
+    evaluating = any(m in wanted for m in modes)
     pretrain_task = str(cfg.pretrain_data.task) if cfg.get("pretrain_data") and cfg.pretrain_data.get("task") else None
     if is_global_zero():  # an incomplete real tree: its verify summary and the download command, before training
-        checked = [t for m in ev.MODES if m in wanted for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)]
+        checked = [t for m in modes if m in wanted for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)]
         own_root = cfg.get("pretrain_data") and cfg.pretrain_data.get("root")  # a corpus elsewhere is checked by its loader
         report_incomplete_data(checked + ([pretrain_task] if "pretrain" in wanted and not cfg.get("ckpt") and not own_root
                                           else []))
     if evaluating and is_global_zero():  # only global rank 0 evaluates
-        for task in dict.fromkeys(t for m in ev.MODES if m in wanted
+        for task in dict.fromkeys(t for m in modes if m in wanted
                                   for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)):  # fmt: skip
             backend.check_task(task)
         if "zero_shot" in wanted and cfg.method.get("zero_shot", True) and hasattr(backend, "check_prompts"):
@@ -127,7 +150,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return enc
 
     ran = 0
-    for mode in ev.MODES:
+    for mode in modes:
         if mode not in wanted:
             continue
         cells = ev.plan(cfg.eval, tasks, mode, pretrain_task)
@@ -157,7 +180,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             store.log_event(run_label, "publish", "ran", output=str(out))
         summary["leaderboard"] = target
         maybe_stop_after("publish")
-    if any(m in wanted for m in ev.MODES):
+    if any(m in wanted for m in modes):
         summary["results_dir"] = Path(str(cfg.results_dir))
         where = f"result files under {summary['results_dir']}"
         if "leaderboard" in summary:
@@ -198,7 +221,7 @@ def score_references(cfg: DictConfig, wanted: list[str], tasks: list[str], suite
     for name in reference_rows(cfg, suite):
         enc = reference_encoder(name, preset=_reference_preset(cfg))
         log.info("reference row %s (ecg_eval.references): its cells of this run's modes follow", name)
-        for mode in ev.MODES:
+        for mode in ev.stage_modes():
             if mode not in wanted or mode == "finetune":  # fine-tuning trains an encoder: a reference has none
                 continue
             # one seed per (task, fraction): a reference row shows the scale of the table, not a spread across subsets
@@ -213,7 +236,7 @@ def first_seed_only(cells: list[ev.Cell]) -> list[ev.Cell]:
     seen: set[tuple] = set()
     out = []
     for c in cells:
-        key = (c.task, c.mode, c.fraction)
+        key = (c.task, c.mode, c.fraction, c.options)
         if key not in seen:
             seen.add(key)
             out.append(c)

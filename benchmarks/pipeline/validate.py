@@ -108,9 +108,9 @@ def _check_tasks(tasks: Sequence[str], suite: str, name: str) -> None:
 def validate_run(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` (one line: option, value, allowed values) for the first bad run option."""
     _int(cfg.get("seed"), "seed", 0)
-    from benchmarks.pipeline.evaluate import MODES
+    from benchmarks.pipeline.evaluate import stage_modes
 
-    valid = ("pretrain", *MODES, "publish")
+    valid = ("pretrain", *stage_modes(), "publish")  # the registered modes (after eval.mode_modules are imported)
     wanted = _list(cfg.get("stages"), "stages", lambda v, n: str(v))
     bad = [st for st in wanted if st not in valid]
     if bad:
@@ -149,9 +149,12 @@ def validate_run(cfg: DictConfig) -> None:
             _int(e.bootstrap, "eval.bootstrap", 0)
         if e.get("batch_size") is not None:
             _int(e.batch_size, "eval.batch_size", 1)
-        ft = e.get("finetune")
-        if ft is not None and ft.get("fractions") is not None:
-            _list(ft.fractions, "eval.finetune.fractions", _fraction)
+        from ecg_eval.modes import mode_names
+
+        for mode in mode_names():  # every mode's own fractions (eval.finetune.fractions, eval.transfer.fractions)
+            sec = e.get(mode)
+            if isinstance(sec, (dict, DictConfig)) and sec.get("fractions") is not None:
+                _list(sec.fractions, f"eval.{mode}.fractions", _fraction)
         rg = e.get("report_generation")
         if rg is not None:
             for key in ("beam_size", "max_len"):
@@ -200,11 +203,18 @@ def validate_run(cfg: DictConfig) -> None:
                 raise ConfigError(f"dataset.suite={suite!r}: expected real or synthetic")
             _check_tasks(tasks, suite, "dataset.tasks")
             if e is not None:
-                for mode in ("finetune", "retrieval", "report_generation"):
-                    chosen = (e.get(mode) or {}).get("tasks") if isinstance(e.get(mode), (dict, DictConfig)) else None
-                    if chosen:
-                        _check_tasks(_list(chosen, f"eval.{mode}.tasks", lambda v, n: str(v)), "",
+                from ecg_eval.modes import mode_names
+
+                for mode in mode_names():
+                    sec = e.get(mode) if isinstance(e.get(mode), (dict, DictConfig)) else {}
+                    if sec.get("tasks"):
+                        _check_tasks(_list(sec.get("tasks"), f"eval.{mode}.tasks", lambda v, n: str(v)), "",
                                      f"eval.{mode}.tasks")
+                    for pair in sec.get("pairs") or []:
+                        src, sep, tgt = str(pair).partition(":")
+                        if not sep or not src or not tgt:
+                            raise ConfigError(f"eval.{mode}.pairs: {pair!r} is not source:target")
+                        _check_tasks([src, tgt], "", f"eval.{mode}.pairs")
 
 
 def _prompt_file_exists(value: str) -> bool:

@@ -5,7 +5,15 @@ import dataclasses
 from ecg_eval.harness import evaluate
 from ecg_eval.leaderboard import build_tables, load_results, render
 from ecg_eval.probe import ProbeConfig
-from ecg_eval.transfer import evaluate_transfer
+
+
+
+def evaluate_transfer(encoder, source, target, train_mode, fraction=None, seed=0, *, finetune_config=None, **kw):
+    """Domain transfer through the harness: a registered mode whose cell options are source and train_mode."""
+    options = {"source": source, "train_mode": train_mode}
+    if finetune_config is not None:
+        options["finetune_config"] = finetune_config
+    return evaluate(encoder, target, "transfer", fraction, seed, mode_options=options, **kw)
 
 
 def test_sections_from_result_files(fake_task, loader, prompt_file, tmp_path, Mock) -> None:

@@ -9,7 +9,6 @@ from ecg_eval.harness import evaluate
 from ecg_eval.protocol import EncoderCard, InputSpec
 from ecg_eval.report_generation import (
     clinical_metrics,
-    evaluate_report_generation,
     most_frequent_report,
     nearest_neighbour_reports,
     read_reference_split,
@@ -125,14 +124,14 @@ def test_published_reference_split(tmp_path) -> None:
     assert read_reference_split(ref)[0] == ["te3", "te1"]
     splits = _splits()
 
-    r = evaluate_report_generation(Decoder(), Task(), results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                                   split_loader=lambda t, s, p: splits[s], reference_file=ref, progress=False)
+    r = evaluate(Decoder(), Task(), "report_generation", results_root=tmp_path / "r", embed_cache=tmp_path / "e",
+                 split_loader=lambda t, s, p: splits[s], mode_options={"reference_file": ref, "progress": False})
     assert r["split"] == "ptbxl_test-2" and r["n_test"] == 2  # "melp-ptbxl-report-test-500" only for 500 records
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"ecg_id": ["nope"], "report": ["x"]}).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="not in synth_reports/test"):
-        evaluate_report_generation(Decoder(), Task(), results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                                   split_loader=lambda t, s, p: splits[s], reference_file=bad, progress=False)
+        evaluate(Decoder(), Task(), "report_generation", results_root=tmp_path / "r", embed_cache=tmp_path / "e",
+                 split_loader=lambda t, s, p: splits[s], mode_options={"reference_file": bad, "progress": False})
 
 
 def test_no_decoder_is_not_applicable(tmp_path) -> None:

@@ -168,7 +168,6 @@ class TinyNet(nn.Module):
 
 def test_finetune_and_transfer_load_the_mapped_preset(fake_task, tmp_path: Path) -> None:
     from ecg_eval.finetune import FinetuneConfig
-    from ecg_eval.transfer import evaluate_transfer
 
     task, caches = fake_task  # dataset "ptbxl"
     asked: list[tuple[str, str, str]] = []
@@ -189,8 +188,8 @@ def test_finetune_and_transfer_load_the_mapped_preset(fake_task, tmp_path: Path)
                               labels=task.labels.rename(columns={"A": "AFIB", "B": "CRBBB", "C": "LVH"}))
     tgt = dataclasses.replace(task, name="synth_cpsc2018", dataset="cpsc2018", classes=["AF", "RBBB", "PVC"],
                               labels=task.labels.rename(columns={"A": "AF", "B": "RBBB", "C": "PVC"}))
-    res = evaluate_transfer(enc, src, tgt, "finetune", 1.0, 0, results_root=tmp_path / "r", split_loader=loader,
-                            finetune_config=cfg, n_resamples=10)
+    res = evaluate(enc, tgt, "transfer", 1.0, 0, results_root=tmp_path / "r", split_loader=loader, n_resamples=10,
+                   mode_options={"source": src, "train_mode": "finetune", "finetune_config": cfg})
     assert res["status"] == "ok"
     assert sorted(asked) == [("synth_cpsc2018", "test", "raw100"), ("synth_ptbxl_all", "train", "heartlang"),
                              ("synth_ptbxl_all", "val", "heartlang")]

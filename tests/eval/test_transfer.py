@@ -8,7 +8,16 @@ from ecg_data.tasks.class_map import shared_classes, vocabulary
 from ecg_eval.finetune import FinetuneConfig
 from ecg_eval.probe import ProbeConfig
 from ecg_eval.results import read_result
-from ecg_eval.transfer import evaluate_transfer
+from ecg_eval.harness import evaluate
+
+
+
+def evaluate_transfer(encoder, source, target, train_mode, fraction=None, seed=0, *, finetune_config=None, **kw):
+    """Domain transfer through the harness: a registered mode whose cell options are source and train_mode."""
+    options = {"source": source, "train_mode": train_mode}
+    if finetune_config is not None:
+        options["finetune_config"] = finetune_config
+    return evaluate(encoder, target, "transfer", fraction, seed, mode_options=options, **kw)
 
 
 def test_class_map_pairs_names_not_strings() -> None:

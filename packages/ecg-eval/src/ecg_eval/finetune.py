@@ -238,37 +238,45 @@ def fit_finetune(
                        n_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
 
 
-def evaluate_finetune(
-    encoder: Any, task: Any, fraction: float, seed: int = 0, *, results_root: Any = None, suite: str | None = None,
-    method: str | None = None, finetune_config: FinetuneConfig | None = None, split_loader: Any = None,
-    n_resamples: int = 1000, bootstrap_seed: int = 0, config: dict | None = None, **_: Any,
-) -> dict:
-    """Fine-tune on ``task.train_subset(fraction, seed)``, select on val, score test once; write
-    ``finetune-<percent>-seed<k>.json`` (+ predictions) on rank 0. An encoder without ``embed_ecg`` gets a
-    ``not_applicable`` file."""
-    import time
+def runner_options(section: dict) -> dict:
+    """``eval.finetune`` -> mode options: its ``FinetuneConfig`` fields as ``finetune_config`` (none: the method's
+    paper defaults, ``config_for``)."""
+    fields = {k: v for k, v in section.items() if k in FinetuneConfig.__dataclass_fields__}
+    return {"finetune_config": FinetuneConfig(**fields)} if fields else {}
 
+
+def score_finetune(call: Any) -> dict:
+    """Fine-tune on ``task.train_subset(fraction, seed)``, select on val, score test once; return the
+    ``finetune-<percent>-seed<k>`` result (the harness writes it on rank 0; predictions are written here, on rank 0).
+    An encoder without ``embed_ecg`` gets a ``not_applicable`` result. Option: ``finetune_config`` (default: the
+    method's paper defaults, ``config_for``; its ``device`` defaults to the harness's)."""
     from ecg_eval import bootstrap as bs
-    from ecg_eval.embeddings import default_split_loader
-    from ecg_eval.harness import _plain, start_result
+    from ecg_eval.cells import not_applicable
+    from ecg_eval.embeddings import default_split_loader, place_encoder
     from ecg_eval.metrics import multilabel_auroc
     from ecg_eval.protocol import preset_for
-    from ecg_eval.results import predictions_path, write_predictions, write_result
+    from ecg_eval.results import predictions_path, write_predictions
 
-    t0 = time.perf_counter()
-    path, result = start_result(encoder, task, "finetune", fraction, seed, results_root=results_root, suite=suite,
-                                method=method)
-    cfg = finetune_config or config_for(method or encoder.card.name)
-    result["config"] = {"caller": _plain(config), "finetune": cfg.to_dict(), "n_resamples": n_resamples,
+    encoder, task, fraction, seed = call.encoder, call.task, call.fraction, call.seed
+    unknown = set(call.options) - {"finetune_config"}
+    if unknown:
+        raise TypeError(f"finetune: unknown option(s) {sorted(unknown)}; valid: finetune_config")
+    target = call.target
+    place_encoder(encoder, target)  # the fine-tuning copy follows the encoder's device
+    if fraction is None:
+        raise ValueError("finetune needs fraction (0.01, 0.1 or 1.0)")
+    cfg = call.options.get("finetune_config")
+    if isinstance(cfg, FinetuneConfig) and cfg.device is None:
+        cfg = replace(cfg, device=str(target))
+    elif cfg is None:
+        cfg = config_for(call.name, device=str(target))
+    n_resamples, bootstrap_seed, split_loader = call.n_resamples, call.bootstrap_seed, call.split_loader
+    result = call.start()
+    result["config"] = {"caller": call.caller_config(), "finetune": cfg.to_dict(), "n_resamples": n_resamples,
                         "bootstrap_seed": bootstrap_seed}
     rank, world = _rank_world()
     if not supports_finetune(encoder):
-        result.update(status="not_applicable", scores=None,
-                      reason="encoder exposes no trainable embed_ecg (nn.Module) to fine-tune")
-        result["wall_time_s"] = time.perf_counter() - t0
-        if rank == 0:
-            write_result(path, result)
-        return {**result, "result_path": str(path)}
+        return not_applicable(result, "encoder exposes no trainable embed_ecg (nn.Module) to fine-tune")
     loader = split_loader or default_split_loader
     preset = preset_for(encoder, task)
     splits = {s: loader(task, s, preset) for s in ("train", "val", "test")}
@@ -296,10 +304,8 @@ def evaluate_finetune(
         result["ci"] = bs.bootstrap_ci(y_test, scores, list(task.classes), res).to_dict()
     else:
         result["ci"] = None
-    pred = predictions_path(path)
+    pred = predictions_path(call.path)
     result["predictions"] = pred.name
-    result["wall_time_s"] = time.perf_counter() - t0
     if rank == 0:
         write_predictions(pred, test_ids, list(task.classes), y_test, scores)
-        write_result(path, result)
-    return {**result, "result_path": str(path)}
+    return result

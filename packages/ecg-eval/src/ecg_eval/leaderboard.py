@@ -120,7 +120,22 @@ def combined_interval(macros: list[float], cis: list[tuple[float, float]]) -> tu
     return (m - h, m + h)
 
 
-_MODE_ORDER = {"zero_shot": 0, "linear_probe": 1, "linear_probe_paper": 2}
+def _table_modes() -> list[str]:
+    """The modes of the main AUROC tables (``Mode.table``: zero-shot, the probes), in registry order."""
+    from ecg_eval.modes import all_modes
+
+    return [m.name for m in all_modes() if m.table]
+
+
+class _ModeOrder:
+    """Table order of a mode: the registry order of the main-table modes, every other mode after them."""
+
+    def get(self, mode: str, default: int) -> int:
+        order = _table_modes()
+        return order.index(mode) if mode in order else default
+
+
+_MODE_ORDER = _ModeOrder()
 _PROTOCOL_ORDER = {"published": 0, "corrected": 1, "synthetic": 2}
 
 
@@ -133,8 +148,9 @@ def _table_order(key: tuple) -> tuple:
 
 def build_tables(results: Iterable[dict]) -> list[Table]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
+    table_modes = _table_modes()
     for r in results:
-        if r["mode"] not in ("zero_shot", "linear_probe", "linear_probe_paper"):  # others: leaderboard_modes
+        if r["mode"] not in table_modes:  # the other modes: their own sections (Mode.section)
             continue
         groups[(r["suite"], r["mode"], r.get("fraction_percent"), r["method"], r["task"])].append(r)
     tables: dict[tuple, Table] = {}
@@ -424,6 +440,22 @@ def load_reference(path: str | Path | None) -> list[dict]:
     return out
 
 
+
+def render_mode_sections(results: list[dict]) -> str:
+    """The sections of the modes that declare one (``Mode.section``, in registry order), grouped per suite (real
+    first); empty string when there is nothing to show."""
+    from ecg_data.registry import locate
+
+    from ecg_eval.modes import all_modes
+
+    sections = [locate(m.section) if isinstance(m.section, str) else m.section for m in all_modes() if m.section]
+    parts = []
+    for suite in ("real", "synthetic"):
+        body = [s for s in (f(results, suite) for f in sections) if s]
+        if body:
+            parts.append(f"## {SUITE_TITLES[suite]}: other evaluation modes\n\n" + "\n".join(body))
+    return "\n".join(parts)
+
 def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | None = None) -> str:
     tables = build_tables(results)
     have = {(t.suite, t.mode, t.fraction, t.protocol) for t in tables}
@@ -476,9 +508,7 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
                     lines.append(transfer)
         if plots and suite in plots:
             lines.append(f"![Linear probe AUROC per training fraction ({suite})]({plots[suite]})\n")
-    from ecg_eval.leaderboard_modes import render_mode_sections  # F1/accuracy, fine-tune, transfer, retrieval, reports
-
-    extra = render_mode_sections(results)
+    extra = render_mode_sections(results)  # F1/accuracy, fine-tune, transfer, retrieval, reports
     if extra:
         lines.append(extra)
     if refs:
@@ -646,10 +676,11 @@ def render_per_class(results: list[dict]) -> str:
     from ecg_data.tasks.names import canonical_class  # old padded PTB-XL names (NST_) read as their published names
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    from ecg_eval.results import AUROC_MODES
+    from ecg_eval.modes import all_modes
 
+    auroc_modes = {m.name for m in all_modes() if m.auroc}
     for r in results:
-        if r["status"] == "ok" and r.get("scores") and r["mode"] in AUROC_MODES:  # retrieval/generation: own sections
+        if r["status"] == "ok" and r.get("scores") and r["mode"] in auroc_modes:  # retrieval/generation: own sections
             r = {**r, "classes": [canonical_class(c) for c in r.get("classes") or r["scores"]["per_class_auroc"]],
                  "scores": {**r["scores"], "per_class_auroc": {canonical_class(c): v for c, v in r["scores"]["per_class_auroc"].items()}},
                  "few_positive_classes": {canonical_class(c): n for c, n in (r.get("few_positive_classes") or {}).items()}}

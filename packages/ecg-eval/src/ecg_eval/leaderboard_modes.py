@@ -2,7 +2,9 @@
 retrieval and report generation. Each function renders one markdown section per suite from result dicts.
 
 Why separate from ``leaderboard.py``: these tables have their own columns (recalls, BLEU, source -> target), and
-keeping them apart lets the AUROC tables change without touching them. Values are means over seeds.
+keeping them apart lets the AUROC tables change without touching them. Values are means over seeds. Each mode
+names its section in the registry (``ecg_eval.modes``, ``Mode.section``); ``leaderboard.render_mode_sections``
+renders them in registry order.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from ecg_eval.leaderboard import SUITE_TITLES, TASK_ORDER
+from ecg_eval.leaderboard import TASK_ORDER
 from ecg_eval.references import is_reference, reference_label, sort_key
 
 
@@ -169,16 +171,3 @@ def report_generation_section(results: list[dict], suite: str) -> str:
     return ("### Report generation\n\nsacrebleu BLEU/chrF (0-100), ROUGE-L F x100, and the macro F1 over the report "
             "statements recognised in generated vs reference reports (x100); the baselines need no decoder.\n\n"
             + _tab(body, headers) + "\n")
-
-
-SECTIONS = (zero_shot_threshold_section, finetune_section, transfer_section, retrieval_section, report_generation_section)
-
-
-def render_mode_sections(results: list[dict]) -> str:
-    """Every new-mode section, grouped per suite (real first); empty string when there is nothing to show."""
-    parts = []
-    for suite in ("real", "synthetic"):
-        body = [s for s in (f(results, suite) for f in SECTIONS) if s]
-        if body:
-            parts.append(f"## {SUITE_TITLES[suite]}: other evaluation modes\n\n" + "\n".join(body))
-    return "\n".join(parts)

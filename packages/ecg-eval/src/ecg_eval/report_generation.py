@@ -15,7 +15,6 @@ the same metrics on the same references:
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,39 +139,64 @@ def read_reference_split(path: str | Path) -> tuple[list[str], list[str]]:
     return ids, reps  # type: ignore[return-value]
 
 
-def evaluate_report_generation(
-    encoder: Any, task: Any, *, seed: int = 0, results_root: Any = None, suite: str | None = None,
-    method: str | None = None, batch_size: int = 32, embed_cache: Any = None, split_loader: Any = None,
-    config: dict | None = None, split: str = "test", reference_file: str | Path | None = None,
-    split_name: str | None = None, vocab: StatementVocabulary | None = None, progress: bool = True,
-    generate_kw: dict | None = None,
-) -> dict:
-    """Generate reports for ``task``'s ``split`` (or the records of ``reference_file``, whose reports are then the
-    references), score them and the two baselines, and write ``report_generation-seed<k>.json``.
+#: the options of report generation (``mode_options``; the runner's ``eval.report_generation`` via ``runner_options``)
+OPTIONS = ("split", "reference_file", "split_name", "vocab", "progress", "generate_kw")
+
+
+def runner_options(section: dict) -> dict:
+    """``eval.report_generation`` -> mode options: the decoding keys become ``generate_kw``, and ``reference_file``."""
+    opts = dict(section)
+    gen = {k: opts.pop(k) for k in ("beam_size", "max_len", "length_penalty") if k in opts}
+    out: dict[str, Any] = {"generate_kw": gen} if gen else {}
+    if opts.get("reference_file"):
+        out["reference_file"] = str(opts["reference_file"])
+    return out
+
+
+def score_report_generation(call: Any) -> dict:
+    """Generate reports for the task's ``split`` (or the records of ``reference_file``, whose reports are then the
+    references), score them and the two baselines, and return the ``report_generation-seed<k>`` result (the harness
+    writes it). Options (``call.options``): ``OPTIONS``.
 
     ``reference_file`` is a published split such as MELP's PTB-XL report test split (500 records; the result's
     ``split`` is then ``split_name`` or ``"melp-ptbxl-report-test-500"``, ``<file stem>-<n>`` for other sizes); its records must be in ``task``'s test
     split. Generated reports are saved beside the result (``.reports.npz``: record_ids, references, generated,
     nearest_neighbour, most_frequent).
     """
+    unknown = set(call.options) - set(OPTIONS)
+    if unknown:
+        raise TypeError(f"report_generation: unknown option(s) {sorted(unknown)}; valid: {', '.join(OPTIONS)}")
+    from ecg_eval.embeddings import place_encoder
+
+    place_encoder(call.encoder, call.target)
+    o = call.options
+    return _score(call, encoder=call.encoder, task=call.task, batch_size=call.batch_size, embed_cache=call.embed_cache,
+                  split_loader=call.split_loader, split=o.get("split") or "test", reference_file=o.get("reference_file"),
+                  split_name=o.get("split_name"), vocab=o.get("vocab"), progress=o.get("progress", True),
+                  generate_kw=o.get("generate_kw"))
+
+
+def _score(
+    call: Any, *, encoder: Any, task: Any, batch_size: int, embed_cache: Any, split_loader: Any, split: str,
+    reference_file: str | Path | None, split_name: str | None, vocab: StatementVocabulary | None, progress: bool,
+    generate_kw: dict | None,
+) -> dict:
     from ecg_data.paths import atomic_path
 
+    from ecg_eval.cells import not_applicable
     from ecg_eval.embeddings import default_split_loader, embed_split
-    from ecg_eval.harness import _plain, start_result
     from ecg_eval.protocol import preset_for
     from ecg_eval.retrieval import split_reports
-    from ecg_eval.results import write_not_applicable, write_result
 
-    t0 = time.perf_counter()
-    path, result = start_result(encoder, task, "report_generation", None, seed, results_root=results_root, suite=suite,
-                                method=method)
+    path = call.path
+    result = call.start()
     vocab = vocab or default_vocabulary()
-    result["config"] = {"caller": _plain(config), "batch_size": batch_size, "generate": dict(generate_kw or {}),
+    result["config"] = {"caller": call.caller_config(), "batch_size": batch_size, "generate": dict(generate_kw or {}),
                         "bleu": "sacrebleu corpus BLEU, 13a, lowercase", "chrf": "sacrebleu chrF, lowercase",
                         "rouge_l": "rouge-score rougeL F, no stemmer", "statements": vocab.source,
                         "reference_file": str(reference_file) if reference_file else None}
     if not supports_report_generation(encoder):
-        return write_not_applicable(path, result, "encoder has no report decoder (no generate_report)", t0)
+        return not_applicable(result, "encoder has no report decoder (no generate_report)")
     loader = split_loader or default_split_loader
     preset = preset_for(encoder, task)
     cached = loader(task, split, preset)
@@ -229,6 +253,4 @@ def evaluate_report_generation(
                                 generated=np.asarray(generated), nearest_neighbour=np.asarray(nn),
                                 most_frequent=np.asarray(frequent))
     result["predictions"] = reports_file.name
-    result["wall_time_s"] = time.perf_counter() - t0
-    write_result(path, result)
-    return {**result, "result_path": str(path)}
+    return result

@@ -1,8 +1,8 @@
 """Result files: one JSON per (method, checkpoint, task, mode, fraction, seed), with a versioned schema.
 
-Path: ``<results_root>/<suite>/<method>/<task>/<mode>[-<percent>]-seed<k>.json`` where ``mode`` is
-``zero_shot`` or ``linear_probe`` and ``percent`` is the training fraction in percent (0.01 -> ``1``,
-0.1 -> ``10``, 1.0 -> ``100``), e.g. ``linear_probe-10-seed0.json``. Per-record predictions sit beside it as
+Path: ``<results_root>/<suite>/<method>/<task>/<mode>[-<percent>]-seed<k>.json`` where ``mode`` is a registered
+mode (``ecg_eval.modes``) and ``percent`` is the training fraction in percent of a mode with one (0.01 -> ``1``,
+0.1 -> ``10``, 1.0 -> ``100``), e.g. ``linear_probe-10-seed0.json``; a mode may name its files itself (transfer). Per-record predictions sit beside it as
 ``<same stem>.predictions.npz`` (record_ids, classes, y_true, scores) so every metric can be recomputed.
 The schema is documented in docs/evaluation.md; bump SCHEMA_VERSION on any incompatible change.
 """
@@ -23,17 +23,9 @@ import numpy as np
 
 from ecg_data.integrity import IntegrityError, verify_checksum, write_checksum
 from ecg_data.paths import atomic_path, atomic_write_json
+from ecg_eval.modes import get_mode, is_fraction_mode, mode_names
 
 SCHEMA_VERSION = 1
-MODES = ("zero_shot", "linear_probe", "linear_probe_paper", "finetune", "retrieval", "report_generation", "transfer")
-#: The two linear probes (ours, L-BFGS; the papers', AdamW epochs).
-PROBE_MODES = ("linear_probe", "linear_probe_paper")
-#: Modes with a training fraction in the file name (``<mode>-<percent>-seed<k>.json``).
-FRACTION_MODES = ("linear_probe", "linear_probe_paper", "finetune")
-#: Modes scored by macro AUROC (``scores.macro_auroc`` / ``scores.per_class_auroc``); the others have their own scores.
-AUROC_MODES = ("zero_shot", "linear_probe", "linear_probe_paper", "finetune", "transfer")
-#: Score keys a non-AUROC mode's ``status: ok`` file must have (schema in docs/evaluation.md).
-MODE_SCORE_KEYS = {"retrieval": ("ecg_to_report", "report_to_ecg"), "report_generation": ("model",)}
 SUITES = ("synthetic", "real")
 STATUSES = ("ok", "not_applicable")
 #: The packages whose versions move results most, listed by name at the top of every environment record.
@@ -53,10 +45,18 @@ def fraction_percent(fraction: float) -> str:
     return f"{round(f * 100, 6):g}"
 
 
-def result_name(mode: str, fraction: float | None, seed: int) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
-    if mode in FRACTION_MODES:
+def result_name(mode: str, fraction: float | None, seed: int, options: dict | None = None) -> str:
+    """The file name of a cell: the mode's own naming (``Mode.file_name``; transfer's depends on ``options``), else
+    ``<mode>-<percent>-seed<k>.json`` for a mode with a training fraction and ``<mode>-seed<k>.json`` otherwise."""
+    if mode not in mode_names():
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(mode_names())}")
+    spec = get_mode(mode)
+    if spec.file_name is not None:
+        from ecg_data.registry import locate
+
+        naming = locate(spec.file_name) if isinstance(spec.file_name, str) else spec.file_name
+        return naming(fraction, seed, options or {})
+    if spec.fraction:
         if fraction is None:
             raise ValueError(f"{mode} needs a training fraction")
         return f"{mode}-{fraction_percent(fraction)}-seed{int(seed)}.json"
@@ -66,14 +66,15 @@ def result_name(mode: str, fraction: float | None, seed: int) -> str:
 
 
 def result_path(
-    results_root: str | Path, suite: str, method: str, task: str, mode: str, fraction: float | None, seed: int
+    results_root: str | Path, suite: str, method: str, task: str, mode: str, fraction: float | None, seed: int, *,
+    options: dict | None = None,
 ) -> Path:
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; valid suites: {', '.join(SUITES)}")
     for part, value in (("method", method), ("task", task)):
         if not value or "/" in value or value.startswith("."):
             raise ValueError(f"{part} name {value!r} cannot be a path component")
-    return Path(results_root) / suite / method / task / result_name(mode, fraction, seed)
+    return Path(results_root) / suite / method / task / result_name(mode, fraction, seed, options)
 
 
 def predictions_path(result_file: str | Path) -> Path:
@@ -111,17 +112,6 @@ def write_result(path: str | Path, result: dict) -> Path:
     return Path(path)
 
 
-def write_not_applicable(path: str | Path, result: dict, reason: str, started: float) -> dict:
-    """Write ``result`` as a "not applicable" cell (the encoder lacks what the mode needs) and return it with its
-    ``result_path``: such a cell is written, never skipped or faked, so the leaderboard shows ``n/a``."""
-    import time
-
-    result.update(status="not_applicable", reason=reason, scores=None)
-    result["wall_time_s"] = time.perf_counter() - started
-    write_result(path, result)
-    return {**result, "result_path": str(path)}
-
-
 def read_result(path: str | Path) -> dict:
     p = Path(path)
     verify_checksum(p)  # CorruptFileError when it differs from what was written (files without a record: legacy)
@@ -145,13 +135,14 @@ def validate(result: dict, *, source: str = "<result>") -> None:
         raise ValueError(f"{source}: schema_version {result['schema_version']!r}, this ecg-eval reads {SCHEMA_VERSION}")
     if result["status"] not in STATUSES:
         raise ValueError(f"{source}: status {result['status']!r} not in {STATUSES}")
-    if result["mode"] not in MODES:
-        raise ValueError(f"{source}: mode {result['mode']!r} not in {MODES}")
+    if result["mode"] not in mode_names():
+        raise ValueError(f"{source}: mode {result['mode']!r} not in {mode_names()}")
     if result["status"] == "ok":
         scores = result.get("scores") or {}
-        if result["mode"] in AUROC_MODES and ("macro_auroc" not in scores or "per_class_auroc" not in scores):
+        spec = get_mode(result["mode"])
+        if spec.auroc and ("macro_auroc" not in scores or "per_class_auroc" not in scores):
             raise ValueError(f"{source}: status ok needs scores.macro_auroc and scores.per_class_auroc")
-        lacking = [k for k in MODE_SCORE_KEYS.get(result["mode"], ()) if k not in scores]
+        lacking = [k for k in spec.score_keys if k not in scores]
         if lacking:
             raise ValueError(f"{source}: status ok of mode {result['mode']} needs scores.{', scores.'.join(lacking)}")
 
@@ -214,13 +205,13 @@ def evaluation_identity(task: Any, mode: str, fraction: float | None, seed: int,
     # Modes with their own split choice (retrieval, report generation) may get task-like objects without the
     # train/val/test membership: hash what the task has.
     have = getattr(task, "splits", None) or {}
-    wanted = ("train", "val", "test") if mode in FRACTION_MODES else ("test",)
+    wanted = ("train", "val", "test") if is_fraction_mode(mode) else ("test",)
     splits = {k: have[k] for k in wanted if k in have}
     if hasattr(task, "fingerprint"):
         fp = task.fingerprint()
     else:
         fp = task.reader().fingerprint() if hasattr(task, "reader") else None
-    subset = task.train_subset(fraction, seed) if mode in FRACTION_MODES and fraction and hasattr(task, "train_subset") else None
+    subset = task.train_subset(fraction, seed) if is_fraction_mode(mode) and fraction and hasattr(task, "train_subset") else None
     return {
         "split_sha256": {k: ids_hash(v) for k, v in sorted(splits.items())},
         "subset_sha256": ids_hash(subset) if subset is not None else None,

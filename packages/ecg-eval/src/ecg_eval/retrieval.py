@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ecg_eval.cells import ModeCall, not_applicable
+
 log = logging.getLogger(__name__)
 
 DEFAULT_KS = (1, 5, 10)
@@ -46,7 +48,7 @@ def encode_texts(encoder: object, texts: Sequence[str], batch_size: int = 256) -
     chunks = []
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
-            out = encoder.encode_text(list(texts[i : i + batch_size]))  # type: ignore[attr-defined]
+            out = encoder.encode_text(list(texts[i : i + batch_size]))
             out = out.detach().float().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out, np.float32)
             chunks.append(out)
     emb = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
@@ -162,51 +164,51 @@ def split_reports(cached: object) -> list[str | None]:
     return [clean_text(v) for v in index["report"]]
 
 
-def evaluate_retrieval(
-    encoder: object, task: object, *, split: str | None = None, seed: int = 0, results_root: object = None,
-    suite: str | None = None, method: str | None = None, ks: Sequence[int] = DEFAULT_KS, batch_size: int = 256,
-    embed_cache: object = None, split_loader: object = None, n_resamples: int = 1000, bootstrap_seed: int = 0,
-    config: dict | None = None,
-) -> dict:
-    """Score ECG <-> report retrieval on ``task``'s held-out ``split`` and write ``retrieval-seed<k>.json``.
+def score_retrieval(call: ModeCall) -> dict:
+    """Score ECG <-> report retrieval on the task's held-out split (``call.options["split"]``, default
+    ``DEFAULT_SPLIT`` or test) and return the ``retrieval-seed<k>`` result (the harness writes it).
 
-    An encoder without ``encode_text`` gets a ``not_applicable`` file (nothing faked). The ranks are saved beside
-    the result (``.ranks.npz``) so any other cut-off can be recomputed.
+    An encoder without ``encode_text`` gets a ``not_applicable`` result (nothing faked). The ranks are saved beside
+    the result (``.ranks.npz``) so any other cut-off can be recomputed. Options: ``split``, ``ks``.
     """
-    import time
     from pathlib import Path
 
     from ecg_data.paths import atomic_path
 
     from ecg_eval import bootstrap as bs
-    from ecg_eval.embeddings import default_split_loader, embed_split
-    from ecg_eval.harness import _plain, start_result
+    from ecg_eval.embeddings import default_split_loader, embed_split, place_encoder
     from ecg_eval.protocol import preset_for, supports_zero_shot
-    from ecg_eval.results import write_not_applicable, write_result
 
-    t0 = time.perf_counter()
-    split = split or DEFAULT_SPLIT.get(task.name, "test")  # type: ignore[attr-defined]
-    path, result = start_result(encoder, task, "retrieval", None, seed, results_root=results_root, suite=suite,
-                                method=method)
+    encoder, task, opts = call.encoder, call.task, dict(call.options)
+    unknown = set(opts) - {"split", "ks"}
+    if unknown:
+        raise TypeError(f"retrieval: unknown option(s) {sorted(unknown)}; valid: split, ks")
+    ks = tuple(opts.get("ks") or DEFAULT_KS)
+    batch_size, n_resamples, bootstrap_seed = call.batch_size, call.n_resamples, call.bootstrap_seed
+    place_encoder(encoder, call.target)
+    split = opts.get("split") or DEFAULT_SPLIT.get(task.name, "test")
+    path = call.path
+    result = call.start()
     result["split"] = split
-    result["config"] = {"caller": _plain(config), "ks": list(ks), "batch_size": batch_size, "n_resamples": n_resamples,
-                        "bootstrap_seed": bootstrap_seed, "similarity": "cosine",
+    result["config"] = {"caller": call.caller_config(), "ks": list(ks), "batch_size": batch_size,
+                        "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed, "similarity": "cosine",
                         "duplicates": "identical reports (white space folded, lower-cased) are one gallery item / all hits",
                         "ties": "pessimistic"}
     if not supports_zero_shot(encoder):
-        return write_not_applicable(path, result, "encoder has no text tower (no encode_text)", t0)
-    loader = split_loader or default_split_loader
+        return not_applicable(result, "encoder has no text tower (no encode_text)")
+    loader = call.split_loader or default_split_loader
     cached = loader(task, split, preset_for(encoder, task))
-    emb = embed_split(encoder, task, split, batch_size=batch_size, cache_dir=embed_cache, split_loader=lambda *_: cached)
+    emb = embed_split(encoder, task, split, batch_size=batch_size, cache_dir=call.embed_cache,
+                      split_loader=lambda *_: cached)
     pairs = make_pairs(emb.record_ids, split_reports(cached))
     if pairs.n_skipped_no_report:
-        log.warning("%s/%s: %d record(s) without a report skipped for retrieval", task.name, split, pairs.n_skipped_no_report)  # type: ignore[attr-defined]
+        log.warning("%s/%s: %d record(s) without a report skipped for retrieval", task.name, split, pairs.n_skipped_no_report)
     if len(pairs.reports) < 2:
-        raise ValueError(f"{task.name}/{split}: {len(pairs.reports)} distinct report(s); retrieval needs at least 2")  # type: ignore[attr-defined]
+        raise ValueError(f"{task.name}/{split}: {len(pairs.reports)} distinct report(s); retrieval needs at least 2")
     rows, _ = emb.rows(pairs.record_ids)
     text = encode_texts(encoder, pairs.reports, batch_size)
     scores, ranks = retrieval_scores(rows, text, pairs.report_of, ks=ks)
-    seed_bs = bs.bootstrap_seed(task.name, pairs.record_ids, bootstrap_seed)  # type: ignore[attr-defined]
+    seed_bs = bs.bootstrap_seed(task.name, pairs.record_ids, bootstrap_seed)
     result["ci"] = {
         "level": 0.95, "n_resamples": n_resamples, "seed": seed_bs,
         **{d: bootstrap_recall_ci(ranks[d], ks, n_resamples=n_resamples, seed=seed_bs) for d in ranks},
@@ -223,6 +225,4 @@ def evaluate_retrieval(
             np.savez_compressed(f, record_ids=np.asarray(pairs.record_ids), report_of=pairs.report_of,
                                 ecg_to_report=ranks["ecg_to_report"], report_to_ecg=ranks["report_to_ecg"])
     result["predictions"] = ranks_file.name
-    result["wall_time_s"] = time.perf_counter() - t0
-    write_result(path, result)
-    return {**result, "result_path": str(path)}
+    return result

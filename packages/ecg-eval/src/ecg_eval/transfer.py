@@ -9,7 +9,10 @@ The shared classes come from ``ecg_data.tasks.class_map`` (a file in ecg-data). 
   per-class max-F1 thresholds are chosen on the **source** validation split (how well a threshold carries over
   to another hospital is the transfer question for zero-shot).
 
-Result file: ``<suite>/<method>/<target>/transfer-<train_mode>[-<percent>]-from-<source>-seed<k>.json`` with
+A registered mode (``ecg_eval.modes``): ``harness.evaluate(encoder, target, "transfer", fraction, seed,
+mode_options={"source": source, "train_mode": "linear_probe"})`` (``source`` a task or a task name; option
+``finetune_config`` for ``train_mode="finetune"``). Result file:
+``<suite>/<method>/<target>/transfer-<train_mode>[-<percent>]-from-<source>-seed<k>.json`` with
 ``mode: "transfer"``, the AUROC fields of the other modes over the shared classes (named as in the target), and
 ``transfer`` = {source, target, train_mode, shared: [{concept, source, target}]}.
 """
@@ -17,7 +20,6 @@ Result file: ``<suite>/<method>/<target>/transfer-<train_mode>[-<percent>]-from-
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,46 +30,84 @@ log = logging.getLogger(__name__)
 TRAIN_MODES = ("linear_probe", "finetune", "zero_shot")
 
 
+#: the options of a transfer cell (``mode_options``)
+OPTIONS = ("source", "train_mode", "finetune_config")
+
+
+def _source_name(source: Any) -> str:
+    return str(getattr(source, "name", source))
+
+
+def transfer_file_name(fraction: float | None, seed: int, options: dict) -> str:
+    """``transfer-<train_mode>[-<percent>]-from-<source>-seed<k>.json`` (``Mode.file_name`` of transfer)."""
+    from ecg_eval.results import fraction_percent
+
+    train_mode, source = options.get("train_mode"), options.get("source")
+    if train_mode not in TRAIN_MODES or not source:
+        raise ValueError(f"transfer needs mode_options source (a task or its name) and train_mode ({', '.join(TRAIN_MODES)}), "
+                         f"got {options!r}")
+    pct = "" if fraction is None else f"-{fraction_percent(fraction)}"
+    return f"transfer-{train_mode}{pct}-from-{_source_name(source)}-seed{int(seed)}.json"
+
+
 def transfer_path(results_root: str | Path, suite: str, method: str, source: str, target: str, train_mode: str,
                   fraction: float | None, seed: int) -> Path:
-    from ecg_eval.results import fraction_percent, result_path
+    from ecg_eval.results import result_path
 
-    base = result_path(results_root, suite, method, target, "zero_shot", None, seed).parent
-    pct = "" if fraction is None else f"-{fraction_percent(fraction)}"
-    return base / f"transfer-{train_mode}{pct}-from-{source}-seed{int(seed)}.json"
+    return result_path(results_root, suite, method, target, "transfer", fraction, seed,
+                       options={"source": source, "train_mode": train_mode})
 
 
-def evaluate_transfer(
-    encoder: Any, source: Any, target: Any, train_mode: str, fraction: float | None = None, seed: int = 0, *,
-    results_root: str | Path | None = None, method: str | None = None, batch_size: int = 256,
-    embed_cache: Any = None, split_loader: Any = None, probe_config: Any = None, finetune_config: Any = None,
-    n_resamples: int = 1000, bootstrap_seed: int = 0, config: dict | None = None, prompt_file: str | Path | None = None,
-) -> dict:
-    """Train on ``source`` (per ``train_mode``), score ``target``'s test split on the shared classes, write the file."""
+def transfer_settings(kw: dict) -> dict:
+    """What decides a transfer cell's numbers beyond its options: the prompts (zero-shot) or the probe grid."""
+    from ecg_eval.probe import ProbeConfig
+    from ecg_eval.prompts import prompt_file_fingerprint
+
+    train_mode = (kw.get("mode_options") or {}).get("train_mode")
+    if train_mode == "zero_shot":
+        return {"prompts": {"sha256_16": prompt_file_fingerprint(kw.get("prompt_file"))}}
+    if train_mode == "linear_probe":
+        cfg = kw.get("probe_config")
+        return {"probe": (cfg if isinstance(cfg, ProbeConfig) else ProbeConfig()).to_dict() | {"kind": "lbfgs"}}
+    return {}
+
+
+def score_transfer(call: Any) -> dict:
+    """Train on ``call.options["source"]`` (per ``train_mode``), score the target's (``call.task``) test split on
+    the shared classes; return the result (the harness writes it)."""
+    from ecg_data.tasks import get_task
     from ecg_data.tasks.class_map import shared_classes
 
     from ecg_eval import bootstrap as bs
-    from ecg_eval.embeddings import default_split_loader, embed_split, input_preparation, model_rows
-    from ecg_eval.harness import DEFAULT_RESULTS_ROOT, _base_result, _plain
+    from ecg_eval.cells import not_applicable
+    from ecg_eval.embeddings import default_split_loader, embed_split, input_preparation, model_rows, place_encoder
     from ecg_eval.metrics import multilabel_auroc, threshold_metrics
     from ecg_eval.protocol import declared_task_presets, preset_for, supports_zero_shot
-    from ecg_eval.results import predictions_path, split_coverage, write_predictions, write_result
+    from ecg_eval.results import predictions_path, split_coverage, write_predictions
 
+    unknown = set(call.options) - set(OPTIONS)
+    if unknown:
+        raise TypeError(f"transfer: unknown option(s) {sorted(unknown)}; valid: {', '.join(OPTIONS)}")
+    encoder, target, fraction, seed = call.encoder, call.task, call.fraction, call.seed
+    source, train_mode = call.options.get("source"), call.options.get("train_mode")
+    if isinstance(source, str):
+        source = get_task(source)
+    finetune_config, probe_config, prompt_file = call.options.get("finetune_config"), call.probe_config, call.prompt_file
+    batch_size, embed_cache, n_resamples, bootstrap_seed = call.batch_size, call.embed_cache, call.n_resamples, call.bootstrap_seed
     if train_mode not in TRAIN_MODES:
         raise ValueError(f"unknown transfer train_mode {train_mode!r}; valid: {', '.join(TRAIN_MODES)}")
     if source.suite != target.suite:
         raise ValueError(f"transfer {source.name} -> {target.name}: suites differ ({source.suite} vs {target.suite})")
     if (train_mode == "zero_shot") != (fraction is None):
         raise ValueError("zero_shot transfer takes fraction=None; linear_probe / finetune need a fraction")
-    t0 = time.perf_counter()
-    name = method or encoder.card.name
-    root = results_root if results_root is not None else DEFAULT_RESULTS_ROOT
-    path = transfer_path(root, target.suite, name, source.name, target.name, train_mode, fraction, seed)
+    name = call.name
+    path = call.path
+    place_encoder(encoder, call.target)
     shared = shared_classes(source.name, list(source.classes), target.name, list(target.classes))
     if not shared:
         raise ValueError(f"{source.name} and {target.name} share no class (ecg_data/tasks/class_map.csv)")
     src_cls, tgt_cls = [s.source for s in shared], [s.target for s in shared]
-    result = _base_result(encoder, target, "transfer", fraction, seed, target.suite)
+    result = call.start()
     result["method"] = name
     result["classes"] = tgt_cls
     result["transfer"] = {"source": source.name, "target": target.name, "train_mode": train_mode,
@@ -75,23 +115,21 @@ def evaluate_transfer(
     if getattr(target, "published", None) or getattr(source, "published", None):  # partial data is marked
         result["coverage"] = split_coverage(target)  # the target's test split: what the cell is scored on
         result["transfer"]["source_coverage"] = split_coverage(source)
-    result["config"] = {"caller": _plain(config), "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed}
+    result["config"] = {"caller": call.caller_config(), "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed}
     if declared_task_presets(encoder):  # both sides (each task is prepared by its own preset); resolved when scored
         result["input_preparation"] = {"source": input_preparation(encoder, source),
                                        "target": input_preparation(encoder, target)}
-    loader = split_loader or default_split_loader
+    loader = call.split_loader or default_split_loader
 
     def emb(task: Any, split: str):
-        return embed_split(encoder, task, split, batch_size=batch_size, cache_dir=embed_cache, split_loader=loader)
+        return embed_split(encoder, task, split, batch_size=batch_size, cache_dir=embed_cache, split_loader=loader,
+                           device=call.device, precision=call.precision)
 
     def y_of(task: Any, ids: list[str], cls: list[str]) -> np.ndarray:
         return task.labels.loc[ids, cls].to_numpy(dtype=np.float32)
 
     if train_mode == "zero_shot" and not supports_zero_shot(encoder):
-        result.update(status="not_applicable", reason="encoder has no text tower (no encode_text)", scores=None)
-        result["wall_time_s"] = time.perf_counter() - t0
-        write_result(path, result)
-        return {**result, "result_path": str(path)}
+        return not_applicable(result, "encoder has no text tower (no encode_text)")
 
     if train_mode == "zero_shot":
         from ecg_eval.prompts import class_prompts
@@ -130,10 +168,7 @@ def evaluate_transfer(
         from ecg_eval.finetune import _predict, config_for, fit_finetune, supports_finetune
 
         if not supports_finetune(encoder):
-            result.update(status="not_applicable", scores=None, reason="encoder exposes no trainable embed_ecg")
-            result["wall_time_s"] = time.perf_counter() - t0
-            write_result(path, result)
-            return {**result, "result_path": str(path)}
+            return not_applicable(result, "encoder exposes no trainable embed_ecg")
         cfg = finetune_config or config_for(name)
         src_preset, tgt_preset = preset_for(encoder, source), preset_for(encoder, target)  # each task its own
         tr, va = loader(source, "train", src_preset), loader(source, "val", src_preset)
@@ -166,6 +201,4 @@ def evaluate_transfer(
     pred = predictions_path(path)
     write_predictions(pred, test_ids, tgt_cls, y_test, scores)
     result["predictions"] = pred.name
-    result["wall_time_s"] = time.perf_counter() - t0
-    write_result(path, result)
-    return {**result, "result_path": str(path)}
+    return result
