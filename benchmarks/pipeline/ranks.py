@@ -6,7 +6,8 @@ Launch styles (docs/running.md):
   sweep, once per child -- so ``install_child_command`` replaces it by *this job's* overrides. After each job
   the launcher's environment is removed again (``reset_after_job``), so the next job of a multirun launches
   its own children instead of waiting for ranks that have exited.
-- An external launcher (torchrun, SLURM ``srun``) starts every rank itself; nothing to do here.
+- An external launcher (torchrun, SLURM ``srun``) starts every rank itself; global rank 0 takes the run-store
+  lock for the job and the other ranks wait until it holds it (``RunStore.address_lock``, ``launch_id``).
 Every rank runs the pretraining stages in the same order (DDP needs all of them in each ``fit``); only global
 rank 0 writes the run store's markers and events, evaluates and publishes (``is_global_zero``).
 """
@@ -58,7 +59,7 @@ def barrier() -> None:
 log = logging.getLogger("ecgbench")
 
 __all__ = ["barrier", "is_global_zero", "launched_rank", "install_child_command", "reset_after_job",
-           "externally_launched"]
+           "externally_launched", "launcher_started_all_ranks", "launch_id"]
 
 #: what Lightning's subprocess launcher puts into the parent's environment
 _LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -71,6 +72,28 @@ def externally_launched() -> bool:
     if any(v in os.environ for v in _EXTERNAL_ENV):
         return True
     return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+
+
+def launcher_started_all_ranks() -> bool:
+    """True when torchrun or ``srun`` (several tasks) started every rank of this job itself -- not a child that
+    Lightning's own launcher started from the user's process (that one has ``LOCAL_RANK`` but no ``RANK``)."""
+    if "RANK" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ:
+        return True
+    return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+
+
+def launch_id() -> str:
+    """One string that every rank of this launch computes alike and another launch does not: torchrun's run id and
+    restart count (a restart is a new launch), else SLURM's job and step ids, else the rendezvous address.
+    The run-store lock's holder file names it (``RunStore.address_lock``)."""
+    env = os.environ
+    if "TORCHELASTIC_RUN_ID" in env:
+        keys = ("TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE")
+    elif int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_JOB_ID" in env:
+        keys = ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_NTASKS")
+    else:
+        keys = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE")
+    return ";".join(f"{k}={env.get(k, '')}" for k in keys)
 
 
 def _quote(value: str) -> str:

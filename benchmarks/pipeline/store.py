@@ -7,8 +7,11 @@ hyperparameter gets a fresh directory instead of silently reusing a stale checkp
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ecg_data.paths import atomic_write_json, exclusive_lock, file_hash, stable_hash
+from ecg_data.paths import atomic_write_json, atomic_write_text, exclusive_lock, file_hash, stable_hash
 
 #: Method keys that do not change what pretraining produces (so editing them never retrains).
 _NOT_HASHED = ("load", "zero_shot", "description")
@@ -25,6 +28,9 @@ _NOT_HASHED = ("load", "zero_shot", "description")
 #: loss and gradients within float tolerance, ecg_text_align.perf).
 _TRAINER_NOT_HASHED = ("enable_progress_bar", "logger", "checkpoint_best_k", "snapshot_every_n_epochs", "perf")
 MARKER = "COMPLETE.json"
+#: how often a waiting non-zero rank looks at the lock's holder file (seconds)
+HOLDER_POLL_S = 0.2
+log = logging.getLogger("ecgbench")
 
 
 def _plain(cfg: Any) -> Any:
@@ -69,17 +75,37 @@ class RunStore:
 
     @contextmanager
     def address_lock(self, run_dir: Path) -> Iterator[None]:
-        """One process at a time trains a run-store address: a second job asking for the same address (a SLURM
-        array, a parallel multirun) waits here, then finds the completion marker and reuses the run. Taken by
-        the process a user started; the DDP ranks it or a launcher starts run inside their job's lock."""
-        from benchmarks.pipeline.ranks import externally_launched
+        """One job at a time trains a run-store address: a second job asking for the same address (a SLURM array, a
+        parallel multirun, another torchrun) waits here, then finds the completion marker and reuses the run.
 
-        if externally_launched():
+        - A single process, or the user's process under Lightning's own launcher: it takes the ``flock``; the DDP
+          children Lightning starts inside it run inside its lock.
+        - A job whose ranks torchrun or ``srun`` started: global rank 0 takes the ``flock`` and writes the job's
+          ``launch_id`` into ``<lock>.holder``; every other rank waits until that file names its own launch while
+          the lock is held (then it goes on with rank 0, which now decides alone for the job), or until the run's
+          completion marker exists (then every rank reuses the run). The other ranks hold nothing, so they can
+          block no one: no deadlock between the ranks of one job or between jobs.
+        """
+        from benchmarks.pipeline.ranks import (externally_launched, is_global_zero, launch_id,
+                                               launcher_started_all_ranks)
+
+        lock = self.root / ".locks" / f"{run_dir.parent.name}-{run_dir.name}.lock"
+        holder = lock.with_name(lock.name + ".holder")
+        all_ranks = launcher_started_all_ranks()
+        if externally_launched() and not all_ranks:
+            yield  # a child of Lightning's launcher: inside the lock of the process that started it
+            return
+        if not is_global_zero():
+            _wait_for_rank_zero(lock, holder, launch_id(), run_dir)
             yield
             return
-        with exclusive_lock(self.root / ".locks" / f"{run_dir.parent.name}-{run_dir.name}.lock",
-                            waiting=f"pretrain: {run_dir} is being trained by another process; waiting for it"):
-            yield
+        me = launch_id() if all_ranks else f"process={uuid.uuid4().hex}"  # overwrites any stale holder file
+        with exclusive_lock(lock, waiting=f"pretrain: {run_dir} is being trained by another process; waiting for it"):
+            atomic_write_text(holder, me)
+            try:
+                yield
+            finally:
+                holder.unlink(missing_ok=True)  # still under the lock: the next holder writes its own
 
     # -- events: one JSON line per stage decision, the audit trail of "ran" vs "skipped" -------------
     @property
@@ -102,6 +128,44 @@ class RunStore:
         if not self.events_path.is_file():
             return []
         return [json.loads(l) for l in self.events_path.read_text(encoding="utf-8").splitlines() if l.strip()]
+
+
+def _is_locked(lock: Path) -> bool:
+    """Whether some process holds the exclusive ``flock`` on ``lock`` now (a shared lock cannot be had)."""
+    try:
+        f = open(lock)
+    except FileNotFoundError:
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def _wait_for_rank_zero(lock: Path, holder: Path, me: str, run_dir: Path) -> None:
+    """A non-zero rank of a torchrun/srun job: return once global rank 0 of this launch holds the address lock, or
+    once the run is complete (rank 0 then finds the same marker under the lock and reuses the run too). The holder
+    file alone is not trusted (a killed rank 0 leaves it behind): the lock must be held as well."""
+    from benchmarks.pipeline.ranks import launched_rank
+
+    said = False
+    while True:
+        try:
+            named = holder.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            named = None
+        if named == me and _is_locked(lock):
+            return
+        if read_marker(run_dir) is not None:
+            return
+        if not said:
+            log.info("pretrain: rank %d waits for global rank 0 to take the run-store lock of %s", launched_rank(),
+                     run_dir)
+            said = True
+        time.sleep(HOLDER_POLL_S)
 
 
 def read_marker(directory: Path) -> dict[str, Any] | None:
