@@ -208,3 +208,13 @@ def test_registry_names_resolve() -> None:
 
     assert TEXT_ENCODERS.get("hf") is HFTextEncoder
     assert TEXT_ENCODERS.get("preset") is build_text_preset
+
+
+def test_small_bert_attention_dropout_is_set_apart_from_the_hidden_dropout():
+    """The tiny ESI recipe turns BERT's attention dropout off (fused attention on CPU) and keeps the hidden one."""
+    from ecg_encoders.text.offline import small_bert_config
+
+    both = small_bert_config(100, dropout=0.1)
+    assert both.hidden_dropout_prob == 0.1 and both.attention_probs_dropout_prob == 0.1
+    apart = small_bert_config(100, dropout=0.1, attention_dropout=0.0)
+    assert apart.hidden_dropout_prob == 0.1 and apart.attention_probs_dropout_prob == 0.0

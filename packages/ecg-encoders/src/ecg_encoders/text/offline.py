@@ -90,15 +90,19 @@ def train_wordpiece_tokenizer(
 
 
 def small_bert_config(vocab_size: int, *, layers: int = 4, width: int = 256, heads: int = 4,
-                      ffn_dim: int = 1024, max_positions: int = 256, dropout: float = 0.1) -> Any:
+                      ffn_dim: int = 1024, max_positions: int = 256, dropout: float = 0.1,
+                      attention_dropout: float | None = None) -> Any:
     """A small BERT (4 layers, width 256, 4 heads): trainable on CPU for the default run. ``dropout`` (BERT's
-    0.1 on hidden states and attention) set to 0 makes training deterministic (the DDP equivalence test)."""
+    0.1 on hidden states and attention) set to 0 makes training deterministic (the DDP equivalence test).
+    ``attention_dropout`` (default: ``dropout``) alone: on CPU, attention dropout keeps torch's attention on its
+    unfused path (the tiny ESI recipe turns it off and keeps the hidden-state dropout)."""
     from transformers import BertConfig
 
     return BertConfig(
         vocab_size=vocab_size, hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
         intermediate_size=ffn_dim, max_position_embeddings=max_positions, pad_token_id=0,
-        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout if attention_dropout is None else attention_dropout,
     )
 
 
