@@ -69,7 +69,7 @@ def test_melp_trains_under_ddp_and_rank0_alone_evaluates(tmp_path: Path, cli) ->
 #: MELP's contrastive (gathered) part only, dropout off everywhere, so the two runs must agree to rounding
 EXACT = ["+method.stages.0.model_config.dropout=0.0", "method.stages.2.caption_weight=0.0",
          "method.stages.2.local_weight=0.0", "+method.stages.2.ecg_tower.dropout=0.0",
-         "+method.stages.2.ecg_tower.attention_dropout=0.0", "+method.stages.2.ecg_tower.dropout_input=0.0",
+         "method.stages.2.ecg_tower.attention_dropout=0.0", "+method.stages.2.ecg_tower.dropout_input=0.0",
          "+method.stages.2.ecg_tower.dropout_features=0.0", "method.stages.2.warmup_steps=1",
          "method.stages.2.lead_mask_p=0.5", "+method.stages.2.adam_eps=1.0e-4"]
 # adam_eps: with torch's 1e-8, AdamW's first steps are ~lr * sign(g), so a coordinate whose gradient is ~0 flips by
