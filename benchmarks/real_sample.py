@@ -62,7 +62,7 @@ def split_sizes(data_root: Path) -> dict[str, int]:
 def shown_path(sample: Path) -> str:
     """The sample's path as a generated file names it: relative to the repository when it sits beside or inside it
     (``../shared/data/ptbxl-500``), else only its directory name; never the absolute path of the machine."""
-    where = sample.resolve()
+    where = Path(os.path.abspath(sample))  # not resolve(): a ../shared that is a symlink is still shown as ../shared
     if where.is_relative_to(REPO.parent):
         return os.path.relpath(where, REPO)
     return where.name
