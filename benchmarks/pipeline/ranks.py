@@ -63,23 +63,23 @@ __all__ = ["barrier", "is_global_zero", "launched_rank", "install_child_command"
 
 #: what Lightning's subprocess launcher puts into the parent's environment
 _LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
-_EXTERNAL_ENV = ("RANK", "LOCAL_RANK", "TORCHELASTIC_RUN_ID")
 _SCRIPT = Path(__file__).resolve().parents[1] / "run.py"
+
+
+def _srun_tasks() -> bool:
+    """``srun`` started several tasks of this job."""
+    return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
 
 
 def externally_launched() -> bool:
     """True when a launcher (torchrun, srun with several tasks, or Lightning for a child) started this process."""
-    if any(v in os.environ for v in _EXTERNAL_ENV):
-        return True
-    return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+    return launcher_started_all_ranks() or "LOCAL_RANK" in os.environ
 
 
 def launcher_started_all_ranks() -> bool:
     """True when torchrun or ``srun`` (several tasks) started every rank of this job itself -- not a child that
     Lightning's own launcher started from the user's process (that one has ``LOCAL_RANK`` but no ``RANK``)."""
-    if "RANK" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ:
-        return True
-    return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+    return "RANK" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ or _srun_tasks()
 
 
 def launch_id() -> str:
@@ -89,7 +89,7 @@ def launch_id() -> str:
     env = os.environ
     if "TORCHELASTIC_RUN_ID" in env:
         keys = ("TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE")
-    elif int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_JOB_ID" in env:
+    elif _srun_tasks() and "SLURM_JOB_ID" in env:
         keys = ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_NTASKS")
     else:
         keys = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE")

@@ -16,7 +16,7 @@ from ecg_data.tasks.splits import group_split
 MIMIC_FRACTIONS = (0.96, 0.02, 0.02)
 #: The synthetic twin (4,000 records) keeps 8 % for test: at 2 % its test split held 79 reports, and the statement
 #: F1 of report generation, a macro mean over ~20 statements most of which had 1-3 positives there, moved by up to
-#: 11 points between the 79-record test and the 77-record validation split of one checkpoint (docs/evaluation.md).
+#: 11 points between the 79-record test and the 77-record validation split of one checkpoint (docs/performance.md).
 SYNTH_MIMIC_FRACTIONS = (0.90, 0.02, 0.08)
 
 
