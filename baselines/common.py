@@ -19,8 +19,12 @@ def plain(x: Any) -> Any:
     return _plain(x)
 
 
-def module_kwargs(module_kw: Mapping[str, Any], inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any],
-                  text_from: str | None = None) -> dict[str, Any]:
+def module_kwargs(
+    module_kw: Mapping[str, Any],
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    text_from: str | None = None,
+) -> dict[str, Any]:
     """Resolve stage kwargs into model kwargs: the text tower path from an earlier stage, the corpus name."""
     kw = dict(plain(module_kw) or {})
     if text_from:
@@ -33,9 +37,17 @@ def module_kwargs(module_kw: Mapping[str, Any], inputs: Mapping[str, Path], pret
     return kw
 
 
-def fit_module(module: Any, *, run_dir: Path, pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None,
-               seed: int, data: Mapping[str, Any] | None, zero_shot: Mapping[str, Any] | None = None,
-               trainer_overrides: Mapping[str, Any] | None = None) -> Path:
+def fit_module(
+    module: Any,
+    *,
+    run_dir: Path,
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None,
+    seed: int,
+    data: Mapping[str, Any] | None,
+    zero_shot: Mapping[str, Any] | None = None,
+    trainer_overrides: Mapping[str, Any] | None = None,
+) -> Path:
     """Train ``module`` on the pretraining corpus with the shared datamodule and ``fit``; returns the checkpoint.
 
     ``zero_shot`` is the method's {task: {class: prompts}}: the datamodule selects the validation labels by
@@ -43,6 +55,9 @@ def fit_module(module: Any, *, run_dir: Path, pretrain_data: Mapping[str, Any], 
     from ecg_text_align.data import PretrainDataModule
     from ecg_text_align.train import fit
 
-    dkw = {"preset": module.input_spec.preset, **_data_kwargs(pretrain_data, seed, data),
-           "zero_shot_tasks": {t: list(c) for t, c in dict(zero_shot or {}).items()}}
+    dkw = {
+        "preset": module.input_spec.preset,
+        **_data_kwargs(pretrain_data, seed, data),
+        "zero_shot_tasks": {t: list(c) for t, c in dict(zero_shot or {}).items()},
+    }
     return fit(module, PretrainDataModule(**dkw), _trainer(trainer, seed, trainer_overrides), run_dir)

@@ -27,7 +27,7 @@ METHODS = LazyRegistry(
 
 #: configs/method/*.yaml files that are size or stage variants of a registered method, not methods of their own.
 CONFIG_VARIANTS: dict[str, str] = {
-    "melp_paper": "melp",   # MELP at paper size (configs/method/melp_paper.yaml)
+    "melp_paper": "melp",  # MELP at paper size (configs/method/melp_paper.yaml)
     "melp_stage0": "melp",  # MELP's ECG-only stage 0 on its own
 }
 

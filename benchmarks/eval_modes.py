@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
 
 log = logging.getLogger("ecgbench.eval_modes")
 
@@ -36,13 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckpt", help="checkpoint path passed to --loader")
     ap.add_argument("--loader", default="ecg_text_align.module.PretrainModule.from_checkpoint")
     ap.add_argument("--method", required=True, help="results name (the leaderboard row)")
-    ap.add_argument("--modes", default="retrieval,report_generation,transfer",
-                    help="comma list of registered modes (ecg_eval.modes), e.g. retrieval,report_generation,finetune,transfer")
+    ap.add_argument(
+        "--modes",
+        default="retrieval,report_generation,transfer",
+        help="comma list of registered modes (ecg_eval.modes), e.g. retrieval,report_generation,finetune,transfer",
+    )
     ap.add_argument("--results", default="runs/leaderboard/results")
     ap.add_argument("--leaderboard", default="runs/leaderboard/README.md")
     ap.add_argument("--retrieval-task", default="synth_mimic")
     ap.add_argument("--report-task", default="synth_mimic")
-    ap.add_argument("--reference-file", help="published report split (e.g. MELP's ptbxl_test.csv) for report generation")
+    ap.add_argument(
+        "--reference-file", help="published report split (e.g. MELP's ptbxl_test.csv) for report generation"
+    )
     ap.add_argument("--finetune-tasks", default="synth_ptbxl_super")
     ap.add_argument("--fractions", default="0.01")
     ap.add_argument("--transfer", default="synth_ptbxl_all:synth_cpsc2018", help="comma list of source:target")
@@ -70,8 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         spec = get_mode(mode)
         options = spec.options_from_runner(_options(args, mode))  # as the runner's eval.<mode> would give them
         for task, fraction, seed, cell_options in _cells(args, spec):
-            evaluate(enc, get_task(task), mode, fraction, seed, batch_size=BATCH_SIZE.get(mode, 256),
-                     mode_options={**options, **cell_options} or None, **common)
+            evaluate(
+                enc,
+                get_task(task),
+                mode,
+                fraction,
+                seed,
+                batch_size=BATCH_SIZE.get(mode, 256),
+                mode_options={**options, **cell_options} or None,
+                **common,
+            )
         timings[mode] = time.perf_counter() - t0
         log.info("%s: %.1f s", mode, timings[mode])
     out = publish(args.results, args.leaderboard, plot=False)
@@ -93,7 +105,9 @@ def _cells(args: argparse.Namespace, spec) -> list[tuple[str, float | None, int,
     """(task, fraction, seed, cell options) of one mode, planned as the mode's ``plan`` says (ecg_eval.modes)."""
     seeds = [int(s) for s in args.seeds.split(",")]
     fractions = [float(f) for f in args.fractions.split(",")]
-    tasks = {"retrieval": args.retrieval_task, "report_generation": args.report_task}.get(spec.name, args.finetune_tasks)
+    tasks = {"retrieval": args.retrieval_task, "report_generation": args.report_task}.get(
+        spec.name, args.finetune_tasks
+    )
     if spec.plan == "per_corpus":
         return [(t, None, 0, {}) for t in tasks.split(",")]
     if spec.plan == "per_task":
@@ -105,7 +119,7 @@ def _cells(args: argparse.Namespace, spec) -> list[tuple[str, float | None, int,
         src, tgt = pair.split(":")
         for tm in args.transfer_modes.split(","):
             for s in seeds:
-                for f in ([None] if tm == "zero_shot" else fractions):
+                for f in [None] if tm == "zero_shot" else fractions:
                     cells.append((tgt, f, s, {"source": src, "train_mode": tm}))
     return cells
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import time
 from pathlib import Path
 
@@ -41,8 +40,17 @@ RHYTHM_WORDS = {  # PTB-XL SCP rhythm code -> words a report uses for it (synth-
 PROMPTS = {  # synth_ptbxl_super classes -> prompts in the corpus's machine-report wording
     "NORM": ["Normal ECG", "Sinus rhythm. Normal ECG"],
     "MI": ["Myocardial infarction", "Inferior infarct", "Anterior infarct", "Lateral infarct"],
-    "STTC": ["ST-T changes consistent with myocardial ischemia", "ST depression, consider ischemia", "T wave inversion"],
-    "CD": ["Left bundle branch block", "Right bundle branch block", "First degree AV block", "Left anterior fascicular block"],
+    "STTC": [
+        "ST-T changes consistent with myocardial ischemia",
+        "ST depression, consider ischemia",
+        "T wave inversion",
+    ],
+    "CD": [
+        "Left bundle branch block",
+        "Right bundle branch block",
+        "First degree AV block",
+        "Left anterior fascicular block",
+    ],
     "HYP": ["Left ventricular hypertrophy"],
 }
 
@@ -95,28 +103,68 @@ def main() -> None:
     t0 = time.time()
     lm_dir = run / "text_model"
     if not lm_dir.is_dir():
-        train_text_lm(lm_dir, task_reports("synth_mimic", seed=args.seed), vocab_size=1000, steps=args.lm_steps,
-                      batch_size=32, lr=1e-3, warmup_steps=15, seed=args.seed, max_length=64,
-                      model_config=dict(layers=2, width=64, heads=2, ffn_dim=256, max_positions=96))
+        train_text_lm(
+            lm_dir,
+            task_reports("synth_mimic", seed=args.seed),
+            vocab_size=1000,
+            steps=args.lm_steps,
+            batch_size=32,
+            lr=1e-3,
+            warmup_steps=15,
+            seed=args.seed,
+            max_length=64,
+            model_config=dict(layers=2, width=64, heads=2, ffn_dim=256, max_positions=96),
+        )
     t_lm = time.time() - t0
 
     torch.manual_seed(args.seed)
     model = MELP(
-        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
-                   "dropout": 0.0, "attention_dropout": 0.0, "dropout_input": 0.0,
-                   "pooler": {"shared_dim": 64, "caption_dim": 64, "n_queries_caption": 32, "n_queries_contrast": 14, "heads": 4}},
-        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                      "path": str(lm_dir), "freeze_layers": 1, "max_length": 64},
-        shared_dim=64, decoder_layers=2, decoder_heads=4, max_sentences=8,
-        lr=args.lr, warmup_steps=20, total_steps=None, lead_mask_p=0.5, seed=args.seed,
-        pretrained_on=["synth-mimic"], zero_shot={"synth_ptbxl_super": PROMPTS},
+        ecg_tower={
+            "_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower",
+            "preset": "tiny",
+            "dropout": 0.0,
+            "attention_dropout": 0.0,
+            "dropout_input": 0.0,
+            "pooler": {
+                "shared_dim": 64,
+                "caption_dim": 64,
+                "n_queries_caption": 32,
+                "n_queries_contrast": 14,
+                "heads": 4,
+            },
+        },
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "path": str(lm_dir),
+            "freeze_layers": 1,
+            "max_length": 64,
+        },
+        shared_dim=64,
+        decoder_layers=2,
+        decoder_heads=4,
+        max_sentences=8,
+        lr=args.lr,
+        warmup_steps=20,
+        total_steps=None,
+        lead_mask_p=0.5,
+        seed=args.seed,
+        pretrained_on=["synth-mimic"],
+        zero_shot={"synth_ptbxl_super": PROMPTS},
     )
-    dm = PretrainDataModule("synth_mimic", batch_size=args.batch, seed=args.seed,
-                            zero_shot_tasks={"synth_ptbxl_super": list(PROMPTS)})
+    dm = PretrainDataModule(
+        "synth_mimic", batch_size=args.batch, seed=args.seed, zero_shot_tasks={"synth_ptbxl_super": list(PROMPTS)}
+    )
     budget = int(args.minutes * 60)
     trainer_cfg = {
-        "max_time": {"seconds": budget}, "max_steps": args.max_steps, "max_epochs": 1000, "val_check_interval": 60,
-        "check_val_every_n_epoch": None, "checkpoint_every_n_steps": 60, "seed": args.seed, "log_every_n_steps": 10,
+        "max_time": {"seconds": budget},
+        "max_steps": args.max_steps,
+        "max_epochs": 1000,
+        "val_check_interval": 60,
+        "check_val_every_n_epoch": None,
+        "checkpoint_every_n_steps": 60,
+        "seed": args.seed,
+        "log_every_n_steps": 10,
     }
     t1 = time.time()
     if not args.eval_only:
@@ -127,15 +175,23 @@ def main() -> None:
     last = PretrainModule.from_checkpoint(last_path)
     steps = int(safe_torch_load(last_path)["global_step"])
     task = get_task("synth_ptbxl_super", seed=args.seed)
-    out: dict = {"minutes_budget": None if args.eval_only else args.minutes,
-                 "train_seconds": None if args.eval_only else round(t_train, 1), "lm_seconds": round(t_lm, 1),
-                 "steps": steps, "batch": args.batch, "lr": args.lr, "n_parameters": last.card.n_parameters}
+    out: dict = {
+        "minutes_budget": None if args.eval_only else args.minutes,
+        "train_seconds": None if args.eval_only else round(t_train, 1),
+        "lm_seconds": round(t_lm, 1),
+        "steps": steps,
+        "batch": args.batch,
+        "lr": args.lr,
+        "n_parameters": last.card.n_parameters,
+    }
     with torch.no_grad():
         cls_emb = class_embeddings(last.encode_text, PROMPTS)
     for split in ("val", "test"):
         cs = cached_split(task, split, "melp", progress=False)
         ds = CachedECGDataset(cs)
-        emb = torch.cat([last.encode_ecg(torch.from_numpy(np.array(cs.signals[i : i + 64]))) for i in range(0, len(cs), 64)])
+        emb = torch.cat(
+            [last.encode_ecg(torch.from_numpy(np.array(cs.signals[i : i + 64]))) for i in range(0, len(cs), 64)]
+        )
         y = labels_by_name(task, cs.record_ids, list(PROMPTS))  # columns by name, in the prompts' order
         auc, excl = macro_auroc(cosine_scores(emb, cls_emb).numpy(), y, list(PROMPTS))
         out[f"zs_macro_auroc_{split}"] = round(auc, 4)
@@ -153,14 +209,19 @@ def main() -> None:
     named = [rhythm_named(r) for r in reports]
     correct = [t is not None and t == n for t, n in zip(truth, named)]
     majority = max(set(truth), key=truth.count)
-    per = {c: f"{sum(ok for t, ok in zip(truth, correct) if t == c)}/{truth.count(c)}" for c in sorted(set(truth), key=str)}
-    out.update({
-        "gen_records": len(ids), "gen_seconds": round(time.time() - t2, 1),
-        "rhythm_correct": round(float(np.mean(correct)), 3),
-        "rhythm_majority_baseline": round(truth.count(majority) / len(truth), 3),
-        "rhythm_correct_per_class": per,
-        "examples": [{"record": r, "truth": t, "generated": g} for r, t, g in list(zip(ids, truth, reports))[:8]],
-    })
+    per = {
+        c: f"{sum(ok for t, ok in zip(truth, correct) if t == c)}/{truth.count(c)}" for c in sorted(set(truth), key=str)
+    }
+    out.update(
+        {
+            "gen_records": len(ids),
+            "gen_seconds": round(time.time() - t2, 1),
+            "rhythm_correct": round(float(np.mean(correct)), 3),
+            "rhythm_majority_baseline": round(truth.count(majority) / len(truth), 3),
+            "rhythm_correct_per_class": per,
+            "examples": [{"record": r, "truth": t, "generated": g} for r, t, g in list(zip(ids, truth, reports))[:8]],
+        }
+    )
     (run / "results.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 

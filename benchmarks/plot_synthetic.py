@@ -84,10 +84,14 @@ def main() -> None:
     fig, axes = plt.subplots(nrow, ncol, figsize=(11 * ncol, 5.0 * nrow))
     for ax, (title, rhythm, extras, acute) in zip(axes.ravel(), PANELS):
         cs = forced(rhythm, list(extras), acute)
-        rec = next(generate_records(1, args.seed, args.difficulty, conditions=cs, start=PANELS.index((title, rhythm, extras, acute))))
+        rec = next(
+            generate_records(
+                1, args.seed, args.difficulty, conditions=cs, start=PANELS.index((title, rhythm, extras, acute))
+            )
+        )
         codes = ", ".join(rec.scp_codes)
         draw(ax, rec.signal, rec.fs, f"{title}  [SCP: {codes}]  HR {rec.meta['hr']:.0f}/min")
-    for ax in axes.ravel()[len(PANELS):]:
+    for ax in axes.ravel()[len(PANELS) :]:
         ax.axis("off")
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

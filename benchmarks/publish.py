@@ -1,7 +1,7 @@
 """Render leaderboard/README.md (and probe plots) from the result files.
 
-    python benchmarks/publish.py [--results leaderboard/results] [--out leaderboard/README.md]
-                                 [--reference leaderboard/reference.yaml] [--no-plot]
+python benchmarks/publish.py [--results leaderboard/results] [--out leaderboard/README.md]
+                             [--reference leaderboard/reference.yaml] [--no-plot]
 """
 
 from __future__ import annotations

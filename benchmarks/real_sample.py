@@ -32,8 +32,10 @@ log = logging.getLogger("ecgbench")
 def data_root_for(sample: Path, where: Path) -> Path:
     """A data root whose ``ptbxl/`` is the sample (ecg_data expects ``<data_root>/ptbxl``)."""
     if not (sample / "ptbxl_database.csv").is_file():
-        raise SystemExit(f"error: {sample} is not a PTB-XL directory (no ptbxl_database.csv); "
-                         "expected the official PhysioNet layout, e.g. ../shared/data/ptbxl-500")
+        raise SystemExit(
+            f"error: {sample} is not a PTB-XL directory (no ptbxl_database.csv); "
+            "expected the official PhysioNet layout, e.g. ../shared/data/ptbxl-500"
+        )
     root = where / "ptbxl500-root"
     root.mkdir(parents=True, exist_ok=True)
     link = root / "ptbxl"
@@ -69,13 +71,16 @@ def shown_path(sample: Path) -> str:
 
 
 def render(results_dir: Path, sizes: dict[str, int], sample: Path, fractions: list[float]) -> str:
-    from ecg_eval.leaderboard import PROTOCOL_TITLES, load_results, render as render_board
+    from ecg_eval.leaderboard import PROTOCOL_TITLES, load_results
+    from ecg_eval.leaderboard import render as render_board
 
     body = render_board(load_results(results_dir), [])
     body = body.split("\n## ", 1)[1] if "\n## " in body else body  # drop the generic header
     # the sample is ptbxl_super by name, not the published benchmark: its cells carry the partial-coverage mark
-    body = body.replace(f"### {PROTOCOL_TITLES['published']}",
-                        "### PTB-XL sample (a few hundred records: not the published benchmark, ◊ marks every cell)")
+    body = body.replace(
+        f"### {PROTOCOL_TITLES['published']}",
+        "### PTB-XL sample (a few hundred records: not the published benchmark, ◊ marks every cell)",
+    )
     n = sum(sizes.values())
     head = [
         "<!-- GENERATED FILE: written by `python benchmarks/real_sample.py`; do not edit by hand. -->\n",
@@ -84,7 +89,8 @@ def render(results_dir: Path, sizes: dict[str, int], sample: Path, fractions: li
         f"(n = {sizes.get('train', 0)}), 9 val (n = {sizes.get('val', 0)}), 10 test (n = {sizes.get('test', 0)}). "
         "Every encoder was pretrained on the synthetic corpus only (synth-mimic, tiny presets), except "
         "`random_init` (MELP's ECG tower, random weights). Linear probe on frozen features at "
-        + ", ".join(f"{100 * f:g}%" for f in fractions) + " of the training folds. With a test set this small "
+        + ", ".join(f"{100 * f:g}%" for f in fractions)
+        + " of the training folds. With a test set this small "
         "the 95% CIs are wide: read differences inside them as no difference.\n",
     ]
     return "\n".join(head) + "\n## " + body
@@ -108,9 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     data_root = data_root_for(args.sample, args.run_store)
     fr = "[" + ",".join(f"{f:g}" for f in args.fractions) + "]"
     for method in args.methods:
-        cfg = compose([f"method={method}", "dataset=ptbxl_super", f"data_root={data_root}", f"eval={args.eval}",
-                       f"eval.fractions={fr}", "stages=[pretrain,linear_probe]", f"run_store={args.run_store}",
-                       f"results_dir={args.results}", f"leaderboard_dir={args.out.parent}", *args.override])
+        cfg = compose(
+            [
+                f"method={method}",
+                "dataset=ptbxl_super",
+                f"data_root={data_root}",
+                f"eval={args.eval}",
+                f"eval.fractions={fr}",
+                "stages=[pretrain,linear_probe]",
+                f"run_store={args.run_store}",
+                f"results_dir={args.results}",
+                f"leaderboard_dir={args.out.parent}",
+                *args.override,
+            ]
+        )
         log.info("== %s", method)
         run(cfg)
     from ecg_data.paths import atomic_write_text

@@ -20,11 +20,17 @@ if str(REPO) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/ on 
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-
 log = logging.getLogger("ecgbench")
 #: Errors that describe the user's input; printed as one message, never as a traceback.
-CLEAN_ERRORS = {"DatasetNotFoundError", "UnknownNameError", "ConfigError", "ModelNotAvailableError",
-                "LoggerConfigError", "UntrustedFileError", "CorruptFileError"}
+CLEAN_ERRORS = {
+    "DatasetNotFoundError",
+    "UnknownNameError",
+    "ConfigError",
+    "ModelNotAvailableError",
+    "LoggerConfigError",
+    "UntrustedFileError",
+    "CorruptFileError",
+}
 EXIT_BAD_INPUT = 2
 EXIT_WRITE_FAILED = 1
 

@@ -24,8 +24,15 @@ class EcgEvalBackend:
     #: it scores the synthetic tables' reference rows (ecg_eval.references read the records, not the signals)
     scores_reference_rows = True
 
-    def __init__(self, *, results_dir: str, leaderboard_dir: str, eval_cfg: DictConfig,
-                 embed_cache: str | None = None, reference_file: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        results_dir: str,
+        leaderboard_dir: str,
+        eval_cfg: DictConfig,
+        embed_cache: str | None = None,
+        reference_file: str | None = None,
+    ) -> None:
         self.results_dir = Path(results_dir)
         # Without reference_file=, reference rows come from <leaderboard_dir>/reference.yaml when it exists.
         self.reference_file = Path(reference_file) if reference_file else Path(leaderboard_dir) / "reference.yaml"
@@ -65,8 +72,9 @@ class EcgEvalBackend:
     def result_path(self, *, suite: str, method: str, cell: Cell) -> Path:
         from ecg_eval.results import result_path
 
-        path = result_path(self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed,
-                           options=dict(cell.options))
+        path = result_path(
+            self.results_dir, suite, method, cell.task, cell.mode, cell.fraction, cell.seed, options=dict(cell.options)
+        )
         self._cells[path] = cell  # is_done compares the cell's evaluation identity, not only the checkpoint
         return path
 
@@ -77,11 +85,22 @@ class EcgEvalBackend:
         from ecg_eval.probe import ProbeConfig
 
         e = self.eval_cfg
-        probe = ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v
-                               for k, v in OmegaConf.to_container(e.probe, resolve=True).items()}) \
-            if e.get("probe") and mode != "linear_probe_paper" else None
-        out = {"prompt_file": e.get("prompts"), "templates": list(e.templates) if e.get("templates") else None,
-               "probe_config": probe, "n_resamples": int(e.bootstrap)}
+        probe = (
+            ProbeConfig(
+                **{
+                    k: tuple(v) if isinstance(v, list) else v
+                    for k, v in OmegaConf.to_container(e.probe, resolve=True).items()
+                }
+            )
+            if e.get("probe") and mode != "linear_probe_paper"
+            else None
+        )
+        out = {
+            "prompt_file": e.get("prompts"),
+            "templates": list(e.templates) if e.get("templates") else None,
+            "probe_config": probe,
+            "n_resamples": int(e.bootstrap),
+        }
         options = {**self._mode_options(mode), **dict(cell.options if cell is not None else ())}
         if options:
             out["mode_options"] = options
@@ -105,24 +124,41 @@ class EcgEvalBackend:
             return is_complete(path, checkpoint_hash)
         if not Path(path).is_file():
             return False
-        identity = evaluation_identity(self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                                       evaluation_settings(cell.mode, **self._settings(cell.mode, cell)))
+        identity = evaluation_identity(
+            self._task(cell.task),
+            cell.mode,
+            cell.fraction,
+            cell.seed,
+            evaluation_settings(cell.mode, **self._settings(cell.mode, cell)),
+        )
         return is_complete(path, checkpoint_hash, identity)
 
     def evaluate(self, encoder: Any, *, suite: str, method: str, cell: Cell, out_path: Path) -> Path:
         from ecg_eval.harness import evaluate
 
         e = self.eval_cfg
-        res = evaluate(encoder, self._task(cell.task), cell.mode, cell.fraction, cell.seed,
-                       results_root=self.results_dir, suite=suite, method=method, **self._settings(cell.mode, cell),
-                       batch_size=int(e.batch_size), embed_cache=self.embed_cache,
-                       config=OmegaConf.to_container(e, resolve=True),
-                       device=str(e.get("device") or "auto"), precision=str(e.get("precision") or "32"))
+        res = evaluate(
+            encoder,
+            self._task(cell.task),
+            cell.mode,
+            cell.fraction,
+            cell.seed,
+            results_root=self.results_dir,
+            suite=suite,
+            method=method,
+            **self._settings(cell.mode, cell),
+            batch_size=int(e.batch_size),
+            embed_cache=self.embed_cache,
+            config=OmegaConf.to_container(e, resolve=True),
+            device=str(e.get("device") or "auto"),
+            precision=str(e.get("precision") or "32"),
+        )
         return Path(res["result_path"])
 
     def publish(self) -> Path:
         from ecg_eval.leaderboard import publish
 
         ref = self.reference_file
-        return Path(publish(self.results_dir, self.leaderboard_path, reference=ref if ref.is_file() else None,
-                            plot=True))
+        return Path(
+            publish(self.results_dir, self.leaderboard_path, reference=ref if ref.is_file() else None, plot=True)
+        )

@@ -172,10 +172,15 @@ def main() -> None:
         t1 = time.time()
         sup = train_supervised(x["train"], y["train"], x["val"], y["val"], args.epochs, args.seed, args.width)
         auc_sup = macro_auroc(y["test"], predict(sup, x["test"]))
-        auc_rand = macro_auroc(y["test"], random_probe(x["train"], y["train"], x["val"], y["val"], x["test"], args.seed, args.width))
+        auc_rand = macro_auroc(
+            y["test"], random_probe(x["train"], y["train"], x["val"], y["val"], x["test"], args.seed, args.width)
+        )
         rows.append((kind, len(task.classes), len(split["train"]), len(split["test"]), auc_sup, auc_rand))
-        print(f"{kind:7s} classes={len(task.classes):2d} train={len(split['train'])} test={len(split['test'])} "
-              f"supervised={auc_sup:.3f} random-probe={auc_rand:.3f} ({time.time() - t1:.0f} s)", flush=True)
+        print(
+            f"{kind:7s} classes={len(task.classes):2d} train={len(split['train'])} test={len(split['test'])} "
+            f"supervised={auc_sup:.3f} random-probe={auc_rand:.3f} ({time.time() - t1:.0f} s)",
+            flush=True,
+        )
     print("\n| task | classes | train | test | supervised 1-D CNN | linear probe, random frozen CNN |")
     print("|---|---|---|---|---|---|")
     for kind, nc, ntr, nte, a, b in rows:

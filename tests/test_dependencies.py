@@ -17,11 +17,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WORKSPACE = {"ecg_data": "ecg-data", "ecg_encoders": "ecg-encoders", "ecg_text_align": "ecg-text-align",
-             "ecg_eval": "ecg-eval"}
+WORKSPACE = {
+    "ecg_data": "ecg-data",
+    "ecg_encoders": "ecg-encoders",
+    "ecg_text_align": "ecg-text-align",
+    "ecg_eval": "ecg-eval",
+}
 #: Import name -> distribution, for the few whose names differ and that an editable or absent install hides.
-KNOWN = {"sklearn": "scikit-learn", "yaml": "pyyaml", "iterstrat": "iterative-stratification", "PIL": "pillow",
-         "hydra": "hydra-core", "lightning": "lightning", "huggingface_hub": "huggingface-hub"}
+KNOWN = {
+    "sklearn": "scikit-learn",
+    "yaml": "pyyaml",
+    "iterstrat": "iterative-stratification",
+    "PIL": "pillow",
+    "hydra": "hydra-core",
+    "lightning": "lightning",
+    "huggingface_hub": "huggingface-hub",
+}
 PACKAGES = {
     "ecg-data": [REPO / "packages/ecg-data/src"],
     "ecg-encoders": [REPO / "packages/ecg-encoders/src"],
@@ -30,7 +41,9 @@ PACKAGES = {
     "ecglang-bench": [REPO / "benchmarks", REPO / "baselines"],
 }
 #: benchmarks/perf is a folder of scripts; they import their sibling modules (step_models) by file name
-OWN_MODULES = {"ecglang-bench": {"benchmarks", "baselines"} | {f.stem for f in (REPO / "benchmarks" / "perf").glob("*.py")}}
+OWN_MODULES = {
+    "ecglang-bench": {"benchmarks", "baselines"} | {f.stem for f in (REPO / "benchmarks" / "perf").glob("*.py")}
+}
 
 
 def _norm(name: str) -> str:
@@ -83,8 +96,10 @@ def distribution(module: str, p2d: dict[str, list[str]]) -> str:
 @pytest.mark.parametrize("package", sorted(PACKAGES))
 def test_declared_dependencies_are_the_imported_ones(package: str) -> None:
     pyproject = REPO / ("pyproject.toml" if package == "ecglang-bench" else f"packages/{package}/pyproject.toml")
-    declared = {_norm(re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0])
-                for d in tomllib.loads(pyproject.read_text())["project"]["dependencies"]}
+    declared = {
+        _norm(re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0])
+        for d in tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    }
     p2d = md.packages_distributions()
     own = {package.replace("-", "_")} | OWN_MODULES.get(package, set())
     imported = {distribution(m, p2d) for m in imported_modules(PACKAGES[package]) - own}

@@ -52,10 +52,12 @@ class KnowledgeBase:
         self.unmatched: Counter[str] = Counter()
 
     @classmethod
-    def from_file(cls, path: str | Path | None = None) -> "KnowledgeBase":
+    def from_file(cls, path: str | Path | None = None) -> KnowledgeBase:
         path = Path(path) if path else DEFAULT_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"ESI knowledge file not found: {path} (expected a JSON object statement -> description)")
+            raise FileNotFoundError(
+                f"ESI knowledge file not found: {path} (expected a JSON object statement -> description)"
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
@@ -114,9 +116,15 @@ class KnowledgeBase:
     def log_summary(self, top: int = 10) -> None:
         n_un = sum(self.unmatched.values())
         if n_un:
-            log.warning("ESI knowledge (%s): %d statements without a description (%d distinct; %.1f%% matched); most "
-                        "frequent: %s", self.source, n_un, len(self.unmatched), 100 * self.coverage(),
-                        ", ".join(f"{s!r} x{n}" for s, n in self.unmatched.most_common(top)))
+            log.warning(
+                "ESI knowledge (%s): %d statements without a description (%d distinct; %.1f%% matched); most "
+                "frequent: %s",
+                self.source,
+                n_un,
+                len(self.unmatched),
+                100 * self.coverage(),
+                ", ".join(f"{s!r} x{n}" for s, n in self.unmatched.most_common(top)),
+            )
         else:
             log.info("ESI knowledge (%s): all %d statements matched", self.source, self.matched)
 
@@ -140,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in reports:
         if isinstance(r, str) and r.strip():
             kb.enrich(r)
-    print(f"{kb.source}: {len(reports) - skipped} reports ({skipped} without a report skipped); "
-          f"{kb.matched} statements matched, {sum(kb.unmatched.values())} unmatched ({100 * kb.coverage():.1f}% matched)")
+    print(
+        f"{kb.source}: {len(reports) - skipped} reports ({skipped} without a report skipped); "
+        f"{kb.matched} statements matched, {sum(kb.unmatched.values())} unmatched ({100 * kb.coverage():.1f}% matched)"
+    )
     for s, n in kb.unmatched.most_common(20):
         print(f"  unmatched x{n}: {s}")
     return 0

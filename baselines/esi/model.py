@@ -22,20 +22,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecg_text_align.components import build
+from baselines.esi.knowledge import KnowledgeBase
 from ecg_text_align.coca_decoder import CoCaDecoder
+from ecg_text_align.components import build
 from ecg_text_align.decoder import CaptionDecoder
 from ecg_text_align.losses import LogitScale, clip_loss, decoder_caption_loss
 from ecg_text_align.module import PretrainModule
-
-from baselines.esi.knowledge import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ECG = {"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "tiny"}
 # causal BioLinkBERT with a trailing [CLS] (ours: ESI ran it bidirectionally, see module docstring)
-DEFAULT_TEXT = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "biolinkbert", "causal": True,
-                "add_trailing_cls": True, "pooling": "last", "max_length": 512}
+DEFAULT_TEXT = {
+    "_target_": "ecg_encoders.text.presets.build_text_preset",
+    "name": "biolinkbert",
+    "causal": True,
+    "add_trailing_cls": True,
+    "pooling": "last",
+    "max_length": 512,
+}
 
 
 def demographics_sentence(age: int | None, sex: str | None) -> str:
@@ -53,28 +58,28 @@ class ESI(PretrainModule):
         self,
         ecg_encoder: Mapping[str, Any] = DEFAULT_ECG,
         text_encoder: Mapping[str, Any] = DEFAULT_TEXT,
-        dim_latents: int | None = None,     # esi.py: default(dim_latents, dim)
-        caption_weight: float = 1.0,        # main.py caption_loss_weight=1.
-        contrastive_weight: float = 1.0,    # main.py contrastive_loss_weight=1.
-        decoder_layers: int = 6,            # main.py multimodal_depth=6
-        decoder_heads: int = 8,             # main.py heads=8 (dim_head 64)
+        dim_latents: int | None = None,  # esi.py: default(dim_latents, dim)
+        caption_weight: float = 1.0,  # main.py caption_loss_weight=1.
+        contrastive_weight: float = 1.0,  # main.py contrastive_loss_weight=1.
+        decoder_layers: int = 6,  # main.py multimodal_depth=6
+        decoder_heads: int = 8,  # main.py heads=8 (dim_head 64)
         init_temperature: float = math.exp(-1.0),  # esi.py temperature=1. used as sim * exp(1.)
-        caption_context: str = "pooled",    # "pooled" = ESI (one ECG embedding); "tokens" = ConvNeXt's last-stage map
-        decoder_block: str = "coca",        # "coca" = ESI's esi.py:144-337,401-413 (parallel + multi-query, rotary,
-                                            # SwiGLU, no biases); "open_clip" = MELP's CaptionDecoder blocks
+        caption_context: str = "pooled",  # "pooled" = ESI (one ECG embedding); "tokens" = ConvNeXt's last-stage map
+        decoder_block: str = "coca",  # "coca" = ESI's esi.py:144-337,401-413 (parallel + multi-query, rotary,
+        # SwiGLU, no biases); "open_clip" = MELP's CaptionDecoder blocks
         knowledge_file: str | None = None,  # None = baselines/esi/knowledge.json
         enrich_captions: bool = True,
-        gather_negatives: bool = False,     # esi.py:415,481: is_distributed is read at construction, before
-                                            # the process group exists, so ESI's gather never runs: per-GPU
+        gather_negatives: bool = False,  # esi.py:415,481: is_distributed is read at construction, before
+        # the process group exists, so ESI's gather never runs: per-GPU
         max_logit_scale: float = float("inf"),  # esi.py:386,489: exp(temperature), never clamped
-        augment_jitter: float = 0.003,      # utils/ecg_loader.py:54 Jitter(0.003), training only
-        augment_scale: float = 0.003,       # utils/ecg_loader.py:55 Scaling(0.003), one factor per lead
+        augment_jitter: float = 0.003,  # utils/ecg_loader.py:54 Jitter(0.003), training only
+        augment_scale: float = 0.003,  # utils/ecg_loader.py:55 Scaling(0.003), one factor per lead
         caption_demographics: bool = True,  # utils/data/process_mimic.py:12-13,74-78: age and sex open each caption
         **common: Any,
     ):
-        common.setdefault("lr", 5e-5)                # main.py --lr 5e-5
-        common.setdefault("weight_decay", 0.01)      # torch AdamW default (main.py:59 passes none)
-        common.setdefault("decay_1d_params", True)   # main.py:59: AdamW(esi.parameters()), decay on every tensor
+        common.setdefault("lr", 5e-5)  # main.py --lr 5e-5
+        common.setdefault("weight_decay", 0.01)  # torch AdamW default (main.py:59 passes none)
+        common.setdefault("decay_1d_params", True)  # main.py:59: AdamW(esi.parameters()), decay on every tensor
         common.setdefault("input_preset", "esi")
         common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
         super().__init__(**common)
@@ -96,8 +101,14 @@ class ESI(PretrainModule):
         if decoder_block not in ("coca", "open_clip"):
             raise ValueError(f"decoder_block must be 'coca' or 'open_clip', got {decoder_block!r}")
         decoder_cls = CoCaDecoder if decoder_block == "coca" else CaptionDecoder
-        self.decoder = decoder_cls(vocab_size=len(tok), width=dim, layers=decoder_layers, heads=decoder_heads,
-                                   context_length=int(getattr(self.text, "max_length", 512)), ecg_dim=dim)
+        self.decoder = decoder_cls(
+            vocab_size=len(tok),
+            width=dim,
+            layers=decoder_layers,
+            heads=decoder_heads,
+            context_length=int(getattr(self.text, "max_length", 512)),
+            ecg_dim=dim,
+        )
         self.logit_scale = LogitScale(init_temperature=init_temperature, max_scale=max_logit_scale)
         self._kb: KnowledgeBase | None = None
         #: (age, sex) per training cache row (PretrainDataModule.demographics), set at fit start
@@ -111,7 +122,9 @@ class ESI(PretrainModule):
             self._kb = KnowledgeBase.from_file(self.hparams.knowledge_file)
         return self._kb
 
-    def captions(self, reports: list[str], demographics: Sequence[tuple[int | None, str | None]] | None = None) -> list[str]:
+    def captions(
+        self, reports: list[str], demographics: Sequence[tuple[int | None, str | None]] | None = None
+    ) -> list[str]:
         """ESI's captions: the patient's age and sex (where known), the findings, their waveform descriptions."""
         out = [self.knowledge.enrich(r) for r in reports] if self.hparams.enrich_captions else list(reports)
         if demographics is not None and self.hparams.caption_demographics:
@@ -189,18 +202,22 @@ class ESI(PretrainModule):
         ids = t["input_ids"]
         text = self.text(ids, t["attention_mask"])
         losses: dict[str, torch.Tensor] = {}
-        losses["contrastive"] = clip_loss(self.img_to_latents(emb), self.text_to_latents(text.pooled), self.logit_scale(),
-                                           gather=bool(self.hparams.gather_negatives))
+        losses["contrastive"] = clip_loss(
+            self.img_to_latents(emb),
+            self.text_to_latents(text.pooled),
+            self.logit_scale(),
+            gather=bool(self.hparams.gather_negatives),
+        )
         # teacher forcing on the causal states: position i predicts token i+1; pads and the trailing
         # [CLS] (the pooling slot) are ignored
         labels = ids[:, 1:].clone()
         if getattr(self.text, "add_trailing_cls", False):
             labels[labels == self.cls_id] = self.pad_id
-        losses["caption"] = decoder_caption_loss(self.decoder, context, text.tokens[:, :-1], labels, self.pad_id,
-                                                 real_positions=self.caption_real_positions)
-        losses["loss"] = (self.hparams.contrastive_weight * losses["contrastive"]
-                          + self.hparams.caption_weight * losses["caption"])
+        losses["caption"] = decoder_caption_loss(
+            self.decoder, context, text.tokens[:, :-1], labels, self.pad_id, real_positions=self.caption_real_positions
+        )
+        losses["loss"] = (
+            self.hparams.contrastive_weight * losses["contrastive"] + self.hparams.caption_weight * losses["caption"]
+        )
         losses["logit_scale"] = self.logit_scale().detach()
         return losses
-
-

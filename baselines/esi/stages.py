@@ -18,17 +18,21 @@ log = logging.getLogger(__name__)
 
 def enriched_train_captions(pretrain_data: Mapping[str, Any], seed: int, knowledge_file: str | None) -> list[str]:
     """The pretraining task's train reports as ESI captions; records without a report are counted and skipped."""
+    from baselines.esi.knowledge import KnowledgeBase
     from ecg_data.tasks import get_task
     from ecg_text_align.stages import pretrain_root
-
-    from baselines.esi.knowledge import KnowledgeBase
 
     pd = dict(plain(pretrain_data) or {})
     task = get_task(pd["task"], root=pretrain_root(pd), seed=seed)
     reports = task.reader().metadata().loc[task.splits["train"], "report"].tolist()
     kept = [r for r in reports if isinstance(r, str) and r.strip()]
     if len(kept) < len(reports):
-        log.warning("%s train: %d of %d records have no report and are left out", task.name, len(reports) - len(kept), len(reports))
+        log.warning(
+            "%s train: %d of %d records have no report and are left out",
+            task.name,
+            len(reports) - len(kept),
+            len(reports),
+        )
     kb = KnowledgeBase.from_file(knowledge_file)
     captions = [kb.enrich(r) for r in kept]
     kb.log_summary()
@@ -36,8 +40,14 @@ def enriched_train_captions(pretrain_data: Mapping[str, Any], seed: int, knowled
 
 
 def text_lm_stage(
-    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, knowledge_file: str | None = None, trainer_overrides: Mapping[str, Any] | None = None,
+    *,
+    run_dir: Path,
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    knowledge_file: str | None = None,
+    trainer_overrides: Mapping[str, Any] | None = None,
     **lm_kwargs: Any,
 ) -> Path:
     """MLM on the enriched captions -> a Hugging Face model directory (ecg_text_align.lm.train_text_lm)."""
@@ -48,18 +58,40 @@ def text_lm_stage(
         return out
     from ecg_text_align.stages import _trainer
 
-    return train_text_lm(out, enriched_train_captions(pretrain_data, seed, knowledge_file), seed=seed, run_dir=run_dir,
-                         trainer=_trainer(trainer, seed, trainer_overrides), **plain(lm_kwargs))
+    return train_text_lm(
+        out,
+        enriched_train_captions(pretrain_data, seed, knowledge_file),
+        seed=seed,
+        run_dir=run_dir,
+        trainer=_trainer(trainer, seed, trainer_overrides),
+        **plain(lm_kwargs),
+    )
 
 
 def esi_stage(
-    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, data: Mapping[str, Any] | None = None, zero_shot: Mapping[str, Any] | None = None,
-    text_from: str | None = None, trainer_overrides: Mapping[str, Any] | None = None, **module_kw: Any,
+    *,
+    run_dir: Path,
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    data: Mapping[str, Any] | None = None,
+    zero_shot: Mapping[str, Any] | None = None,
+    text_from: str | None = None,
+    trainer_overrides: Mapping[str, Any] | None = None,
+    **module_kw: Any,
 ) -> Path:
     from baselines.esi.model import ESI
 
     zs = dict(plain(zero_shot) or {})
     module = ESI(seed=seed, zero_shot=zs, **module_kwargs(module_kw, inputs, pretrain_data, text_from))
-    return fit_module(module, run_dir=run_dir, pretrain_data=pretrain_data, trainer=trainer, seed=seed, data=data,
-                      zero_shot=zs, trainer_overrides=trainer_overrides)
+    return fit_module(
+        module,
+        run_dir=run_dir,
+        pretrain_data=pretrain_data,
+        trainer=trainer,
+        seed=seed,
+        data=data,
+        zero_shot=zs,
+        trainer_overrides=trainer_overrides,
+    )

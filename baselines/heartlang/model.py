@@ -22,8 +22,14 @@ from torch import nn
 
 from ecg_data.integrity import safe_torch_load
 from ecg_data.preprocess import HEARTLANG_DOWNSTREAM
-from ecg_encoders.ecg.heartlang import (HeartbeatTokenizer, build_heartbeat_vq, build_heartlang, build_msm_head,
-                                        masked_beat_loss, random_beat_mask)
+from ecg_encoders.ecg.heartlang import (
+    HeartbeatTokenizer,
+    build_heartbeat_vq,
+    build_heartlang,
+    build_msm_head,
+    masked_beat_loss,
+    random_beat_mask,
+)
 from ecg_text_align.card import InputSpec
 from ecg_text_align.module import PretrainModule
 
@@ -51,11 +57,16 @@ class _DownstreamInputs:
 class HeartLangVQ(_DownstreamInputs, PretrainModule):
     method_name = "heartlang_vqhbr"
 
-    def __init__(self, vq_preset: str = "tiny", vq_overrides: Mapping[str, Any] | None = None,
-                 tokenizer: Mapping[str, Any] | None = None, **common: Any):
-        common.setdefault("lr", 5e-5)             # scripts/vqhbr/MIMIC-IV.sh --lr 5e-5
-        common.setdefault("betas", (0.9, 0.99))   # --opt_betas 0.9 0.99
-        common.setdefault("weight_decay", 1e-4)   # --weight_decay 1e-4 (run_vqhbr_training.py default)
+    def __init__(
+        self,
+        vq_preset: str = "tiny",
+        vq_overrides: Mapping[str, Any] | None = None,
+        tokenizer: Mapping[str, Any] | None = None,
+        **common: Any,
+    ):
+        common.setdefault("lr", 5e-5)  # scripts/vqhbr/MIMIC-IV.sh --lr 5e-5
+        common.setdefault("betas", (0.9, 0.99))  # --opt_betas 0.9 0.99
+        common.setdefault("weight_decay", 1e-4)  # --weight_decay 1e-4 (run_vqhbr_training.py default)
         common.setdefault("model_preset", vq_preset)
         super().__init__(**_common(common))
         self.save_hyperparameters()
@@ -82,21 +93,31 @@ class HeartLangMSM(_DownstreamInputs, PretrainModule):
     method_name = "heartlang"
     scored_module_names = ("encoder",)  # the sentence transformer; the MSM head and the VQ only train it
 
-    def __init__(self, preset: str = "tiny", encoder_overrides: Mapping[str, Any] | None = None,
-                 vq_preset: str = "tiny", vq_overrides: Mapping[str, Any] | None = None,
-                 mask_ratio: float = 0.5, exclude_padding: bool = True, **common: Any):
-        common.setdefault("lr", 5e-4)             # scripts/pretrain/MIMIC-IV.sh --lr 5e-4
-        common.setdefault("betas", (0.9, 0.98))   # --opt_betas 0.9 0.98
-        common.setdefault("weight_decay", 0.05)   # run_heartlang_pretraining.py default 0.05
+    def __init__(
+        self,
+        preset: str = "tiny",
+        encoder_overrides: Mapping[str, Any] | None = None,
+        vq_preset: str = "tiny",
+        vq_overrides: Mapping[str, Any] | None = None,
+        mask_ratio: float = 0.5,
+        exclude_padding: bool = True,
+        **common: Any,
+    ):
+        common.setdefault("lr", 5e-4)  # scripts/pretrain/MIMIC-IV.sh --lr 5e-4
+        common.setdefault("betas", (0.9, 0.98))  # --opt_betas 0.9 0.98
+        common.setdefault("weight_decay", 0.05)  # run_heartlang_pretraining.py default 0.05
         common.setdefault("model_preset", preset)
         super().__init__(**_common(common))
         self.save_hyperparameters()
         self.encoder = build_heartlang(preset, **dict(encoder_overrides or {}))
-        self.head = build_msm_head(preset, **{k: v for k, v in dict(encoder_overrides or {}).items()
-                                              if k in ("width", "vocab_size")})
+        self.head = build_msm_head(
+            preset, **{k: v for k, v in dict(encoder_overrides or {}).items() if k in ("width", "vocab_size")}
+        )
         self.vq = build_heartbeat_vq(vq_preset, **dict(vq_overrides or {}))
         if self.vq.n_codes != self.encoder.vocab_size:
-            raise ValueError(f"HeartLang vocab_size {self.encoder.vocab_size} != VQ-HBR codebook size {self.vq.n_codes}")
+            raise ValueError(
+                f"HeartLang vocab_size {self.encoder.vocab_size} != VQ-HBR codebook size {self.vq.n_codes}"
+            )
         self.vq.requires_grad_(False)  # targets only (engine_for_pretraining.py: vqhbr in eval, no grad)
 
     def load_vq(self, path: str | Path) -> None:
@@ -106,14 +127,14 @@ class HeartLangMSM(_DownstreamInputs, PretrainModule):
             raise FileNotFoundError(f"VQ-HBR checkpoint not found: {path}")
         state = safe_torch_load(path)  # weights_only: no code runs from the file
         state = state.get("state_dict", state)
-        vq_state = {k[len("vq."):]: v for k, v in state.items() if k.startswith("vq.")}
+        vq_state = {k[len("vq.") :]: v for k, v in state.items() if k.startswith("vq.")}
         if not vq_state:
             raise ValueError(f"{path}: no 'vq.*' weights (expected a HeartLangVQ checkpoint)")
         from ecg_text_align.module import _without_removed
 
         self.vq.load_state_dict(_without_removed(vq_state, self.vq.state_dict()))  # pre-DDP-fix [MASK] keys dropped
 
-    def train(self, mode: bool = True) -> "HeartLangMSM":
+    def train(self, mode: bool = True) -> HeartLangMSM:
         super().train(mode)
         self.vq.eval()  # the tokenizer of targets never trains
         return self
@@ -124,8 +145,12 @@ class HeartLangMSM(_DownstreamInputs, PretrainModule):
         # (engine_for_pretraining.py computes the CE on every masked slot); true: real beats only
         ids = self.vq.codebook_ids(tokens, ignore_index=-100 if self.hparams.exclude_padding else None)
         g = torch.Generator().manual_seed(self.step_seed(7))
-        mask = random_beat_mask(tokens.padding_mask.cpu(), self.hparams.mask_ratio,
-                                exclude_padding=self.hparams.exclude_padding, generator=g).to(tokens.padding_mask.device)
+        mask = random_beat_mask(
+            tokens.padding_mask.cpu(),
+            self.hparams.mask_ratio,
+            exclude_padding=self.hparams.exclude_padding,
+            generator=g,
+        ).to(tokens.padding_mask.device)
         out = self.encoder.encode_tokens(tokens, mask)
         loss, acc = masked_beat_loss(self.head, out.tokens, mask, ids)
         return {"loss": loss, "masked_acc": acc, "mask_frac": mask.float().mean().detach()}

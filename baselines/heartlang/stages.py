@@ -11,21 +11,42 @@ from baselines.common import fit_module, module_kwargs
 
 
 def vqhbr_stage(
-    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, data: Mapping[str, Any] | None = None, trainer_overrides: Mapping[str, Any] | None = None,
+    *,
+    run_dir: Path,
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    data: Mapping[str, Any] | None = None,
+    trainer_overrides: Mapping[str, Any] | None = None,
     **module_kw: Any,
 ) -> Path:
     from baselines.heartlang.model import HeartLangVQ
 
     module = HeartLangVQ(seed=seed, **module_kwargs(module_kw, inputs, pretrain_data))
-    return fit_module(module, run_dir=run_dir, pretrain_data=pretrain_data, trainer=trainer, seed=seed, data=data,
-                      zero_shot=None, trainer_overrides=trainer_overrides)
+    return fit_module(
+        module,
+        run_dir=run_dir,
+        pretrain_data=pretrain_data,
+        trainer=trainer,
+        seed=seed,
+        data=data,
+        zero_shot=None,
+        trainer_overrides=trainer_overrides,
+    )
 
 
 def msm_stage(
-    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, data: Mapping[str, Any] | None = None, trainer_overrides: Mapping[str, Any] | None = None,
-    vq_from: str = "vqhbr", **module_kw: Any,
+    *,
+    run_dir: Path,
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    data: Mapping[str, Any] | None = None,
+    trainer_overrides: Mapping[str, Any] | None = None,
+    vq_from: str = "vqhbr",
+    **module_kw: Any,
 ) -> Path:
     from baselines.heartlang.model import HeartLangMSM
 
@@ -33,5 +54,13 @@ def msm_stage(
         raise KeyError(f"vq_from={vq_from!r} names no earlier stage; have {sorted(inputs)}")
     module = HeartLangMSM(seed=seed, **module_kwargs(module_kw, inputs, pretrain_data))
     module.load_vq(inputs[vq_from])
-    return fit_module(module, run_dir=run_dir, pretrain_data=pretrain_data, trainer=trainer, seed=seed, data=data,
-                      zero_shot=None, trainer_overrides=trainer_overrides)
+    return fit_module(
+        module,
+        run_dir=run_dir,
+        pretrain_data=pretrain_data,
+        trainer=trainer,
+        seed=seed,
+        data=data,
+        zero_shot=None,
+        trainer_overrides=trainer_overrides,
+    )

@@ -9,7 +9,6 @@ docs/baselines/merl.md lists what is faithful and what differs.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,18 +31,18 @@ class MERL(PretrainModule):
         self,
         ecg_encoder: Mapping[str, Any] = DEFAULT_ECG,
         text_encoder: Mapping[str, Any] = DEFAULT_TEXT,
-        proj_hidden: int = 256,          # config.yaml projection_head.mlp_hidden_size
-        temperature: float = 0.07,       # utils_loss.py clip_loss(temperature=0.07), fixed (not learned)
-        clip_weight: float = 1.0,        # utils_trainer.py: loss = cma_loss + uma_loss
+        proj_hidden: int = 256,  # config.yaml projection_head.mlp_hidden_size
+        temperature: float = 0.07,  # utils_loss.py clip_loss(temperature=0.07), fixed (not learned)
+        clip_weight: float = 1.0,  # utils_trainer.py: loss = cma_loss + uma_loss
         uma_weight: float = 1.0,
-        view_dropout: float = 0.1,       # utils_builder.py dropout1/dropout2 p=0.1
-        sum_directions: bool = True,     # utils_loss.py returns loss_t + loss_i (a sum, not the mean)
+        view_dropout: float = 0.1,  # utils_builder.py dropout1/dropout2 p=0.1
+        sum_directions: bool = True,  # utils_loss.py returns loss_t + loss_i (a sum, not the mean)
         train_text_tower: bool = False,  # utils_builder.py:148-152 get_text_emb runs under torch.no_grad:
-                                         # MERL never trains its BERT (only proj_t); True = our earlier variant
-        proj_out: int = 256,             # config.yaml projection_head.projection_size (ViT towers; ResNet: pooled width)
+        # MERL never trains its BERT (only proj_t); True = our earlier variant
+        proj_out: int = 256,  # config.yaml projection_head.projection_size (ViT towers; ResNet: pooled width)
         **common: Any,
     ):
-        common.setdefault("lr", 1e-3)            # config.yaml optimizer.params.lr
+        common.setdefault("lr", 1e-3)  # config.yaml optimizer.params.lr
         common.setdefault("weight_decay", 1e-8)  # config.yaml optimizer.params.weight_decay
         common.setdefault("input_preset", "merl")
         common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
@@ -59,8 +58,13 @@ class MERL(PretrainModule):
         if self.vit_head:
             dim = int(proj_out)
             w = int(self.ecg.pooled_dim)
-            self.proj_ecg = nn.Sequential(nn.Linear(w, proj_hidden), nn.BatchNorm1d(proj_hidden), nn.ReLU(inplace=True),
-                                          nn.Linear(proj_hidden, dim), nn.BatchNorm1d(dim))
+            self.proj_ecg = nn.Sequential(
+                nn.Linear(w, proj_hidden),
+                nn.BatchNorm1d(proj_hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(proj_hidden, dim),
+                nn.BatchNorm1d(dim),
+            )
             self.views = DropoutViews(w, dim, p=view_dropout)
         else:
             dim = int(self.ecg.pooled_dim)  # MERL: projection_size 256 = downconv width = pooled width

@@ -25,21 +25,45 @@ DEFAULT_TOWER = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "pr
 class RandomInitEncoder:
     """Encoder protocol object: ``encode_ecg`` = MELP's rhythm embedding (mean of the beat queries)."""
 
-    def __init__(self, tower: Mapping[str, Any] = DEFAULT_TOWER, seed: int = 0, name: str = "random_init",
-                 input_preset: str = "melp", fs: int = 500, length: int = 5000, pretrained_on: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        tower: Mapping[str, Any] = DEFAULT_TOWER,
+        seed: int = 0,
+        name: str = "random_init",
+        input_preset: str = "melp",
+        fs: int = 500,
+        length: int = 5000,
+        pretrained_on: tuple[str, ...] = (),
+    ):
         spec = dict(tower)
-        self._init_kwargs = {"tower": spec, "seed": int(seed), "name": name, "input_preset": input_preset, "fs": fs,
-                             "length": length, "pretrained_on": list(pretrained_on)}
+        self._init_kwargs = {
+            "tower": spec,
+            "seed": int(seed),
+            "name": name,
+            "input_preset": input_preset,
+            "fs": fs,
+            "length": length,
+            "pretrained_on": list(pretrained_on),
+        }
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.tower = build(dict(spec))
         self.tower.eval()
         self.input_spec = InputSpec(preset=input_preset, fs=fs, length=length)
-        ident = {"tower": spec, "seed": int(seed), "input": [input_preset, fs, length], "torch": torch.__version__.split("+")[0]}
-        self.card = EncoderCard(name=name, checkpoint_hash="init-" + stable_hash(ident, 16),
-                                n_parameters=sum(p.numel() for p in self.tower.parameters()),
-                                pretrained_on=tuple(pretrained_on), preset=str(spec.get("preset", "custom")),
-                                extra={"random_init_seed": int(seed)})
+        ident = {
+            "tower": spec,
+            "seed": int(seed),
+            "input": [input_preset, fs, length],
+            "torch": torch.__version__.split("+")[0],
+        }
+        self.card = EncoderCard(
+            name=name,
+            checkpoint_hash="init-" + stable_hash(ident, 16),
+            n_parameters=sum(p.numel() for p in self.tower.parameters()),
+            pretrained_on=tuple(pretrained_on),
+            preset=str(spec.get("preset", "custom")),
+            extra={"random_init_seed": int(seed)},
+        )
 
     def export_spec(self) -> tuple[str, dict[str, Any], torch.nn.Module]:
         """What ``ecg_text_align.pretrained.save_pretrained`` stores: class, constructor kwargs, weights."""

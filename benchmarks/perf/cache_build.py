@@ -122,7 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gen-workers", type=int, default=None, help="processes generating the corpus (default: CPU count)")
     p.add_argument("--preset", default="melp")
     p.add_argument("--storage", default="float16")
-    p.add_argument("--interrupt-after", type=float, default=45.0, help="SIGINT the full build after this many s (0: no)")
+    p.add_argument(
+        "--interrupt-after", type=float, default=45.0, help="SIGINT the full build after this many s (0: no)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the built caches (the corpus is always kept)")
     p.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)

@@ -43,7 +43,9 @@ def embed(x: np.ndarray, seed: int = 0, batch: int = 50) -> np.ndarray:
     torch.manual_seed(seed)
     enc = build_ecg_encoder("resnet18_1d", "tiny").eval()
     with torch.no_grad():
-        return torch.cat([enc(torch.from_numpy(np.array(x[i : i + batch]))).pooled for i in range(0, len(x), batch)]).numpy()
+        return torch.cat(
+            [enc(torch.from_numpy(np.array(x[i : i + batch]))).pooled for i in range(0, len(x), batch)]
+        ).numpy()
 
 
 def probe_auroc(feats: np.ndarray, ids: list[str], task: object) -> float:
@@ -81,8 +83,9 @@ def main(argv: list[str] | None = None) -> None:
             f32 = np.asarray(ref.signals)
             variants = {
                 "float16, baked": build_cache(reader, ids, name, storage="float16", **kw).batch(slice(None)),
-                "float16, normalised per batch": build_cache(reader, ids, name, storage="float16", normalize="device",
-                                                             **kw).batch(slice(None)),  # fmt: skip
+                "float16, normalised per batch": build_cache(
+                    reader, ids, name, storage="float16", normalize="device", **kw
+                ).batch(slice(None)),  # fmt: skip
                 "int16 per-record scale (simulated)": int16_per_record(f32),
             }
             rids = ref.record_ids

@@ -201,8 +201,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="DataLoader worker counts to compare")
     p.add_argument("--epochs", type=int, default=1, help="timed epochs of the WFDB baseline per round")
-    p.add_argument("--cache-seconds", type=float, default=1.5, help="minimum timed seconds of each cache loader per round")
-    p.add_argument("--rounds", type=int, default=3, help="alternating baseline/cache timings; the median ratio is reported")
+    p.add_argument(
+        "--cache-seconds", type=float, default=1.5, help="minimum timed seconds of each cache loader per round"
+    )
+    p.add_argument(
+        "--rounds", type=int, default=3, help="alternating baseline/cache timings; the median ratio is reported"
+    )
     p.add_argument("--build-workers", type=int, default=None, help="build_cache workers (default min(4, cpus))")
     p.add_argument("--mem-records", type=int, nargs="*", default=[500, 5000])
     p.add_argument("--mem-preset", default="melp")
@@ -226,17 +230,20 @@ def main(argv: list[str] | None = None) -> None:
               f"{'batch/landed':>13} {'batch vs 0 workers':>19}")  # fmt: skip
         rounds = r["rounds"]
         for w in args.workers:
-            med = {k: _median(rounds, lambda x, k=k: x[w, k]) for k in ("wfdb", "landed", "batch")}
-            vs0 = _median(rounds, lambda x: x[w, "batch"] / x[args.workers[0], "batch"])
+            med = {k: _median(rounds, lambda x, k=k, w=w: x[w, k]) for k in ("wfdb", "landed", "batch")}
+            vs0 = _median(rounds, lambda x, w=w: x[w, "batch"] / x[args.workers[0], "batch"])
+            per_wfdb = _median(rounds, lambda x, w=w: x[w, "batch"] / x[w, "wfdb"])
+            per_landed = _median(rounds, lambda x, w=w: x[w, "batch"] / x[w, "landed"])
             print(f"  {w:>7} {med['wfdb']:>14.0f} {med['landed']:>11.0f} {med['batch']:>10.0f} "
-                  f"{_median(rounds, lambda x: x[w, 'batch'] / x[w, 'wfdb']):>10.0f}x "
-                  f"{_median(rounds, lambda x: x[w, 'batch'] / x[w, 'landed']):>12.1f}x {vs0:>18.2f}x")  # fmt: skip
+                  f"{per_wfdb:>10.0f}x {per_landed:>12.1f}x {vs0:>18.2f}x")  # fmt: skip
         print("  per round (batch f16 samples/s by workers): "
               + "; ".join(", ".join(f"{x[w, 'batch']:.0f}" for w in args.workers) for x in rounds))  # fmt: skip
     if args.mem_records:
         print(f"conversion peak memory (synthetic random records, 12 x 5000 at 500 Hz, preset {args.mem_preset}, "
               f"workers={args.mem_workers}, fresh process each):")  # fmt: skip
-        print(f"  {'records':>8} {'array MiB':>10} {'seconds':>8} {'tracemalloc peak MiB':>21} {'peak RSS delta MiB':>19}")
+        print(
+            f"  {'records':>8} {'array MiB':>10} {'seconds':>8} {'tracemalloc peak MiB':>21} {'peak RSS delta MiB':>19}"
+        )
         for m in memory_benchmark(args):
             print(f"  {m['records']:>8} {m['array_mib']:>10.0f} {m['seconds']:>8.1f} "
                   f"{m['tracemalloc_peak_mib']:>21.1f} {m['peak_rss_delta_mib']:>19.1f}")  # fmt: skip

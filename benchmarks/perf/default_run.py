@@ -33,8 +33,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = ("synth_ptbxl_super", "synth_ptbxl_sub", "synth_ptbxl_form", "synth_ptbxl_rhythm", "synth_cpsc2018")
-TARGETS = {"melp": {"minutes": 10, "zs_mean": 75, "zs_task": 65, "recall_x": 3.0, "report_f1": "nearest"},
-           "merl": {"minutes": 10, "zs_mean": 70}, "esi": {"minutes": 10, "zs_mean": 70}}
+TARGETS = {
+    "melp": {"minutes": 10, "zs_mean": 75, "zs_task": 65, "recall_x": 3.0, "report_f1": "nearest"},
+    "merl": {"minutes": 10, "zs_mean": 70},
+    "esi": {"minutes": 10, "zs_mean": 70},
+}
 
 
 def _read(path: Path) -> dict | None:
@@ -51,20 +54,28 @@ def summarise(results: Path, method: str) -> dict:
             r = _read(base / row / t / "zero_shot-seed0.json")
             if r and r.get("status") == "ok":
                 zs[t] = round(100 * r["scores"]["macro_auroc"], 1)
-        entry = {"zero_shot": zs, "zero_shot_mean": round(sum(zs.values()) / len(zs), 1) if len(zs) == len(TASKS) else None}
+        entry = {
+            "zero_shot": zs,
+            "zero_shot_mean": round(sum(zs.values()) / len(zs), 1) if len(zs) == len(TASKS) else None,
+        }
         ret = _read(base / row / "synth_mimic" / "retrieval-seed0.json")
         if ret and ret.get("status") == "ok":
-            entry["retrieval"] = {d: {"recall@10": round(100 * ret["scores"][d]["recall@10"], 1),
-                                      "chance@10": round(100 * ret["scores"][d]["chance"]["recall@10"], 1),
-                                      "x_chance": round(ret["scores"][d]["recall@10"] / ret["scores"][d]["chance"]["recall@10"], 2)}
-                                  for d in ("ecg_to_report", "report_to_ecg")}
+            entry["retrieval"] = {
+                d: {
+                    "recall@10": round(100 * ret["scores"][d]["recall@10"], 1),
+                    "chance@10": round(100 * ret["scores"][d]["chance"]["recall@10"], 1),
+                    "x_chance": round(ret["scores"][d]["recall@10"] / ret["scores"][d]["chance"]["recall@10"], 2),
+                }
+                for d in ("ecg_to_report", "report_to_ecg")
+            }
         gen = _read(base / row / "synth_mimic" / "report_generation-seed0.json")
         if gen and gen.get("status") == "ok":
             s = gen["scores"]
             entry["report_generation"] = {
                 "statement_f1": round(100 * s["model"]["clinical"]["macro_f1"], 1),
                 "nearest_training_report": round(100 * s["baselines"]["nearest_neighbour"]["clinical"]["macro_f1"], 1),
-                "most_frequent_report": round(100 * s["baselines"]["most_frequent"]["clinical"]["macro_f1"], 1)}
+                "most_frequent_report": round(100 * s["baselines"]["most_frequent"]["clinical"]["macro_f1"], 1),
+            }
         if row == method:
             out.update(entry)
         else:
@@ -75,8 +86,10 @@ def summarise(results: Path, method: str) -> dict:
 def check(summary: dict, minutes: float) -> list[str]:
     """Each target of the method, met or not, as lines."""
     tgt = TARGETS.get(summary["method"].split("-pt")[0], {})
-    lines = [f"wall time {minutes:.1f} min (target <= {tgt.get('minutes', 10)}): "
-             f"{'met' if minutes <= tgt.get('minutes', 10) else 'NOT met'}"]
+    lines = [
+        f"wall time {minutes:.1f} min (target <= {tgt.get('minutes', 10)}): "
+        f"{'met' if minutes <= tgt.get('minutes', 10) else 'NOT met'}"
+    ]
     mean = summary.get("zero_shot_mean")
     if "zs_mean" in tgt:
         ok = mean is not None and mean >= tgt["zs_mean"]
@@ -88,13 +101,17 @@ def check(summary: dict, minutes: float) -> list[str]:
     if "recall_x" in tgt and "retrieval" in summary:
         for d, r in summary["retrieval"].items():
             ok = r["x_chance"] >= tgt["recall_x"]
-            lines.append(f"{d} R@10 {r['recall@10']} = {r['x_chance']}x chance {r['chance@10']} "
-                         f"(target >= {tgt['recall_x']}x): {'met' if ok else 'NOT met'}")
+            lines.append(
+                f"{d} R@10 {r['recall@10']} = {r['x_chance']}x chance {r['chance@10']} "
+                f"(target >= {tgt['recall_x']}x): {'met' if ok else 'NOT met'}"
+            )
     if "report_f1" in tgt and "report_generation" in summary:
         g = summary["report_generation"]
         ok = g["statement_f1"] > g["nearest_training_report"]
-        lines.append(f"statement F1 {g['statement_f1']} vs nearest training report {g['nearest_training_report']} "
-                     f"(most frequent {g['most_frequent_report']}): {'met' if ok else 'NOT met'}")
+        lines.append(
+            f"statement F1 {g['statement_f1']} vs nearest training report {g['nearest_training_report']} "
+            f"(most frequent {g['most_frequent_report']}): {'met' if ok else 'NOT met'}"
+        )
     return lines
 
 

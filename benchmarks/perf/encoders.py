@@ -72,8 +72,9 @@ def bench_model(model: torch.nn.Module, modes: list[str], batch: int, reps: int,
     return result
 
 
-def run(encoders: list[str] | None, presets: list[str], batch: int, reps: int, warmup: int,
-        attention: str) -> list[dict[str, Any]]:
+def run(
+    encoders: list[str] | None, presets: list[str], batch: int, reps: int, warmup: int, attention: str
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name in encoders or ECG_ENCODERS.names():
         try:
@@ -93,13 +94,19 @@ def run(encoders: list[str] | None, presets: list[str], batch: int, reps: int, w
             torch.manual_seed(0)
             model = factory(preset=preset)
             n_params = sum(p.numel() for p in model.parameters())
-            row: dict[str, Any] = dict(encoder=name, preset=preset, params=n_params, length=int(model.length),
-                                       status="ok")
+            row: dict[str, Any] = dict(
+                encoder=name, preset=preset, params=n_params, length=int(model.length), status="ok"
+            )
             has_flag = hasattr(model, "set_fused_attention")
-            modes = ["fused", "explicit"] if has_flag and attention == "both" else [attention if has_flag else "default"]
+            modes = (
+                ["fused", "explicit"] if has_flag and attention == "both" else [attention if has_flag else "default"]
+            )
             row.update(bench_model(model, modes, batch, reps, warmup))
-            print(f"[done] {name}/{preset}: " + ", ".join(f"{k} {v:.2f}/s" for k, v in row.items()
-                                                      if k.startswith("fwd")), file=sys.stderr)
+            print(
+                f"[done] {name}/{preset}: "
+                + ", ".join(f"{k} {v:.2f}/s" for k, v in row.items() if k.startswith("fwd")),
+                file=sys.stderr,
+            )
             if "fwd_fused" in row and "fwd_explicit" in row:
                 row["fused_speedup_fwd"] = row["fwd_fused"] / row["fwd_explicit"]
                 row["fused_speedup_fwdbwd"] = row["fwdbwd_fused"] / row["fwdbwd_explicit"]
@@ -119,21 +126,49 @@ def _table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         fwd = r.get("fwd_fused", r.get("fwd_default", r.get("fwd_explicit")))
         fb = r.get("fwdbwd_fused", r.get("fwdbwd_default", r.get("fwdbwd_explicit")))
-        out.append([r["encoder"], r["preset"], g(r, "params", "{:,}"), g(r, "length", "{}"),
-                    "-" if fwd is None else f"{fwd:.2f}", "-" if fb is None else f"{fb:.2f}",
-                    g(r, "fwd_explicit"), g(r, "fwdbwd_explicit"),
-                    g(r, "fused_speedup_fwd", "{:.2f}x"), g(r, "fused_speedup_fwdbwd", "{:.2f}x"), r["status"]])
-    return tabulate(out, headers=["encoder", "preset", "params", "T", "fwd/s", "fwd+bwd/s",
-                                  "fwd/s explicit", "fwd+bwd/s explicit", "fused speed-up fwd",
-                                  "fused speed-up fwd+bwd", "status"])
+        out.append(
+            [
+                r["encoder"],
+                r["preset"],
+                g(r, "params", "{:,}"),
+                g(r, "length", "{}"),
+                "-" if fwd is None else f"{fwd:.2f}",
+                "-" if fb is None else f"{fb:.2f}",
+                g(r, "fwd_explicit"),
+                g(r, "fwdbwd_explicit"),
+                g(r, "fused_speedup_fwd", "{:.2f}x"),
+                g(r, "fused_speedup_fwdbwd", "{:.2f}x"),
+                r["status"],
+            ]
+        )
+    return tabulate(
+        out,
+        headers=[
+            "encoder",
+            "preset",
+            "params",
+            "T",
+            "fwd/s",
+            "fwd+bwd/s",
+            "fwd/s explicit",
+            "fwd+bwd/s explicit",
+            "fused speed-up fwd",
+            "fused speed-up fwd+bwd",
+            "status",
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="ECG encoder throughput (samples/s) on CPU")
     ap.add_argument("--encoders", nargs="*", help="registered names (default: all)")
-    ap.add_argument("--presets", nargs="*", default=["tiny"],
-                    help="preset names; 'paper' expands to the module's PAPER_PRESETS (default: tiny; "
-                         "the paper presets take minutes on a 2-core CPU)")
+    ap.add_argument(
+        "--presets",
+        nargs="*",
+        default=["tiny"],
+        help="preset names; 'paper' expands to the module's PAPER_PRESETS (default: tiny; "
+        "the paper presets take minutes on a 2-core CPU)",
+    )
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions (median reported)")
     ap.add_argument("--warmup", type=int, default=1)
@@ -145,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     rows = run(args.encoders, args.presets, args.batch, args.reps, args.warmup, args.attention)
-    print(f"batch {args.batch} x 12 x T, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-          f"median of {args.reps} (after {args.warmup} warm-up); {time.perf_counter() - t0:.0f}s total")
+    print(
+        f"batch {args.batch} x 12 x T, CPU, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"median of {args.reps} (after {args.warmup} warm-up); {time.perf_counter() - t0:.0f}s total"
+    )
     print(_table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,12 @@ import step_models as sm  # noqa: E402
 def captured_inputs(model: Any, batch: dict, names: list[str]) -> dict[str, tuple[tuple, dict]]:
     """The (args, kwargs) each named sub-module is called with in one ``compute_losses``."""
     seen: dict[str, tuple[tuple, dict]] = {}
-    hooks = [getattr(model, n).register_forward_pre_hook(
-        lambda m, a, k, n=n: seen.setdefault(n, (a, k)) and None, with_kwargs=True) for n in names]
+    hooks = [
+        getattr(model, n).register_forward_pre_hook(
+            lambda m, a, k, n=n: seen.setdefault(n, (a, k)) and None, with_kwargs=True
+        )
+        for n in names
+    ]
     try:
         model.compute_losses(batch)
     finally:

@@ -48,11 +48,23 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_models, also when loaded by file path
 
+from step_models import (  # noqa: E402
+    TextDirs,
+    add_method_args,
+    build,
+    caption_tokens,
+    clip_norm,
+    make_batch,
+    offline_text_dirs,
+    own_clip,
+    text_towers,
+    train_step,
+    trainer_config,
+)
+
 from ecg_data.paths import atomic_write_json  # noqa: E402
 from ecg_encoders.cpu_dropout import set_fast_cpu_dropout  # noqa: E402
 from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv  # noqa: E402
-from step_models import (TextDirs, add_method_args, build, caption_tokens, clip_norm, make_batch,  # noqa: E402
-                         offline_text_dirs, own_clip, text_towers, train_step, trainer_config)
 
 
 @dataclass(frozen=True)
@@ -74,11 +86,18 @@ def ways(compile_: bool, stage: dict[str, Any] | None = None) -> list[Way]:
     and clip norm (configs are the one place they are set), ``base`` clips only where the method's config does."""
     trainer = trainer_config("cpu")
     perf = dict(trainer["perf"])
-    ours = dict(optimizer_impl=str(perf["optimizer_impl"]), clip=clip_norm(stage or {}, trainer), compiled=compile_,
-                channels_last_conv=bool(perf.get("channels_last_conv")), fast_cpu_dropout=bool(perf.get("fast_cpu_dropout")))
-    return [Way("base", True, False, "for", own_clip(stage or {})),
-            Way("ours", False, True, **ours),
-            Way("ours@pad", True, True, **ours)]
+    ours = dict(
+        optimizer_impl=str(perf["optimizer_impl"]),
+        clip=clip_norm(stage or {}, trainer),
+        compiled=compile_,
+        channels_last_conv=bool(perf.get("channels_last_conv")),
+        fast_cpu_dropout=bool(perf.get("fast_cpu_dropout")),
+    )
+    return [
+        Way("base", True, False, "for", own_clip(stage or {})),
+        Way("ours", False, True, **ours),
+        Way("ours@pad", True, True, **ours),
+    ]
 
 
 @contextlib.contextmanager
@@ -105,8 +124,9 @@ def one_step(model: Any, opt: torch.optim.Optimizer, batch: dict, way: Way, comp
         return time.perf_counter() - t0
 
 
-def measure(model: Any, batch: dict, steps: int, compile_: bool,
-            stage: dict[str, Any] | None = None) -> tuple[dict[str, float], float | None]:
+def measure(
+    model: Any, batch: dict, steps: int, compile_: bool, stage: dict[str, Any] | None = None
+) -> tuple[dict[str, float], float | None]:
     """Median seconds per way (ways alternating step by step in a rotating order, one untimed warm-up each) and
     the compiled way's warm-up seconds (compilation, both paddings)."""
     model.train()
@@ -128,7 +148,7 @@ def measure(model: Any, batch: dict, steps: int, compile_: bool,
             compile_s = (compile_s or 0.0) + time.perf_counter() - t0
     times: dict[str, list[float]] = {w.name: [] for w in ws}
     for i in range(steps):  # the order rotates every round, so no way always follows the same one
-        for w in ws[i % len(ws):] + ws[: i % len(ws)]:
+        for w in ws[i % len(ws) :] + ws[: i % len(ws)]:
             times[w.name].append(one_step(model, opts[w.optimizer_impl], batch, w, compiled))
     return {k: statistics.median(v) for k, v in times.items()}, compile_s
 
@@ -171,22 +191,29 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="ours with torch.compile of the towers and decoder")
     ap.add_argument("--attention", action="store_true", help="also the fused vs math attention comparison")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--json", type=Path, default=None,
-                    help="also write the rows here, rewritten atomically after each row (a killed run keeps them)")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write the rows here, rewritten atomically after each row (a killed run keeps them)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU fp32; load average {_load()}")
-    header = (f"{'method':9s} {'size':5s} {'B':>2s} {'pad':>4s} {'len':>4s} {'base s':>7s} {'ours s':>7s} "
-              f"{'ours@pad s':>10s} {'real pad x':>10s} {'equal pad x':>11s} {'compile s':>9s}  load")
+    header = (
+        f"{'method':9s} {'size':5s} {'B':>2s} {'pad':>4s} {'len':>4s} {'base s':>7s} {'ours s':>7s} "
+        f"{'ours@pad s':>10s} {'real pad x':>10s} {'equal pad x':>11s} {'compile s':>9s}  load"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         text_dirs = offline_text_dirs(Path(tmp))
         print(header)
         rows: list[dict[str, Any]] = []
         for method in args.methods:
             for size in args.sizes:
-                model, stage = build(method, size == "paper", text_dirs, method_dir=args.method_dir,
-                                     module_cls=args.module_class)
+                model, stage = build(
+                    method, size == "paper", text_dirs, method_dir=args.method_dir, module_cls=args.module_class
+                )
                 towers = text_towers(model)
                 pad = towers[0].max_length if towers else None  # the config's max_length: the original's fixed length
                 for bs in args.batches:
@@ -194,23 +221,40 @@ def main() -> None:
                     steps = args.steps * (4 if size == "tiny" else 1)
                     med, comp = measure(model, data, steps, args.compile, stage)
                     real_len = caption_tokens(model, data["report"])
-                    print(f"{method:9s} {size:5s} {bs:2d} {pad or '-':>4} {real_len or '-':>4} {med['base']:7.3f} "
-                          f"{med['ours']:7.3f} {med['ours@pad']:10.3f} {med['base'] / med['ours']:10.3f} "
-                          f"{med['base'] / med['ours@pad']:11.3f} {comp if comp is not None else float('nan'):9.1f}  "
-                          f"{_load()}", flush=True)
-                    rows.append({"method": method, "size": size, "batch": bs, "steps": steps, "original_pad": pad,
-                                 "text_tokens": real_len, "threads": torch.get_num_threads(),
-                                 "seconds": med, "real_pad_x": med["base"] / med["ours"],
-                                 "equal_pad_x": med["base"] / med["ours@pad"], "compile_s": comp,
-                                 "load_average": list(os.getloadavg()), "torch": torch.__version__,
-                                 "date": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                    print(
+                        f"{method:9s} {size:5s} {bs:2d} {pad or '-':>4} {real_len or '-':>4} {med['base']:7.3f} "
+                        f"{med['ours']:7.3f} {med['ours@pad']:10.3f} {med['base'] / med['ours']:10.3f} "
+                        f"{med['base'] / med['ours@pad']:11.3f} {comp if comp is not None else float('nan'):9.1f}  "
+                        f"{_load()}",
+                        flush=True,
+                    )
+                    rows.append(
+                        {
+                            "method": method,
+                            "size": size,
+                            "batch": bs,
+                            "steps": steps,
+                            "original_pad": pad,
+                            "text_tokens": real_len,
+                            "threads": torch.get_num_threads(),
+                            "seconds": med,
+                            "real_pad_x": med["base"] / med["ours"],
+                            "equal_pad_x": med["base"] / med["ours@pad"],
+                            "compile_s": comp,
+                            "load_average": list(os.getloadavg()),
+                            "torch": torch.__version__,
+                            "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        }
+                    )
                     if args.json:
                         atomic_write_json(args.json, rows)
                 del model
         if args.attention:
             attention_rows(text_dirs, args.sizes, args.batches[0], args.steps)
-    print("x = base seconds / ours seconds (higher is faster); goal on 2 CPU cores (MELP paper): >= 1.6 at real "
-          "padding, >= 1.15 at equal padding")
+    print(
+        "x = base seconds / ours seconds (higher is faster); goal on 2 CPU cores (MELP paper): >= 1.6 at real "
+        "padding, >= 1.15 at equal padding"
+    )
 
 
 if __name__ == "__main__":

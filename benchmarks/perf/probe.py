@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import torch
+
 from ecg_eval.metrics import multilabel_auroc
 from ecg_eval.probe import PaperProbeConfig, ProbeConfig, fit_paper_probe, fit_probe
 
@@ -38,7 +39,9 @@ FRACTIONS = (0.01, 0.1, 1.0)
 SEEDS = (0, 1, 2)
 
 
-def simulate(n_classes: int, sizes: tuple[int, int, int], d: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def simulate(
+    n_classes: int, sizes: tuple[int, int, int], d: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     prevalence = np.clip(0.4 * 0.8 ** np.arange(n_classes), 0.01, None)
     mix = rng.normal(size=(n_classes, d)) / np.sqrt(n_classes)
@@ -74,9 +77,11 @@ def main(argv: list[str] | None = None) -> dict:
     paper = PaperProbeConfig(max_epochs=args.baseline_epochs)
     t_fast = t_base = 0.0
     gaps: dict[float, list[float]] = {f: [] for f in FRACTIONS}
-    print(f"simulated features, scale={args.scale}, d={args.dim}; ours: grid {cfg.weight_decays} x {cfg.iterations}; "
-          f"paper: AdamW lr {paper.lr} wd {paper.weight_decay} batch {paper.batch_size} <= {paper.max_epochs} epochs, "
-          f"patience {paper.patience}")
+    print(
+        f"simulated features, scale={args.scale}, d={args.dim}; ours: grid {cfg.weight_decays} x {cfg.iterations}; "
+        f"paper: AdamW lr {paper.lr} wd {paper.weight_decay} batch {paper.batch_size} <= {paper.max_epochs} epochs, "
+        f"patience {paper.patience}"
+    )
     print(f"{'task':13s} {'frac':>5s} {'seed':>4s} {'n':>6s} {'ours':>8s} {'paper':>8s} {'gap':>7s}")
     wanted = args.tasks.split(",")
     for ti, (name, c, *sizes) in enumerate(TASKS):
@@ -90,19 +95,27 @@ def main(argv: list[str] | None = None) -> dict:
                 idx = subset(y_all, frac, seed)
                 x, y = x_all[idx], y_all[idx]
                 t0 = time.perf_counter()
-                fast = multilabel_auroc(yt, fit_probe(x, y, xv, yv, config=cfg, seed=seed).predict_proba(xt), names).macro
+                fast = multilabel_auroc(
+                    yt, fit_probe(x, y, xv, yv, config=cfg, seed=seed).predict_proba(xt), names
+                ).macro
                 t1 = time.perf_counter()
-                loop = multilabel_auroc(yt, fit_paper_probe(x, y, xv, yv, config=paper, seed=seed).predict_proba(xt), names).macro
+                loop = multilabel_auroc(
+                    yt, fit_paper_probe(x, y, xv, yv, config=paper, seed=seed).predict_proba(xt), names
+                ).macro
                 t2 = time.perf_counter()
                 t_fast += t1 - t0
                 t_base += t2 - t1
                 gaps[frac].append(fast - loop)
-                print(f"{name:13s} {frac:5.2f} {seed:4d} {len(idx):6d} {fast:8.4f} {loop:8.4f} {100 * (fast - loop):+7.2f}")
+                print(
+                    f"{name:13s} {frac:5.2f} {seed:4d} {len(idx):6d} {fast:8.4f} {loop:8.4f} {100 * (fast - loop):+7.2f}"
+                )
     ratio = t_base / t_fast if t_fast else float("nan")
     print(f"\nL-BFGS probe: {t_fast:.1f} s; papers' probe: {t_base:.1f} s; speed ratio {ratio:.1f}x")
     summary = {f: float(np.mean(g)) * 100 for f, g in gaps.items() if g}
-    print("AUROC gap, ours minus papers' probe (points x100): "
-          + ", ".join(f"{f:g}: {v:+.2f}" for f, v in summary.items()))
+    print(
+        "AUROC gap, ours minus papers' probe (points x100): "
+        + ", ".join(f"{f:g}: {v:+.2f}" for f, v in summary.items())
+    )
     return {"ratio": ratio, "t_lbfgs_s": t_fast, "t_paper_s": t_base, "gap_points": summary}
 
 

@@ -28,8 +28,9 @@ METHODS = ("melp", "merl", "esi", "heartlang")  # the shipped methods with a tra
 PAPER_VOCAB = {"heart_bert": 30522, "medcpt": 30522, "biolinkbert": 28895}
 TINY_VOCAB = 300
 #: stage keys the stage function consumes itself; the rest are the module's keyword arguments
-STAGE_ONLY_KEYS = frozenset({"name", "_target_", "data", "zero_shot", "text_from", "ecg_from", "vq_from",
-                             "trainer_overrides"})
+STAGE_ONLY_KEYS = frozenset(
+    {"name", "_target_", "data", "zero_shot", "text_from", "ecg_from", "vq_from", "trainer_overrides"}
+)
 REPORTS = [
     "sinus rhythm with premature ventricular contractions. left axis deviation. left ventricular hypertrophy with "
     "repolarization abnormality. inferior infarct, age undetermined. st depression in lateral leads, consider "
@@ -76,8 +77,10 @@ def module_kwargs(stage: dict[str, Any], paper: bool, text_dirs: TextDirs) -> di
     text = kw.get("text_encoder")
     if text is not None:
         if paper and text.get("name") not in PAPER_VOCAB:
-            raise SystemExit(f"text preset {text.get('name')!r} has no known hub vocabulary size; add it to "
-                             f"step_models.PAPER_VOCAB (known: {sorted(PAPER_VOCAB)})")
+            raise SystemExit(
+                f"text preset {text.get('name')!r} has no known hub vocabulary size; add it to "
+                f"step_models.PAPER_VOCAB (known: {sorted(PAPER_VOCAB)})"
+            )
         vocab = PAPER_VOCAB[text["name"]] if paper else TINY_VOCAB
         kw["text_encoder"] = {**text, "path": str(text_dirs(vocab, paper))}
     return kw
@@ -94,11 +97,20 @@ def offline_text_dirs(root: Path) -> TextDirs:
             out = root / f"{'paper' if paper else 'tiny'}-{vocab}"
             if paper:  # filler words let the WordPiece trainer reach the hub vocabulary; reports stay whole words
                 filler = [" ".join(f"zq{i * 50 + j}" for j in range(50)) for i in range(800)]
-                made[vocab, paper] = init_text_model_dir(REPORTS * 20 + filler, out, vocab_size=vocab, layers=12,
-                                                         width=768, heads=12, ffn_dim=3072, max_positions=512)
+                made[vocab, paper] = init_text_model_dir(
+                    REPORTS * 20 + filler,
+                    out,
+                    vocab_size=vocab,
+                    layers=12,
+                    width=768,
+                    heads=12,
+                    ffn_dim=3072,
+                    max_positions=512,
+                )
             else:
-                made[vocab, paper] = init_text_model_dir(REPORTS * 20, out, vocab_size=vocab, layers=4, width=128,
-                                                         heads=4, ffn_dim=512, max_positions=512)
+                made[vocab, paper] = init_text_model_dir(
+                    REPORTS * 20, out, vocab_size=vocab, layers=4, width=128, heads=4, ffn_dim=512, max_positions=512
+                )
         return made[vocab, paper]
 
     return get
@@ -112,14 +124,17 @@ def module_class(method: str, target: str | None = None) -> type:
     if method in REGISTRY.names():
         return REGISTRY.get(method)
     if not target:
-        raise SystemExit(f"method {method!r} is not in baselines.registry: pass --module-class module:Class "
-                         "(docs/adding-a-method.md)")
+        raise SystemExit(
+            f"method {method!r} is not in baselines.registry: pass --module-class module:Class "
+            "(docs/adding-a-method.md)"
+        )
     module_path, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_path), attr)
 
 
-def build(method: str, paper: bool, text_dirs: TextDirs, *, method_dir: Path | None = None,
-          module_cls: str | None = None) -> tuple[Any, dict[str, Any]]:
+def build(
+    method: str, paper: bool, text_dirs: TextDirs, *, method_dir: Path | None = None, module_cls: str | None = None
+) -> tuple[Any, dict[str, Any]]:
     """(module, its stage config) for ``method`` at paper size or tiny, weights seeded with 0."""
     stage = stage_config(method, paper, method_dir)
     cls = module_class(method, module_cls)
@@ -129,12 +144,23 @@ def build(method: str, paper: bool, text_dirs: TextDirs, *, method_dir: Path | N
 
 def add_method_args(ap: argparse.ArgumentParser, default: list[str]) -> None:
     """``--methods`` plus a user's method: ``--method-dir`` (configs and code) and ``--module-class``."""
-    ap.add_argument("--methods", nargs="+", default=default,
-                    help=f"shipped: {' '.join(METHODS)}; or a user's method with --method-dir")
-    ap.add_argument("--method-dir", type=Path, default=None,
-                    help="a user's directory with method/<m>.yaml (+ experiment/<m>_paper.yaml) and its code")
-    ap.add_argument("--module-class", default=None,
-                    help="module:Class of a user's method (registered methods use baselines.registry)")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=default,
+        help=f"shipped: {' '.join(METHODS)}; or a user's method with --method-dir",
+    )
+    ap.add_argument(
+        "--method-dir",
+        type=Path,
+        default=None,
+        help="a user's directory with method/<m>.yaml (+ experiment/<m>_paper.yaml) and its code",
+    )
+    ap.add_argument(
+        "--module-class",
+        default=None,
+        help="module:Class of a user's method (registered methods use baselines.registry)",
+    )
 
 
 def trainer_config(name: str) -> dict[str, Any]:
@@ -155,8 +181,13 @@ def clip_norm(stage: dict[str, Any], trainer: dict[str, Any]) -> float | None:
     return overrides["gradient_clip_val"] if "gradient_clip_val" in overrides else trainer.get("gradient_clip_val")
 
 
-def train_step(module: Any, opt: torch.optim.Optimizer, batch: dict[str, Any], clip: float | None,
-               autocast: contextlib.AbstractContextManager | None = None) -> None:
+def train_step(
+    module: Any,
+    opt: torch.optim.Optimizer,
+    batch: dict[str, Any],
+    clip: float | None,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> None:
     """One training step as the trainer runs it: every loss, backward, gradient clipping (``clip``), optimiser."""
     with autocast or contextlib.nullcontext():
         loss = module.compute_losses(batch)["loss"]
@@ -171,7 +202,7 @@ def make_batch(module: Any, bs: int, device: torch.device | str = "cpu") -> dict
     """A batch of the module's input shape: R-peaks every 0.8 s (so HeartLang finds beats) plus noise, and reports."""
     spec = module.input_spec
     t = torch.arange(spec.length, device=device) / spec.fs
-    beat = torch.exp(-((t % 0.8) - 0.4) ** 2 / (2 * 0.01**2))
+    beat = torch.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))
     g = torch.Generator(device=device).manual_seed(0)
     ecg = beat.expand(bs, 12, -1) + 0.05 * torch.randn(bs, 12, spec.length, generator=g, device=device)
     return {"ecg": ecg, "report": [REPORTS[i % len(REPORTS)] for i in range(bs)]}

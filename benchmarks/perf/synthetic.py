@@ -19,8 +19,7 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 from unittest import mock  # noqa: E402
 
-from ecg_data.synthetic import generate_records  # noqa: E402
-from ecg_data.synthetic import model  # noqa: E402
+from ecg_data.synthetic import generate_records, model  # noqa: E402
 
 
 def rate(n: int, seed: int) -> tuple[float, float]:

@@ -9,9 +9,9 @@ scoring; a released file's row is named ``<method> (released weights)``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig
@@ -59,8 +59,10 @@ def classify_ckpt(arg: str) -> CkptSource:
     try:
         fmt = detect_format(load_state(path), str(path))
     except (ReleasedFormatError, WeightsNotAvailableError, TypeError) as err:
-        raise ConfigError(f"ckpt={s}: not a project checkpoint (*.ckpt), an exported model directory or a known "
-                          f"released format: {err}") from None
+        raise ConfigError(
+            f"ckpt={s}: not a project checkpoint (*.ckpt), an exported model directory or a known "
+            f"released format: {err}"
+        ) from None
     return CkptSource("released", path, s, method=str(manifest(fmt).get("method", fmt)), fmt=fmt)
 
 
@@ -87,9 +89,8 @@ def load_external(src: CkptSource, name: str | None = None) -> Any:
 
 def _stage_steps(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Optimiser steps of each stage that wrote a Lightning checkpoint (for the model card)."""
-    from ecg_data.integrity import safe_torch_load
-
     from benchmarks.pipeline.store import marker_output, read_marker
+    from ecg_data.integrity import safe_torch_load
 
     steps: dict[str, Any] = {}
     for st in cfg.method.stages:
@@ -115,18 +116,27 @@ def export_run(cfg: DictConfig, load: Callable[[], Any], run_dir: Path, checkpoi
     except Exception as err:  # noqa: BLE001 -- reported, the run's checkpoint stays usable
         log.warning("export: skipped (the encoder did not load: %s: %s)", type(err).__name__, err)
         return None
-    card = {"method": str(cfg.method.name), "name": str(cfg.method.name),
-            "description": str(cfg.method.get("description") or ""),
-            "pretrained_on": [str(cfg.pretrain_data.name)] if cfg.method.stages else [],
-            "steps": _stage_steps(cfg, run_dir), "checkpoint_hash": checkpoint_hash, "run": run_dir.name,
-            "source": ("pretrained with ecglang-bench (benchmarks/run.py)" if cfg.method.stages
-                       else "random initialisation from a fixed seed, no pretraining")}
+    card = {
+        "method": str(cfg.method.name),
+        "name": str(cfg.method.name),
+        "description": str(cfg.method.get("description") or ""),
+        "pretrained_on": [str(cfg.pretrain_data.name)] if cfg.method.stages else [],
+        "steps": _stage_steps(cfg, run_dir),
+        "checkpoint_hash": checkpoint_hash,
+        "run": run_dir.name,
+        "source": (
+            "pretrained with ecglang-bench (benchmarks/run.py)"
+            if cfg.method.stages
+            else "random initialisation from a fixed seed, no pretraining"
+        ),
+    }
     curves = {str(st.name): run_dir / str(st.name) / "learning_curve.png" for st in (cfg.method.stages or [])}
     curves = {name: png for name, png in curves.items() if png.is_file()}
     card["learning_curves"] = {name: f"learning_curve-{name}.png" for name in curves}
     try:  # the figures the card links to travel inside the model directory
-        save_pretrained(encoder, out, card=card,
-                        extra_files={card["learning_curves"][name]: png for name, png in curves.items()})
+        save_pretrained(
+            encoder, out, card=card, extra_files={card["learning_curves"][name]: png for name, png in curves.items()}
+        )
     except TypeError as err:  # not exportable
         log.warning("export: skipped (%s)", err)
         return None

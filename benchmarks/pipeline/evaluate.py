@@ -23,6 +23,7 @@ from ecg_data.paths import exclusive_lock, stable_hash
 
 log = logging.getLogger("ecgbench")
 
+
 def stage_modes() -> tuple[str, ...]:
     """Every mode the runner can stage, in the order it runs them: the registered modes with ``stage=True``
     (``ecg_eval.modes``; the default run: configs/config.yaml ``stages``). Read at call time, so a mode registered
@@ -131,8 +132,18 @@ def plan(eval_cfg: DictConfig, tasks: list[str], mode: str, pretrain_task: str |
     return cells
 
 
-def run_mode(mode: str, cells: list[Cell], *, backend: Backend, encoder: Callable[[], Any], suite: str,
-             method: str, checkpoint_hash: str, store: RunStore, run: str) -> int:
+def run_mode(
+    mode: str,
+    cells: list[Cell],
+    *,
+    backend: Backend,
+    encoder: Callable[[], Any],
+    suite: str,
+    method: str,
+    checkpoint_hash: str,
+    store: RunStore,
+    run: str,
+) -> int:
     """Score the cells of one mode whose result file is missing or belongs to another checkpoint; return how many ran.
 
     ``checkpoint_hash`` is the hash known before loading (the card's, remembered from an earlier load, or the
@@ -158,8 +169,10 @@ def run_mode(mode: str, cells: list[Cell], *, backend: Backend, encoder: Callabl
     ran = 0
     for cell, path in todo:
         # a parallel job scoring the same cell: one computes it, the other waits and then finds it done
-        with exclusive_lock(store.root / ".locks" / f"{stable_hash(str(Path(path).resolve()))}.lock",
-                            waiting=f"{mode} {cell.task}: another process scores this cell; waiting"):
+        with exclusive_lock(
+            store.root / ".locks" / f"{stable_hash(str(Path(path).resolve()))}.lock",
+            waiting=f"{mode} {cell.task}: another process scores this cell; waiting",
+        ):
             if backend.is_done(path, checkpoint_hash):
                 skipped += 1
                 continue

@@ -52,10 +52,17 @@ def write_stage_weights(ckpt: dict[str, Any], out_dir: Path, *, method: str, sta
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file(tensors, str(tmp / WEIGHTS), metadata={"format": FORMAT, "method": method, "stage": stage})
-    meta = {"format": FORMAT, "method": method, "stage": stage, "source": source,
-            "class": ckpt.get("ecg_text_align_class"), "tensors": len(tensors),
-            "parameters": int(sum(t.numel() for t in tensors.values())), "global_step": ckpt.get("global_step"),
-            "sha256": sha256_file(tmp / WEIGHTS)}  # load_stage_weights refuses weights that differ
+    meta = {
+        "format": FORMAT,
+        "method": method,
+        "stage": stage,
+        "source": source,
+        "class": ckpt.get("ecg_text_align_class"),
+        "tensors": len(tensors),
+        "parameters": int(sum(t.numel() for t in tensors.values())),
+        "global_step": ckpt.get("global_step"),
+        "sha256": sha256_file(tmp / WEIGHTS),
+    }  # load_stage_weights refuses weights that differ
     (tmp / "export.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
@@ -73,6 +80,7 @@ def load_stage_weights(export_dir: str | Path) -> dict[str, torch.Tensor]:
     meta = Path(export_dir) / "export.json"
     recorded = json.loads(meta.read_text(encoding="utf-8")).get("sha256") if meta.is_file() else None
     if recorded is not None and sha256_file(path) != recorded:
-        raise CorruptFileError(f"{path}: sha256 differs from the one recorded in export.json when it was written "
-                               "(corrupt or replaced)")
+        raise CorruptFileError(
+            f"{path}: sha256 differs from the one recorded in export.json when it was written (corrupt or replaced)"
+        )
     return load_file(str(path))

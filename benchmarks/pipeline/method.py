@@ -85,7 +85,6 @@ class Pretrained:
 def pretrain(cfg: DictConfig, store: RunStore) -> Pretrained:
     """Run (or skip) each pretraining stage; reuse the whole run when its completion marker exists."""
     method = cfg.method
-    where = f"configs/method/{method.name}.yaml"
     if cfg.get("ckpt"):
         from benchmarks.pipeline.checkpoints import classify_ckpt, row_name
 
@@ -132,8 +131,14 @@ def _pretrain_address(cfg: DictConfig, store: RunStore, run_dir: Path) -> Pretra
         stage_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(int(cfg.seed))
         t0 = time.perf_counter()
-        out = fn(run_dir=stage_dir, inputs=dict(inputs), pretrain_data=cfg.pretrain_data,
-                 trainer=cfg.get("trainer") or OmegaConf.create({}), seed=int(cfg.seed), **kwargs)
+        out = fn(
+            run_dir=stage_dir,
+            inputs=dict(inputs),
+            pretrain_data=cfg.pretrain_data,
+            trainer=cfg.get("trainer") or OmegaConf.create({}),
+            seed=int(cfg.seed),
+            **kwargs,
+        )
         barrier()  # rank 0 has written the stage's output (shared file system) before anyone checks it
         if out is None or not Path(out).exists():
             raise ConfigError(f"{where} stage {st.name!r}: {st._target_} returned {out!r}, not an existing path")
@@ -180,6 +185,8 @@ def load_encoder(cfg: DictConfig, pre: Pretrained) -> Any:
     seed_everything(int(cfg.seed))
     encoder = fn(pre.path, **kwargs)
     if not callable(getattr(encoder, "encode_ecg", None)):
-        raise ConfigError(f"configs/method/{cfg.method.name}.yaml load: {load._target_} returned "
-                          f"{type(encoder).__name__}, which has no encode_ecg (the ecg-eval encoder protocol)")
+        raise ConfigError(
+            f"configs/method/{cfg.method.name}.yaml load: {load._target_} returned "
+            f"{type(encoder).__name__}, which has no encode_ecg (the ecg-eval encoder protocol)"
+        )
     return encoder

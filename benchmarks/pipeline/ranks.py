@@ -56,10 +56,19 @@ def barrier() -> None:
     if d is not None and d.get_world_size() > 1:
         d.barrier()
 
+
 log = logging.getLogger("ecgbench")
 
-__all__ = ["barrier", "is_global_zero", "launched_rank", "install_child_command", "reset_after_job",
-           "externally_launched", "launcher_started_all_ranks", "launch_id"]
+__all__ = [
+    "barrier",
+    "is_global_zero",
+    "launched_rank",
+    "install_child_command",
+    "reset_after_job",
+    "externally_launched",
+    "launcher_started_all_ranks",
+    "launch_id",
+]
 
 #: what Lightning's subprocess launcher puts into the parent's environment
 _LAUNCHER_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -100,8 +109,9 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def child_command(task_overrides: Sequence[str], hydra_overrides: Sequence[str], output_dir: str,
-                  local_rank: int) -> list[str]:
+def child_command(
+    task_overrides: Sequence[str], hydra_overrides: Sequence[str], output_dir: str, local_rank: int
+) -> list[str]:
     """The command a DDP child runs: this script with this job's overrides (never the whole multirun sweep)."""
     cmd = [sys.executable, str(_SCRIPT), *task_overrides]
     if not any(o.startswith("method_dir=") for o in task_overrides):  # run.py turns method_dir= into searchpath
@@ -115,8 +125,9 @@ def _hydra_child_cmd(local_rank: int) -> tuple[list[str], str]:
     from hydra.utils import get_original_cwd
 
     hc = HydraConfig.get()
-    return child_command(list(hc.overrides.task), list(hc.overrides.hydra), str(hc.runtime.output_dir),
-                         local_rank), get_original_cwd()
+    return child_command(
+        list(hc.overrides.task), list(hc.overrides.hydra), str(hc.runtime.output_dir), local_rank
+    ), get_original_cwd()
 
 
 def install_child_command() -> None:
@@ -126,8 +137,11 @@ def install_child_command() -> None:
     except ImportError:  # pragma: no cover - lightning is a dependency of ecg-text-align
         return
     if not hasattr(launcher, "_hydra_subprocess_cmd"):
-        log.warning("lightning %s has no _hydra_subprocess_cmd; DDP children repeat sys.argv (a -m sweep is then "
-                    "run by every child)", getattr(launcher, "__version__", "?"))
+        log.warning(
+            "lightning %s has no _hydra_subprocess_cmd; DDP children repeat sys.argv (a -m sweep is then "
+            "run by every child)",
+            getattr(launcher, "__version__", "?"),
+        )
         return
     launcher._hydra_subprocess_cmd = _hydra_child_cmd
 

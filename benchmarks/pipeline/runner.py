@@ -44,8 +44,10 @@ def import_mode_modules(cfg: DictConfig) -> None:
         try:
             importlib.import_module(str(name))
         except ImportError as e:
-            raise ConfigError(f"eval.mode_modules: cannot import {name!r} ({e}); put its directory on the path "
-                              "(method_dir=) or install it") from None
+            raise ConfigError(
+                f"eval.mode_modules: cannot import {name!r} ({e}); put its directory on the path "
+                "(method_dir=) or install it"
+            ) from None
 
 
 def results_name(cfg: DictConfig) -> str:
@@ -65,8 +67,11 @@ def _check_stages(cfg: DictConfig) -> list[str]:
 
 
 def build_backend(cfg: DictConfig) -> ev.Backend:
-    kw: dict[str, Any] = {"results_dir": str(cfg.results_dir), "leaderboard_dir": str(cfg.leaderboard_dir),
-                          "eval_cfg": cfg.eval}
+    kw: dict[str, Any] = {
+        "results_dir": str(cfg.results_dir),
+        "leaderboard_dir": str(cfg.leaderboard_dir),
+        "eval_cfg": cfg.eval,
+    }
     if str(cfg.backend._target_) == "benchmarks.stages.EcgEvalBackend":
         kw["embed_cache"] = str(Path(str(cfg.run_store)) / "embeddings")
         if cfg.get("reference_file"):
@@ -97,7 +102,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.eval.get("prompts") and cfg.dataset.get("prompts"):  # the dataset's own prompt file (synthetic)
         with open_dict(cfg):
             cfg.eval.prompts = str(cfg.dataset.prompts)
-    if cfg.eval.get("transfer") is not None and not cfg.eval.transfer.get("pairs") and cfg.dataset.get("transfer_pairs"):
+    if (
+        cfg.eval.get("transfer") is not None
+        and not cfg.eval.transfer.get("pairs")
+        and cfg.dataset.get("transfer_pairs")
+    ):
         with open_dict(cfg):  # the dataset's own source:target pairs (synthetic: synth_ptbxl_all:synth_cpsc2018)
             cfg.eval.transfer.pairs = list(cfg.dataset.transfer_pairs)
     backend = build_backend(cfg)
@@ -107,9 +116,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     pretrain_task = str(cfg.pretrain_data.task) if cfg.get("pretrain_data") and cfg.pretrain_data.get("task") else None
     if is_global_zero():  # an incomplete real tree: its verify summary and the download command, before training
         checked = [t for m in modes if m in wanted for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)]
-        own_root = cfg.get("pretrain_data") and cfg.pretrain_data.get("root")  # a corpus elsewhere is checked by its loader
-        report_incomplete_data(checked + ([pretrain_task] if "pretrain" in wanted and not cfg.get("ckpt") and not own_root
-                                          else []))
+        own_root = cfg.get("pretrain_data") and cfg.pretrain_data.get(
+            "root"
+        )  # a corpus elsewhere is checked by its loader
+        report_incomplete_data(
+            checked + ([pretrain_task] if "pretrain" in wanted and not cfg.get("ckpt") and not own_root else [])
+        )
     if evaluating and is_global_zero():  # only global rank 0 evaluates
         for task in dict.fromkeys(t for m in modes if m in wanted
                                   for t in ev.mode_tasks(cfg.eval, tasks, m, pretrain_task)):  # fmt: skip
@@ -143,10 +155,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     @cache
     def encoder() -> Any:  # loaded once, and only when some cell must run
-        enc = ev.ScoredEncoder(load_encoder(cfg, pre), name=name, pretrained_on=pretrained_on,
-                               zero_shot=bool(cfg.method.zero_shot))
-        atomic_write_json(card_file, {"checkpoint_hash": enc.card.checkpoint_hash, "name": name,
-                                      "checkpoint": str(pre.path)})
+        enc = ev.ScoredEncoder(
+            load_encoder(cfg, pre), name=name, pretrained_on=pretrained_on, zero_shot=bool(cfg.method.zero_shot)
+        )
+        atomic_write_json(
+            card_file, {"checkpoint_hash": enc.card.checkpoint_hash, "name": name, "checkpoint": str(pre.path)}
+        )
         return enc
 
     ran = 0
@@ -154,8 +168,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if mode not in wanted:
             continue
         cells = ev.plan(cfg.eval, tasks, mode, pretrain_task)
-        n = ev.run_mode(mode, cells, backend=backend, encoder=encoder, suite=suite, method=name,
-                        checkpoint_hash=known_hash, store=store, run=run_label)
+        n = ev.run_mode(
+            mode,
+            cells,
+            backend=backend,
+            encoder=encoder,
+            suite=suite,
+            method=name,
+            checkpoint_hash=known_hash,
+            store=store,
+            run=run_label,
+        )
         summary["cells"][mode] = n
         ran += n
         maybe_stop_after(mode)
@@ -207,8 +230,16 @@ def _reference_preset(cfg: DictConfig) -> str:
     return "melp"
 
 
-def score_references(cfg: DictConfig, wanted: list[str], tasks: list[str], suite: str, pretrain_task: str | None, *,
-                     backend: ev.Backend, store: RunStore) -> int:
+def score_references(
+    cfg: DictConfig,
+    wanted: list[str],
+    tasks: list[str],
+    suite: str,
+    pretrain_task: str | None,
+    *,
+    backend: ev.Backend,
+    store: RunStore,
+) -> int:
     """Score the reference rows (oracle, chance) on the cells of every mode this run evaluates; return the cells run.
 
     They go through the same backend as a method (same prompts, probes, bootstrap); their cells are skipped when
@@ -226,8 +257,17 @@ def score_references(cfg: DictConfig, wanted: list[str], tasks: list[str], suite
                 continue
             # one seed per (task, fraction): a reference row shows the scale of the table, not a spread across subsets
             cells = first_seed_only(ev.plan(cfg.eval, tasks, mode, pretrain_task))
-            ran += ev.run_mode(mode, cells, backend=backend, encoder=lambda enc=enc: enc, suite=suite, method=name,
-                               checkpoint_hash=enc.card.checkpoint_hash, store=store, run=f"reference/{name}")
+            ran += ev.run_mode(
+                mode,
+                cells,
+                backend=backend,
+                encoder=lambda enc=enc: enc,
+                suite=suite,
+                method=name,
+                checkpoint_hash=enc.card.checkpoint_hash,
+                store=store,
+                run=f"reference/{name}",
+            )
     return ran
 
 

@@ -86,8 +86,7 @@ class RunStore:
           completion marker exists (then every rank reuses the run). The other ranks hold nothing, so they can
           block no one: no deadlock between the ranks of one job or between jobs.
         """
-        from benchmarks.pipeline.ranks import (externally_launched, is_global_zero, launch_id,
-                                               launcher_started_all_ranks)
+        from benchmarks.pipeline.ranks import externally_launched, is_global_zero, launch_id, launcher_started_all_ranks
 
         lock = self.root / ".locks" / f"{run_dir.parent.name}-{run_dir.name}.lock"
         holder = lock.with_name(lock.name + ".holder")
@@ -119,8 +118,10 @@ class RunStore:
         if not is_global_zero():
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": run, "stage": stage,
-                           "status": status, **detail}, default=str)
+        line = json.dumps(
+            {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "run": run, "stage": stage, "status": status, **detail},
+            default=str,
+        )
         with open(self.events_path, "a", encoding="utf-8") as f:  # one short line: append is atomic enough
             f.write(line + "\n")
 
@@ -162,8 +163,9 @@ def _wait_for_rank_zero(lock: Path, holder: Path, me: str, run_dir: Path) -> Non
         if read_marker(run_dir) is not None:
             return
         if not said:
-            log.info("pretrain: rank %d waits for global rank 0 to take the run-store lock of %s", launched_rank(),
-                     run_dir)
+            log.info(
+                "pretrain: rank %d waits for global rank 0 to take the run-store lock of %s", launched_rank(), run_dir
+            )
             said = True
         time.sleep(HOLDER_POLL_S)
 

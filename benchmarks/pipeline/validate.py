@@ -25,7 +25,9 @@ REAL_BACKEND = "benchmarks.stages.EcgEvalBackend"
 
 
 def _int(value: Any, name: str, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())):
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())
+    ):
         bound = f" >= {minimum}" if minimum is not None else ""
         raise ConfigError(f"{name}={value!r}: expected an integer{bound}")
     out = int(value)
@@ -88,8 +90,9 @@ def check_writable(value: Any, name: str) -> Path:
         with tempfile.TemporaryFile(dir=probe, prefix=".ecgbench-write-check-"):
             pass
     except OSError as err:
-        raise ConfigError(f"{name}={value}: {probe} is not writable ({err.strerror or err}); choose a directory "
-                          f"you can write") from None
+        raise ConfigError(
+            f"{name}={value}: {probe} is not writable ({err.strerror or err}); choose a directory you can write"
+        ) from None
     return path
 
 
@@ -161,8 +164,10 @@ def validate_run(cfg: DictConfig) -> None:
                 if rg.get(key) is not None:
                     _int(rg.get(key), f"eval.report_generation.{key}", 1)
         if e.get("prompts") and not _prompt_file_exists(str(e.prompts)):
-            raise ConfigError(f"eval.prompts={e.prompts}: no such file (null = the dataset's prompt file; a packaged "
-                              "name such as 'synthetic', or a path)")
+            raise ConfigError(
+                f"eval.prompts={e.prompts}: no such file (null = the dataset's prompt file; a packaged "
+                "name such as 'synthetic', or a path)"
+            )
 
     t = cfg.get("trainer")
     if t is not None:
@@ -173,8 +178,10 @@ def validate_run(cfg: DictConfig) -> None:
             import torch
 
             if not torch.cuda.is_available():
-                raise ConfigError(f"trainer.accelerator={acc}: this machine has no CUDA device; use trainer=cpu "
-                                  "(or trainer.accelerator=cpu)")
+                raise ConfigError(
+                    f"trainer.accelerator={acc}: this machine has no CUDA device; use trainer=cpu "
+                    "(or trainer.accelerator=cpu)"
+                )
         if t.get("precision") is not None:
             from typing import get_args
 
@@ -183,8 +190,13 @@ def validate_run(cfg: DictConfig) -> None:
             allowed = [str(p) for lit in get_args(_PRECISION_INPUT) for p in get_args(lit)]
             if str(t.precision) not in allowed:
                 raise ConfigError(f"trainer.precision={t.precision!r}: expected one of {', '.join(allowed)}")
-        for key, low in (("max_steps", -1), ("num_nodes", 1), ("accumulate_grad_batches", 1),
-                         ("checkpoint_every_n_steps", 1), ("log_every_n_steps", 1)):
+        for key, low in (
+            ("max_steps", -1),
+            ("num_nodes", 1),
+            ("accumulate_grad_batches", 1),
+            ("checkpoint_every_n_steps", 1),
+            ("log_every_n_steps", 1),
+        ):
             if t.get(key) is not None:
                 _int(t.get(key), f"trainer.{key}", low)
         if t.get("devices") is not None and str(t.devices) not in ("auto", "-1"):
@@ -208,8 +220,9 @@ def validate_run(cfg: DictConfig) -> None:
                 for mode in mode_names():
                     sec = e.get(mode) if isinstance(e.get(mode), (dict, DictConfig)) else {}
                     if sec.get("tasks"):
-                        _check_tasks(_list(sec.get("tasks"), f"eval.{mode}.tasks", lambda v, n: str(v)), "",
-                                     f"eval.{mode}.tasks")
+                        _check_tasks(
+                            _list(sec.get("tasks"), f"eval.{mode}.tasks", lambda v, n: str(v)), "", f"eval.{mode}.tasks"
+                        )
                     for pair in sec.get("pairs") or []:
                         src, sep, tgt = str(pair).partition(":")
                         if not sep or not src or not tgt:

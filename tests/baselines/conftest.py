@@ -29,8 +29,16 @@ SMALL_SYNTH = {"synth-mimic": 96, "synth-ptbxl": 160, "synth-cpsc2018": 120}
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ecg_encoders.text.offline import init_text_model_dir
 
-    return init_text_model_dir(REPORTS * 5, tmp_path_factory.mktemp("bert") / "tiny-bert", vocab_size=120,
-                               layers=2, width=32, heads=2, ffn_dim=64, max_positions=200)
+    return init_text_model_dir(
+        REPORTS * 5,
+        tmp_path_factory.mktemp("bert") / "tiny-bert",
+        vocab_size=120,
+        layers=2,
+        width=32,
+        heads=2,
+        ffn_dim=64,
+        max_positions=200,
+    )
 
 
 @pytest.fixture

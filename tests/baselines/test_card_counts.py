@@ -30,8 +30,13 @@ def _scored_ids(model) -> set[int]:
 
 
 def _text(path, **kw):
-    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path),
-            "freeze_layers": 1, **kw}
+    return {
+        "_target_": "ecg_encoders.text.presets.build_text_preset",
+        "name": "offline_default",
+        "path": str(path),
+        "freeze_layers": 1,
+        **kw,
+    }
 
 
 def _models(name: str, bert):
@@ -47,8 +52,11 @@ def _models(name: str, bert):
     if name == "esi":
         from baselines.esi.model import ESI
 
-        return ESI(text_encoder=_text(bert, causal=True, add_trailing_cls=True, pooling="last"), decoder_layers=1,
-                   decoder_heads=2)
+        return ESI(
+            text_encoder=_text(bert, causal=True, add_trailing_cls=True, pooling="last"),
+            decoder_layers=1,
+            decoder_heads=2,
+        )
     from baselines.heartlang.model import HeartLangMSM
 
     return HeartLangMSM()

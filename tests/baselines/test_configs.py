@@ -6,17 +6,20 @@ import inspect
 
 import pytest
 import yaml
+from bl_e2e import REPO, compose
 from hydra.utils import get_object
 
 from baselines.registry import CONFIG_VARIANTS, METHODS, register_method
-from bl_e2e import REPO, compose
 from ecg_data.registry import UnknownNameError
 from ecg_text_align.components import locate
 from ecg_text_align.module import PretrainModule
 
 OURS = ["merl", "esi", "heartlang", "random_init"]
-PAPER = {"merl_paper": ("merl", "resnet18_1d", "merl"), "esi_paper": ("esi", "convnextv2_1d", "base"),
-         "heartlang_paper": ("heartlang", "heartlang", "base")}
+PAPER = {
+    "merl_paper": ("merl", "resnet18_1d", "merl"),
+    "esi_paper": ("esi", "convnextv2_1d", "base"),
+    "heartlang_paper": ("heartlang", "heartlang", "base"),
+}
 #: stage function -> the model class whose __init__ takes its remaining keyword arguments
 MODEL_OF = {
     "baselines.merl.stages.merl_stage": "baselines.merl.model:MERL",
@@ -112,7 +115,10 @@ def test_summary_cli_lists_the_paper_presets(capsys):
 
     main(["--no-tiny", "--encoders", "resnet18_1d", "convnextv2_1d", "heartlang"])
     out = capsys.readouterr().out
-    for enc, preset, n in [("resnet18_1d", "merl", "4,389,760"), ("convnextv2_1d", "base", "85,558,528"),
-                           ("heartlang", "base", "38,262,528")]:
+    for enc, preset, n in [
+        ("resnet18_1d", "merl", "4,389,760"),
+        ("convnextv2_1d", "base", "85,558,528"),
+        ("heartlang", "base", "38,262,528"),
+    ]:
         line = next(l for l in out.splitlines() if enc in l and f" {preset} " in l)
         assert n in line or n.replace(",", "") in line, line

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from bl_e2e import compose, smoke_overrides
 
 from benchmarks.pipeline import run
-from bl_e2e import compose, smoke_overrides
 
 TASKS = ("synth_ptbxl_super", "synth_cpsc2018")
 
@@ -35,15 +35,21 @@ def _check(tmp: Path, method: str, zero_shot: bool, fractions: list[str]) -> Non
     assert f"| {method} " in board
 
 
-@pytest.mark.parametrize("method,zero_shot", [("merl", True), ("esi", True), ("heartlang", False), ("random_init", False)])
+@pytest.mark.parametrize(
+    "method,zero_shot", [("merl", True), ("esi", True), ("heartlang", False), ("random_init", False)]
+)
 def test_tiny_method_smoke_to_leaderboard(method, zero_shot, tmp_path, small_synthetic):
     run(compose(smoke_overrides(method, tmp_path)))
     _check(tmp_path, method, zero_shot, ["100"])
-    res = json.loads((tmp_path / "results" / "synthetic" / method / TASKS[0] / "linear_probe-100-seed0.json").read_text())
+    res = json.loads(
+        (tmp_path / "results" / "synthetic" / method / TASKS[0] / "linear_probe-100-seed0.json").read_text()
+    )
     # random init: the card's hash is derived from tower config + seed (no checkpoint file)
     assert res["checkpoint_hash"].startswith("init-") == (method == "random_init")
     # per-dataset inputs through the runner (checkpoint loaded, wrapped): HeartLang only, the others as before
-    cpsc = json.loads((tmp_path / "results" / "synthetic" / method / TASKS[1] / "linear_probe-100-seed0.json").read_text())
+    cpsc = json.loads(
+        (tmp_path / "results" / "synthetic" / method / TASKS[1] / "linear_probe-100-seed0.json").read_text()
+    )
     if method == "heartlang":
         assert res["input_preparation"]["preset"] == "heartlang-ptbxl" and res["input_preparation"]["fit"]["std"] > 0
         assert cpsc["input_preparation"]["preset"] == "heartlang-cpsc2018"
@@ -53,11 +59,20 @@ def test_tiny_method_smoke_to_leaderboard(method, zero_shot, tmp_path, small_syn
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,zero_shot", [("merl", True), ("esi", True), ("heartlang", False), ("random_init", False)])
+@pytest.mark.parametrize(
+    "method,zero_shot", [("merl", True), ("esi", True), ("heartlang", False), ("random_init", False)]
+)
 def test_tiny_preset_full_schedule(method, zero_shot, tmp_path, small_synthetic):
-    overrides = [o for o in smoke_overrides(method, tmp_path, fractions="[0.1,1.0]") if not o.startswith("method.")
-                 and not o.startswith("trainer.max_steps")]  # keeps bl_e2e.NO_HYP
+    overrides = [
+        o
+        for o in smoke_overrides(method, tmp_path, fractions="[0.1,1.0]")
+        if not o.startswith("method.") and not o.startswith("trainer.max_steps")
+    ]  # keeps bl_e2e.NO_HYP
     run(compose(overrides))
     _check(tmp_path, method, zero_shot, ["10", "100"])
-    cfg = json.loads(next((tmp_path / "runs" / method).glob("*/COMPLETE.json")).read_text()) if method != "random_init" else {}
+    cfg = (
+        json.loads(next((tmp_path / "runs" / method).glob("*/COMPLETE.json")).read_text())
+        if method != "random_init"
+        else {}
+    )
     assert method == "random_init" or cfg

@@ -6,17 +6,18 @@ import math
 
 import pytest
 import torch
+from test_models import REPORTS, _ecg, _text
 
 from baselines.esi.model import ESI
 from baselines.heartlang.model import HeartLangMSM
 from baselines.merl.model import MERL
-from test_models import REPORTS, _ecg, _text
 
 
 def _merl(tiny_bert_dir, **kw) -> MERL:
     torch.manual_seed(0)
-    return MERL(text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"),
-                proj_hidden=16, **kw)
+    return MERL(
+        text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"), proj_hidden=16, **kw
+    )
 
 
 def test_merl_text_tower_is_never_trained_by_default(tiny_bert_dir):
@@ -50,7 +51,9 @@ def test_merl_probe_feature_is_the_backbone_average_with_batch_statistics(tiny_b
     running = [b.running_mean.clone() for b in m.ecg.backbone.modules() if isinstance(b, torch.nn.BatchNorm1d)]
     # batch statistics: a record's feature depends on the rest of the batch; eval-mode statistics do not
     assert not torch.allclose(m.encode_ecg_probe(x[:3]), f[:3], atol=1e-5)
-    torch.testing.assert_close(m.encode_ecg_probe(x[:3], bn_train_mode=False), m.encode_ecg_probe(x, bn_train_mode=False)[:3])
+    torch.testing.assert_close(
+        m.encode_ecg_probe(x[:3], bn_train_mode=False), m.encode_ecg_probe(x, bn_train_mode=False)[:3]
+    )
     after = [b.running_mean for b in m.ecg.backbone.modules() if isinstance(b, torch.nn.BatchNorm1d)]
     assert all(torch.equal(a, b) for a, b in zip(running, after))  # running statistics untouched
     assert not m.training
@@ -73,8 +76,12 @@ def test_heartlang_original_masking_puts_loss_on_padding_slots():
 
 def _esi(tiny_bert_dir, **kw) -> ESI:
     torch.manual_seed(0)
-    return ESI(text_encoder=_text(tiny_bert_dir, causal=True, add_trailing_cls=True, pooling="last", max_length=160),
-               decoder_layers=1, decoder_heads=2, **kw)
+    return ESI(
+        text_encoder=_text(tiny_bert_dir, causal=True, add_trailing_cls=True, pooling="last", max_length=160),
+        decoder_layers=1,
+        decoder_heads=2,
+        **kw,
+    )
 
 
 def test_esi_defaults_follow_the_original(tiny_bert_dir):
@@ -153,17 +160,29 @@ def test_coca_decoder_is_causal_and_parameter_count_matches_esi():
 def test_merl_vit_tower_gets_merls_proj_e_head(tiny_bert_dir):
     """MERL's default config uses vit_tiny (config.yaml:3) with proj_e = Linear-BN-ReLU-Linear-BN (utils_builder.py:80-98)."""
     torch.manual_seed(0)
-    m = MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "tiny"}, proj_out=16,
-             text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"), proj_hidden=8)
-    assert m.vit_head and [type(l).__name__ for l in m.proj_ecg] == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d"]
+    m = MERL(
+        ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "tiny"},
+        proj_out=16,
+        text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"),
+        proj_hidden=8,
+    )
+    assert m.vit_head and [type(l).__name__ for l in m.proj_ecg] == [
+        "Linear",
+        "BatchNorm1d",
+        "ReLU",
+        "Linear",
+        "BatchNorm1d",
+    ]
     assert m.views.linear1.in_features == m.ecg.pooled_dim and m.views.linear1.out_features == 16
     m.train()
     losses = m.compute_losses({"ecg": torch.randn(4, 12, 5000), "report": REPORTS})
     losses["loss"].backward()
     assert m.proj_ecg[0].weight.grad is not None
     assert m.encode_ecg(torch.randn(3, 12, 5000)).shape == (3, 16) == (3, m.encode_text(["Normal ECG"]).shape[1])
-    paper = MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "merl_vit_tiny"},
-                 text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"))
+    paper = MERL(
+        ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "merl_vit_tiny"},
+        text_encoder=_text(tiny_bert_dir, causal=False, add_trailing_cls=False, pooling="pooler"),
+    )
     extra = sum(p.numel() for p in paper.proj_ecg.parameters()) + sum(p.numel() for p in paper.views.parameters())
     assert extra == (192 * 256 + 256) + 2 * 256 + (256 * 256 + 256) + 2 * 256 + 2 * 192 * 256
 
@@ -173,10 +192,9 @@ def test_esi_captions_open_with_age_and_sex_from_the_patients_table(tiny_bert_di
     caption. The MIMIC reader reads the table beside the ECG files; the data module serves it per cache row."""
     import types
 
+    from baselines.esi.model import demographics_sentence
     from ecg_data.synthetic import ensure_preset
     from ecg_text_align.data import PretrainDataModule
-
-    from baselines.esi.model import demographics_sentence
 
     root = ensure_preset("synth-mimic", n=40)
     assert (root / "patients.csv").is_file()  # the synthetic corpus writes the hosp table too
@@ -195,7 +213,9 @@ def test_esi_captions_open_with_age_and_sex_from_the_patients_table(tiny_bert_di
     batch = {"report": ["Sinus rhythm.", "Atrial fibrillation."], "index": torch.tensor([0, 1])}
     caps = m.captions(batch["report"], m.batch_demographics(batch))
     age, sex = demo[0]
-    assert caps[0].startswith(f"Patient: {age}-year-old {'male' if sex == 'M' else 'female'}. ECG findings: Sinus rhythm")
+    assert caps[0].startswith(
+        f"Patient: {age}-year-old {'male' if sex == 'M' else 'female'}. ECG findings: Sinus rhythm"
+    )
     assert demographics_sentence(None, None) == ""
     off = _esi(tiny_bert_dir, caption_demographics=False)
     assert off.captions(["Sinus rhythm."], [(50, "F")])[0].startswith("ECG findings:")

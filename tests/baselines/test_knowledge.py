@@ -18,8 +18,10 @@ def test_normalisation_and_statement_split():
 def test_enrichment_counts_matched_and_unmatched(caplog):
     kb = KnowledgeBase({"_about": "meta", "sinus rhythm": "P before every QRS.", "lbbb": "Wide QRS, broad R in V6."})
     cap = kb.enrich("Sinus rhythm. LBBB. Weird new finding.")
-    assert cap == ("ECG findings: Sinus rhythm, LBBB, Weird new finding. Potential ECG waveforms: "
-                   "P before every QRS. Wide QRS, broad R in V6.")
+    assert cap == (
+        "ECG findings: Sinus rhythm, LBBB, Weird new finding. Potential ECG waveforms: "
+        "P before every QRS. Wide QRS, broad R in V6."
+    )
     assert kb.matched == 2 and kb.unmatched == {"weird new finding": 1}
     assert kb.coverage() == pytest.approx(2 / 3)
     # a compound statement matches when each of its "with" parts does

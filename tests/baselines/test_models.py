@@ -22,14 +22,19 @@ REPORTS = [
 
 
 def _text(path, **kw):
-    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path),
-            "freeze_layers": 1, **kw}
+    return {
+        "_target_": "ecg_encoders.text.presets.build_text_preset",
+        "name": "offline_default",
+        "path": str(path),
+        "freeze_layers": 1,
+        **kw,
+    }
 
 
 def _ecg(n: int, fs: int = 500, seconds: int = 10) -> torch.Tensor:
     """Spiky ECG-like signals (R-peaks every 0.8 s) so the HeartLang tokenizer finds beats."""
     t = torch.arange(fs * seconds) / fs
-    beat = torch.exp(-((t % 0.8) - 0.4) ** 2 / (2 * 0.01**2))
+    beat = torch.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))
     g = torch.Generator().manual_seed(0)
     return beat.expand(n, 12, -1) + 0.05 * torch.randn(n, 12, fs * seconds, generator=g)
 
@@ -72,8 +77,11 @@ def test_merl_two_dropout_views_differ_only_in_training():
 
 def test_esi_losses_causal_text_and_enrichment(tiny_bert_dir):
     torch.manual_seed(0)
-    m = ESI(text_encoder=_text(tiny_bert_dir, causal=True, add_trailing_cls=True, pooling="last", max_length=160),
-            decoder_layers=1, decoder_heads=2)
+    m = ESI(
+        text_encoder=_text(tiny_bert_dir, causal=True, add_trailing_cls=True, pooling="last", max_length=160),
+        decoder_layers=1,
+        decoder_heads=2,
+    )
     assert m.input_spec.preset == "esi"
     captions = m.captions(REPORTS)
     assert "Potential ECG waveforms:" in captions[0] and captions[0].startswith("ECG findings: Sinus rhythm")
@@ -87,8 +95,12 @@ def test_esi_losses_causal_text_and_enrichment(tiny_bert_dir):
 
 def test_esi_caption_state_never_sees_the_token_it_predicts(tiny_bert_dir):
     """The causal stack: changing token i+1 must not change the text state at position i (which predicts it)."""
-    m = ESI(text_encoder=_text(tiny_bert_dir, causal=True, add_trailing_cls=True, pooling="last"), decoder_layers=1,
-            decoder_heads=2, enrich_captions=False).eval()
+    m = ESI(
+        text_encoder=_text(tiny_bert_dir, causal=True, add_trailing_cls=True, pooling="last"),
+        decoder_layers=1,
+        decoder_heads=2,
+        enrich_captions=False,
+    ).eval()
     t = m.text.tokenize(["sinus rhythm. normal ecg."])
     ids = t["input_ids"].clone()
     i = 2
@@ -148,7 +160,8 @@ def test_heartlang_declares_its_per_dataset_downstream_inputs():
     msm = HeartLangMSM()
     got = {name: preset_for(msm, SimpleNamespace(name=name, dataset=TASKS.get(name).dataset)) for name in TASKS.names()}
     assert {n: got[n] for n in ("ptbxl_super", "ptbxl_form", "synth_ptbxl_rhythm")} == dict.fromkeys(
-        ("ptbxl_super", "ptbxl_form", "synth_ptbxl_rhythm"), "heartlang-ptbxl")
+        ("ptbxl_super", "ptbxl_form", "synth_ptbxl_rhythm"), "heartlang-ptbxl"
+    )
     assert got["cpsc2018"] == got["cpsc2018_full"] == got["synth_cpsc2018"] == "heartlang-cpsc2018"
     assert got["csn"] == got["csn_exact"] == "heartlang-csn"
     assert got["g12ec"] == got["code15"] == got["mimic_iv_ecg"] == got["synth_mimic"] == "heartlang"
@@ -174,7 +187,6 @@ def test_random_init_is_a_function_of_config_and_seed():
 def test_stage_passes_prompt_class_order_to_the_datamodule(monkeypatch, tmp_path, tiny_bert_dir):
     """Validation labels must be selected by the prompts' class names, in the prompts' order (not by position)."""
     import ecg_text_align.train as train
-
     from baselines.merl.stages import merl_stage
 
     seen = {}
@@ -185,8 +197,22 @@ def test_stage_passes_prompt_class_order_to_the_datamodule(monkeypatch, tmp_path
 
     monkeypatch.setattr(train, "fit", fake_fit)
     zs = {"synth_ptbxl_super": {"NORM": ["Normal ECG"], "MI": ["Myocardial infarction"], "CD": ["LBBB"]}}
-    merl_stage(run_dir=tmp_path, inputs={"text_lm": tiny_bert_dir}, pretrain_data={"name": "synth-mimic", "task": "synth_mimic"},
-               trainer={}, seed=0, zero_shot=zs, text_from="text_lm", proj_hidden=8,
-               text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                             "causal": False, "add_trailing_cls": False, "pooling": "pooler", "freeze_layers": 1})
+    merl_stage(
+        run_dir=tmp_path,
+        inputs={"text_lm": tiny_bert_dir},
+        pretrain_data={"name": "synth-mimic", "task": "synth_mimic"},
+        trainer={},
+        seed=0,
+        zero_shot=zs,
+        text_from="text_lm",
+        proj_hidden=8,
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "causal": False,
+            "add_trailing_cls": False,
+            "pooling": "pooler",
+            "freeze_layers": 1,
+        },
+    )
     assert seen == {"classes": {"synth_ptbxl_super": ["NORM", "MI", "CD"]}, "preset": "merl"}

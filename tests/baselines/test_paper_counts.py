@@ -40,8 +40,10 @@ def test_melp_paper_count_reconciles_with_the_original(bert_from_config):
     bert_from_config(30522)
     pooler = {"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 12, "heads": 8}
     with torch.device("meta"):
-        m = MELP(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp", "pooler": pooler},
-                 text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "heart_bert"})
+        m = MELP(
+            ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp", "pooler": pooler},
+            text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "heart_bert"},
+        )
         w2v_heads = _n(Wav2Vec2Pretrainer(m.ecg_tower.encoder)) - _n(m.ecg_tower.encoder)
         lm_head_bert = _n(BertLMHeadModel(BertConfig(vocab_size=30523, is_decoder=True)))
     mask_emb = 768
@@ -62,9 +64,18 @@ def test_merl_paper_count_reconciles_with_the_original(bert_from_config):
 
     bert_from_config(30522)
     with torch.device("meta"):
-        m = MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "merl"},
-                 text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "medcpt", "causal": False,
-                               "add_trailing_cls": False, "pooling": "pooler", "freeze_layers": 6, "max_length": 256})
+        m = MERL(
+            ecg_encoder={"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "merl"},
+            text_encoder={
+                "_target_": "ecg_encoders.text.presets.build_text_preset",
+                "name": "medcpt",
+                "causal": False,
+                "add_trailing_cls": False,
+                "pooling": "pooler",
+                "freeze_layers": 6,
+                "max_length": 256,
+            },
+        )
     ours = _n(m)  # MERL uses the BERT pooler (pooler_output), so it counts
     assert ours == 114_265_728
     unused_fc = 512 * 10 + 10  # utils/resnet1d.py:64,74: ResNet's classifier Linear(512, num_classes=10), never called
@@ -78,9 +89,22 @@ def test_esi_paper_count_reconciles_with_the_original(bert_from_config):
 
     bert_from_config(28895)
     with torch.device("meta"):
-        m = ESI(ecg_encoder={"_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d", "preset": "base", "downsample_norm": "time"},
-                text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "biolinkbert", "causal": True,
-                              "add_trailing_cls": True, "pooling": "last", "freeze_layers": 0, "max_length": 500})
+        m = ESI(
+            ecg_encoder={
+                "_target_": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d",
+                "preset": "base",
+                "downsample_norm": "time",
+            },
+            text_encoder={
+                "_target_": "ecg_encoders.text.presets.build_text_preset",
+                "name": "biolinkbert",
+                "causal": True,
+                "add_trailing_cls": True,
+                "pooling": "last",
+                "freeze_layers": 0,
+                "max_length": 500,
+            },
+        )
     ours = _n(m) - _unused(m) + POOLER  # ESI's AutoModel keeps its pooler (unused by its loss too)
     assert ours == 313_513_217
     assert _n(m.ecg) == 85_558_528 and _n(m.decoder) == 95_560_704 + 768 + 768 * 28896
@@ -114,7 +138,10 @@ def test_random_init_paper_tower_is_melps():
     from ecg_text_align.components import build
 
     cfg = OmegaConf.to_container(compose(["experiment=random_init_paper"]), resolve=True)
-    melp = {s["name"]: s for s in OmegaConf.to_container(compose(["experiment=melp_paper"]), resolve=True)["method"]["stages"]}
+    melp = {
+        s["name"]: s
+        for s in OmegaConf.to_container(compose(["experiment=melp_paper"]), resolve=True)["method"]["stages"]
+    }
     with torch.device("meta"):
         tower = build(dict(cfg["method"]["load"]["tower"]))
         paper = build(dict(melp["melp"]["ecg_tower"]))
@@ -134,14 +161,25 @@ def test_cards_count_the_scored_encoder_and_separately_the_training_model(bert_f
     pooler = {"shared_dim": 256, "caption_dim": 768, "n_queries_caption": 128, "n_queries_contrast": 12, "heads": 8}
     with torch.device("meta"):
         hl = HeartLangMSM(preset="base", vq_preset="base")
-        melp = MELP(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp",
-                               "pooler": pooler},
-                    text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "heart_bert"})
+        melp = MELP(
+            ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "melp", "pooler": pooler},
+            text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "heart_bert"},
+        )
     assert hl.card.n_parameters == _n(hl.encoder) == 38_262_528
     assert hl.card.n_parameters_training == _n(hl) == _n(hl.encoder) + _n(hl.head) + _n(hl.vq)
     assert round(hl.card.n_parameters_training / 1e6, 1) == 68.2
     t = melp.ecg_tower
     scored = _n(t.encoder) + _n(t.attn_pool_contrast) + _n(t.ln_contrast) + t.proj_contrast.numel()
     assert melp.card.n_parameters == scored
-    assert melp.card.n_parameters_training == _n(melp) == scored + _n(t.attn_pool_caption) + _n(t.ln_caption) \
-        + _n(melp.text) + _n(melp.decoder) + _n(melp.proj_text) + _n(melp.proj_sent) + _n(melp.logit_scale)
+    assert (
+        melp.card.n_parameters_training
+        == _n(melp)
+        == scored
+        + _n(t.attn_pool_caption)
+        + _n(t.ln_caption)
+        + _n(melp.text)
+        + _n(melp.decoder)
+        + _n(melp.proj_text)
+        + _n(melp.proj_sent)
+        + _n(melp.logit_scale)
+    )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 
-from omegaconf import OmegaConf
-
 from bl_e2e import compose
+from omegaconf import OmegaConf
 
 
 def _stages(experiment: str) -> dict[str, dict]:
@@ -51,7 +50,11 @@ def test_melp_paper_recipe():
     assert s0["select_on"] == "val_loss"
     assert (s0["trainer_overrides"]["checkpoint_best_k"], s0["trainer_overrides"]["early_stopping_patience"]) == (2, 5)
     assert (s0["cmsc_positives"], s0["cmsc_embedding"], s0["independent_half_masks"], s0["anneal_gumbel_temp"]) == (
-        "subject", "mean_linear", True, False)
+        "subject",
+        "mean_linear",
+        True,
+        False,
+    )
     assert tuple(s0["betas"]) == (0.9, 0.95) and s0["weight_decay"] == 0.2
     assert melp["trainer_overrides"]["early_stopping_patience"] == 5  # main_pretrain.py:54-55
     assert s0["decay_1d_params"] is True and melp["decay_1d_params"] is True  # base_pretrain_model.py:45

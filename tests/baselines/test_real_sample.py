@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bl_e2e import REPO
 
 
@@ -17,12 +16,32 @@ def test_real_sample_table_for_random_init(tmp_path, ptbxl500, monkeypatch):
     spec.loader.exec_module(mod)
     monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
     out = tmp_path / "board" / "sample.md"
-    assert mod.main(["--methods", "random_init", "--sample", str(ptbxl500), "--run-store", str(tmp_path / "runs"),
-                     "--results", str(tmp_path / "results"), "--out", str(out), "--override", "eval.bootstrap=20"]) == 0
+    assert (
+        mod.main(
+            [
+                "--methods",
+                "random_init",
+                "--sample",
+                str(ptbxl500),
+                "--run-store",
+                str(tmp_path / "runs"),
+                "--results",
+                str(tmp_path / "results"),
+                "--out",
+                str(out),
+                "--override",
+                "eval.bootstrap=20",
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     sizes = mod.split_sizes(tmp_path / "runs" / "ptbxl500-root")
     assert sum(sizes.values()) <= 500 and sizes["test"] > 0
-    assert f"n = {sum(sizes.values())} records with a super-class label" in text and f"10 test (n = {sizes['test']})" in text
+    assert (
+        f"n = {sum(sizes.values())} records with a super-class label" in text
+        and f"10 test (n = {sizes['test']})" in text
+    )
     assert "| random_init " in text and "Linear probe, 100%" in text
     assert str(ptbxl500.resolve()) not in text and "◊" in text  # no machine path; partial data is marked
     assert not list((tmp_path / "results").glob("synthetic/**/*.json"))  # real results only, own directory

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bl_e2e import REPO, compose
 
 DOC = REPO / "docs" / "adding-a-method.md"
@@ -29,16 +28,23 @@ def write_doc_files(dest: Path) -> list[Path]:
 
 
 def _short(tmp: Path) -> list[str]:
-    return ["trainer.max_steps=3", "trainer.val_check_interval=null", "eval=quick", "eval.fractions=[1.0]",
-            "eval.bootstrap=20", "dataset.tasks=[synth_ptbxl_super,synth_cpsc2018]", f"run_store={tmp / 'runs'}",
-            f"results_dir={tmp / 'results'}", f"leaderboard_dir={tmp / 'leaderboard'}"]
+    return [
+        "trainer.max_steps=3",
+        "trainer.val_check_interval=null",
+        "eval=quick",
+        "eval.fractions=[1.0]",
+        "eval.bootstrap=20",
+        "dataset.tasks=[synth_ptbxl_super,synth_cpsc2018]",
+        f"run_store={tmp / 'runs'}",
+        f"results_dir={tmp / 'results'}",
+        f"leaderboard_dir={tmp / 'leaderboard'}",
+    ]
 
 
 def test_user_method_outside_the_repo_to_a_leaderboard_row(tmp_path, small_synthetic, monkeypatch):
+    from baselines.registry import METHODS, register_method
     from benchmarks.pipeline import run
     from benchmarks.run import expand_method_dir
-
-    from baselines.registry import METHODS, register_method
 
     user_dir = tmp_path / "my_methods"
     write_doc_files(user_dir)
@@ -73,10 +79,25 @@ def test_user_method_via_the_cli(tmp_path):
     user_dir = tmp_path / "my_methods"
     write_doc_files(user_dir)
     src = [str(REPO / "packages" / p / "src") for p in ("ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval")]
-    env = {"PYTHONPATH": ":".join([*src, str(REPO)]), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
-           "ECG_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "method=my_method",
-                           f"method_dir={user_dir}", *_short(tmp_path)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    env = {
+        "PYTHONPATH": ":".join([*src, str(REPO)]),
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": "1",
+        "ECG_CACHE": str(tmp_path / "cache"),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "method=my_method",
+            f"method_dir={user_dir}",
+            *_short(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| my_method " in (tmp_path / "leaderboard" / "README.md").read_text()

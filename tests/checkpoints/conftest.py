@@ -14,7 +14,11 @@ for p in (REPO, REPO / "tests" / "baselines"):  # `benchmarks`/`baselines` packa
         sys.path.insert(0, str(p))
 
 SMALL_SYNTH = {"synth-mimic": 96, "synth-ptbxl": 160, "synth-cpsc2018": 120}
-REPORTS = ["Sinus rhythm. Normal ECG.", "Atrial fibrillation. Abnormal ECG.", "Sinus bradycardia. Left bundle branch block."]
+REPORTS = [
+    "Sinus rhythm. Normal ECG.",
+    "Atrial fibrillation. Abnormal ECG.",
+    "Sinus bradycardia. Left bundle branch block.",
+]
 
 
 @pytest.fixture
@@ -30,5 +34,13 @@ def small_synthetic(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ecg_encoders.text.offline import init_text_model_dir
 
-    return init_text_model_dir(REPORTS * 5, tmp_path_factory.mktemp("bert") / "tiny-bert", vocab_size=120,
-                               layers=2, width=32, heads=2, ffn_dim=64, max_positions=200)
+    return init_text_model_dir(
+        REPORTS * 5,
+        tmp_path_factory.mktemp("bert") / "tiny-bert",
+        vocab_size=120,
+        layers=2,
+        width=32,
+        heads=2,
+        ffn_dim=64,
+        max_positions=200,
+    )

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from bl_e2e import compose, smoke_overrides
 
 from benchmarks.pipeline import run
 from benchmarks.pipeline.checkpoints import classify_ckpt
 from benchmarks.pipeline.errors import ConfigError
-from bl_e2e import compose, smoke_overrides
 from ecg_encoders.released import manifest, random_state
 
 
@@ -64,7 +64,11 @@ def test_hub_id_resolves_from_the_local_cache_offline_or_says_how(tmp_path, monk
     with pytest.raises(ConfigError) as err:
         classify_ckpt("hf:fuyingw/MELP_Encoder")
     msg = str(err.value)
-    assert "fuyingw/MELP_Encoder" in msg and "not in the local Hugging Face cache" in msg and "huggingface-cli download" in msg
+    assert (
+        "fuyingw/MELP_Encoder" in msg
+        and "not in the local Hugging Face cache" in msg
+        and "huggingface-cli download" in msg
+    )
     assert "Traceback" not in msg
 
 
@@ -86,7 +90,9 @@ def test_export_loads_from_hub_cache(tmp_path, monkeypatch):
 
 def test_released_weights_scored_end_to_end_with_their_own_row(tmp_path, small_synthetic):
     f = _merl_file(tmp_path / "released" / "resnet18_ckpt.pth")
-    overrides = [o for o in smoke_overrides("merl", tmp_path, tasks="[synth_ptbxl_super]") if not o.startswith("method.")]
+    overrides = [
+        o for o in smoke_overrides("merl", tmp_path, tasks="[synth_ptbxl_super]") if not o.startswith("method.")
+    ]
     summary = run(compose([*overrides, f"ckpt={f}", "stages=[zero_shot,linear_probe,publish]"]))
     base = tmp_path / "results" / "synthetic" / "merl (released weights)" / "synth_ptbxl_super"
     zs = json.loads((base / "zero_shot-seed0.json").read_text())

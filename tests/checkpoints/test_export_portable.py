@@ -13,17 +13,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from bl_e2e import compose, smoke_overrides
 
 from benchmarks.pipeline import run
-from bl_e2e import compose, smoke_overrides
 from ecg_text_align.module import PretrainModule
 from ecg_text_align.pretrained import from_pretrained
 
 MELP_FEW_STEPS = [
-    "method.stages.0.steps=2", "method.stages.0.warmup_steps=1", "method.stages.0.batch_size=8",
-    "method.stages.1.trainer_overrides.max_steps=2", "method.stages.1.total_steps=2", "method.stages.1.warmup_steps=1",
+    "method.stages.0.steps=2",
+    "method.stages.0.warmup_steps=1",
+    "method.stages.0.batch_size=8",
+    "method.stages.1.trainer_overrides.max_steps=2",
+    "method.stages.1.total_steps=2",
+    "method.stages.1.warmup_steps=1",
     "method.stages.1.data.batch_size=8",
-    "method.stages.2.warmup_steps=1", "method.stages.2.data.batch_size=8",
+    "method.stages.2.warmup_steps=1",
+    "method.stages.2.data.batch_size=8",
     "~method.stages.2.zero_shot.synth_ptbxl_super.HYP",  # the small corpus has no HYP in val
 ]
 TEXT_METHODS = {"melp", "merl", "esi"}
@@ -32,7 +37,7 @@ TEXT_METHODS = {"melp", "merl", "esi"}
 def _ecg(n: int, fs: int, length: int) -> torch.Tensor:
     """Spiky ECG-like signals (R-peaks every 0.8 s) so HeartLang's tokenizer finds beats."""
     t = torch.arange(length) / fs
-    beat = torch.exp(-((t % 0.8) - 0.4) ** 2 / (2 * 0.01**2))
+    beat = torch.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))
     return beat.expand(n, 12, -1) + 0.05 * torch.randn(n, 12, length, generator=torch.Generator().manual_seed(0))
 
 
@@ -49,7 +54,9 @@ def _same(a: dict, b: dict) -> None:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=f"{k} differs")
 
 
-@pytest.mark.parametrize("method", [pytest.param("melp", marks=pytest.mark.slow), "merl", "esi", "heartlang", "random_init"])
+@pytest.mark.parametrize(
+    "method", [pytest.param("melp", marks=pytest.mark.slow), "merl", "esi", "heartlang", "random_init"]
+)
 def test_run_exports_portable_model_and_moving_runs_keeps_loads(method, tmp_path, small_synthetic, monkeypatch):
     overrides = [*smoke_overrides(method, tmp_path), "stages=[pretrain]", *(MELP_FEW_STEPS if method == "melp" else [])]
     summary = run(compose(overrides))
@@ -105,9 +112,20 @@ def test_model_card_lists_the_runs_scores_after_evaluation(tmp_path, small_synth
     paper = json.loads((task_dir / "linear_probe_paper-100-seed0.json").read_text())
     # zero-shot is "not applicable" for random init: only the two probe cells are scores
     assert sorted(cells, key=lambda c: c["mode"]) == [
-        {"suite": "synthetic", "task": "synth_ptbxl_super", "mode": "linear_probe-100%",
-         "macro_auroc": probe["scores"]["macro_auroc"]},
-        {"suite": "synthetic", "task": "synth_ptbxl_super", "mode": "linear_probe_paper-100%",
-         "macro_auroc": paper["scores"]["macro_auroc"]}]
-    assert f"| synthetic | synth_ptbxl_super | linear_probe-100% | {100 * probe['scores']['macro_auroc']:.1f} |" in (
-        export / "README.md").read_text()
+        {
+            "suite": "synthetic",
+            "task": "synth_ptbxl_super",
+            "mode": "linear_probe-100%",
+            "macro_auroc": probe["scores"]["macro_auroc"],
+        },
+        {
+            "suite": "synthetic",
+            "task": "synth_ptbxl_super",
+            "mode": "linear_probe_paper-100%",
+            "macro_auroc": paper["scores"]["macro_auroc"],
+        },
+    ]
+    assert (
+        f"| synthetic | synth_ptbxl_super | linear_probe-100% | {100 * probe['scores']['macro_auroc']:.1f} |"
+        in (export / "README.md").read_text()
+    )

@@ -16,20 +16,34 @@ from ecg_text_align.components import build, upgrade_spec, upgrade_specs
 from ecg_text_align.module import CLASS_KEY, PretrainModule
 
 OLD_ECG = {"name": "resnet18_1d", "preset": "tiny"}
-OLD_TEXT = {"target": "ecg_encoders.text.presets:build_text_preset", "name": "offline_default", "causal": False,
-            "add_trailing_cls": False, "pooling": "pooler", "freeze_layers": 1}
+OLD_TEXT = {
+    "target": "ecg_encoders.text.presets:build_text_preset",
+    "name": "offline_default",
+    "causal": False,
+    "add_trailing_cls": False,
+    "pooling": "pooler",
+    "freeze_layers": 1,
+}
 
 
 def test_old_specs_convert_to_target() -> None:
     assert upgrade_spec(OLD_ECG) == {"_target_": "ecg_encoders.ecg.resnet1d.build_resnet18_1d", "preset": "tiny"}
-    assert upgrade_spec({"name": "wav2vec2"}) == {"_target_": "ecg_encoders.ecg.wav2vec2.build_wav2vec2",
-                                                 "preset": "tiny"}  # build_ecg_encoder's default preset
+    assert upgrade_spec({"name": "wav2vec2"}) == {
+        "_target_": "ecg_encoders.ecg.wav2vec2.build_wav2vec2",
+        "preset": "tiny",
+    }  # build_ecg_encoder's default preset
     assert upgrade_spec(OLD_TEXT)["_target_"] == "ecg_encoders.text.presets.build_text_preset"
     assert upgrade_spec(OLD_TEXT)["name"] == "offline_default"  # the preset name stays an argument
     new = {"_target_": "a.b.c", "name": "x"}
     assert upgrade_spec(new) == new
-    hp = upgrade_specs({"ecg_encoder": OLD_ECG, "nested": {"tower": {"target": "m.n:f", "k": 1}},
-                        "zero_shot": {"task": {"name": "not a spec"}}, "lr": 1e-3})
+    hp = upgrade_specs(
+        {
+            "ecg_encoder": OLD_ECG,
+            "nested": {"tower": {"target": "m.n:f", "k": 1}},
+            "zero_shot": {"task": {"name": "not a spec"}},
+            "lr": 1e-3,
+        }
+    )
     assert hp["ecg_encoder"]["_target_"].endswith("build_resnet18_1d")
     assert hp["nested"]["tower"] == {"_target_": "m.n.f", "k": 1}
     assert hp["zero_shot"] == {"task": {"name": "not a spec"}} and hp["lr"] == 1e-3  # only spec keys convert
@@ -46,16 +60,25 @@ def test_build_accepts_only_target() -> None:
 
 def _merl(tiny_bert_dir) -> MERL:
     torch.manual_seed(0)
-    return MERL(ecg_encoder=upgrade_spec(OLD_ECG), text_encoder={**upgrade_spec(OLD_TEXT), "path": str(tiny_bert_dir)},
-                proj_hidden=8)
+    return MERL(
+        ecg_encoder=upgrade_spec(OLD_ECG),
+        text_encoder={**upgrade_spec(OLD_TEXT), "path": str(tiny_bert_dir)},
+        proj_hidden=8,
+    )
 
 
 def test_old_checkpoint_loads_and_is_rewritten_in_target_form(tmp_path, tiny_bert_dir) -> None:
     m = _merl(tiny_bert_dir).eval()
     hp = dict(m.hparams)
     hp["ecg_encoder"], hp["text_encoder"] = dict(OLD_ECG), {**OLD_TEXT, "path": str(tiny_bert_dir)}  # as 0.1 wrote
-    torch.save({"state_dict": m.state_dict(), "hyper_parameters": hp,
-                CLASS_KEY: f"{type(m).__module__}:{type(m).__qualname__}"}, tmp_path / "old.ckpt")
+    torch.save(
+        {
+            "state_dict": m.state_dict(),
+            "hyper_parameters": hp,
+            CLASS_KEY: f"{type(m).__module__}:{type(m).__qualname__}",
+        },
+        tmp_path / "old.ckpt",
+    )
     loaded = PretrainModule.from_checkpoint(tmp_path / "old.ckpt")
     x = torch.randn(2, 12, 5000)
     torch.testing.assert_close(loaded.encode_ecg(x), m.encode_ecg(x))

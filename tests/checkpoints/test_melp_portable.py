@@ -15,17 +15,31 @@ from ecg_text_align.portable import relocate
 
 def _melp(text_dir):
     torch.manual_seed(0)
-    return MELP(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"},
-                text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                              "path": str(text_dir), "freeze_layers": 1},
-                shared_dim=32, decoder_layers=1, decoder_heads=2)
+    return MELP(
+        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny"},
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "path": str(text_dir),
+            "freeze_layers": 1,
+        },
+        shared_dim=32,
+        decoder_layers=1,
+        decoder_heads=2,
+    )
 
 
 def _save_like_lightning(m, path):
     """What ``from_checkpoint`` reads from a Lightning checkpoint (state dict, hyperparameters, class path)."""
     path.parent.mkdir(parents=True)
-    torch.save({"state_dict": m.state_dict(), "hyper_parameters": dict(m.hparams),
-                CLASS_KEY: f"{type(m).__module__}:{type(m).__qualname__}"}, path)
+    torch.save(
+        {
+            "state_dict": m.state_dict(),
+            "hyper_parameters": dict(m.hparams),
+            CLASS_KEY: f"{type(m).__module__}:{type(m).__qualname__}",
+        },
+        path,
+    )
 
 
 def test_moved_and_copied_melp_run_loads_its_own_text_tower(tmp_path, tiny_bert_dir):
@@ -54,7 +68,9 @@ def test_relocate_keeps_existing_paths_and_needs_two_components(tmp_path):
     (tmp_path / "a" / "text_lm" / "text_model").mkdir(parents=True)
     anchor = tmp_path / "a" / "melp" / "last.ckpt"
     assert relocate("/old/place/text_lm/text_model", anchor) == str(tmp_path / "a" / "text_lm" / "text_model")
-    assert relocate("/old/place/text_model", tmp_path / "b" / "x.ckpt") == "/old/place/text_model"  # not found: unchanged
+    assert (
+        relocate("/old/place/text_model", tmp_path / "b" / "x.ckpt") == "/old/place/text_model"
+    )  # not found: unchanged
     assert relocate("relative/dir", anchor) == "relative/dir"
 
 

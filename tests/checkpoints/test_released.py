@@ -13,16 +13,37 @@ from ecg_encoders.released import FORMATS, ReleasedFormatError, convert_released
 from ecg_encoders.released.base import MIMIC_LEADS, STANDARD_LEADS, InputAdapter
 from ecg_text_align.released import load_released
 
-INPUT = {"melp_encoder": (500, 5000), "ecgfm": (500, 5000), "merl_resnet18": (500, 5000), "merl_vit_tiny": (500, 5000),
-         "heartlang": (100, 1000)}
+INPUT = {
+    "melp_encoder": (500, 5000),
+    "ecgfm": (500, 5000),
+    "merl_resnet18": (500, 5000),
+    "merl_vit_tiny": (500, 5000),
+    "heartlang": (100, 1000),
+}
 #: tensors each format is known to leave out of the encoder (from the authors' code), by name
 IGNORED = {
-    "melp_encoder": {"logit_scale", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked",
-                     "ecg_encoder.quantizer.vars", "ecg_encoder.quantizer.weight_proj.weight",
-                     "ecg_encoder.quantizer.weight_proj.bias", "ecg_encoder.project_q.weight", "ecg_encoder.project_q.bias",
-                     "ecg_encoder.final_proj.weight", "ecg_encoder.final_proj.bias"},
-    "ecgfm": {"quantizer.vars", "quantizer.weight_proj.weight", "quantizer.weight_proj.bias", "project_q.weight",
-              "project_q.bias", "final_proj.weight", "final_proj.bias"},
+    "melp_encoder": {
+        "logit_scale",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+        "ecg_encoder.quantizer.vars",
+        "ecg_encoder.quantizer.weight_proj.weight",
+        "ecg_encoder.quantizer.weight_proj.bias",
+        "ecg_encoder.project_q.weight",
+        "ecg_encoder.project_q.bias",
+        "ecg_encoder.final_proj.weight",
+        "ecg_encoder.final_proj.bias",
+    },
+    "ecgfm": {
+        "quantizer.vars",
+        "quantizer.weight_proj.weight",
+        "quantizer.weight_proj.bias",
+        "project_q.weight",
+        "project_q.bias",
+        "final_proj.weight",
+        "final_proj.bias",
+    },
     "merl_resnet18": {"ecg_encoder.linear.weight", "ecg_encoder.linear.bias", "linear1.weight", "linear2.weight"},
     "merl_vit_tiny": {"linear1.weight", "linear2.weight"},
     "heartlang": {"lm_head.weight", "lm_head.bias"},
@@ -32,7 +53,7 @@ IGNORED = {
 
 def _spiky(n: int, fs: int, length: int) -> torch.Tensor:
     t = torch.arange(length) / fs
-    beat = torch.exp(-((t % 0.8) - 0.4) ** 2 / (2 * 0.01**2))
+    beat = torch.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))
     return beat.expand(n, 12, -1) + 0.05 * torch.randn(n, 12, length, generator=torch.Generator().manual_seed(0))
 
 
@@ -48,10 +69,14 @@ def test_manifest_has_provenance_and_every_key_is_consumed_or_ignored(fmt):
     assert set(conv.consumed) | set(conv.ignored) == set(state), "every released tensor is accounted for"
     assert not set(conv.consumed) & set(conv.ignored)
     if fmt == "heartlang_vqhbr":
-        assert set(conv.ignored) == {"quantize.embedding.cluster_size", "quantize.embedding.embed_avg",
-                                     "quantize.embedding.initted",
-                                     # never used by VQ-HBR; our tokenizer has none (removed for DDP, issue 11)
-                                     "encoder.mask_token", "decoder.mask_token"}
+        assert set(conv.ignored) == {
+            "quantize.embedding.cluster_size",
+            "quantize.embedding.embed_avg",
+            "quantize.embedding.initted",
+            # never used by VQ-HBR; our tokenizer has none (removed for DDP, issue 11)
+            "encoder.mask_token",
+            "decoder.mask_token",
+        }
     else:
         assert set(conv.ignored) == IGNORED[fmt]
     assert all(why for why in conv.ignored.values())
@@ -100,7 +125,11 @@ def test_merl_cls_token_folds_the_positional_embedding_counted_twice():
 
 
 def test_merl_encoder_only_file_uses_the_resnet_map(tmp_path):
-    keys = {k[len("ecg_encoder."):]: v for k, v in manifest("merl_resnet18")["keys"].items() if k.startswith("ecg_encoder.")}
+    keys = {
+        k[len("ecg_encoder.") :]: v
+        for k, v in manifest("merl_resnet18")["keys"].items()
+        if k.startswith("ecg_encoder.")
+    }
     torch.save(random_state(keys), tmp_path / "resnet18_encoder.pth")
     enc = load_released(tmp_path / "resnet18_encoder.pth")
     assert enc.encode_ecg(torch.randn(1, 12, 5000)).shape == (1, 512)
@@ -147,8 +176,14 @@ def test_pickled_objects_are_refused_without_opt_in(tmp_path, monkeypatch):
 def test_equivalence_with_fairseq_signals_when_importable():
     """Numerical equivalence against the authors' module (only where fairseq_signals_backbone is installed)."""
     fs = pytest.importorskip("fairseq_signals_backbone.models.wav2vec2.wav2vec2_cmsc")
-    cfg = fs.Wav2Vec2CMSCConfig(encoder_embed_dim=768, encoder_attention_heads=12, in_d=12, encoder_layers=2,
-                                encoder_ffn_embed_dim=3072, final_dim=256)
+    cfg = fs.Wav2Vec2CMSCConfig(
+        encoder_embed_dim=768,
+        encoder_attention_heads=12,
+        in_d=12,
+        encoder_layers=2,
+        encoder_ffn_embed_dim=3072,
+        final_dim=256,
+    )
     torch.manual_seed(0)
     theirs = fs.Wav2Vec2CMSCModel(cfg).eval()
     rel = convert_released({k: v for k, v in theirs.state_dict().items()})

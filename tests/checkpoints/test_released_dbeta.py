@@ -31,8 +31,11 @@ def _small() -> dict[str, torch.Tensor]:
 
 def _count(prefixes: tuple[str, ...]) -> int:
     keys = _keys()
-    return sum(torch.Size(s).numel() for k, s in keys.items()
-               if k.startswith(prefixes) and k != "language_encoder.encoder.embed_tokens.weight")  # tied to shared
+    return sum(
+        torch.Size(s).numel()
+        for k, s in keys.items()
+        if k.startswith(prefixes) and k != "language_encoder.encoder.embed_tokens.weight"
+    )  # tied to shared
 
 
 def test_manifest_is_the_authors_layout():
@@ -52,9 +55,22 @@ def test_whole_file_converts_every_tensor_consumed_or_ignored():
     assert set(conv.consumed) | set(conv.ignored) == set(state) and not set(conv.consumed) & set(conv.ignored)
     assert len(conv.consumed) == 263 and len(conv.ignored) == 382
     assert conv.ignored["language_encoder.encoder.embed_tokens.weight"].startswith("tied")
-    assert all(k.startswith(("multi_modal_ecg_layers", "multi_modal_language_layers", "multi_modal_ecg_pooler",
-                             "multi_modal_language_pooler", "modality_type_embeddings", "mlm_head", "mim_head",
-                             "itm_head", "language_encoder.encoder.embed_tokens")) for k in conv.ignored)
+    assert all(
+        k.startswith(
+            (
+                "multi_modal_ecg_layers",
+                "multi_modal_language_layers",
+                "multi_modal_ecg_pooler",
+                "multi_modal_language_pooler",
+                "modality_type_embeddings",
+                "mlm_head",
+                "mim_head",
+                "itm_head",
+                "language_encoder.encoder.embed_tokens",
+            )
+        )
+        for k in conv.ignored
+    )
     own = rel.model.state_dict()
     torch.testing.assert_close(own["ecg.class_embedding"], state["class_embedding"], rtol=0, atol=0)
     qkv = torch.cat([state[f"ecg_encoder.encoder.layers.5.self_attn.{x}_proj.weight"] for x in "qkv"])

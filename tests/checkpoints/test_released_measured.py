@@ -17,13 +17,21 @@ BN_STATS = ("running_mean", "running_var", "num_batches_tracked")
 #: counted on the original modules (``sum(p.numel() for p in m.parameters())``)
 ORIGINAL = {
     # ECGCLIP(resnet18): ecg_encoder (ResNet18, incl. the unused linear 512 -> 10), downconv, att_pool_head
-    "merl_resnet18": {"ecg_encoder.": 3_853_962, "ecg_encoder.linear.": 5_130, "downconv.": 131_328,
-                      "att_pool_head.": 409_600},
+    "merl_resnet18": {
+        "ecg_encoder.": 3_853_962,
+        "ecg_encoder.linear.": 5_130,
+        "downconv.": 131_328,
+        "att_pool_head.": 409_600,
+    },
     # ST_ECGFormer 'HeartLang' (modeling_pretrain.py:263-281): backbone + lm_head (8192 codes)
     "heartlang": {"": 44_562_176, "lm_head.": 6_299_648},
     # VQHBR 'vqhbr' (modeling_vqhbr.py:344-378): the EMA codebook is three requires_grad=False Parameters
-    "heartlang_vqhbr": {"": 25_698_528, "quantize.embedding.": 2_105_344, "encoder.mask_token": 768,
-                        "decoder.mask_token": 768},
+    "heartlang_vqhbr": {
+        "": 25_698_528,
+        "quantize.embedding.": 2_105_344,
+        "encoder.mask_token": 768,
+        "decoder.mask_token": 768,
+    },
 }
 OURS = {"merl_resnet18": 4_389_760, "heartlang": 38_262_528, "heartlang_vqhbr": 23_591_648}
 
@@ -83,8 +91,9 @@ def test_vqhbr_all_zero_real_beat_gets_the_code_of_a_zeroed_feature_as_in_the_or
     state = random_state(manifest("heartlang_vqhbr")["keys"])
     state["quantize.embedding.weight"] = F.normalize(torch.randn(8192, 128, generator=g), dim=-1)
     for i in (0, 2):
-        state[f"encode_task_layer.{i}.weight"] = 0.05 * torch.randn(state[f"encode_task_layer.{i}.weight"].shape,
-                                                                    generator=g)
+        state[f"encode_task_layer.{i}.weight"] = 0.05 * torch.randn(
+            state[f"encode_task_layer.{i}.weight"].shape, generator=g
+        )
     vq = convert_released(state).model.eval()
     pad = torch.arange(256)[None] >= 120
     beats = torch.randn(1, 256, 96, generator=g).masked_fill(pad[..., None], 0.0)
@@ -100,11 +109,10 @@ def test_vqhbr_all_zero_real_beat_gets_the_code_of_a_zeroed_feature_as_in_the_or
 
 def test_released_heartlang_weights_get_the_per_dataset_downstream_inputs():
     """Released HeartLang weights are scored with the same per-dataset inputs as the trained baseline (one table)."""
+    from baselines.heartlang.model import DOWNSTREAM_PRESETS
     from ecg_data.preprocess import HEARTLANG_DOWNSTREAM
     from ecg_eval.protocol import preset_for
     from ecg_text_align.released import ReleasedEncoder
-
-    from baselines.heartlang.model import DOWNSTREAM_PRESETS
 
     enc = ReleasedEncoder(convert_released(random_state(manifest("heartlang")["keys"])))
     assert dict(enc.input_spec.task_presets) == HEARTLANG_DOWNSTREAM == DOWNSTREAM_PRESETS

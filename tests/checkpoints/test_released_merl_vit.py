@@ -24,7 +24,7 @@ def _keys() -> dict[str, list[int]]:
 
 
 def _encoder_keys() -> dict[str, list[int]]:
-    return {k[len("ecg_encoder."):]: v for k, v in _keys().items() if k.startswith("ecg_encoder.")}
+    return {k[len("ecg_encoder.") :]: v for k, v in _keys().items() if k.startswith("ecg_encoder.")}
 
 
 def _n(module: torch.nn.Module) -> int:
@@ -36,8 +36,11 @@ def test_parameter_counts_match_the_original():
     tower = {k: v for k, v in keys.items() if k.startswith("ecg_encoder.")}
     assert len(tower) == ORIGINAL_TOWER_TENSORS
     assert sum(torch.Size(s).numel() for s in tower.values()) == ORIGINAL_TOWER_PARAMS  # the manifest is the original's
-    proj = {k: v for k, v in keys.items() if k.startswith("proj_e.") and not k.endswith(("running_mean", "running_var",
-                                                                                         "num_batches_tracked"))}
+    proj = {
+        k: v
+        for k, v in keys.items()
+        if k.startswith("proj_e.") and not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    }
     assert sum(torch.Size(s).numel() for s in proj.values()) == ORIGINAL_PROJ_E_PARAMS
     assert _n(build_vit1d("merl_vit_tiny")) == ORIGINAL_TOWER_PARAMS
     assert _n(MERLViT(build_vit1d("merl_vit_tiny")).proj_ecg) == ORIGINAL_PROJ_E_PARAMS
@@ -45,21 +48,31 @@ def test_parameter_counts_match_the_original():
 
 def test_whole_model_file_round_trips_into_tower_and_proj_e():
     state = random_state(_keys())
-    state.update({"lm_model.embeddings.word_embeddings.weight": torch.zeros(4, 8),  # text tower, by pattern
-                  "proj_t.0.weight": torch.zeros(8, 8)})
+    state.update(
+        {
+            "lm_model.embeddings.word_embeddings.weight": torch.zeros(4, 8),  # text tower, by pattern
+            "proj_t.0.weight": torch.zeros(8, 8),
+        }
+    )
     assert detect_format(state) == "merl_vit_tiny"
     rel = convert_released(state, source="vit_tiny_ckpt.pth")
     conv = rel.conversion
     assert isinstance(rel.model, MERLViT) and rel.method == "merl" and rel.preset == "merl"
     assert len(conv.consumed) == 162 and set(conv.consumed) | set(conv.ignored) == set(state)
-    assert set(conv.ignored) == {"linear1.weight", "linear2.weight", "lm_model.embeddings.word_embeddings.weight",
-                                 "proj_t.0.weight"}
+    assert set(conv.ignored) == {
+        "linear1.weight",
+        "linear2.weight",
+        "lm_model.embeddings.word_embeddings.weight",
+        "proj_t.0.weight",
+    }
     own = rel.model.state_dict()
     assert set(own) == set(conv.state)  # no missing, no unexpected keys
-    torch.testing.assert_close(own["ecg.blocks.3.attn.qkv.weight"], state["ecg_encoder.block3.attn.fn.to_qkv.weight"],
-                               rtol=0, atol=0)
-    torch.testing.assert_close(own["ecg.blocks.11.mlp.3.bias"], state["ecg_encoder.block11.ff.fn.net.3.bias"],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        own["ecg.blocks.3.attn.qkv.weight"], state["ecg_encoder.block3.attn.fn.to_qkv.weight"], rtol=0, atol=0
+    )
+    torch.testing.assert_close(
+        own["ecg.blocks.11.mlp.3.bias"], state["ecg_encoder.block11.ff.fn.net.3.bias"], rtol=0, atol=0
+    )
     torch.testing.assert_close(own["proj_ecg.4.running_var"], state["proj_e.4.running_var"], rtol=0, atol=0)
     rel.model.eval()
     x = torch.randn(2, 12, 5000)
@@ -86,9 +99,14 @@ def test_converted_tensors_load_into_the_merl_model_under_the_same_names(tiny_be
     from baselines.merl.model import MERL
 
     rel = convert_released(random_state(_keys()))
-    merl = MERL(ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "merl_vit_tiny"},
-                text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                              "path": str(tiny_bert_dir)})
+    merl = MERL(
+        ecg_encoder={"_target_": "ecg_encoders.ecg.vit1d.build_vit1d", "preset": "merl_vit_tiny"},
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "path": str(tiny_bert_dir),
+        },
+    )
     ours = {k: v for k, v in merl.state_dict().items() if k.startswith(("ecg.", "proj_ecg."))}
     assert {k: tuple(v.shape) for k, v in rel.conversion.state.items()} == {k: tuple(v.shape) for k, v in ours.items()}
 

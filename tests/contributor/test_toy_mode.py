@@ -75,20 +75,26 @@ def small_synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_toy_mode_through_the_harness(toy_mode_dir: Path, tmp_path: Path) -> None:
     """Registered by importing the file; ``harness.evaluate`` runs it, stamps and writes the result once."""
+    from ecg_data.synthetic import ensure_preset
+    from ecg_data.tasks import get_task
     from ecg_eval.harness import evaluate
     from ecg_eval.leaderboard import load_results, render
     from ecg_eval.modes import mode_names
     from ecg_eval.references import reference_encoder
     from ecg_eval.results import read_result
-    from ecg_data.synthetic import ensure_preset
-    from ecg_data.tasks import get_task
 
     importlib.import_module("my_toy_mode")
     assert "toy_norm" in mode_names()
     task = get_task("synth_cpsc2018", root=ensure_preset("synth-cpsc2018", n=120, seed=5))
     enc = reference_encoder("chance", preset="melp")  # an encoder without weights: reads only the record ids
-    out = evaluate(enc, task, "toy_norm", results_root=tmp_path / "results", embed_cache=tmp_path / "emb",
-                   mode_options={"scale": 2.0})
+    out = evaluate(
+        enc,
+        task,
+        "toy_norm",
+        results_root=tmp_path / "results",
+        embed_cache=tmp_path / "emb",
+        mode_options={"scale": 2.0},
+    )
     path = Path(out["result_path"])
     assert path == tmp_path / "results" / "synthetic" / "chance" / "synth_cpsc2018" / "toy_norm-seed0.json"
     written = read_result(path)  # schema-checked: the mode's score keys are required
@@ -99,8 +105,9 @@ def test_toy_mode_through_the_harness(toy_mode_dir: Path, tmp_path: Path) -> Non
     assert sorted(p.name for p in toy_mode_dir.iterdir() if p.is_file()) == ["my_toy_mode.py"]  # <= 2 files
 
 
-def test_toy_mode_as_a_runner_stage(toy_mode_dir: Path, tmp_path: Path, small_synthetic: None,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_toy_mode_as_a_runner_stage(
+    toy_mode_dir: Path, tmp_path: Path, small_synthetic: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``eval.mode_modules=[my_toy_mode] stages=[toy_norm,publish]``: planned, scored, skipped on a rerun, published."""
     import torch
     from hydra import compose, initialize_config_dir
@@ -112,10 +119,20 @@ def test_toy_mode_as_a_runner_stage(toy_mode_dir: Path, tmp_path: Path, small_sy
 
     ckpt = tmp_path / "toy.ckpt"
     torch.save({"w": torch.randn(12, 4, generator=torch.Generator().manual_seed(0))}, ckpt)
-    over = ["method=toy", f"ckpt={ckpt}", "stages=[toy_norm,publish]", "eval.mode_modules=[my_toy_mode]",
-            "+eval.toy_norm.scale=3.0", "eval.references=[]", "dataset.tasks=[synth_ptbxl_super,synth_cpsc2018]",
-            "eval.device=cpu", f"run_store={tmp_path / 'runs'}", f"results_dir={tmp_path / 'results'}",
-            f"leaderboard_dir={tmp_path / 'leaderboard'}", f"hydra.searchpath=[file://{TOY}]"]
+    over = [
+        "method=toy",
+        f"ckpt={ckpt}",
+        "stages=[toy_norm,publish]",
+        "eval.mode_modules=[my_toy_mode]",
+        "+eval.toy_norm.scale=3.0",
+        "eval.references=[]",
+        "dataset.tasks=[synth_ptbxl_super,synth_cpsc2018]",
+        "eval.device=cpu",
+        f"run_store={tmp_path / 'runs'}",
+        f"results_dir={tmp_path / 'results'}",
+        f"leaderboard_dir={tmp_path / 'leaderboard'}",
+        f"hydra.searchpath=[file://{TOY}]",
+    ]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose("config", overrides=over)
     summary = run(cfg)

@@ -12,7 +12,7 @@ import pytest
 import wfdb
 
 from ecg_data import cache as cache_mod
-from ecg_data.cache import CacheError, CachedSplit, build_cache, cache_dir_for, cached_split
+from ecg_data.cache import CachedSplit, CacheError, build_cache, cache_dir_for, cached_split
 from ecg_data.preprocess import CropPad, Preset, Resample, get_preset
 from ecg_data.record import LEADS
 
@@ -92,12 +92,16 @@ def test_key_depends_on_preset_ids_and_reader(fake_reader, fake_ids) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_resume_after_injected_crash_equals_uninterrupted_build(fake_reader, fake_ids, tmp_path: Path, workers: int) -> None:
+def test_resume_after_injected_crash_equals_uninterrupted_build(
+    fake_reader, fake_ids, tmp_path: Path, workers: int
+) -> None:
     reference = build_cache(fake_reader, fake_ids, "melp", workers=1, progress=False, out_dir=tmp_path / "ref")
 
     fake_reader.fail_on = "7"  # 7th id: chunks (1,2) (3,4) (5,6) finish, chunk (7,8) crashes
     with pytest.raises(RuntimeError, match="injected failure"):
-        build_cache(fake_reader, fake_ids, "melp", workers=workers, progress=False, chunk_size=2, out_dir=tmp_path / "run")
+        build_cache(
+            fake_reader, fake_ids, "melp", workers=workers, progress=False, chunk_size=2, out_dir=tmp_path / "run"
+        )
     path = cache_dir_for(fake_reader, fake_ids, get_preset("melp"), tmp_path / "run")
     progress = json.loads((path / "progress.json").read_text())
     assert progress["chunks_done"] == 3 and progress["rows"] == 6
@@ -105,7 +109,9 @@ def test_resume_after_injected_crash_equals_uninterrupted_build(fake_reader, fak
 
     fake_reader.fail_on = None
     fake_reader.reads = 0
-    resumed = build_cache(fake_reader, fake_ids, "melp", workers=1, progress=False, chunk_size=2, out_dir=tmp_path / "run")
+    resumed = build_cache(
+        fake_reader, fake_ids, "melp", workers=1, progress=False, chunk_size=2, out_dir=tmp_path / "run"
+    )
     assert fake_reader.reads == 4  # only the two unfinished chunks were read again
     assert np.array_equal(np.asarray(resumed.signals), np.asarray(reference.signals))
     assert resumed.index.equals(reference.index) and resumed.qc.equals(reference.qc)
@@ -147,7 +153,9 @@ def test_bad_arguments_raise_clear_errors(fake_reader) -> None:
 
 
 def test_cached_split_builds_the_tasks_split(fake_reader) -> None:
-    task = SimpleNamespace(name="fake_task", splits={"train": ["1", "2", "9"], "test": ["3"]}, reader=lambda: fake_reader)
+    task = SimpleNamespace(
+        name="fake_task", splits={"train": ["1", "2", "9"], "test": ["3"]}, reader=lambda: fake_reader
+    )
     split = cached_split(task, "train", "raw100", workers=1, progress=False)
     assert split.record_ids == ["1", "2"] and split.qc["record_id"].tolist() == ["9"]
     assert split.signals.shape == (2, 12, 1000) and split.fs == 100.0

@@ -128,7 +128,9 @@ def test_rows_restrict_the_loader_to_a_subset_of_the_cache(split16) -> None:
     got = [i for b in make_loader(split16, 2, rows=keep, drop_last=False) for i in b["index"].tolist()]
     assert sorted(got) == keep
     b = CachedBatchDataset(split16, rows=keep)[[1, 4]]
-    assert b["index"].tolist() == [2, 7] and torch.equal(b["ecg"], torch.from_numpy(np.asarray(split16.signals[[2, 7]])))
+    assert b["index"].tolist() == [2, 7] and torch.equal(
+        b["ecg"], torch.from_numpy(np.asarray(split16.signals[[2, 7]]))
+    )
     with pytest.raises(ValueError, match="rows must index"):
         CachedBatchDataset(split16, rows=[0, 8])
 

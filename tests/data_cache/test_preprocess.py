@@ -150,8 +150,17 @@ def test_compose_chains_in_order() -> None:
 
 
 def test_all_paper_presets_registered_with_distinct_keys_and_sources() -> None:
-    names = ["esi", "heartlang", "heartlang-cpsc2018", "heartlang-csn", "heartlang-ptbxl", "melp", "merl", "raw100",
-             "raw500"]
+    names = [
+        "esi",
+        "heartlang",
+        "heartlang-cpsc2018",
+        "heartlang-csn",
+        "heartlang-ptbxl",
+        "melp",
+        "merl",
+        "raw100",
+        "raw500",
+    ]
     assert PRESETS.names() == names
     keys = {get_preset(n).key() for n in names}
     assert len(keys) == len(names)
@@ -292,8 +301,12 @@ def test_fitted_preset_key_carries_the_statistics_and_what_they_were_fitted_on()
     preset = get_preset("heartlang-ptbxl")
     assert preset.without_last() is get_preset("raw100")  # shares raw100's cache
     a = preset.with_fitted(Standardize(0.01, 0.2, fitted_on="train-A"))
-    keys = {a.key(), preset.key(), preset.with_fitted(Standardize(0.02, 0.2, "train-A")).key(),
-            preset.with_fitted(Standardize(0.01, 0.3, "train-A")).key(),
-            preset.with_fitted(Standardize(0.01, 0.2, "train-B")).key()}
+    keys = {
+        a.key(),
+        preset.key(),
+        preset.with_fitted(Standardize(0.02, 0.2, "train-A")).key(),
+        preset.with_fitted(Standardize(0.01, 0.3, "train-A")).key(),
+        preset.with_fitted(Standardize(0.01, 0.2, "train-B")).key(),
+    }
     assert len(keys) == 5
     assert a.name == preset.name and a.split_normalization() == (get_preset("raw100"), a.transforms[-1])

@@ -4,14 +4,13 @@ old float32 caches still open under their old key, and the numpy/torch normalise
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from ecg_data import cache as cache_mod
-from ecg_data.cache import CacheError, CachedSplit, build_cache, cache_dir_for, resolve_storage
+from ecg_data.cache import CachedSplit, CacheError, build_cache, cache_dir_for, resolve_storage
 from ecg_data.paths import stable_hash
 from ecg_data.preprocess import MinMaxNormalize, ZScore, get_preset
 from ecg_data.torch_datasets import CachedECGDataset
@@ -49,7 +48,9 @@ def test_float32_key_is_the_key_from_before_storage_dtypes(fake_reader, fake_ids
                            "fingerprint": fake_reader.fingerprint(), "preset": preset.key(),
                            "ids": stable_hash(fake_ids, n=32)}, n=20)  # fmt: skip
     assert cache_dir_for(fake_reader, fake_ids, preset).name == f"fake-melp-{old_key}"
-    assert cache_dir_for(fake_reader, fake_ids, preset, storage="float16") != cache_dir_for(fake_reader, fake_ids, preset)
+    assert cache_dir_for(fake_reader, fake_ids, preset, storage="float16") != cache_dir_for(
+        fake_reader, fake_ids, preset
+    )
 
 
 def test_old_cache_without_storage_in_meta_opens_as_float32(fake_reader, fake_ids) -> None:
@@ -92,7 +93,9 @@ def test_float16_overflow_is_a_counted_skip_not_an_inf(fake_reader, fake_ids, mo
 @pytest.mark.parametrize("name", ["melp", "merl", "esi"])
 def test_device_normalisation_shares_the_raw500_cache_and_matches_baked(fake_reader, fake_ids, name) -> None:
     baked = build_cache(fake_reader, fake_ids, name, workers=1, progress=False, storage="float32")
-    deferred = build_cache(fake_reader, fake_ids, name, workers=1, progress=False, storage="float32", normalize="device")
+    deferred = build_cache(
+        fake_reader, fake_ids, name, workers=1, progress=False, storage="float32", normalize="device"
+    )
     raw = build_cache(fake_reader, fake_ids, "raw500", workers=1, progress=False, storage="float32")
     assert deferred.path == raw.path  # one stored cache for melp, merl and esi
     assert deferred.normalizer is get_preset(name).transforms[-1]
@@ -111,7 +114,8 @@ def test_device_normalisation_is_a_no_op_for_presets_without_one(fake_reader, fa
 
 
 @pytest.mark.parametrize(
-    "norm", [MinMaxNormalize(eps=1e-8), MinMaxNormalize(), ZScore("record", 1e-6, 1), ZScore("lead"), ZScore("lead", 0.0, 1)]
+    "norm",
+    [MinMaxNormalize(eps=1e-8), MinMaxNormalize(), ZScore("record", 1e-6, 1), ZScore("lead"), ZScore("lead", 0.0, 1)],
 )
 def test_torch_batch_normaliser_equals_the_numpy_transform(norm) -> None:
     rng = np.random.default_rng(0)

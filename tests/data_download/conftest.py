@@ -176,10 +176,18 @@ def build_csn(sample: Path, out: Path) -> Path:
     dest.mkdir(parents=True)
     for f in sorted(sample.glob("JS*")):
         shutil.copy(f, dest / f.name)
-    codes = sorted({c for h in sample.glob("JS*.hea") for line in h.read_text().splitlines()
-                    if line.startswith("#Dx") or line.startswith("# Dx") for c in line.split(":", 1)[1].strip().split(",")})
-    pd.DataFrame({"Acronym Name": [f"C{c}" for c in codes], "Full Name": [f"condition {c}" for c in codes],
-                  "Snomed_CT": codes}).to_csv(out / "ConditionNames_SNOMED-CT.csv", index=False)
+    codes = sorted(
+        {
+            c
+            for h in sample.glob("JS*.hea")
+            for line in h.read_text().splitlines()
+            if line.startswith("#Dx") or line.startswith("# Dx")
+            for c in line.split(":", 1)[1].strip().split(",")
+        }
+    )
+    pd.DataFrame(
+        {"Acronym Name": [f"C{c}" for c in codes], "Full Name": [f"condition {c}" for c in codes], "Snomed_CT": codes}
+    ).to_csv(out / "ConditionNames_SNOMED-CT.csv", index=False)
     write_sums(out)
     return out
 
@@ -213,9 +221,21 @@ def build_code15(out: Path) -> Path:
             z.write(h5, h5.name)
         h5.unlink()
     classes = ["1dAVb", "RBBB", "LBBB", "SB", "ST", "AF"]
-    rows = [{"exam_id": e, "age": 60, "is_male": True, "nn_predicted_age": 61.0, **{c: c == "AF" and e == 101 for c in classes},
-             "patient_id": i, "death": "", "timey": "", "normal_ecg": e != 101, "trace_file": f"exams_part{k}.hdf5"}
-            for i, (k, e) in enumerate((k, e) for k, ids in parts.items() for e in ids)]
+    rows = [
+        {
+            "exam_id": e,
+            "age": 60,
+            "is_male": True,
+            "nn_predicted_age": 61.0,
+            **{c: c == "AF" and e == 101 for c in classes},
+            "patient_id": i,
+            "death": "",
+            "timey": "",
+            "normal_ecg": e != 101,
+            "trace_file": f"exams_part{k}.hdf5",
+        }
+        for i, (k, e) in enumerate((k, e) for k, ids in parts.items() for e in ids)
+    ]
     pd.DataFrame(rows).to_csv(out / "exams.csv", index=False)
     lines = [f"{hashlib.md5(p.read_bytes()).hexdigest()}  {p.name}" for p in sorted(out.iterdir())]
     (out / "md5sums.txt").write_text("\n".join(lines) + "\n")
@@ -226,15 +246,21 @@ def build_code15(out: Path) -> Path:
 def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The synthetic publisher trees (no ../shared needed)."""
     base = tmp_path_factory.mktemp("publisher")
-    return {"cpsc2018": build_cpsc(base / "cpsc2018"), "mimic-iv-ecg": build_mimic(base / "mimic-iv-ecg"),
-            "code15": build_code15(base / "code15")}
+    return {
+        "cpsc2018": build_cpsc(base / "cpsc2018"),
+        "mimic-iv-ecg": build_mimic(base / "mimic-iv-ecg"),
+        "code15": build_code15(base / "code15"),
+    }
 
 
 @pytest.fixture(scope="session")
 def shared_trees(tmp_path_factory: pytest.TempPathFactory, ptbxl500: Path, cinc_sample: Path) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("publisher-shared")
-    return {"ptbxl": build_ptbxl(ptbxl500, base / "ptbxl"), "g12ec": build_g12ec(cinc_sample, base / "g12ec"),
-            "csn": build_csn(cinc_sample, base / "csn")}
+    return {
+        "ptbxl": build_ptbxl(ptbxl500, base / "ptbxl"),
+        "g12ec": build_g12ec(cinc_sample, base / "g12ec"),
+        "csn": build_csn(cinc_sample, base / "csn"),
+    }
 
 
 @pytest.fixture

@@ -49,8 +49,12 @@ def test_records_n_takes_the_first_records_and_the_metadata(shared_server, tmp_p
     root = tmp_path / "ptbxl"
     download("ptbxl", root, records="3", mirror=shared_server.url("ptbxl"), progress=False)
     recs = {p for p in _files(root) if p.startswith("records")}
-    assert recs == {f"records{r}/00000/{i:05d}_{t}.{x}" for i in (1, 2, 3) for r, t in ((100, "lr"), (500, "hr"))
-                    for x in ("hea", "dat")}
+    assert recs == {
+        f"records{r}/00000/{i:05d}_{t}.{x}"
+        for i in (1, 2, 3)
+        for r, t in ((100, "lr"), (500, "hr"))
+        for x in ("hea", "dat")
+    }
     assert {"ptbxl_database.csv", "scp_statements.csv", "LICENSE.txt"} <= _files(root)
     # the published default then completes it with the records the published splits name (4..12 here)
     download("ptbxl", root, mirror=shared_server.url("ptbxl"), progress=False)
@@ -93,8 +97,10 @@ def test_corrupted_file_is_fetched_twice_then_refused(server, trees, tmp_path, c
         download("mimic-iv-ecg", root, mirror=server.url("mimic-iv-ecg"), progress=False)
     assert len(server.gets("record_list.csv")) == 2
     assert not (root / "record_list.csv").exists()
-    assert main(["download", "mimic-iv-ecg", "--root", str(root), "--mirror", server.url("mimic-iv-ecg"),
-                 "--no-progress"]) == 2
+    assert (
+        main(["download", "mimic-iv-ecg", "--root", str(root), "--mirror", server.url("mimic-iv-ecg"), "--no-progress"])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: record_list.csv: checksum does not match") and "\n" not in err
 
@@ -156,9 +162,27 @@ def test_killed_halfway_then_resumed(server, tmp_path):
     server.behaviour.stall[slow] = 30.0
     root = tmp_path / "c"
     env = {**os.environ, "PYTHONPATH": str(REPO / "packages/ecg-data/src")}
-    proc = subprocess.Popen([sys.executable, "-m", "ecg_data", "download", "cpsc2018", "--root", str(root), "--records",
-                             "all", "--mirror", server.url("cpsc2018"), "--jobs", "1", "--no-progress"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ecg_data",
+            "download",
+            "cpsc2018",
+            "--root",
+            str(root),
+            "--records",
+            "all",
+            "--mirror",
+            server.url("cpsc2018"),
+            "--jobs",
+            "1",
+            "--no-progress",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     part = root / "g1" / ".A0004.mat.part"
     deadline = time.monotonic() + 60
     while not (part.is_file() and part.stat().st_size > 0) and time.monotonic() < deadline and proc.poll() is None:
@@ -226,9 +250,14 @@ def test_code15_from_zenodo_api(server, trees, tmp_path, monkeypatch):
     tree = trees["code15"]
     api = tmp_path / "api"
     (api / "records").mkdir(parents=True)
-    files = [{"key": line.split()[1], "checksum": f"md5:{line.split()[0]}",
-              "links": {"self": server.url("code15") + line.split()[1]}}
-             for line in (tree / "md5sums.txt").read_text().splitlines()]
+    files = [
+        {
+            "key": line.split()[1],
+            "checksum": f"md5:{line.split()[0]}",
+            "links": {"self": server.url("code15") + line.split()[1]},
+        }
+        for line in (tree / "md5sums.txt").read_text().splitlines()
+    ]
     (api / "records" / "4916206").write_text(json.dumps({"id": 4916206, "files": files}))
     server.trees["api"] = api
     monkeypatch.setattr(pooch.downloaders, "doi_to_url", lambda doi, **kw: "https://zenodo.org/records/4916206")

@@ -49,10 +49,19 @@ def test_runner_reports_before_pretraining(shared_server, tmp_path, caplog, monk
     download("ptbxl", data / "ptbxl", records="3", mirror=shared_server.url("ptbxl"), progress=False)
     monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "method=random_init", "dataset=ptbxl_super", "eval=quick", "stages=[pretrain,linear_probe]", f"data_root={data}",
-            f"run_store={tmp_path / 'runs'}", f"results_dir={tmp_path / 'results'}",
-            f"leaderboard_dir={tmp_path / 'lb'}"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "method=random_init",
+                "dataset=ptbxl_super",
+                "eval=quick",
+                "stages=[pretrain,linear_probe]",
+                f"data_root={data}",
+                f"run_store={tmp_path / 'runs'}",
+                f"results_dir={tmp_path / 'results'}",
+                f"leaderboard_dir={tmp_path / 'lb'}",
+            ],
+        )
     monkeypatch.setenv("ECGBENCH_STOP_AFTER", "pretrain")  # the preflight is all this test needs
     with caplog.at_level(logging.INFO, logger="ecgbench"), pytest.raises(InjectedStop):
         run(cfg)

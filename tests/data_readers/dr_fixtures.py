@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,14 +29,31 @@ def write_wfdb(directory: Path, name: str, signal: np.ndarray, fs: int, names: l
     directory.mkdir(parents=True, exist_ok=True)
     n = signal.shape[0]
     wfdb.wrsamp(
-        name, fs=fs, units=["mV"] * n, sig_name=list(names), p_signal=signal.T.astype(np.float64),
-        fmt=["16"] * n, adc_gain=[1000.0] * n, baseline=[0] * n, write_dir=str(directory), comments=comments or [],
+        name,
+        fs=fs,
+        units=["mV"] * n,
+        sig_name=list(names),
+        p_signal=signal.T.astype(np.float64),
+        fmt=["16"] * n,
+        adc_gain=[1000.0] * n,
+        baseline=[0] * n,
+        write_dir=str(directory),
+        comments=comments or [],
     )
     return directory / name
 
 
-def write_challenge(directory: Path, name: str, signal: np.ndarray, *, fs: int = 500, names=None,
-                    dx: str | None = "426783006", age="50", sex="Male") -> Path:
+def write_challenge(
+    directory: Path,
+    name: str,
+    signal: np.ndarray,
+    *,
+    fs: int = 500,
+    names=None,
+    dx: str | None = "426783006",
+    age="50",
+    sex="Male",
+) -> Path:
     """Challenge layout exactly as the CinC 2020/2021 files: MATLAB v4 'val' int16 + hand-written header."""
     directory.mkdir(parents=True, exist_ok=True)
     names = names or LEADS
@@ -98,16 +114,27 @@ def write_ptbxl(root: Path, rows=PTBXL_ROWS, *, t_seconds: float = 2.0) -> Path:
         sig = lead_signal(int(500 * t_seconds), seed=ecg_id)
         write_wfdb(root / "records500/00000", f"{ecg_id:05d}_hr", sig, 500, PTBXL_NAMES)
         write_wfdb(root / "records100/00000", f"{ecg_id:05d}_lr", sig[:, ::5], 100, PTBXL_NAMES)
-        recs.append({"ecg_id": ecg_id, "patient_id": pid, "age": 60.0, "sex": ecg_id % 2, "report": report,
-                     "scp_codes": repr(codes), "strat_fold": fold, "filename_lr": lr, "filename_hr": hr})
+        recs.append(
+            {
+                "ecg_id": ecg_id,
+                "patient_id": pid,
+                "age": 60.0,
+                "sex": ecg_id % 2,
+                "report": report,
+                "scp_codes": repr(codes),
+                "strat_fold": fold,
+                "filename_lr": lr,
+                "filename_hr": hr,
+            }
+        )
     pd.DataFrame(recs).to_csv(root / "ptbxl_database.csv", index=False)
-    st = pd.DataFrame(SCP_ROWS, columns=["code", "description", "diagnostic", "form", "rhythm", "diagnostic_class",
-                                         "diagnostic_subclass"]).set_index("code")
+    st = pd.DataFrame(
+        SCP_ROWS,
+        columns=["code", "description", "diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass"],
+    ).set_index("code")
     st.index.name = None
     st.to_csv(root / "scp_statements.csv")
     return root
-
-
 
 
 # -- MIMIC-IV-ECG --------------------------------------------------------------------------------------
@@ -125,7 +152,15 @@ def write_mimic(root: Path, studies=MIMIC_STUDIES) -> Path:
     for subject, study, parts in studies:
         rel = f"files/p{subject[:4]}/p{subject}/s{study}/{study}"
         write_wfdb(root / Path(rel).parent, study, lead_signal(1000, seed=int(study) % 1000), 500, MIMIC_NAMES)
-        rl.append({"subject_id": subject, "study_id": study, "file_name": study, "ecg_time": "2180-07-23 08:44:00", "path": rel})
+        rl.append(
+            {
+                "subject_id": subject,
+                "study_id": study,
+                "file_name": study,
+                "ecg_time": "2180-07-23 08:44:00",
+                "path": rel,
+            }
+        )
         row = {"subject_id": subject, "study_id": study, "cart_id": 1, "ecg_time": "2180-07-23 08:44:00"}
         row.update({f"report_{k}": (parts[k] if k < len(parts) else None) for k in range(18)})
         mm.append(row)
@@ -135,17 +170,20 @@ def write_mimic(root: Path, studies=MIMIC_STUDIES) -> Path:
     return root
 
 
-
-
 # -- CSN / CPSC ----------------------------------------------------------------------------------------
-CONDITIONS = [("SB", "Sinus Bradycardia", "426177001"), ("SR", "Sinus Rhythm", "426783006"),
-              ("AFIB", "Atrial Fibrillation", "164889003"), ("TWC", "T wave Change", "164934002"),
-              ("RARE", "A rare finding", "55930002")]
+CONDITIONS = [
+    ("SB", "Sinus Bradycardia", "426177001"),
+    ("SR", "Sinus Rhythm", "426783006"),
+    ("AFIB", "Atrial Fibrillation", "164889003"),
+    ("TWC", "T wave Change", "164934002"),
+    ("RARE", "A rare finding", "55930002"),
+]
 
 
 def write_conditions(root: Path) -> None:
     pd.DataFrame(CONDITIONS, columns=["Acronym Name", "Full Name", "Snomed_CT"]).to_csv(
-        root / "ConditionNames_SNOMED-CT.csv", index=False)
+        root / "ConditionNames_SNOMED-CT.csv", index=False
+    )
 
 
 def write_csn(root: Path, n: int = 40) -> Path:
@@ -159,8 +197,6 @@ def write_csn(root: Path, n: int = 40) -> Path:
     return root
 
 
-
-
 #: CPSC class -> Challenge SNOMED code used in fixtures
 CPSC_CODE = {"NORM": "426783006", "AF": "164889003", "I-AVB": "270492004", "RBBB": "713427006", "PVC": "164884008"}
 
@@ -169,11 +205,10 @@ def write_cpsc_challenge(root: Path, n: int = 50) -> Path:
     classes = list(CPSC_CODE)
     for i in range(n):
         cl = [classes[i % len(classes)]] + (["PVC"] if i % 7 == 0 else [])
-        write_challenge(root / "Training_WFDB", f"A{i + 1:04d}", lead_signal(500, seed=i),
-                        dx=",".join(CPSC_CODE[c] for c in cl))
+        write_challenge(
+            root / "Training_WFDB", f"A{i + 1:04d}", lead_signal(500, seed=i), dx=",".join(CPSC_CODE[c] for c in cl)
+        )
     return root
-
-
 
 
 def write_cpsc_original(root: Path) -> Path:
@@ -181,18 +216,24 @@ def write_cpsc_original(root: Path) -> Path:
     ref = [("A0001", 1, None, None), ("A0002", 2, 7, None), ("A0003", 5, 8, 9)]
     for i, (rid, *_) in enumerate(ref):
         (root / "TrainingSet1").mkdir(exist_ok=True)
-        scipy.io.savemat(root / "TrainingSet1" / f"{rid}.mat",
-                         {"ECG": {"sex": "Male" if i % 2 else "Female", "age": 40 + i, "data": lead_signal(600, seed=i)}})
+        scipy.io.savemat(
+            root / "TrainingSet1" / f"{rid}.mat",
+            {"ECG": {"sex": "Male" if i % 2 else "Female", "age": 40 + i, "data": lead_signal(600, seed=i)}},
+        )
     pd.DataFrame(ref, columns=["Recording", "First_label", "Second_label", "Third_label"]).to_csv(
-        root / "REFERENCE.csv", index=False)
+        root / "REFERENCE.csv", index=False
+    )
     return root
 
 
-
-
 # -- fixtures: each layout is written once per session and copied per test (tests may modify their copy) --
-_WRITERS = {"ptbxl": write_ptbxl, "mimic": write_mimic, "csn": write_csn, "cpsc": write_cpsc_challenge,
-            "cpsc_original": write_cpsc_original}
+_WRITERS = {
+    "ptbxl": write_ptbxl,
+    "mimic": write_mimic,
+    "csn": write_csn,
+    "cpsc": write_cpsc_challenge,
+    "cpsc_original": write_cpsc_original,
+}
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from dr_fixtures import LEADS, PTBXL_NAMES, lead_signal, write_challenge, write_wfdb
 
 from ecg_data.readers import get_reader, safe_read
 from ecg_data.readers.base import check_signal
 from ecg_data.record import RecordError
-
-from dr_fixtures import LEADS, PTBXL_NAMES, lead_signal, write_challenge, write_wfdb
 
 HR = "records500/00000"
 
@@ -87,7 +86,9 @@ def test_inf_samples_original_cpsc(cpsc_original_root: Path):
 
     data = lead_signal(600)
     data[2, 7] = np.inf
-    scipy.io.savemat(cpsc_original_root / "TrainingSet1" / "A0001.mat", {"ECG": {"sex": "Male", "age": 3, "data": data}})
+    scipy.io.savemat(
+        cpsc_original_root / "TrainingSet1" / "A0001.mat", {"ECG": {"sex": "Male", "age": 3, "data": data}}
+    )
     _raises(get_reader("cpsc2018_original", cpsc_original_root), "A0001", "A0001.mat", "NaN/Inf")
 
 
@@ -119,7 +120,9 @@ def test_wrong_lead_count(ptbxl_root: Path):
 def test_wrong_lead_count_original_cpsc(cpsc_original_root: Path):
     import scipy.io
 
-    scipy.io.savemat(cpsc_original_root / "TrainingSet1" / "A0001.mat", {"ECG": {"sex": "M", "age": 3, "data": lead_signal(600)[:6]}})
+    scipy.io.savemat(
+        cpsc_original_root / "TrainingSet1" / "A0001.mat", {"ECG": {"sex": "M", "age": 3, "data": lead_signal(600)[:6]}}
+    )
     _raises(get_reader("cpsc2018_original", cpsc_original_root), "A0001", "A0001.mat", "expected 12 leads")
 
 
@@ -146,7 +149,7 @@ def test_empty_report(mimic_root: Path, ptbxl_root: Path):
 
 def test_non_utf8_report(ptbxl_root: Path, mimic_root: Path):
     csv = ptbxl_root / "ptbxl_database.csv"
-    csv.write_bytes(csv.read_bytes().replace("linksherzhypertrophie".encode(), "links\xfcberlast".encode("latin-1")))
+    csv.write_bytes(csv.read_bytes().replace(b"linksherzhypertrophie", "links\xfcberlast".encode("latin-1")))
     r = get_reader("ptbxl", ptbxl_root)
     assert r.metadata().loc["3", "report_problem"] == "report is not valid UTF-8"
     _raises(r, "3", "00003_hr.hea", "not valid UTF-8")

@@ -70,7 +70,9 @@ def _tracing(n_samples: int, seed: int) -> np.ndarray:
     """(4096, 12): a 400 Hz sine-and-noise ECG stand-in of ``n_samples``, zero-padded at both ends like CODE."""
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / 400
-    sig = np.sin(2 * np.pi * 1.2 * t)[:, None] * np.linspace(0.5, 1.5, 12)[None] + 0.01 * rng.normal(size=(n_samples, 12))
+    sig = np.sin(2 * np.pi * 1.2 * t)[:, None] * np.linspace(0.5, 1.5, 12)[None] + 0.01 * rng.normal(
+        size=(n_samples, 12)
+    )
     out = np.zeros((4096, 12), np.float32)
     start = (4096 - n_samples) // 2
     out[start : start + n_samples] = sig
@@ -86,15 +88,44 @@ def write_code15(root: Path) -> Path:
             f.create_dataset("tracings", data=tr)
             f.create_dataset("exam_id", data=np.array(ids + [0], dtype=np.int64))  # last row: padding, id 0
     rows = []
-    for e, pid, labs in [(101, 1, {"AF"}), (102, 1, set()), (103, 2, {"RBBB", "1dAVb"}), (201, 3, {"SB"}),
-                         (202, 4, {"ST"}), (301, 5, {"LBBB"})]:
-        row = {"exam_id": e, "age": 60, "is_male": True, "nn_predicted_age": 61.0,
-               **{c: c in labs for c in CODE_CLASSES}, "patient_id": pid, "death": "", "timey": "",
-               "normal_ecg": not labs,
-               "trace_file": {"1": "exams_part0.hdf5", "2": "exams_part1.hdf5"}.get(str(e)[0], "exams_part2.hdf5")}
+    for e, pid, labs in [
+        (101, 1, {"AF"}),
+        (102, 1, set()),
+        (103, 2, {"RBBB", "1dAVb"}),
+        (201, 3, {"SB"}),
+        (202, 4, {"ST"}),
+        (301, 5, {"LBBB"}),
+    ]:
+        row = {
+            "exam_id": e,
+            "age": 60,
+            "is_male": True,
+            "nn_predicted_age": 61.0,
+            **{c: c in labs for c in CODE_CLASSES},
+            "patient_id": pid,
+            "death": "",
+            "timey": "",
+            "normal_ecg": not labs,
+            "trace_file": {"1": "exams_part0.hdf5", "2": "exams_part1.hdf5"}.get(str(e)[0], "exams_part2.hdf5"),
+        }
         rows.append(row)
-    cols = ["exam_id", "age", "is_male", "nn_predicted_age", "1dAVb", "RBBB", "LBBB", "SB", "ST", "AF",
-            "patient_id", "death", "timey", "normal_ecg", "trace_file"]
+    cols = [
+        "exam_id",
+        "age",
+        "is_male",
+        "nn_predicted_age",
+        "1dAVb",
+        "RBBB",
+        "LBBB",
+        "SB",
+        "ST",
+        "AF",
+        "patient_id",
+        "death",
+        "timey",
+        "normal_ecg",
+        "trace_file",
+    ]
     pd.DataFrame(rows)[cols].to_csv(root / "exams.csv", index=False)
     return root
 
@@ -160,7 +191,9 @@ def write_code_test(root: Path, n: int = 30) -> Path:
     noisy = gold.copy()
     noisy.iloc[0] = 1 - noisy.iloc[0]
     noisy.to_csv(root / "annotations" / "cardiologist1.csv", index=False)
-    pd.DataFrame({"age": rng.integers(20, 90, n), "is_male": rng.integers(0, 2, n)}).to_csv(root / "attributes.csv", index=False)
+    pd.DataFrame({"age": rng.integers(20, 90, n), "is_male": rng.integers(0, 2, n)}).to_csv(
+        root / "attributes.csv", index=False
+    )
     return root
 
 
@@ -175,6 +208,8 @@ def test_code_test_reader_and_task(tmp_path: Path) -> None:
     assert r.read("7").signal.shape == (12, 4000)
     task = get_task("code_test", root=root)
     assert sum(len(v) for v in task.splits.values()) == 30
-    pd.read_csv(root / "annotations" / "gold_standard.csv").iloc[:10].to_csv(root / "annotations" / "gold_standard.csv", index=False)
+    pd.read_csv(root / "annotations" / "gold_standard.csv").iloc[:10].to_csv(
+        root / "annotations" / "gold_standard.csv", index=False
+    )
     with pytest.raises(RecordError, match="10 rows but ecg_tracings.hdf5 holds 30"):
         get_reader("code_test", root).metadata()

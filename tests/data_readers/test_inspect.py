@@ -11,7 +11,10 @@ def test_inspect_ptbxl_fixture(ptbxl_root: Path, capsys):
     assert "records: 14" in out
     # published membership (not the fixture's folds): ids 1-14 of the shipped ptbxl_super split
     assert "== task ptbxl_super" in out and "split sizes: train=11, val=2, test=1" in out
-    assert "published split (https://github.com/cheliu-computation/MERL-ICML2024 @ 38799b7): absent here train=17073" in out
+    assert (
+        "published split (https://github.com/cheliu-computation/MERL-ICML2024 @ 38799b7): absent here train=17073"
+        in out
+    )
     assert "== task ptbxl_all" in out and "dropped classes:" in out and "ABQRS: no positive" in out
     assert "read 3 records: 0 problem(s)" in out
 

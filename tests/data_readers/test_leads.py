@@ -1,14 +1,17 @@
 import numpy as np
 import pytest
+from dr_fixtures import MIMIC_NAMES, PTBXL_NAMES
 
 from ecg_data.leads import canonical_lead, to_standard_order
 from ecg_data.record import LEADS, RecordError
 
-from dr_fixtures import MIMIC_NAMES, PTBXL_NAMES
-
 
 def test_aliases_and_case():
-    assert [canonical_lead(n) for n in ("AVR", "avr", "aVR", "a-VR", " v1 ", "Lead II")] == ["aVR"] * 3 + ["aVR", "V1", "II"]
+    assert [canonical_lead(n) for n in ("AVR", "avr", "aVR", "a-VR", " v1 ", "Lead II")] == ["aVR"] * 3 + [
+        "aVR",
+        "V1",
+        "II",
+    ]
     assert canonical_lead("V7") is None
 
 

@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from dr_fixtures import MIMIC_STUDIES, PTBXL_ROWS, write_mimic, write_ptbxl
 
 from ecg_data.cache import build_cache
 from ecg_data.readers import get_reader
 from ecg_data.readers.base import clean_text, is_missing, object_series, report_problem
 from ecg_data.record import RecordError
-
-from dr_fixtures import MIMIC_STUDIES, PTBXL_ROWS, write_mimic, write_ptbxl
 
 #: Raw CSV cell texts that mean "no report" (pandas' default NA spellings, blank, white space).
 CSV_SPELLINGS = ["", "NaN", "nan", "None", "NA", "<NA>", "null", "   ", "\t \t"]

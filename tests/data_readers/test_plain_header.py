@@ -40,7 +40,9 @@ def test_synthetic_mimic_headers(tmp_path: Path) -> None:
 
 
 def test_real_ptbxl_headers(ptbxl500: Path) -> None:
-    heas = sorted((ptbxl500 / "records500").glob("*/*.hea"))[:60] + sorted((ptbxl500 / "records100").glob("*/*.hea"))[:20]
+    heas = (
+        sorted((ptbxl500 / "records500").glob("*/*.hea"))[:60] + sorted((ptbxl500 / "records100").glob("*/*.hea"))[:20]
+    )
     for hea in heas:
         _compare(hea)
 
@@ -54,11 +56,14 @@ def test_challenge_headers_parse_or_fall_back(cinc_sample: Path) -> None:
         assert fast.sig_name == ref.sig_name and fast.adc_gain == ref.adc_gain and fast.comments == ref.comments
 
 
-@pytest.mark.parametrize("text", [
-    "rec 12 500/1000 5000\n",  # counter frequency
-    "rec/2 2 500 5000\nrec_1 2 500\nrec_2 2 500\n",  # multi-segment
-    "rec 1 500 5000\nrec.dat 212 200(0)/mV 12 0 0 0 0 I\n",  # format 212
-    "rec 1 500 5000\nrec.dat 16 200(0)/mV 16 0 0 0 0 I\nrec.dat 16 200(0)/mV 16 0 0 0 0 II\n",  # wrong count
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rec 12 500/1000 5000\n",  # counter frequency
+        "rec/2 2 500 5000\nrec_1 2 500\nrec_2 2 500\n",  # multi-segment
+        "rec 1 500 5000\nrec.dat 212 200(0)/mV 12 0 0 0 0 I\n",  # format 212
+        "rec 1 500 5000\nrec.dat 16 200(0)/mV 16 0 0 0 0 I\nrec.dat 16 200(0)/mV 16 0 0 0 0 II\n",  # wrong count
+    ],
+)
 def test_anything_unusual_goes_to_wfdb(text: str) -> None:
     assert _plain_header(text) is None

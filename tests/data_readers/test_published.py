@@ -20,8 +20,12 @@ from ecg_data.tasks.names import PTBXL_PADDED, canonical_class
 
 #: Published sizes (MERL finetune/data_split, rows per file) and class lists (column headers).
 SIZES = {
-    "ptbxl_super": (17084, 2146, 2158), "ptbxl_sub": (17084, 2146, 2158), "ptbxl_form": (7197, 901, 880),
-    "ptbxl_rhythm": (16832, 2100, 2098), "cpsc2018": (4950, 551, 1376), "csn": (16546, 1860, 4620),
+    "ptbxl_super": (17084, 2146, 2158),
+    "ptbxl_sub": (17084, 2146, 2158),
+    "ptbxl_form": (7197, 901, 880),
+    "ptbxl_rhythm": (16832, 2100, 2098),
+    "cpsc2018": (4950, 551, 1376),
+    "csn": (16546, 1860, 4620),
 }
 
 
@@ -63,7 +67,9 @@ def test_tampered_published_file_is_refused(tmp_path: Path, monkeypatch):
         manifest = json.loads((work / "MANIFEST.json").read_text())
         import hashlib
 
-        manifest["files"]["cpsc2018.json.gz"]["sha256"] = hashlib.sha256((work / "cpsc2018.json.gz").read_bytes()).hexdigest()
+        manifest["files"]["cpsc2018.json.gz"]["sha256"] = hashlib.sha256(
+            (work / "cpsc2018.json.gz").read_bytes()
+        ).hexdigest()
         (work / "MANIFEST.json").write_text(json.dumps(manifest))
         with pytest.raises(pubmod.PublishedSplitError, match="content checksum mismatch"):
             pubmod.load_published("cpsc2018")
@@ -97,7 +103,9 @@ def test_ptbxl500_published_tasks_agree_with_rules(ptbxl500: Path):
         common = [c for c in t.classes if c in rule.classes]
         ids = [r for r in t.labels.index if r in rule.labels.index]
         np.testing.assert_array_equal(t.labels.loc[ids, common].to_numpy(), rule.labels.loc[ids, common].to_numpy())
-        for r in set(t.labels.index) - set(ids):  # the rule removed it: its classes were dropped there (sample too small)
+        for r in set(t.labels.index) - set(
+            ids
+        ):  # the rule removed it: its classes were dropped there (sample too small)
             assert {c for c in t.classes if t.labels.loc[r, c]} <= set(rule.dropped), r
         for c in set(t.classes) - set(common):  # a rule class is missing only when the sample has no positive
             assert t.labels[c].sum() == 0 or c in rule.dropped
@@ -114,7 +122,9 @@ def test_csn_published_on_real_js_records(cinc_sample: Path, tmp_path: Path, mon
     d.mkdir(parents=True)
     for f in sorted(cinc_sample.glob("JS*")):
         (d / f.name).symlink_to(f)
-    pd.DataFrame(CONDITIONS, columns=["Acronym Name", "Full Name", "Snomed_CT"]).to_csv(root / CONDITIONS_FILE, index=False)
+    pd.DataFrame(CONDITIONS, columns=["Acronym Name", "Full Name", "Snomed_CT"]).to_csv(
+        root / CONDITIONS_FILE, index=False
+    )
     t = get_task("csn", root=root)
     members = [r for s in ("train", "val", "test") for r in t.splits[s]]
     assert sorted(members) == ["JS20001", "JS20007", "JS20008", "JS20010", "JS20011", "JS20016", "JS20018", "JS20019"]
@@ -147,8 +157,11 @@ def test_cpsc2018_published_window_and_labels(tmp_path: Path):
     ids = sp["train"][:6] + sp["val"][:2] + sp["test"][:3]
     _write_cpsc(tmp_path / "cpsc", ids)
     (tmp_path / "cpsc" / "Training_WFDB" / "A9990.hea").write_text(
-        (tmp_path / "cpsc" / "Training_WFDB" / f"{ids[0]}.hea").read_text().replace(ids[0], "A9990"))
-    shutil.copy(tmp_path / "cpsc" / "Training_WFDB" / f"{ids[0]}.mat", tmp_path / "cpsc" / "Training_WFDB" / "A9990.mat")
+        (tmp_path / "cpsc" / "Training_WFDB" / f"{ids[0]}.hea").read_text().replace(ids[0], "A9990")
+    )
+    shutil.copy(
+        tmp_path / "cpsc" / "Training_WFDB" / f"{ids[0]}.mat", tmp_path / "cpsc" / "Training_WFDB" / "A9990.mat"
+    )
     t = get_task("cpsc2018", root=tmp_path / "cpsc")
     full = get_task("cpsc2018_full", root=tmp_path / "cpsc")
     assert t.splits == full.splits and t.splits["test"] == sp["test"][:3]

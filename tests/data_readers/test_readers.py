@@ -4,16 +4,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dr_fixtures import MIMIC_NAMES, PTBXL_ROWS, lead_signal
 
 from ecg_data.readers import READERS, get_reader, iter_records, safe_read
 from ecg_data.readers.mimic_iv_ecg import clean_report
 from ecg_data.record import LEADS, DatasetNotFoundError
 
-from dr_fixtures import MIMIC_NAMES, PTBXL_ROWS, lead_signal
-
 
 def test_registry_names():
-    assert READERS.names() == sorted(["ptbxl", "cpsc2018", "cpsc2018_original", "csn", "mimic_iv_ecg", "g12ec", "code15", "code_test"])
+    assert READERS.names() == sorted(
+        ["ptbxl", "cpsc2018", "cpsc2018_original", "csn", "mimic_iv_ecg", "g12ec", "code15", "code_test"]
+    )
     for name in READERS.names():
         cls = READERS.get(name)
         doc = cls.__module__ and __import__(cls.__module__, fromlist=["x"]).__doc__
@@ -80,8 +81,10 @@ def test_mimic_original_cleaning_rules_are_options_in_the_fingerprint(mimic_root
     assert clean_report(["Abnormal EKG"], ekg_to_ecg=False) == "Abnormal EKG."
     assert clean_report(["Sinus rhythm", "Normal ECG"], min_words=4) == "Sinus rhythm. Normal ECG."
     assert clean_report(["Sinus rhythm"], min_words=4) is None
-    fps = {get_reader("mimic_iv_ecg", mimic_root, **kw).fingerprint_extra()
-           for kw in ({}, {"min_report_words": 0}, {"ekg_to_ecg": False}, {"min_report_words": 0, "ekg_to_ecg": False})}
+    fps = {
+        get_reader("mimic_iv_ecg", mimic_root, **kw).fingerprint_extra()
+        for kw in ({}, {"min_report_words": 0}, {"ekg_to_ecg": False}, {"min_report_words": 0, "ekg_to_ecg": False})
+    }
     assert len(fps) == 4
 
 
@@ -93,8 +96,14 @@ def test_mimic_demographics_from_the_hosp_patients_table(mimic_root: Path, caplo
     plain = get_reader("mimic_iv_ecg", mimic_root)
     assert "age" not in plain.metadata().columns and "age" not in plain.read("40689238").meta
     before = plain.fingerprint()
-    pd.DataFrame({"subject_id": ["10000032", "10000117"], "gender": ["F", "X"], "anchor_age": [52, 61],
-                  "anchor_year": [2180, 2170]}).to_csv(mimic_root / "patients.csv", index=False)
+    pd.DataFrame(
+        {
+            "subject_id": ["10000032", "10000117"],
+            "gender": ["F", "X"],
+            "anchor_age": [52, 61],
+            "anchor_year": [2180, 2170],
+        }
+    ).to_csv(mimic_root / "patients.csv", index=False)
     r = get_reader("mimic_iv_ecg", mimic_root)
     md = r.metadata()
     assert md.loc["40689238", "age"] == 52 and md.loc["44458630", "sex"] == "F"  # both studies of subject ...032

@@ -6,12 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io
+from dr_fixtures import CONDITIONS
 
 from ecg_data.readers import get_reader
 from ecg_data.readers.csn import CONDITIONS_FILE
-from ecg_data.tasks import get_task, rule_task
-
-from dr_fixtures import CONDITIONS
+from ecg_data.tasks import rule_task
 
 pytestmark = pytest.mark.shared
 
@@ -80,7 +79,11 @@ def test_ptbxl500_tasks_folds_and_patients(ptbxl500: Path):
         f = {s: set(md.loc[v, "strat_fold"]) for s, v in t.splits.items()}
         assert f["train"] <= set(range(1, 9)) and f["val"] == {9} and f["test"] == {10}
         pats = {s: set(md.loc[v, "patient_id"]) for s, v in t.splits.items()}
-        assert not (pats["train"] & pats["val"]) and not (pats["train"] & pats["test"]) and not (pats["val"] & pats["test"])
+        assert (
+            not (pats["train"] & pats["val"])
+            and not (pats["train"] & pats["test"])
+            and not (pats["val"] & pats["test"])
+        )
         assert list(t.labels.columns) == t.classes == sorted(t.classes)
         for c in t.classes:  # every kept class has a positive in every split
             assert all(t.labels.loc[v, c].sum() > 0 for v in t.splits.values())
@@ -109,7 +112,9 @@ def test_js_records_through_csn_reader(cinc_sample: Path, tmp_path: Path):
     d.mkdir(parents=True)
     for f in sorted(cinc_sample.glob("JS*")):
         (d / f.name).symlink_to(f)
-    pd.DataFrame(CONDITIONS, columns=["Acronym Name", "Full Name", "Snomed_CT"]).to_csv(root / CONDITIONS_FILE, index=False)
+    pd.DataFrame(CONDITIONS, columns=["Acronym Name", "Full Name", "Snomed_CT"]).to_csv(
+        root / CONDITIONS_FILE, index=False
+    )
     r = get_reader("csn", root)
     md = r.metadata()
     assert len(md) == 20 and md.index[0] == "JS20000"

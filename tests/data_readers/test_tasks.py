@@ -16,17 +16,31 @@ from ecg_data.tasks import TASKS, get_task, rule_task
 from ecg_data.tasks.splits import stratified_split, subset_order
 
 
-
 def test_task_names_follow_contract():
     want = {f"{p}_{k}" for p in ("ptbxl", "synth_ptbxl") for k in ("super", "sub", "form", "rhythm", "all")}
-    want |= {"cpsc2018", "cpsc2018_full", "csn", "csn_exact", "mimic_iv_ecg", "synth_cpsc2018", "synth_mimic", "g12ec", "code15", "code_test"}
+    want |= {
+        "cpsc2018",
+        "cpsc2018_full",
+        "csn",
+        "csn_exact",
+        "mimic_iv_ecg",
+        "synth_cpsc2018",
+        "synth_mimic",
+        "g12ec",
+        "code15",
+        "code_test",
+    }
     assert set(TASKS.names()) == want
 
 
 def test_ptbxl_fixture_tasks(ptbxl_root: Path):
     t = rule_task("ptbxl_super", root=ptbxl_root)
     # folds: 1-7 -> 1..7 train; 8 -> train; 9 -> val (9, 10, 14); 10 -> test (11, 12)
-    assert t.splits == {"train": ["1", "2", "3", "4", "5", "6", "7", "8"], "val": ["9", "10", "14"], "test": ["11", "12"]}
+    assert t.splits == {
+        "train": ["1", "2", "3", "4", "5", "6", "7", "8"],
+        "val": ["9", "10", "14"],
+        "test": ["11", "12"],
+    }
     assert "13" in t.excluded  # rhythm only
     assert t.classes == ["CD", "HYP", "MI", "NORM", "STTC"] and t.suite == "real"
     np.testing.assert_array_equal(t.y(["10"]), [[1, 0, 1, 0, 1]])  # CLBBB->CD, IMI->MI, NDT->STTC

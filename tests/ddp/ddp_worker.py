@@ -44,7 +44,7 @@ def worker(rank: int, world: int, port: int, out: str, part: str) -> None:
         model = nn.parallel.DistributedDataParallel(Towers())
         x, t = data()
         n = x.shape[0] // world
-        model(x[rank * n:(rank + 1) * n], t[rank * n:(rank + 1) * n], part).backward()
+        model(x[rank * n : (rank + 1) * n], t[rank * n : (rank + 1) * n], part).backward()
         torch.save(grads(model.module), f"{out}/{part}-rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -24,19 +24,32 @@ REPORTS = [
 def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ecg_encoders.text.offline import init_text_model_dir
 
-    return init_text_model_dir(REPORTS * 5, tmp_path_factory.mktemp("bert") / "tiny-bert", vocab_size=120,
-                               layers=2, width=32, heads=2, ffn_dim=64, max_positions=200)
+    return init_text_model_dir(
+        REPORTS * 5,
+        tmp_path_factory.mktemp("bert") / "tiny-bert",
+        vocab_size=120,
+        layers=2,
+        width=32,
+        heads=2,
+        ffn_dim=64,
+        max_positions=200,
+    )
 
 
 def _text(path: Path, **kw) -> dict:
-    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path),
-            "freeze_layers": 1, **kw}
+    return {
+        "_target_": "ecg_encoders.text.presets.build_text_preset",
+        "name": "offline_default",
+        "path": str(path),
+        "freeze_layers": 1,
+        **kw,
+    }
 
 
 def _ecg(n: int, fs: int = 500, seconds: int = 10) -> torch.Tensor:
     """Spiky ECG-like signals (R-peaks every 0.8 s) so HeartLang's tokenizer finds beats."""
     t = torch.arange(fs * seconds) / fs
-    beat = torch.exp(-((t % 0.8) - 0.4) ** 2 / (2 * 0.01**2))
+    beat = torch.exp(-(((t % 0.8) - 0.4) ** 2) / (2 * 0.01**2))
     g = torch.Generator().manual_seed(0)
     return beat.expand(n, 12, -1) + 0.05 * torch.randn(n, 12, fs * seconds, generator=g)
 
@@ -51,19 +64,31 @@ def _build(name: str, bert: Path):
         from ecg_text_align.melp import MELP
 
         beat_source = "rpeaks" if name.endswith("rpeaks") else "queries"
-        return MELP(text_encoder=_text(bert, max_length=32), shared_dim=32, decoder_layers=1, decoder_heads=2,
-                    lead_mask_p=0.5, beat_source=beat_source), {"ecg": _ecg(4), "report": REPORTS}
+        return MELP(
+            text_encoder=_text(bert, max_length=32),
+            shared_dim=32,
+            decoder_layers=1,
+            decoder_heads=2,
+            lead_mask_p=0.5,
+            beat_source=beat_source,
+        ), {"ecg": _ecg(4), "report": REPORTS}
     if name == "merl/merl":
         from baselines.merl.model import MERL
 
-        return MERL(text_encoder=_text(bert, causal=False, add_trailing_cls=False, pooling="pooler"),
-                    proj_hidden=16), {"ecg": _ecg(4), "report": REPORTS}
+        return MERL(text_encoder=_text(bert, causal=False, add_trailing_cls=False, pooling="pooler"), proj_hidden=16), {
+            "ecg": _ecg(4),
+            "report": REPORTS,
+        }
     if name == "esi/esi":
         from baselines.esi.model import ESI
 
-        return ESI(text_encoder=_text(bert, causal=True, add_trailing_cls=True, pooling="last", max_length=64,
-                                      freeze_layers=0), decoder_layers=1, decoder_heads=2), \
-            {"ecg": _ecg(4), "report": REPORTS}
+        return ESI(
+            text_encoder=_text(
+                bert, causal=True, add_trailing_cls=True, pooling="last", max_length=64, freeze_layers=0
+            ),
+            decoder_layers=1,
+            decoder_heads=2,
+        ), {"ecg": _ecg(4), "report": REPORTS}
     if name == "heartlang/vqhbr":
         from baselines.heartlang.model import HeartLangVQ
 
@@ -80,7 +105,16 @@ def _build(name: str, bert: Path):
     raise KeyError(name)
 
 
-STAGES = ["text_lm", "melp/stage0", "melp/melp", "melp/melp-rpeaks", "merl/merl", "esi/esi", "heartlang/vqhbr", "heartlang/msm"]
+STAGES = [
+    "text_lm",
+    "melp/stage0",
+    "melp/melp",
+    "melp/melp-rpeaks",
+    "merl/merl",
+    "esi/esi",
+    "heartlang/vqhbr",
+    "heartlang/msm",
+]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -118,7 +152,11 @@ def test_checkpoint_from_before_the_removal_still_loads(tmp_path: Path) -> None:
     model = MELPStage0()
     sd = model.state_dict()
     old = {**sd, "ecg_tower.attn_pool_caption.query": torch.zeros(8, 64), "ecg_tower.ln_caption.weight": torch.ones(64)}
-    ckpt = {CLASS_KEY: "ecg_text_align.melp_stage0:MELPStage0", "hyper_parameters": dict(model.hparams), "state_dict": old}
+    ckpt = {
+        CLASS_KEY: "ecg_text_align.melp_stage0:MELPStage0",
+        "hyper_parameters": dict(model.hparams),
+        "state_dict": old,
+    }
     torch.save(ckpt, tmp_path / "old.ckpt")
     loaded = PretrainModule.from_checkpoint(tmp_path / "old.ckpt")
     torch.testing.assert_close(loaded.state_dict()["ecg_tower.encoder.mask_emb"], sd["ecg_tower.encoder.mask_emb"])

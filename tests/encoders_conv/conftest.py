@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 
-def spiky_ecg(peaks_per_record: list[np.ndarray], length: int = 1000, leads: int = 12, seed: int = 0,
-              noise: float = 0.01) -> np.ndarray:
+def spiky_ecg(
+    peaks_per_record: list[np.ndarray], length: int = 1000, leads: int = 12, seed: int = 0, noise: float = 0.01
+) -> np.ndarray:
     """(B, leads, length) float32: narrow R spikes (plus a small T wave and noise) at the given samples.
 
     Lead l is scaled by (l + 1) so windows of different leads are distinguishable.

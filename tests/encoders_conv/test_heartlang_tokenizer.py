@@ -124,8 +124,9 @@ def test_vectorised_windows_match_per_beat_rules(seed: int) -> None:
     q = 0
     for pk in idxs:
         for j, c in enumerate(pk):
-            ref = _reference_window(int(c), int(pk[j - 1]) if j else None, int(pk[j + 1]) if j + 1 < len(pk) else None,
-                                    1000)
+            ref = _reference_window(
+                int(c), int(pk[j - 1]) if j else None, int(pk[j + 1]) if j + 1 < len(pk) else None, 1000
+            )
             assert (int(start[q]), int(end[q]), int(offset[q])) == ref
             assert 0 <= ref[2] and ref[2] + ref[1] - ref[0] <= W
             q += 1
@@ -142,8 +143,9 @@ def test_centred_mode_always_puts_r_at_centre(spiky) -> None:
 
 def test_time_ids_clip_to_embedding_rows(spiky) -> None:
     peaks = np.arange(50, 2000, 100)  # 20 s record: blocks 1..20, embedding has 16 rows
-    tok = HeartbeatTokenizer(leads=[0]).from_peaks(torch.from_numpy(spiky([peaks], length=2000, leads=1)),
-                                                   Peaks(np.zeros(peaks.size, np.int64), peaks, 1))
+    tok = HeartbeatTokenizer(leads=[0]).from_peaks(
+        torch.from_numpy(spiky([peaks], length=2000, leads=1)), Peaks(np.zeros(peaks.size, np.int64), peaks, 1)
+    )
     assert int(tok.time_ids.max()) == 15 and int(tok.time_ids[0, 0]) == 1
 
 

@@ -8,7 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from ecg_encoders.ecg.heartlang import (
-    HeartbeatTokenizer, NormEMAQuantizer, build_heartbeat_vq, build_heartlang, build_msm_head, masked_beat_loss,
+    HeartbeatTokenizer,
+    NormEMAQuantizer,
+    build_heartbeat_vq,
+    build_heartlang,
+    build_msm_head,
+    masked_beat_loss,
     random_beat_mask,
 )
 

@@ -22,8 +22,16 @@ REPORTS = [
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return init_text_model_dir(REPORTS * 2, tmp_path_factory.mktemp("text") / "small-bert", vocab_size=300,
-                               layers=3, width=32, heads=2, ffn_dim=64, max_positions=64)
+    return init_text_model_dir(
+        REPORTS * 2,
+        tmp_path_factory.mktemp("text") / "small-bert",
+        vocab_size=300,
+        layers=3,
+        width=32,
+        heads=2,
+        ffn_dim=64,
+        max_positions=64,
+    )
 
 
 def _causal(model_dir: Path, **kw) -> HFTextEncoder:
@@ -33,7 +41,9 @@ def _causal(model_dir: Path, **kw) -> HFTextEncoder:
 
 
 def test_model_dir_is_a_loadable_hf_dir(model_dir: Path) -> None:
-    assert {"config.json", "tokenizer.json", "model.safetensors", "ecglang_text_model.json"} <= {p.name for p in model_dir.iterdir()}
+    assert {"config.json", "tokenizer.json", "model.safetensors", "ecglang_text_model.json"} <= {
+        p.name for p in model_dir.iterdir()
+    }
     with pytest.raises(FileExistsError):
         init_text_model_dir(REPORTS, model_dir)
     cfg = small_bert_config(1000)
@@ -147,7 +157,10 @@ def test_sentence_index_per_token_counts_non_empty_sentences() -> None:
 def test_statement_split() -> None:
     """ESI's statement split (moved from tests/baselines/test_knowledge.py with the splitter)."""
     assert split_sentences("Sinus rhythm. Left bundle branch block.  Abnormal ECG.") == [
-        "Sinus rhythm", "Left bundle branch block", "Abnormal ECG"]
+        "Sinus rhythm",
+        "Left bundle branch block",
+        "Abnormal ECG",
+    ]
     assert split_sentences("") == [] and split_sentences(None) == []
 
 
@@ -157,8 +170,18 @@ def test_one_splitter_keeps_each_callers_rule() -> None:
     import re
 
     old = re.compile(r"(?<=[.;!?])\s+|\n+")
-    texts = ["A. . B", "QT 0.45 s. Normal.", "Rate 70; axis normal! Any? yes", "line one\nline two\n\nthree.",
-             "A.\nB;", "..  ;; x", "No end", "", "e.g. this. And that.\r\nNext", "Sinus rhythm.Abnormal ECG."]
+    texts = [
+        "A. . B",
+        "QT 0.45 s. Normal.",
+        "Rate 70; axis normal! Any? yes",
+        "line one\nline two\n\nthree.",
+        "A.\nB;",
+        "..  ;; x",
+        "No end",
+        "",
+        "e.g. this. And that.\r\nNext",
+        "Sinus rhythm.Abnormal ECG.",
+    ]
     for t in texts:
         ref = [p for p in (q.strip().rstrip(".;").strip() for q in old.split(t)) if p]
         assert split_sentences(t) == ref, t

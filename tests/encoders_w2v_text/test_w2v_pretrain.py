@@ -65,7 +65,7 @@ def test_sample_negatives_never_picks_the_positive() -> None:
     assert negs.shape == (20, 2, 6, 3)
     assert not (negs == y[None]).all(-1).any()
     # distractors come from the same record
-    assert ((negs[:, 0, :, 0] < 6).all() and (negs[:, 1, :, 0] >= 6).all())
+    assert (negs[:, 0, :, 0] < 6).all() and (negs[:, 1, :, 0] >= 6).all()
 
 
 def test_pretrainer_loss_and_backward() -> None:

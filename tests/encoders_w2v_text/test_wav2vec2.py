@@ -75,14 +75,16 @@ def test_bad_input_is_a_clear_error(tiny: wav2vec2.Wav2Vec2Encoder) -> None:
 
 def test_backward_and_feature_grad_mult() -> None:
     torch.manual_seed(0)
-    enc = build_ecg_encoder("wav2vec2", "tiny", feature_grad_mult=1.0, dropout=0.0, dropout_input=0.0,
-                            attention_dropout=0.0)
+    enc = build_ecg_encoder(
+        "wav2vec2", "tiny", feature_grad_mult=1.0, dropout=0.0, dropout_input=0.0, attention_dropout=0.0
+    )
     x = torch.randn(2, 12, 5000)
     enc(x).pooled.sum().backward()
     g1 = enc.feature_extractor.conv_layers[0][0].weight.grad.clone()
     torch.manual_seed(0)
-    enc2 = build_ecg_encoder("wav2vec2", "tiny", feature_grad_mult=0.1, dropout=0.0, dropout_input=0.0,
-                             attention_dropout=0.0)
+    enc2 = build_ecg_encoder(
+        "wav2vec2", "tiny", feature_grad_mult=0.1, dropout=0.0, dropout_input=0.0, attention_dropout=0.0
+    )
     enc2(x).pooled.sum().backward()
     g2 = enc2.feature_extractor.conv_layers[0][0].weight.grad
     assert torch.allclose(g2, 0.1 * g1, rtol=1e-4, atol=1e-8)

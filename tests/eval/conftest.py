@@ -65,7 +65,9 @@ class FakeSplit:
         return len(self.record_ids)
 
 
-def make_task(n_blocks: dict[str, int] | None = None, name: str = "synth_fake") -> tuple[FakeTask, dict[str, FakeSplit]]:
+def make_task(
+    n_blocks: dict[str, int] | None = None, name: str = "synth_fake"
+) -> tuple[FakeTask, dict[str, FakeSplit]]:
     """Every split has n blocks of the four (A, B) combinations; C is positive in some train/val records only."""
     n_blocks = n_blocks or {"train": 10, "val": 4, "test": 5}
     rows, splits, caches = [], {}, {}

@@ -38,9 +38,19 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
     try:
         x, y = data()
         xv, yv = data(16, seed=1)
-        fit = fit_finetune(Net(), x, np.arange(len(x)), y, xv, np.arange(len(xv)), yv,
-                           config=FinetuneConfig(lr=0.05, max_epochs=3, batch_size=8, patience=3, device="cpu"))
-        torch.save({"state": fit.model.state_dict(), "history": fit.history, "best": fit.best_epoch},
-                   os.path.join(out, f"rank{rank}.pt"))
+        fit = fit_finetune(
+            Net(),
+            x,
+            np.arange(len(x)),
+            y,
+            xv,
+            np.arange(len(xv)),
+            yv,
+            config=FinetuneConfig(lr=0.05, max_epochs=3, batch_size=8, patience=3, device="cpu"),
+        )
+        torch.save(
+            {"state": fit.model.state_dict(), "history": fit.history, "best": fit.best_epoch},
+            os.path.join(out, f"rank{rank}.pt"),
+        )
     finally:
         dist.destroy_process_group()

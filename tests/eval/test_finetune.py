@@ -38,10 +38,21 @@ FAST = FinetuneConfig(lr=3e-2, weight_decay=0.0, max_epochs=40, batch_size=8, pa
 
 
 def test_layer_ids_and_decay() -> None:
-    names = ["stem.weight", "blocks.0.weight", "blocks.1.weight", "norm.weight", "feature_extractor.conv_layers.3.0.weight"]
+    names = [
+        "stem.weight",
+        "blocks.0.weight",
+        "blocks.1.weight",
+        "norm.weight",
+        "feature_extractor.conv_layers.3.0.weight",
+    ]
     ids, n = layer_ids(names)
-    assert n == 2 and ids == {"stem.weight": 0, "blocks.0.weight": 1, "blocks.1.weight": 2, "norm.weight": 3,
-                              "feature_extractor.conv_layers.3.0.weight": 3}  # conv_layers is not a block list
+    assert n == 2 and ids == {
+        "stem.weight": 0,
+        "blocks.0.weight": 1,
+        "blocks.1.weight": 2,
+        "norm.weight": 3,
+        "feature_extractor.conv_layers.3.0.weight": 3,
+    }  # conv_layers is not a block list
     model = FinetuneModel(TinyNet(), 4, 2)
     trainable = [n for n, _ in model.named_parameters() if not n.startswith("encoder.text")]
     groups, info = param_groups(model, trainable, FinetuneConfig(lr=1.0, layer_decay=0.5))
@@ -63,15 +74,27 @@ def test_finetune_end_to_end(fake_task, loader, tmp_path) -> None:
     enc = TinyNet(zero=False)
     torch.manual_seed(0)
     before = {k: v.clone() for k, v in enc.state_dict().items()}
-    r = evaluate(enc, task, "finetune", 1.0, seed=0, results_root=tmp_path / "r", split_loader=loader,
-                 n_resamples=100, mode_options={"finetune_config": FAST})
+    r = evaluate(
+        enc,
+        task,
+        "finetune",
+        1.0,
+        seed=0,
+        results_root=tmp_path / "r",
+        split_loader=loader,
+        n_resamples=100,
+        mode_options={"finetune_config": FAST},
+    )
     assert r["status"] == "ok" and r["result_path"].endswith("synthetic/tiny/synth_fake/finetune-100-seed0.json")
     assert r["scores"]["per_class_auroc"]["A"] == 1.0  # A is learnable from lead 0
     assert "C" in r["excluded_classes"]
     sel = r["selection"]
     best = max(h["val_macro_auroc"] for h in sel["history"])
     assert sel["val_macro_auroc"] == best and sel["history"][sel["best_epoch"]]["val_macro_auroc"] == best
-    assert sel["n_trainable_parameters"] == sum(p.numel() for n, p in enc.named_parameters() if not n.startswith("text")) + 4 * 3 + 3
+    assert (
+        sel["n_trainable_parameters"]
+        == sum(p.numel() for n, p in enc.named_parameters() if not n.startswith("text")) + 4 * 3 + 3
+    )
     assert all(torch.equal(v, enc.state_dict()[k]) for k, v in before.items())  # the caller's encoder is untouched
     saved = read_result(r["result_path"])
     assert saved["config"]["finetune"]["lr"] == FAST.lr and saved["n_train"] == 40
@@ -87,9 +110,16 @@ def test_finetune_trains_the_encoder(fake_task, loader, tmp_path) -> None:
     tr, va = caches["train"], caches["val"]
     torch.manual_seed(1)
     enc = TinyNet()
-    fit = fit_finetune(enc, tr.signals, np.arange(len(tr.record_ids)), task.y(tr.record_ids),
-                       va.signals, np.arange(len(va.record_ids)), task.y(va.record_ids),
-                       config=FinetuneConfig(lr=0.05, max_epochs=3, batch_size=8, patience=3, device="cpu"))
+    fit = fit_finetune(
+        enc,
+        tr.signals,
+        np.arange(len(tr.record_ids)),
+        task.y(tr.record_ids),
+        va.signals,
+        np.arange(len(va.record_ids)),
+        task.y(va.record_ids),
+        config=FinetuneConfig(lr=0.05, max_epochs=3, batch_size=8, patience=3, device="cpu"),
+    )
     assert not torch.equal(fit.model.encoder.stem.weight, enc.stem.weight)
     assert torch.equal(fit.model.encoder.text_tower.weight, enc.text_tower.weight)  # not reached by embed_ecg
     assert not fit.model.encoder.text_tower.weight.requires_grad and len(fit.history) == 3
@@ -98,8 +128,17 @@ def test_finetune_trains_the_encoder(fake_task, loader, tmp_path) -> None:
 def test_early_stopping(fake_task, loader, tmp_path) -> None:
     task, _ = fake_task
     cfg = FinetuneConfig(lr=0.0, final_lr=0.0, max_epochs=20, batch_size=8, patience=2, device="cpu")
-    r = evaluate(TinyNet(), task, "finetune", 0.5, seed=1, results_root=tmp_path / "r", split_loader=loader,
-                 n_resamples=20, mode_options={"finetune_config": cfg})
+    r = evaluate(
+        TinyNet(),
+        task,
+        "finetune",
+        0.5,
+        seed=1,
+        results_root=tmp_path / "r",
+        split_loader=loader,
+        n_resamples=20,
+        mode_options={"finetune_config": cfg},
+    )
     sel = r["selection"]  # lr 0: val AUROC never improves after epoch 0 -> stop after 1 + patience epochs
     assert sel["stopped_early"] and len(sel["history"]) == 3 and sel["best_epoch"] == 0
 

@@ -13,15 +13,20 @@ from ecg_eval.probe import ProbeConfig
 from ecg_eval.prompts import PromptError
 from ecg_eval.results import read_predictions, read_result
 
-
 FAST = ProbeConfig(weight_decays=(1e-3, 1e-1), iterations=(10, 40))
 
 
 def _run(fake_task, loader, tmp_path, mode, enc, **kw):
     task, _ = fake_task
     return evaluate(
-        enc, task, mode, results_root=tmp_path / "results", embed_cache=tmp_path / "emb",
-        split_loader=loader, n_resamples=200, **kw,
+        enc,
+        task,
+        mode,
+        results_root=tmp_path / "results",
+        embed_cache=tmp_path / "emb",
+        split_loader=loader,
+        n_resamples=200,
+        **kw,
     )
 
 
@@ -79,7 +84,9 @@ def test_missing_prompt_names_the_class(fake_task, loader, tmp_path, Mock) -> No
     assert str(bad) in str(e.value)
 
 
-def test_embedding_cache_reused_across_prompts_and_probe_settings(fake_task, loader, prompt_file, tmp_path, Mock) -> None:
+def test_embedding_cache_reused_across_prompts_and_probe_settings(
+    fake_task, loader, prompt_file, tmp_path, Mock
+) -> None:
     enc = Mock()
     _run(fake_task, loader, tmp_path, "zero_shot", enc=enc, prompt_file=prompt_file)
     first = enc.calls
@@ -127,11 +134,17 @@ def test_seen_in_pretraining(fake_task, loader, tmp_path, Mock) -> None:
 
 
 def test_hydra_config_is_stored_as_plain_data(fake_task, loader, tmp_path, Mock) -> None:
-    OmegaConf = pytest.importorskip("omegaconf", reason="omegaconf comes with the workspace root, not ecg-eval").OmegaConf
+    OmegaConf = pytest.importorskip(
+        "omegaconf", reason="omegaconf comes with the workspace root, not ecg-eval"
+    ).OmegaConf
 
     cfg = OmegaConf.create({"method": "mock", "eval": {"seeds": [0, 1]}, "x": "${method}"})
     r = _run(fake_task, loader, tmp_path, "zero_shot", enc=Mock(text=False), config=cfg)
-    assert read_result(r["result_path"])["config"]["caller"] == {"method": "mock", "eval": {"seeds": [0, 1]}, "x": "mock"}
+    assert read_result(r["result_path"])["config"]["caller"] == {
+        "method": "mock",
+        "eval": {"seeds": [0, 1]},
+        "x": "mock",
+    }
 
 
 def test_method_name_override(fake_task, loader, tmp_path, Mock) -> None:
@@ -139,7 +152,9 @@ def test_method_name_override(fake_task, loader, tmp_path, Mock) -> None:
     enc = Mock(text=False)
     r = _run(fake_task, loader, tmp_path, "zero_shot", enc=enc, method="mock-large")
     assert "/mock-large/" in r["result_path"] and r["method"] == "mock-large"
-    assert already_done(enc, task, "zero_shot", None, 0, results_root=tmp_path / "results", method="mock-large", n_resamples=200)
+    assert already_done(
+        enc, task, "zero_shot", None, 0, results_root=tmp_path / "results", method="mock-large", n_resamples=200
+    )
 
 
 def test_harness_results_publish(fake_task, loader, prompt_file, tmp_path, Mock) -> None:
@@ -199,7 +214,9 @@ def test_paper_probe_mode(fake_task, loader, tmp_path, Mock) -> None:
     assert 1 <= r["selection"]["iterations"] <= 100
 
 
-def test_paper_probe_uses_the_original_probe_feature_where_the_encoder_has_one(fake_task, loader, tmp_path, Mock) -> None:
+def test_paper_probe_uses_the_original_probe_feature_where_the_encoder_has_one(
+    fake_task, loader, tmp_path, Mock
+) -> None:
     """linear_probe_paper probes encode_ecg_probe (the paper's feature), with its own embedding cache entries;
     linear_probe (ours) keeps encode_ecg."""
 

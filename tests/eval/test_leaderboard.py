@@ -17,11 +17,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _result(suite, method, task, mode, fraction, seed, macro, ci, status="ok", seen=False) -> dict:
     return {
-        "schema_version": 1, "status": status, "method": method, "checkpoint_hash": "h", "task": task,
-        "suite": suite, "mode": mode, "fraction": fraction, "seed": seed,
+        "schema_version": 1,
+        "status": status,
+        "method": method,
+        "checkpoint_hash": "h",
+        "task": task,
+        "suite": suite,
+        "mode": mode,
+        "fraction": fraction,
+        "seed": seed,
         "fraction_percent": None if fraction is None else f"{fraction * 100:g}",
         "scores": None if status != "ok" else {"macro_auroc": macro, "per_class_auroc": {}},
-        "ci": None if status != "ok" else {"macro_auroc": list(ci)}, "seen_in_pretraining": seen,
+        "ci": None if status != "ok" else {"macro_auroc": list(ci)},
+        "seen_in_pretraining": seen,
         # real-data cells scored on the whole published test split (partial coverage: test_published_section.py)
         **({"coverage": {"test": {"present": 100, "published": 100}}} if suite == "real" else {}),
     }
@@ -99,8 +107,17 @@ def test_bad_result_file_is_named(tmp_path) -> None:
 def test_publish_cli(tmp_path) -> None:
     write_fixture(tmp_path / "results")
     env = dict(os.environ)
-    cmd = [sys.executable, str(REPO / "benchmarks" / "publish.py"), "--results", str(tmp_path / "results"),
-           "--out", str(tmp_path / "LB.md"), "--reference", str(tmp_path / "none.yaml"), "--no-plot"]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "publish.py"),
+        "--results",
+        str(tmp_path / "results"),
+        "--out",
+        str(tmp_path / "LB.md"),
+        "--reference",
+        str(tmp_path / "none.yaml"),
+        "--no-plot",
+    ]
     subprocess.run(cmd, check=True, env=env, capture_output=True)
     assert "GENERATED FILE" in (tmp_path / "LB.md").read_text()
 
@@ -110,17 +127,26 @@ def test_reported_numbers_only_in_published_columns(tmp_path) -> None:
 
     write_fixture(tmp_path / "results")
     (tmp_path / "ref.yaml").write_text(REFERENCE)
-    text = publish(tmp_path / "results", tmp_path / "README.md", reference=tmp_path / "ref.yaml", plot=False).read_text()
+    text = publish(
+        tmp_path / "results", tmp_path / "README.md", reference=tmp_path / "ref.yaml", plot=False
+    ).read_text()
     published, corrected = text.split("### Our corrected tasks")
     corrected = corrected.split("## Synthetic")[0]
     assert "(reported" in published and "(reported" not in corrected and "csn_exact" in corrected
-    paper_1 = published.split("#### Linear probe, 1% of the training data — papers' probe (AdamW epochs)")[1].split("####")[0]
+    paper_1 = published.split("#### Linear probe, 1% of the training data — papers' probe (AdamW epochs)")[1].split(
+        "####"
+    )[0]
     assert "_HeartLang_ (reported" in paper_1 and "_78.9_" in paper_1
     ours_1 = published.split("#### Linear probe, 1% of the training data — our L-BFGS probe")[1].split("####")[0]
     assert "(reported" not in ours_1  # never beside our L-BFGS probe
     assert "[R3] ESI: ESI, TMLR 2024 — reports no numbers on this benchmark" in text
-    for bad, msg in (("mode: linear_probe\n    fraction: 1", "reported numbers are"),
-                     ("mode: zero_shot\n    values: {csn_exact: 0.5}", "not a published task")):
-        (tmp_path / "bad.yaml").write_text(f"entries:\n  - method: X\n    source: s\n    {bad}\n" + ("    values: {ptbxl_super: 0.5}\n" if "values" not in bad else ""))
+    for bad, msg in (
+        ("mode: linear_probe\n    fraction: 1", "reported numbers are"),
+        ("mode: zero_shot\n    values: {csn_exact: 0.5}", "not a published task"),
+    ):
+        (tmp_path / "bad.yaml").write_text(
+            f"entries:\n  - method: X\n    source: s\n    {bad}\n"
+            + ("    values: {ptbxl_super: 0.5}\n" if "values" not in bad else "")
+        )
         with pytest.raises(ValueError, match=msg):
             load_reference(tmp_path / "bad.yaml")

@@ -16,14 +16,26 @@ def _write(root, method, seed, scores, y, ids, few=None):
     from ecg_eval.metrics import multilabel_auroc
 
     rep = multilabel_auroc(y, scores, ["A", "B"])
-    atomic_write_json(path, {
-        "schema_version": 1, "status": "ok", "method": method, "checkpoint_hash": "h", "task": "ptbxl_super",
-        "suite": "real", "mode": "zero_shot", "fraction": None, "seed": seed, "fraction_percent": None,
-        "scores": {"macro_auroc": rep.macro, "per_class_auroc": rep.per_class},
-        "ci": {"macro_auroc": [rep.macro - 0.02, rep.macro + 0.02]}, "predictions": pred.name,
-        "few_positive_classes": few or {},
-        "coverage": {"test": {"present": len(ids), "published": len(ids)}},  # the whole published test split
-    })
+    atomic_write_json(
+        path,
+        {
+            "schema_version": 1,
+            "status": "ok",
+            "method": method,
+            "checkpoint_hash": "h",
+            "task": "ptbxl_super",
+            "suite": "real",
+            "mode": "zero_shot",
+            "fraction": None,
+            "seed": seed,
+            "fraction_percent": None,
+            "scores": {"macro_auroc": rep.macro, "per_class_auroc": rep.per_class},
+            "ci": {"macro_auroc": [rep.macro - 0.02, rep.macro + 0.02]},
+            "predictions": pred.name,
+            "few_positive_classes": few or {},
+            "coverage": {"test": {"present": len(ids), "published": len(ids)}},  # the whole published test split
+        },
+    )
 
 
 def _data(n=300, seed=0):
@@ -99,7 +111,9 @@ def test_mean_column_interval_is_a_bootstrap_of_the_mean_over_tasks(tmp_path):
     assert mean is not None and mean.ci is not None
     lo, hi = mean.ci
     assert lo < mean.mean < hi
-    per_task_sd = [np.std(resampled_macro(read_predictions(c.predictions[0]), task=c.task), ddof=1) for c in cells.values()]
+    per_task_sd = [
+        np.std(resampled_macro(read_predictions(c.predictions[0]), task=c.task), ddof=1) for c in cells.values()
+    ]
     assert (hi - lo) / 2 < 1.96 * float(np.mean(per_task_sd))  # independent tasks: sd of the mean < mean sd
     assert (hi - lo) / 2 == pytest.approx(1.96 * np.sqrt(np.sum(np.square(per_task_sd))) / 2, rel=0.1)
     cells["ptbxl_rhythm"] = Cell(cells["ptbxl_rhythm"].mean, None, 1, task="ptbxl_rhythm")  # no predictions file

@@ -64,8 +64,16 @@ def test_zero_shot_result_has_threshold_metrics(fake_task, loader, prompt_file, 
     from ecg_eval.results import read_result
 
     task, _ = fake_task
-    r = evaluate(Mock(), task, "zero_shot", results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                 split_loader=loader, n_resamples=50, prompt_file=prompt_file)
+    r = evaluate(
+        Mock(),
+        task,
+        "zero_shot",
+        results_root=tmp_path / "r",
+        embed_cache=tmp_path / "e",
+        split_loader=loader,
+        n_resamples=50,
+        prompt_file=prompt_file,
+    )
     tm = read_result(r["result_path"])["threshold_metrics"]
     assert tm["threshold_split"] == "val"
     assert tm["per_class"]["A"]["f1"] == 1.0 and tm["per_class"]["A"]["accuracy"] == 1.0  # feature 0 separates A

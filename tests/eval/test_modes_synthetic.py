@@ -22,16 +22,39 @@ def melp(tmp_path_factory: pytest.TempPathFactory):
     from ecg_encoders.text.offline import init_text_model_dir
     from ecg_text_align.melp import MELP
 
-    reports = ["Sinus rhythm. Normal ECG.", "Atrial fibrillation. Abnormal ECG.", "Sinus bradycardia. Left bundle branch block."]
-    bert = init_text_model_dir(reports * 5, tmp_path_factory.mktemp("bert") / "tiny-bert", vocab_size=120,
-                               layers=2, width=32, heads=2, ffn_dim=64, max_positions=64)
+    reports = [
+        "Sinus rhythm. Normal ECG.",
+        "Atrial fibrillation. Abnormal ECG.",
+        "Sinus bradycardia. Left bundle branch block.",
+    ]
+    bert = init_text_model_dir(
+        reports * 5,
+        tmp_path_factory.mktemp("bert") / "tiny-bert",
+        vocab_size=120,
+        layers=2,
+        width=32,
+        heads=2,
+        ffn_dim=64,
+        max_positions=64,
+    )
     torch.manual_seed(0)
     return MELP(
-        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
-                   "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8, "n_queries_contrast": 5}},
-        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                      "path": str(bert), "freeze_layers": 1, "max_length": 32},
-        shared_dim=16, decoder_layers=2, decoder_heads=2, max_sentences=4,
+        ecg_tower={
+            "_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower",
+            "preset": "tiny",
+            "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8, "n_queries_contrast": 5},
+        },
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "path": str(bert),
+            "freeze_layers": 1,
+            "max_length": 32,
+        },
+        shared_dim=16,
+        decoder_layers=2,
+        decoder_heads=2,
+        max_sentences=4,
     )
 
 
@@ -47,15 +70,28 @@ def test_modes_on_the_synthetic_corpus(melp, tmp_path: Path) -> None:
         s = ret["scores"][d]
         assert 0.0 <= s["recall@1"] <= s["recall@5"] <= s["recall@10"] <= 1.0 and s["median_rank"] >= 1
 
-    gen = evaluate(melp, mimic, "report_generation", batch_size=4,
-                   mode_options={"split": "val", "generate_kw": {"beam_size": 2, "max_len": 12}, "progress": False}, **kw)
+    gen = evaluate(
+        melp,
+        mimic,
+        "report_generation",
+        batch_size=4,
+        mode_options={"split": "val", "generate_kw": {"beam_size": 2, "max_len": 12}, "progress": False},
+        **kw,
+    )
     assert gen["status"] == "ok" and gen["n_test"] >= 1
     for system in (gen["scores"]["model"], *gen["scores"]["baselines"].values()):
         assert 0.0 <= system["bleu4"] <= 100.0 and 0.0 <= system["rouge_l"] <= 1.0
     assert gen["scores"]["baselines"]["most_frequent"]["report"]
 
-    ft = evaluate(melp, ptbxl, "finetune", 1.0, 0,
-                  mode_options={"finetune_config": FinetuneConfig(max_epochs=1, batch_size=32, device="cpu")}, **kw)
+    ft = evaluate(
+        melp,
+        ptbxl,
+        "finetune",
+        1.0,
+        0,
+        mode_options={"finetune_config": FinetuneConfig(max_epochs=1, batch_size=32, device="cpu")},
+        **kw,
+    )
     assert ft["status"] == "ok" and len(ft["selection"]["history"]) == 1
     assert ft["selection"]["param_groups"]["n_blocks"] > 0  # the wav2vec2 transformer layers were found
     text_params = sum(p.numel() for p in melp.text.parameters())

@@ -32,7 +32,14 @@ def test_the_kept_epoch_is_the_best_of_the_monitored_auroc(monitor):
 def test_defaults_are_melps_and_a_bad_monitor_is_refused(monkeypatch):
     cfg = PaperProbeConfig()
     assert (cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.max_epochs, cfg.patience, cfg.final_lr, cfg.monitor) == (
-        1e-3, 1e-4, 128, 100, 5, 1e-5, "sigmoid")
+        1e-3,
+        1e-4,
+        128,
+        100,
+        5,
+        1e-5,
+        "sigmoid",
+    )
     seen = {}
     real = torch.optim.lr_scheduler.CosineAnnealingLR
 

@@ -38,8 +38,12 @@ def test_merl_format_string_entries(tmp_path) -> None:
     p = tmp_path / "merl.json"
     p.write_text(json.dumps({"NORM": "normal ECG, Sinus rhythm", "#comment": "ignored"}))
     assert class_prompts(["NORM"], path=p) == {"NORM": ["normal ECG, Sinus rhythm"]}  # whole, as MERL embeds it
-    assert class_prompts(["NORM"], path=p, split_commas=True, lowercase=True) == {"NORM": ["normal ecg", "sinus rhythm"]}
-    assert class_prompts(["NORM"], path=p, templates=["ECG showing {}"]) == {"NORM": ["ECG showing normal ECG, Sinus rhythm"]}
+    assert class_prompts(["NORM"], path=p, split_commas=True, lowercase=True) == {
+        "NORM": ["normal ecg", "sinus rhythm"]
+    }
+    assert class_prompts(["NORM"], path=p, templates=["ECG showing {}"]) == {
+        "NORM": ["ECG showing normal ECG, Sinus rhythm"]
+    }
     p2 = tmp_path / "merl2.json"
     p2.write_text(json.dumps({"NST": "non-specific ST changes"}))
     assert class_prompts(["NST_"], path=p2) == {"NST_": ["non-specific ST changes"]}  # MERL writes NST for NST_
@@ -58,8 +62,18 @@ def test_result_names() -> None:
 
 
 def _minimal(**kw) -> dict:
-    r = {"schema_version": 1, "status": "ok", "method": "m", "checkpoint_hash": "h", "task": "t", "suite": "real",
-         "mode": "zero_shot", "fraction": None, "seed": 0, "scores": {"macro_auroc": 0.7, "per_class_auroc": {}}}
+    r = {
+        "schema_version": 1,
+        "status": "ok",
+        "method": "m",
+        "checkpoint_hash": "h",
+        "task": "t",
+        "suite": "real",
+        "mode": "zero_shot",
+        "fraction": None,
+        "seed": 0,
+        "scores": {"macro_auroc": 0.7, "per_class_auroc": {}},
+    }
     r.update(kw)
     return r
 

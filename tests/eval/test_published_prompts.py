@@ -24,7 +24,10 @@ def test_merl_format_file_resolves_all_six_published_tasks(tmp_path: Path):
     check_prompts(list(PUBLISHED_TASKS), f)
     p = class_prompts(published_classes("csn"), dataset="csn", path=f, lowercase=True)
     assert p["AF"] == ["af finding, second phrase"]  # the file's own AF entry, no dataset override invented
-    assert class_prompts(["1AVB"], dataset="cpsc2018", path=f, split_commas=True)["1AVB"] == ["1avb finding", "second phrase"]
+    assert class_prompts(["1AVB"], dataset="cpsc2018", path=f, split_commas=True)["1AVB"] == [
+        "1avb finding",
+        "second phrase",
+    ]
 
 
 def test_check_prompts_names_every_missing_class_of_every_task(tmp_path: Path):
@@ -46,7 +49,10 @@ def test_check_prompts_names_every_missing_class_of_every_task(tmp_path: Path):
 def test_padded_and_bare_ptbxl_spellings_both_resolve(tmp_path: Path):
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"NST_": "non-specific ST change", "_AVB": "AV block"}))
-    assert class_prompts(["NST", "AVB"], dataset="ptbxl", path=old) == {"NST": ["non-specific ST change"], "AVB": ["AV block"]}
+    assert class_prompts(["NST", "AVB"], dataset="ptbxl", path=old) == {
+        "NST": ["non-specific ST change"],
+        "AVB": ["AV block"],
+    }
     new = tmp_path / "new.json"
     new.write_text(json.dumps({"NST": "non-specific ST change"}))
     assert class_prompts(["NST_"], dataset="ptbxl", path=new) == {"NST_": ["non-specific ST change"]}

@@ -24,11 +24,18 @@ def test_committed_reference_rows_match_the_images() -> None:
     refs = _by_id()
     merl = refs["MERL-in-DBETA-T3"]
     assert merl["reported_in"] == "D-BETA Table 3"
-    assert [round(100 * merl["values"][t], 1) for t in ("ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm",
-                                                        "cpsc2018", "csn", "mean")] == [74.2, 75.7, 65.9, 78.5, 82.8, 74.4, 75.3]
+    assert [
+        round(100 * merl["values"][t], 1)
+        for t in ("ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "cpsc2018", "csn", "mean")
+    ] == [74.2, 75.7, 65.9, 78.5, 82.8, 74.4, 75.3]
     assert refs["MERL-abstract"]["values"] == {"mean": 0.752}  # MERL's own mean, as printed in its abstract
     dbeta = refs["DBETA-T3"]["values"]
-    assert [round(100 * dbeta[t], 1) for t in ("ptbxl_super", "ptbxl_rhythm", "cpsc2018", "mean")] == [76.2, 88.6, 80.1, 77.1]
+    assert [round(100 * dbeta[t], 1) for t in ("ptbxl_super", "ptbxl_rhythm", "cpsc2018", "mean")] == [
+        76.2,
+        88.6,
+        80.1,
+        77.1,
+    ]
     assert refs["SuPreME-abstract"]["values"] == {"mean": 0.772}
     assert refs["MERL-in-CMELT-T2-1"]["values"]["ptbxl_rhythm"] == 0.5333
     assert refs["MERL-in-CMELT-T2-100"]["values"]["ptbxl_super"] == 0.8867
@@ -68,9 +75,21 @@ def test_rendered_published_section(tmp_path) -> None:
 
 
 def _r(method, task, macro, *, mode="zero_shot", coverage=(100, 100), transfer=None) -> dict:
-    out = {"schema_version": 1, "status": "ok", "method": method, "checkpoint_hash": "h", "task": task, "suite": "real",
-           "mode": mode, "fraction": None, "fraction_percent": None, "seed": 0, "classes": ["A"],
-           "scores": {"macro_auroc": macro, "per_class_auroc": {}}, "ci": {"macro_auroc": [macro - 0.02, macro + 0.02]}}
+    out = {
+        "schema_version": 1,
+        "status": "ok",
+        "method": method,
+        "checkpoint_hash": "h",
+        "task": task,
+        "suite": "real",
+        "mode": mode,
+        "fraction": None,
+        "fraction_percent": None,
+        "seed": 0,
+        "classes": ["A"],
+        "scores": {"macro_auroc": macro, "per_class_auroc": {}},
+        "ci": {"macro_auroc": [macro - 0.02, macro + 0.02]},
+    }
     if coverage is not None:
         out["coverage"] = {"test": {"present": coverage[0], "published": coverage[1]}}
     if transfer:
@@ -80,8 +99,12 @@ def _r(method, task, macro, *, mode="zero_shot", coverage=(100, 100), transfer=N
 
 def test_partial_coverage_is_marked_and_never_bold(tmp_path) -> None:
     root = tmp_path / "results"
-    cells = [("full", "ptbxl_super", 0.70, (2158, 2158)), ("sample", "ptbxl_super", 0.90, (64, 2158)),
-             ("old", "ptbxl_super", 0.95, None), ("sample", "csn_exact", 0.80, (10, 100))]
+    cells = [
+        ("full", "ptbxl_super", 0.70, (2158, 2158)),
+        ("sample", "ptbxl_super", 0.90, (64, 2158)),
+        ("old", "ptbxl_super", 0.95, None),
+        ("sample", "csn_exact", 0.80, (10, 100)),
+    ]
     for m, t, v, cov in cells:
         atomic_write_json(result_path(root, "real", m, t, "zero_shot", None, 0), _r(m, t, v, coverage=cov))
     text = publish(root, tmp_path / "README.md", plot=False).read_text()
@@ -90,17 +113,23 @@ def test_partial_coverage_is_marked_and_never_bold(tmp_path) -> None:
     assert "90.0 ± 2.0 ◊ 3.0%" in published and "**90.0" not in published  # 64 of 2,158 test records
     assert "95.0 ± 2.0 ◊ ?" in published and "**95.0" not in published  # no coverage recorded
     corrected = text.split("### Our corrected tasks")[1]
-    assert "80.0 ± 2.0" in corrected and "◊" not in corrected  # corrected tasks are not the published benchmark: no mark
+    assert (
+        "80.0 ± 2.0" in corrected and "◊" not in corrected
+    )  # corrected tasks are not the published benchmark: no mark
 
 
 def test_our_zero_shot_transfer_beside_the_reported_rows(tmp_path) -> None:
     root = tmp_path / "results"
     zs = {"source": "ptbxl_super", "target": "cpsc2018", "train_mode": "zero_shot", "shared": []}
     lp = {**zs, "train_mode": "linear_probe"}
-    atomic_write_json(root / "real" / "melp" / "cpsc2018" / "transfer-zero_shot-from-ptbxl_super-seed0.json",
-                      _r("melp", "cpsc2018", 0.61, mode="transfer", transfer=zs, coverage=(50, 1379)))
-    atomic_write_json(root / "real" / "merl" / "cpsc2018" / "transfer-linear_probe-100-from-ptbxl_super-seed0.json",
-                      {**_r("merl", "cpsc2018", 0.99, mode="transfer", transfer=lp), "fraction": 1.0, "fraction_percent": "100"})
+    atomic_write_json(
+        root / "real" / "melp" / "cpsc2018" / "transfer-zero_shot-from-ptbxl_super-seed0.json",
+        _r("melp", "cpsc2018", 0.61, mode="transfer", transfer=zs, coverage=(50, 1379)),
+    )
+    atomic_write_json(
+        root / "real" / "merl" / "cpsc2018" / "transfer-linear_probe-100-from-ptbxl_super-seed0.json",
+        {**_r("merl", "cpsc2018", 0.99, mode="transfer", transfer=lp), "fraction": 1.0, "fraction_percent": "100"},
+    )
     text = publish(root, tmp_path / "README.md", reference=REFERENCE, plot=False).read_text()
     table = text.split("#### Domain transfer, zero-shot (source → target)")[1].split("####")[0]
     row = next(line for line in table.splitlines() if line.startswith("| melp"))
@@ -122,11 +151,17 @@ def test_split_coverage_records_present_and_published() -> None:
     assert split_coverage(type("U", (), {"published": None})()) is None
 
 
-@pytest.mark.parametrize("bad, msg", [
-    ("mode: transfer\n    train_mode: zero_shot\n    values: {ptbxl_super->csn_exact: 0.5}", "source->target"),
-    ("mode: transfer\n    values: {ptbxl_super->csn: 0.5}", "needs train_mode"),
-    ("mode: zero_shot\n    values: {csn: 0.5}\n    copies: [{source: s, values: {cpsc2018: 0.5}}]", "the entry itself lacks"),
-])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        ("mode: transfer\n    train_mode: zero_shot\n    values: {ptbxl_super->csn_exact: 0.5}", "source->target"),
+        ("mode: transfer\n    values: {ptbxl_super->csn: 0.5}", "needs train_mode"),
+        (
+            "mode: zero_shot\n    values: {csn: 0.5}\n    copies: [{source: s, values: {cpsc2018: 0.5}}]",
+            "the entry itself lacks",
+        ),
+    ],
+)
 def test_reference_errors_name_the_file(tmp_path, bad, msg) -> None:
     (tmp_path / "bad.yaml").write_text(f"entries:\n  - method: X\n    source: s\n    {bad}\n")
     with pytest.raises(ValueError, match=msg):

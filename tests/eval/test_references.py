@@ -58,7 +58,9 @@ def test_oracle_and_chance_through_the_harness(corpora: dict[str, Path], tmp_pat
     gen = evaluate(reference_encoder(ORACLE), mimic, "report_generation", mode_options={"split": "val"}, **kw)
     model, frequent = gen["scores"]["model"], gen["scores"]["baselines"]["most_frequent"]
     assert model["clinical"]["macro_f1"] > frequent["clinical"]["macro_f1"] + 0.2
-    not_applicable = evaluate(reference_encoder(CHANCE), mimic, "report_generation", mode_options={"split": "val"}, **kw)
+    not_applicable = evaluate(
+        reference_encoder(CHANCE), mimic, "report_generation", mode_options={"split": "val"}, **kw
+    )
     assert not_applicable["status"] == "not_applicable"
 
     board = render(load_results(tmp_path / "results"), [])

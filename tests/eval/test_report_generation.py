@@ -17,8 +17,12 @@ from ecg_eval.report_generation import (
 from ecg_eval.results import read_result
 from ecg_eval.statements import StatementVocabulary, default_vocabulary
 
-REPORTS = ["Sinus rhythm. Normal ECG.", "Atrial fibrillation. Left bundle branch block. Abnormal ECG.",
-           "Sinus bradycardia. Abnormal ECG.", "Sinus rhythm. Left anterior fascicular block. Abnormal ECG."]
+REPORTS = [
+    "Sinus rhythm. Normal ECG.",
+    "Atrial fibrillation. Left bundle branch block. Abnormal ECG.",
+    "Sinus bradycardia. Abnormal ECG.",
+    "Sinus rhythm. Left anterior fascicular block. Abnormal ECG.",
+]
 
 
 def test_text_metrics_identity_and_disjoint() -> None:
@@ -100,8 +104,15 @@ def _splits():
 
 def test_report_generation_result(tmp_path) -> None:
     splits, enc = _splits(), Decoder()
-    r = evaluate(enc, Task(), "report_generation", results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                 split_loader=lambda t, s, p: splits[s], batch_size=2)
+    r = evaluate(
+        enc,
+        Task(),
+        "report_generation",
+        results_root=tmp_path / "r",
+        embed_cache=tmp_path / "e",
+        split_loader=lambda t, s, p: splits[s],
+        batch_size=2,
+    )
     assert enc.batches == [2, 2, 1]  # batched generation
     model, base = r["scores"]["model"], r["scores"]["baselines"]
     assert base["most_frequent"]["report"] == REPORTS[0]
@@ -119,22 +130,46 @@ def test_report_generation_result(tmp_path) -> None:
 def test_published_reference_split(tmp_path) -> None:
     """MELP's PTB-XL report split layout (ecg_id, report, ...): only its records, its reports as references."""
     ref = tmp_path / "ptbxl_test.csv"
-    pd.DataFrame({"ecg_id": ["te3", "te1"], "patient_id": [1.0, 2.0],
-                  "report": ["sinus rhythm. left anterior fascicular block.", "atrial fibrillation."]}).to_csv(ref, index=False)
+    pd.DataFrame(
+        {
+            "ecg_id": ["te3", "te1"],
+            "patient_id": [1.0, 2.0],
+            "report": ["sinus rhythm. left anterior fascicular block.", "atrial fibrillation."],
+        }
+    ).to_csv(ref, index=False)
     assert read_reference_split(ref)[0] == ["te3", "te1"]
     splits = _splits()
 
-    r = evaluate(Decoder(), Task(), "report_generation", results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                 split_loader=lambda t, s, p: splits[s], mode_options={"reference_file": ref, "progress": False})
+    r = evaluate(
+        Decoder(),
+        Task(),
+        "report_generation",
+        results_root=tmp_path / "r",
+        embed_cache=tmp_path / "e",
+        split_loader=lambda t, s, p: splits[s],
+        mode_options={"reference_file": ref, "progress": False},
+    )
     assert r["split"] == "ptbxl_test-2" and r["n_test"] == 2  # "melp-ptbxl-report-test-500" only for 500 records
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"ecg_id": ["nope"], "report": ["x"]}).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="not in synth_reports/test"):
-        evaluate(Decoder(), Task(), "report_generation", results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                 split_loader=lambda t, s, p: splits[s], mode_options={"reference_file": bad, "progress": False})
+        evaluate(
+            Decoder(),
+            Task(),
+            "report_generation",
+            results_root=tmp_path / "r",
+            embed_cache=tmp_path / "e",
+            split_loader=lambda t, s, p: splits[s],
+            mode_options={"reference_file": bad, "progress": False},
+        )
 
 
 def test_no_decoder_is_not_applicable(tmp_path) -> None:
-    r = evaluate(Decoder(decoder=False), Task(), "report_generation", results_root=tmp_path / "r",
-                 split_loader=lambda t, s, p: pytest.fail("nothing may be read"))
+    r = evaluate(
+        Decoder(decoder=False),
+        Task(),
+        "report_generation",
+        results_root=tmp_path / "r",
+        split_loader=lambda t, s, p: pytest.fail("nothing may be read"),
+    )
     assert r["status"] == "not_applicable" and read_result(r["result_path"])["scores"] is None

@@ -52,7 +52,14 @@ class WordEncoder:
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         if self.constant:
             return torch.ones(len(texts), 4)
-        return torch.stack([torch.nn.functional.one_hot(torch.tensor(next(k for k, w in enumerate(WORDS) if w in t.lower())), 4).float() for t in texts])
+        return torch.stack(
+            [
+                torch.nn.functional.one_hot(
+                    torch.tensor(next(k for k, w in enumerate(WORDS) if w in t.lower())), 4
+                ).float()
+                for t in texts
+            ]
+        )
 
 
 def test_ranks_closed_form() -> None:
@@ -61,7 +68,9 @@ def test_ranks_closed_form() -> None:
     scores, ranks = retrieval_scores(ecg, txt, np.array([0, 1, 2]), ks=(1, 2))
     # ECG 1's own text has similarity 0, text 2 scores 1 and text 0 ties at 0: pessimistic rank 3
     assert ranks["ecg_to_report"].tolist() == [1, 3, 3]
-    assert scores["ecg_to_report"]["recall@1"] == pytest.approx(1 / 3) and scores["ecg_to_report"]["recall@2"] == pytest.approx(1 / 3)
+    assert scores["ecg_to_report"]["recall@1"] == pytest.approx(1 / 3) and scores["ecg_to_report"][
+        "recall@2"
+    ] == pytest.approx(1 / 3)
     assert ranks["report_to_ecg"].tolist() == [1, 3, 3] and scores["report_to_ecg"]["median_rank"] == 3.0
 
 
@@ -78,8 +87,15 @@ def test_retrieval_result_file(tmp_path) -> None:
     conds = [0, 1, 2, 3, 0, 1, 2, 3]
     reports = ["alpha wave.", "beta wave.", "gamma.", "delta.", "Alpha wave.", "beta, again.", None, "delta."]
     split = Split(conds, reports)
-    r = evaluate(WordEncoder(), Task(), "retrieval", results_root=tmp_path / "res", embed_cache=tmp_path / "e",
-                 split_loader=lambda t, s, p: split, n_resamples=100)
+    r = evaluate(
+        WordEncoder(),
+        Task(),
+        "retrieval",
+        results_root=tmp_path / "res",
+        embed_cache=tmp_path / "e",
+        split_loader=lambda t, s, p: split,
+        n_resamples=100,
+    )
     assert r["split"] == "test" and r["n_pairs"] == 7 and r["n_skipped_no_report"] == 1
     assert r["n_distinct_reports"] == 5  # "alpha wave." twice (case folded), "delta." twice
     e2t, t2e = r["scores"]["ecg_to_report"], r["scores"]["report_to_ecg"]
@@ -97,12 +113,25 @@ def test_retrieval_result_file(tmp_path) -> None:
 
 def test_retrieval_constant_encoder_is_chance(tmp_path) -> None:
     split = Split([0, 1, 2, 3], ["alpha.", "beta.", "gamma.", "delta."])
-    r = evaluate(WordEncoder(constant=True), Task(), "retrieval", results_root=tmp_path / "res",
-                 embed_cache=tmp_path / "e", split_loader=lambda t, s, p: split, n_resamples=20)
+    r = evaluate(
+        WordEncoder(constant=True),
+        Task(),
+        "retrieval",
+        results_root=tmp_path / "res",
+        embed_cache=tmp_path / "e",
+        split_loader=lambda t, s, p: split,
+        n_resamples=20,
+    )
     assert r["scores"]["ecg_to_report"]["recall@1"] == 0.0 and r["scores"]["ecg_to_report"]["median_rank"] == 4
 
 
 def test_retrieval_without_text_tower(tmp_path, Mock) -> None:
-    r = evaluate(Mock(text=False), Task(), "retrieval", results_root=tmp_path / "res", embed_cache=tmp_path / "e",
-                 split_loader=lambda t, s, p: pytest.fail("nothing may be encoded"))
+    r = evaluate(
+        Mock(text=False),
+        Task(),
+        "retrieval",
+        results_root=tmp_path / "res",
+        embed_cache=tmp_path / "e",
+        split_loader=lambda t, s, p: pytest.fail("nothing may be encoded"),
+    )
     assert r["status"] == "not_applicable" and read_result(r["result_path"])["scores"] is None

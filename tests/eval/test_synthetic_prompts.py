@@ -29,7 +29,9 @@ def test_every_synthetic_class_is_described_in_corpus_statements(task_name: str)
     preset = "synth-cpsc2018" if "cpsc" in task_name else "synth-ptbxl"
     task = get_task(task_name, root=ensure_preset(preset, n=60, seed=1))
     prompts = class_prompts(list(task.classes), dataset=task.dataset, path="synthetic")
-    corpus = {s for v in STATEMENTS.values() for s in v} | {s for v in ACUTE.values() for s in v} | set(SUMMARY.values())
+    corpus = (
+        {s for v in STATEMENTS.values() for s in v} | {s for v in ACUTE.values() for s in v} | set(SUMMARY.values())
+    )
     vocab = default_vocabulary()
     for cls, texts in prompts.items():
         assert texts, cls

@@ -41,7 +41,9 @@ def test_preset_for_task_name_then_dataset_then_default() -> None:
 
 def test_input_spec_mapping_is_frozen_sorted_pairs_and_the_twin_agrees() -> None:
     # the twin lives in ecg-text-align; ecg-eval alone (CI's single-package and drift jobs) has no twin to compare
-    TwinSpec = pytest.importorskip("ecg_text_align.card", reason="ecg-text-align not installed (ecg-eval alone)").InputSpec
+    TwinSpec = pytest.importorskip(
+        "ecg_text_align.card", reason="ecg-text-align not installed (ecg-eval alone)"
+    ).InputSpec
 
     spec = InputSpec("heartlang", 100, 1000, task_presets={"csn": "heartlang-csn", "cpsc2018": "heartlang-cpsc2018"})
     twin = TwinSpec("heartlang", 100, 1000, task_presets={"csn": "heartlang-csn", "cpsc2018": "heartlang-cpsc2018"})
@@ -56,8 +58,12 @@ def test_input_spec_mapping_is_frozen_sorted_pairs_and_the_twin_agrees() -> None
 
 def test_no_module_reads_the_preset_past_preset_for() -> None:
     """Every call site goes through ``preset_for`` (protocol.py) / ``preset_key`` (embeddings.py)."""
-    hits = [f"{p.name}:{i}" for p in sorted(SRC.glob("*.py")) for i, line in enumerate(p.read_text().splitlines(), 1)
-            if re.search(r"\w\.input_spec\.preset\b", line)]
+    hits = [
+        f"{p.name}:{i}"
+        for p in sorted(SRC.glob("*.py"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"\w\.input_spec\.preset\b", line)
+    ]
     assert hits == []
 
 
@@ -82,8 +88,10 @@ def synth_tasks():
     from ecg_data.synthetic import ensure_preset
     from ecg_data.tasks import get_task
 
-    return (get_task("synth_ptbxl_super", root=ensure_preset("synth-ptbxl", n=120, seed=5)),
-            get_task("synth_cpsc2018", root=ensure_preset("synth-cpsc2018", n=80, seed=5)))
+    return (
+        get_task("synth_ptbxl_super", root=ensure_preset("synth-ptbxl", n=120, seed=5)),
+        get_task("synth_cpsc2018", root=ensure_preset("synth-cpsc2018", n=80, seed=5)),
+    )
 
 
 ORDER = ("test", "train", "val")  # the order in which ``evaluate(..., "linear_probe", ...)`` embeds the splits
@@ -117,7 +125,9 @@ def test_each_task_is_prepared_by_its_preset_through_the_harness(synth_tasks, tm
     assert res["input_spec"]["task_presets"] == mapping
     assert res["input_spec"]["preset"] == "raw100" and "input_preparation" not in res["evaluated"]  # runner-checkable
     test_ids = [str(r) for r in cached_split(ptbxl, "test", "raw100").record_ids]
-    assert res["embedding_cache_keys"]["test"] == E.cache_key("rec", E.dataset_fingerprint(ptbxl), test_ids, fitted.key())
+    assert res["embedding_cache_keys"]["test"] == E.cache_key(
+        "rec", E.dataset_fingerprint(ptbxl), test_ids, fitted.key()
+    )
 
     # CPSC2018 (mapped by task name): every record as heartlang-cpsc2018 prepares it, computed from the reader directly
     enc = Recorder(mapping)
@@ -178,19 +188,49 @@ def test_finetune_and_transfer_load_the_mapped_preset(fake_task, tmp_path: Path)
 
     enc = TinyNet({"ptbxl": "heartlang"})
     cfg = FinetuneConfig(max_epochs=1, batch_size=8, device="cpu")
-    res = evaluate(enc, task, "finetune", 1.0, 0, results_root=tmp_path / "r", split_loader=loader, n_resamples=10,
-                   mode_options={"finetune_config": cfg})
+    res = evaluate(
+        enc,
+        task,
+        "finetune",
+        1.0,
+        0,
+        results_root=tmp_path / "r",
+        split_loader=loader,
+        n_resamples=10,
+        mode_options={"finetune_config": cfg},
+    )
     assert res["status"] == "ok" and sorted(asked) == [("synth_fake", s, "heartlang") for s in ("test", "train", "val")]
     assert res["input_preparation"]["preset"] == "heartlang"
 
     asked.clear()  # transfer: each side is loaded with its own task's preset (the target's dataset is not mapped)
-    src = dataclasses.replace(task, name="synth_ptbxl_all", classes=["AFIB", "CRBBB", "LVH"],
-                              labels=task.labels.rename(columns={"A": "AFIB", "B": "CRBBB", "C": "LVH"}))
-    tgt = dataclasses.replace(task, name="synth_cpsc2018", dataset="cpsc2018", classes=["AF", "RBBB", "PVC"],
-                              labels=task.labels.rename(columns={"A": "AF", "B": "RBBB", "C": "PVC"}))
-    res = evaluate(enc, tgt, "transfer", 1.0, 0, results_root=tmp_path / "r", split_loader=loader, n_resamples=10,
-                   mode_options={"source": src, "train_mode": "finetune", "finetune_config": cfg})
+    src = dataclasses.replace(
+        task,
+        name="synth_ptbxl_all",
+        classes=["AFIB", "CRBBB", "LVH"],
+        labels=task.labels.rename(columns={"A": "AFIB", "B": "CRBBB", "C": "LVH"}),
+    )
+    tgt = dataclasses.replace(
+        task,
+        name="synth_cpsc2018",
+        dataset="cpsc2018",
+        classes=["AF", "RBBB", "PVC"],
+        labels=task.labels.rename(columns={"A": "AF", "B": "RBBB", "C": "PVC"}),
+    )
+    res = evaluate(
+        enc,
+        tgt,
+        "transfer",
+        1.0,
+        0,
+        results_root=tmp_path / "r",
+        split_loader=loader,
+        n_resamples=10,
+        mode_options={"source": src, "train_mode": "finetune", "finetune_config": cfg},
+    )
     assert res["status"] == "ok"
-    assert sorted(asked) == [("synth_cpsc2018", "test", "raw100"), ("synth_ptbxl_all", "train", "heartlang"),
-                             ("synth_ptbxl_all", "val", "heartlang")]
+    assert sorted(asked) == [
+        ("synth_cpsc2018", "test", "raw100"),
+        ("synth_ptbxl_all", "train", "heartlang"),
+        ("synth_ptbxl_all", "val", "heartlang"),
+    ]
     assert {k: v["preset"] for k, v in res["input_preparation"].items()} == {"source": "heartlang", "target": "raw100"}

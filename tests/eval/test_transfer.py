@@ -6,10 +6,9 @@ import pytest
 
 from ecg_data.tasks.class_map import shared_classes, vocabulary
 from ecg_eval.finetune import FinetuneConfig
+from ecg_eval.harness import evaluate
 from ecg_eval.probe import ProbeConfig
 from ecg_eval.results import read_result
-from ecg_eval.harness import evaluate
-
 
 
 def evaluate_transfer(encoder, source, target, train_mode, fraction=None, seed=0, *, finetune_config=None, **kw):
@@ -24,7 +23,11 @@ def test_class_map_pairs_names_not_strings() -> None:
     assert vocabulary("synth_ptbxl_rhythm") == "ptbxl" and vocabulary("code_test") == "code"
     got = shared_classes("ptbxl_rhythm", ["AFIB", "AFLT", "SR", "STACH"], "csn", ["AF", "AFIB", "SR", "ST"])
     assert [(s.concept, s.source, s.target) for s in got] == [
-        ("SR", "SR", "SR"), ("AF", "AFIB", "AFIB"), ("AFL", "AFLT", "AF"), ("STACH", "STACH", "ST")]  # CSN AF = flutter
+        ("SR", "SR", "SR"),
+        ("AF", "AFIB", "AFIB"),
+        ("AFL", "AFLT", "AF"),
+        ("STACH", "STACH", "ST"),
+    ]  # CSN AF = flutter
     got = shared_classes("cpsc2018", ["AF", "I-AVB", "STD"], "code15", ["1dAVb", "AF", "ST"])
     assert [(s.source, s.target) for s in got] == [("AF", "AF"), ("I-AVB", "1dAVb")]  # CODE's ST is tachycardia
     assert shared_classes("ptbxl_sub", ["_AVB"], "g12ec", ["IAVB"])[0].source == "_AVB"
@@ -34,23 +37,44 @@ def test_class_map_pairs_names_not_strings() -> None:
 
 def _pair(fake_task):
     task, _ = fake_task
-    src = dataclasses.replace(task, name="synth_ptbxl_all", labels=task.labels.rename(columns={"A": "AFIB", "B": "CRBBB", "C": "LVH"}),
-                              classes=["AFIB", "CRBBB", "LVH"])
-    tgt = dataclasses.replace(task, name="synth_cpsc2018", labels=task.labels.rename(columns={"A": "AF", "B": "RBBB", "C": "PVC"}),
-                              classes=["AF", "RBBB", "PVC"])
+    src = dataclasses.replace(
+        task,
+        name="synth_ptbxl_all",
+        labels=task.labels.rename(columns={"A": "AFIB", "B": "CRBBB", "C": "LVH"}),
+        classes=["AFIB", "CRBBB", "LVH"],
+    )
+    tgt = dataclasses.replace(
+        task,
+        name="synth_cpsc2018",
+        labels=task.labels.rename(columns={"A": "AF", "B": "RBBB", "C": "PVC"}),
+        classes=["AF", "RBBB", "PVC"],
+    )
     return src, tgt
 
 
 def test_probe_transfer(fake_task, loader, tmp_path, Mock) -> None:
     src, tgt = _pair(fake_task)
-    r = evaluate_transfer(Mock(), src, tgt, "linear_probe", 1.0, results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                          split_loader=loader, n_resamples=50,
-                          probe_config=ProbeConfig(weight_decays=(1e-3,), iterations=(20,)))
+    r = evaluate_transfer(
+        Mock(),
+        src,
+        tgt,
+        "linear_probe",
+        1.0,
+        results_root=tmp_path / "r",
+        embed_cache=tmp_path / "e",
+        split_loader=loader,
+        n_resamples=50,
+        probe_config=ProbeConfig(weight_decays=(1e-3,), iterations=(20,)),
+    )
     assert r["classes"] == ["AF", "RBBB"]  # LVH/PVC are not the same concept: not shared
-    assert r["transfer"]["shared"] == [{"concept": "AF", "source": "AFIB", "target": "AF"},
-                                       {"concept": "RBBB", "source": "CRBBB", "target": "RBBB"}]
+    assert r["transfer"]["shared"] == [
+        {"concept": "AF", "source": "AFIB", "target": "AF"},
+        {"concept": "RBBB", "source": "CRBBB", "target": "RBBB"},
+    ]
     assert r["scores"]["per_class_auroc"] == {"AF": 1.0, "RBBB": 0.5}
-    assert r["result_path"].endswith("synthetic/mock/synth_cpsc2018/transfer-linear_probe-100-from-synth_ptbxl_all-seed0.json")
+    assert r["result_path"].endswith(
+        "synthetic/mock/synth_cpsc2018/transfer-linear_probe-100-from-synth_ptbxl_all-seed0.json"
+    )
     assert read_result(r["result_path"])["mode"] == "transfer"
 
 
@@ -60,8 +84,18 @@ def test_zero_shot_transfer_thresholds_from_source(fake_task, loader, tmp_path, 
     src, tgt = _pair(fake_task)
     pf = tmp_path / "p.json"
     pf.write_text(json.dumps({"AF": "alpha", "RBBB": "beta"}))
-    r = evaluate_transfer(Mock(), src, tgt, "zero_shot", None, results_root=tmp_path / "r", embed_cache=tmp_path / "e",
-                          split_loader=loader, n_resamples=50, prompt_file=pf)
+    r = evaluate_transfer(
+        Mock(),
+        src,
+        tgt,
+        "zero_shot",
+        None,
+        results_root=tmp_path / "r",
+        embed_cache=tmp_path / "e",
+        split_loader=loader,
+        n_resamples=50,
+        prompt_file=pf,
+    )
     assert r["scores"]["per_class_auroc"]["AF"] == 1.0
     assert r["threshold_metrics"]["threshold_split"] == "synth_ptbxl_all/val"
     assert r["threshold_metrics"]["per_class"]["AF"]["f1"] == 1.0
@@ -89,8 +123,17 @@ def test_finetune_transfer_and_errors(fake_task, loader, tmp_path, Mock) -> None
 
     src, tgt = _pair(fake_task)
     torch.manual_seed(0)
-    r = evaluate_transfer(Net(), src, tgt, "finetune", 1.0, results_root=tmp_path / "r", split_loader=loader,
-                          n_resamples=20, finetune_config=FinetuneConfig(lr=0.05, max_epochs=15, batch_size=8, device="cpu"))
+    r = evaluate_transfer(
+        Net(),
+        src,
+        tgt,
+        "finetune",
+        1.0,
+        results_root=tmp_path / "r",
+        split_loader=loader,
+        n_resamples=20,
+        finetune_config=FinetuneConfig(lr=0.05, max_epochs=15, batch_size=8, device="cpu"),
+    )
     assert r["scores"]["per_class_auroc"]["AF"] == 1.0 and r["selection"]["best_epoch"] >= 0
     with pytest.raises(ValueError, match="fraction"):
         evaluate_transfer(Mock(), src, tgt, "linear_probe", None, results_root=tmp_path / "r", split_loader=loader)

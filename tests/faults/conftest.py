@@ -21,8 +21,9 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """``python benchmarks/run.py ARGS`` in a subprocess (cwd = tmp_path)."""
 
     def _run(args: list[str], env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(run_cmd(args), cwd=tmp_path, env=run_env(env), capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            run_cmd(args), cwd=tmp_path, env=run_env(env), capture_output=True, text=True, timeout=timeout
+        )
 
     return _run
 
@@ -34,8 +35,15 @@ def evil_ckpt(tmp_path: Path) -> Callable[[Path], Path]:
 
     def _write(path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": {"w": torch.zeros(2)}, "ecg_text_align_class": "x:y", "global_step": 1,
-                    "hyper_parameters": {"x": Evil(tmp_path / "pwned")}}, path)
+        torch.save(
+            {
+                "state_dict": {"w": torch.zeros(2)},
+                "ecg_text_align_class": "x:y",
+                "global_step": 1,
+                "hyper_parameters": {"x": Evil(tmp_path / "pwned")},
+            },
+            path,
+        )
         return path
 
     return _write

@@ -11,14 +11,31 @@ REPO = Path(__file__).resolve().parents[2]
 SRC = [str(REPO / "packages" / p / "src") for p in ("ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval")]
 
 #: the smallest real runs (seconds on one CPU core): one synthetic task, quick evaluation, 2-3 optimiser steps
-QUICK = ["trainer.val_check_interval=null", "trainer.check_val_every_n_epoch=null", "trainer.enable_progress_bar=false",
-         "pretrain_data.n=96", "dataset.tasks=[synth_ptbxl_super]", "eval=quick", "eval.bootstrap=20",
-         "eval.fractions=[1.0]", "trainer.max_steps=2"]
+QUICK = [
+    "trainer.val_check_interval=null",
+    "trainer.check_val_every_n_epoch=null",
+    "trainer.enable_progress_bar=false",
+    "pretrain_data.n=96",
+    "dataset.tasks=[synth_ptbxl_super]",
+    "eval=quick",
+    "eval.bootstrap=20",
+    "eval.fractions=[1.0]",
+    "trainer.max_steps=2",
+]
 TINY = {
-    "merl": ["method=merl", "method.stages.0.steps=3", "method.stages.0.batch_size=8", "method.stages.0.warmup_steps=1",
-             "method.stages.1.data.batch_size=4"],
-    "heartlang": ["method=heartlang", "method.stages.0.trainer_overrides.max_steps=2",
-                  "method.stages.0.data.batch_size=4", "method.stages.1.data.batch_size=4"],
+    "merl": [
+        "method=merl",
+        "method.stages.0.steps=3",
+        "method.stages.0.batch_size=8",
+        "method.stages.0.warmup_steps=1",
+        "method.stages.1.data.batch_size=4",
+    ],
+    "heartlang": [
+        "method=heartlang",
+        "method.stages.0.trainer_overrides.max_steps=2",
+        "method.stages.0.data.batch_size=4",
+        "method.stages.1.data.batch_size=4",
+    ],
     "random_init": ["method=random_init"],
 }
 
@@ -86,6 +103,7 @@ def simulate_read_only(monkeypatch, root: Path) -> None:
             if under(src) or under(dst):
                 erofs(dst)
             return real[name](src, dst, *a, **k)
+
         return fake
 
     def one(name):
@@ -93,6 +111,7 @@ def simulate_read_only(monkeypatch, root: Path) -> None:
             if under(path):
                 erofs(path)
             return real[name](path, *a, **k)
+
         return fake
 
     def fake_open(file, mode="r", *a, **k):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import importlib.util
-import json
 import logging
 import os
 import re
@@ -22,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fault_tools import REPO, SRC
 
 from ecg_data.integrity import CorruptFileError, checksum_path, verify_checksum, write_checksum
-from fault_tools import REPO, SRC
 
 pytestmark = pytest.mark.faults
 
@@ -44,9 +43,20 @@ def truncate(path: Path) -> None:
 def _result(**over):
     from ecg_eval.results import SCHEMA_VERSION
 
-    return {"schema_version": SCHEMA_VERSION, "status": "ok", "method": "m", "checkpoint_hash": "abc", "task": "t",
-            "suite": "synthetic", "mode": "zero_shot", "fraction": None, "seed": 0, "predictions": None,
-            "scores": {"macro_auroc": 0.8125, "per_class_auroc": {"A": 0.8125}}, **over}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "ok",
+        "method": "m",
+        "checkpoint_hash": "abc",
+        "task": "t",
+        "suite": "synthetic",
+        "mode": "zero_shot",
+        "fraction": None,
+        "seed": 0,
+        "predictions": None,
+        "scores": {"macro_auroc": 0.8125, "per_class_auroc": {"A": 0.8125}},
+        **over,
+    }
 
 
 def test_checksum_record_detects_truncation_and_bit_flips(tmp_path) -> None:
@@ -152,8 +162,8 @@ def _data_cache_helpers():
 
 @pytest.mark.parametrize("damage", [truncate, flip], ids=["truncated", "bit-flipped"])
 def test_record_cache_signals_corrupt_is_rebuilt(tmp_path, monkeypatch, damage, caplog) -> None:
-    from ecg_data.cache import CachedSplit, CorruptCacheError, build_cache
     import ecg_data.cache as cache_mod
+    from ecg_data.cache import CachedSplit, CorruptCacheError, build_cache
 
     h = _data_cache_helpers()
     root = h.write_fake_dataset(tmp_path / "fake", [h.FakeSpec(str(i), n_samples=1000) for i in range(1, 5)])
@@ -183,8 +193,13 @@ def test_exported_safetensors_corrupt_is_refused(tmp_path) -> None:
     with pytest.raises(CorruptFileError, match=r"model\.safetensors: sha256 differs"):
         from_pretrained(export)
 
-    stage = write_stage_weights({"state_dict": {"w": torch.arange(1000.0)}, "global_step": 3}, tmp_path / "stage",
-                                method="m", stage="s", source="last.ckpt")
+    stage = write_stage_weights(
+        {"state_dict": {"w": torch.arange(1000.0)}, "global_step": 3},
+        tmp_path / "stage",
+        method="m",
+        stage="s",
+        source="last.ckpt",
+    )
     assert torch.equal(load_stage_weights(stage)["w"], torch.arange(1000.0))
     flip(stage / "model.safetensors", at=0.9)
     with pytest.raises(CorruptFileError, match=r"model\.safetensors: sha256 differs"):
@@ -215,8 +230,14 @@ def test_full_disk_names_the_path_and_leaves_no_partial_file(tmp_path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
 
-    proc = subprocess.run([sys.executable, "-c", _WRITER, str(out)], env=env, capture_output=True, text=True,
-                          preexec_fn=limit, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WRITER, str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert f"cannot write {out}" in proc.stdout and "File too large" in proc.stdout
     assert not out.exists() and not checksum_path(out).exists()
@@ -250,10 +271,11 @@ def test_read_only_output_directory_simulated_erofs_names_the_path(tmp_path, mon
     directory fails with EROFS at the ``os``/``open`` level), so that it also runs as root, where mode bits stop
     nothing. The result write fails naming the path and leaves nothing; the up-front validation refuses the
     directory, and a directory to be created below it, in one line."""
+    from fault_tools import simulate_read_only
+
     from benchmarks.pipeline import ConfigError
     from benchmarks.pipeline.validate import check_writable
     from ecg_eval.results import write_result
-    from fault_tools import simulate_read_only
 
     ro = tmp_path / "ro"
     (ro / "results").mkdir(parents=True)
@@ -267,8 +289,11 @@ def test_read_only_output_directory_simulated_erofs_names_the_path(tmp_path, mon
     assert not target.exists() and not checksum_path(target).exists()
     assert list((ro / "results").iterdir()) == []  # no temporary file either
     for where in (ro, ro / "new" / "dir"):
-        with pytest.raises(ConfigError, match=f"output_dir={re.escape(str(where))}: {re.escape(str(ro))} is not "
-                                              r"writable \(Read-only file system\)"):
+        with pytest.raises(
+            ConfigError,
+            match=f"output_dir={re.escape(str(where))}: {re.escape(str(ro))} is not "
+            r"writable \(Read-only file system\)",
+        ):
             check_writable(str(where), "output_dir")
 
 
@@ -277,11 +302,26 @@ def test_full_disk_through_run_py_one_line_then_rerun_completes(tmp_path) -> Non
     """``benchmarks/run.py`` under a 300-byte file-size limit: ``error: cannot write <path>: File too large`` (exit
     1, no traceback, no partial file); the same command without the limit then completes."""
     toy = REPO / "tests" / "runner" / "toy"
-    args = [sys.executable, str(REPO / "benchmarks" / "run.py"), "method=toy", "dataset=toy", f"method_dir={toy}",
-            "backend._target_=ecgbench_toy.ToyBackend", "eval=quick", f"run_store={tmp_path / 'runs'}",
-            f"output_dir={tmp_path / 'out'}", "hydra.output_subdir=null", "hydra/job_logging=stdout", "pretrain_data.n=96"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*SRC, str(REPO)]), "PYTHONDONTWRITEBYTECODE": "1",
-           "OMP_NUM_THREADS": "1"}
+    args = [
+        sys.executable,
+        str(REPO / "benchmarks" / "run.py"),
+        "method=toy",
+        "dataset=toy",
+        f"method_dir={toy}",
+        "backend._target_=ecgbench_toy.ToyBackend",
+        "eval=quick",
+        f"run_store={tmp_path / 'runs'}",
+        f"output_dir={tmp_path / 'out'}",
+        "hydra.output_subdir=null",
+        "hydra/job_logging=stdout",
+        "pretrain_data.n=96",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([*SRC, str(REPO)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
 
     def limit() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, as ENOSPC on a full disk

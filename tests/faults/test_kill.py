@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fault_tools import QUICK, TINY, run_cmd, run_env
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -40,8 +39,9 @@ def _run(args: list[str], cwd: Path, cache: Path, kill_after: float | None = Non
     t0 = time.time()
     start = (cwd / "log.txt").stat().st_size if (cwd / "log.txt").exists() else 0
     with open(cwd / "log.txt", "a") as log:
-        p = subprocess.Popen(run_cmd(args), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            run_cmd(args), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             p.wait(timeout=kill_after if kill_after is not None else 1500)
         except subprocess.TimeoutExpired:
@@ -58,9 +58,12 @@ def _results(out: Path) -> dict[str, dict]:
     for f in sorted((out / "results" / "synthetic" / "heartlang").rglob("*.json")):
         r = json.loads(f.read_text())
         pred = f.parent / r["predictions"] if r.get("predictions") else None
-        got[str(f.relative_to(out))] = {"status": r["status"], "scores": r.get("scores"),
-                                        "checkpoint_hash": r["checkpoint_hash"],
-                                        "predictions": pred.read_bytes() if pred else None}
+        got[str(f.relative_to(out))] = {
+            "status": r["status"],
+            "scores": r.get("scores"),
+            "checkpoint_hash": r["checkpoint_hash"],
+            "predictions": pred.read_bytes() if pred else None,
+        }
     return got
 
 
@@ -108,9 +111,18 @@ def test_sigkill_anywhere_then_rerun_equals_uninterrupted(tmp_path: Path) -> Non
         got = _results(work / "out")
         lost = sorted(set(reference) - set(got))
         differ = sorted(k for k in reference if k in got and got[k] != reference[k])
-        report.append({"trial": i, "kill_after_s": round(at, 2), "killed": killed, "stage": stage,
-                       "rerun_ok": rc2 == 0, "results_lost": len(lost), "results_differ": len(differ),
-                       "results": len(got)})
+        report.append(
+            {
+                "trial": i,
+                "kill_after_s": round(at, 2),
+                "killed": killed,
+                "stage": stage,
+                "rerun_ok": rc2 == 0,
+                "results_lost": len(lost),
+                "results_differ": len(differ),
+                "results": len(got),
+            }
+        )
         assert not lost and not differ, (stage, lost, differ)
         if i == 0:
             shutil.rmtree(own_cache, ignore_errors=True)
@@ -124,10 +136,12 @@ DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.p
 #: not on a fraction of the run's time: the two tiny stages train for under a second each, and on a loaded machine
 #: start-up takes most of the run (measured 2026-12-07: kills at 35 % and 60 % of a 35 s run both landed before the
 #: first step). Measured with these anchors: the reruns completed with the same bytes (docs/reliability.md).
-DDP_KILLS = (("VQ-HBR stage, both ranks in the process group", "All distributed processes registered", 1),
-             ("between the stages (VQ-HBR done, its export / MSM start-up)", "pretrain/vqhbr: ran", 1),
-             # the second stage reuses the process group (no second "registered" banner): its first line on rank 0
-             ("MSM stage, before its steps", "Loading `train_dataloader` to estimate number of stepping batches", 2))
+DDP_KILLS = (
+    ("VQ-HBR stage, both ranks in the process group", "All distributed processes registered", 1),
+    ("between the stages (VQ-HBR done, its export / MSM start-up)", "pretrain/vqhbr: ran", 1),
+    # the second stage reuses the process group (no second "registered" banner): its first line on rank 0
+    ("MSM stage, before its steps", "Loading `train_dataloader` to estimate number of stepping batches", 2),
+)
 
 
 def _run_until(args: list[str], cwd: Path, cache: Path, line: str, nth: int) -> tuple[bool, str]:
@@ -136,8 +150,9 @@ def _run_until(args: list[str], cwd: Path, cache: Path, line: str, nth: int) -> 
     env = run_env({"ECG_CACHE": str(cache)})
     with open(cwd / "log.txt", "a") as log:
         start = log.tell()
-        p = subprocess.Popen(run_cmd(args), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        p = subprocess.Popen(
+            run_cmd(args), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         t0, killed = time.monotonic(), False
         while p.poll() is None:
             text = (cwd / "log.txt").read_text(errors="replace")[start:]
@@ -157,8 +172,13 @@ def test_sigkill_during_ddp_pretraining_then_rerun_equals_uninterrupted(tmp_path
     """The same for a 2-rank DDP run (gloo on the CPU, Lightning's launcher): the process group -- the user's process
     and the rank it started -- is killed inside pretraining; the rerun completes with the same results."""
     work, cache = tmp_path / "work", tmp_path / "cache"
-    args = [*DDP, *ARGS[:-1], "stages=[pretrain,linear_probe,publish]", f"run_store={work / 'runs'}",
-            f"output_dir={work / 'out'}"]
+    args = [
+        *DDP,
+        *ARGS[:-1],
+        "stages=[pretrain,linear_probe,publish]",
+        f"run_store={work / 'runs'}",
+        f"output_dir={work / 'out'}",
+    ]
 
     def fresh() -> None:
         shutil.rmtree(work, ignore_errors=True)
@@ -182,10 +202,21 @@ def test_sigkill_during_ddp_pretraining_then_rerun_equals_uninterrupted(tmp_path
         got = _results(work / "out")
         lost = sorted(set(reference) - set(got))
         differ = sorted(k for k in reference if k in got and got[k] != reference[k])
-        report.append({"trial": f"ddp{i}", "kill_at": f"{line!r} x{nth}", "where": where, "killed": killed,
-                       "stage": _stage_of(log), "rerun_ok": True, "rerun_s": round(rerun_s, 1),
-                       "uninterrupted_s": round(seconds, 1), "results_lost": len(lost),
-                       "results_differ": len(differ), "results": len(got)})
+        report.append(
+            {
+                "trial": f"ddp{i}",
+                "kill_at": f"{line!r} x{nth}",
+                "where": where,
+                "killed": killed,
+                "stage": _stage_of(log),
+                "rerun_ok": True,
+                "rerun_s": round(rerun_s, 1),
+                "uninterrupted_s": round(seconds, 1),
+                "results_lost": len(lost),
+                "results_differ": len(differ),
+                "results": len(got),
+            }
+        )
         assert not lost and not differ, (where, lost, differ)
     if os.environ.get("ECGBENCH_FAULT_REPORT"):
         out = Path(os.environ["ECGBENCH_FAULT_REPORT"])

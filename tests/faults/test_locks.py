@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from fault_tools import REPO, SRC
 
 from ecg_data.paths import exclusive_lock
-from fault_tools import REPO, SRC
 
 pytestmark = pytest.mark.faults
 
@@ -35,8 +35,12 @@ def _holder(run_dir: Path, seconds: float, finish: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*SRC, str(REPO)])}
     for k in ("RANK", "LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
         env.pop(k, None)
-    p = subprocess.Popen([sys.executable, "-c", _HOLDER, str(run_dir), str(seconds), "finish" if finish else "x"],
-                         env=env, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(run_dir), str(seconds), "finish" if finish else "x"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert p.stdout.readline().strip() == "locked"
     return p
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from pathlib import Path
 
 import pytest
 import torch
+from fault_tools import QUICK, REPO, TINY
 
 from ecg_data.integrity import ALLOW_PICKLE_ENV, CorruptFileError, UntrustedFileError, safe_torch_load
-from fault_tools import QUICK, REPO, TINY
 
 pytestmark = pytest.mark.faults
 
@@ -64,9 +63,9 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path) -> None:
 
 
 def test_library_loaders_refuse_it(tmp_path, evil_ckpt) -> None:
+    from baselines.heartlang.model import HeartLangMSM
     from ecg_text_align.melp import load_ecg_tower
     from ecg_text_align.module import PretrainModule
-    from baselines.heartlang.model import HeartLangMSM
 
     path = evil_ckpt(tmp_path / "evil.ckpt")
     with pytest.raises(UntrustedFileError, match="evil.ckpt"):
@@ -88,8 +87,14 @@ def test_a_checkpoint_naming_code_to_call_is_refused(tmp_path) -> None:
     with pytest.raises(UntrustedFileError, match=r"class\.ckpt.*'os:system' is not a PretrainModule"):
         PretrainModule.from_checkpoint(a)
     b = tmp_path / "target.ckpt"
-    torch.save({"state_dict": {}, "ecg_text_align_class": "baselines.merl.model:MERL",
-                "hyper_parameters": {"ecg_encoder": {"_target_": "os.system", "command": cmd}}}, b)
+    torch.save(
+        {
+            "state_dict": {},
+            "ecg_text_align_class": "baselines.merl.model:MERL",
+            "hyper_parameters": {"ecg_encoder": {"_target_": "os.system", "command": cmd}},
+        },
+        b,
+    )
     with pytest.raises(UntrustedFileError, match=r"target\.ckpt.*names 'os\.system' to call"):
         PretrainModule.from_checkpoint(b)
     assert not (tmp_path / "pwned").exists()
@@ -103,10 +108,14 @@ def test_from_pretrained_refuses_a_config_naming_code(tmp_path) -> None:
     cfg_file = export / "config.json"
     good = json.loads(cfg_file.read_text())
     cmd = f"touch {tmp_path / 'pwned'}"
-    for bad, pattern in (({**good, "class": "os:system", "init": {"command": cmd}}, "'os:system' is neither"),
-                         ({**good, "class": "subprocess:Popen", "init": {"args": cmd, "shell": True}}, "Popen"),
-                         ({**good, "init": {**good["init"], "tower": {"_target_": "os.system", "command": cmd}}},
-                          r"names 'os\.system' to call")):
+    for bad, pattern in (
+        ({**good, "class": "os:system", "init": {"command": cmd}}, "'os:system' is neither"),
+        ({**good, "class": "subprocess:Popen", "init": {"args": cmd, "shell": True}}, "Popen"),
+        (
+            {**good, "init": {**good["init"], "tower": {"_target_": "os.system", "command": cmd}}},
+            r"names 'os\.system' to call",
+        ),
+    ):
         cfg_file.write_text(json.dumps(bad))
         with pytest.raises(UntrustedFileError, match=pattern):
             from_pretrained(export)
@@ -155,15 +164,28 @@ def test_checkpoints_we_write_hold_plain_data_only(tmp_path) -> None:
     class Colour(enum.Enum):
         RED = "red"
 
-    ckpt = {"state_dict": {"w": torch.ones(2)},
-            "hyper_parameters": {"cfg": OmegaConf.create({"a": [1, 2], "b": {"c": "d"}}), "root": tmp_path,
-                                 "lr": np.float32(0.5), "steps": np.int64(3), "colour": Colour.RED,
-                                 "shape": (np.int64(2), 3)}}
+    ckpt = {
+        "state_dict": {"w": torch.ones(2)},
+        "hyper_parameters": {
+            "cfg": OmegaConf.create({"a": [1, 2], "b": {"c": "d"}}),
+            "root": tmp_path,
+            "lr": np.float32(0.5),
+            "steps": np.int64(3),
+            "colour": Colour.RED,
+            "shape": (np.int64(2), 3),
+        },
+    }
     PretrainModule.on_save_checkpoint(object.__new__(MERL), ckpt)
     torch.save(ckpt, tmp_path / "plain.ckpt")
     back = safe_torch_load(tmp_path / "plain.ckpt")
-    assert back["hyper_parameters"] == {"cfg": {"a": [1, 2], "b": {"c": "d"}}, "root": str(tmp_path), "lr": 0.5,
-                                        "steps": 3, "colour": "red", "shape": (2, 3)}
+    assert back["hyper_parameters"] == {
+        "cfg": {"a": [1, 2], "b": {"c": "d"}},
+        "root": str(tmp_path),
+        "lr": 0.5,
+        "steps": 3,
+        "colour": "red",
+        "shape": (2, 3),
+    }
     assert back["ecg_text_align_class"] == "baselines.merl.model:MERL"
 
 
@@ -175,6 +197,7 @@ def test_resume_from_a_planted_checkpoint_is_refused_by_fit(tmp_path, evil_ckpt)
     if here not in sys.path:
         sys.path.insert(0, here)
     from text_align_stubs import ToyDataModule, ToyPretrain  # noqa: E402
+
     from ecg_text_align.train import fit
 
     cfg = {"max_epochs": 1, "max_steps": 2, "checkpoint_every_n_steps": 1, "seed": 0, "enable_progress_bar": False}

@@ -19,7 +19,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from fault_tools import QUICK, REPO, TINY, run_cmd, run_env
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -36,14 +35,28 @@ def test_four_jobs_share_output_run_store_and_cache(tmp_path: Path) -> None:
         "merl-a": [*QUICK, *TINY["merl"], *one, *shared, "stages=[pretrain,zero_shot,linear_probe,publish]"],
         "merl-b": [*QUICK, *TINY["merl"], *one, *shared, "stages=[pretrain,zero_shot,linear_probe,publish]"],
         "heartlang": [*QUICK, *TINY["heartlang"], *one, *shared, "stages=[pretrain,linear_probe,publish]"],
-        "random_init": [*QUICK, *TINY["random_init"], "dataset.tasks=[synth_ptbxl_super,synth_cpsc2018]", *shared,
-                        "stages=[pretrain,zero_shot,linear_probe,publish]"],
+        "random_init": [
+            *QUICK,
+            *TINY["random_init"],
+            "dataset.tasks=[synth_ptbxl_super,synth_cpsc2018]",
+            *shared,
+            "stages=[pretrain,zero_shot,linear_probe,publish]",
+        ],
     }
     logs = {k: open(tmp_path / f"{k}.log", "w") for k in jobs}
-    procs = {k: subprocess.Popen(run_cmd(a), cwd=tmp_path, env=env, stdout=logs[k], stderr=subprocess.STDOUT)
-             for k, a in jobs.items()}
-    publish = [run_cmd([])[0], str(REPO / "benchmarks" / "publish.py"), "--results", str(out / "results"),
-               "--out", str(out / "README.md"), "--no-plot"]
+    procs = {
+        k: subprocess.Popen(run_cmd(a), cwd=tmp_path, env=env, stdout=logs[k], stderr=subprocess.STDOUT)
+        for k, a in jobs.items()
+    }
+    publish = [
+        run_cmd([])[0],
+        str(REPO / "benchmarks" / "publish.py"),
+        "--results",
+        str(out / "results"),
+        "--out",
+        str(out / "README.md"),
+        "--no-plot",
+    ]
     publishes, reads, deadline = [], 0, time.time() + 1500
     while any(p.poll() is None for p in procs.values()):
         assert time.time() < deadline, "parallel jobs did not finish in 25 minutes"
@@ -68,8 +81,11 @@ def test_four_jobs_share_output_run_store_and_cache(tmp_path: Path) -> None:
     found = Counter(str(p.relative_to(out / "results")) for p in (out / "results").rglob("*.json"))
     want = {f"synthetic/merl/synth_ptbxl_super/{n}" for n in ("zero_shot-seed0.json", "linear_probe-100-seed0.json")}
     want |= {"synthetic/heartlang/synth_ptbxl_super/linear_probe-100-seed0.json"}
-    want |= {f"synthetic/random_init/{t}/{n}" for t in ("synth_ptbxl_super", "synth_cpsc2018")
-             for n in ("zero_shot-seed0.json", "linear_probe-100-seed0.json")}
+    want |= {
+        f"synthetic/random_init/{t}/{n}"
+        for t in ("synth_ptbxl_super", "synth_cpsc2018")
+        for n in ("zero_shot-seed0.json", "linear_probe-100-seed0.json")
+    }
     assert want <= set(found), sorted(want - set(found))
     assert all(n == 1 for n in found.values())
     for rel in want:
@@ -80,8 +96,11 @@ def test_four_jobs_share_output_run_store_and_cache(tmp_path: Path) -> None:
     events = [json.loads(l) for l in (runs / "events.jsonl").read_text().splitlines() if l.strip()]
     merl = Counter((e["stage"], e["status"]) for e in events if e["run"].startswith("merl/"))
     assert merl[("pretrain/merl", "ran")] == 1 and merl[("pretrain", "skipped")] == 1, merl
-    scored = Counter((e["run"], e["stage"]) for e in events if e["stage"] in ("zero_shot", "linear_probe")
-                     and e["status"] == "ran" and e["run"].startswith("merl/"))
+    scored = Counter(
+        (e["run"], e["stage"])
+        for e in events
+        if e["stage"] in ("zero_shot", "linear_probe") and e["status"] == "ran" and e["run"].startswith("merl/")
+    )
     assert scored and all(n == 1 for n in scored.values()), scored  # no cell scored by both MERL jobs
 
     # each record cache built once across the four processes

@@ -42,7 +42,13 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
         src = [str(REPO / "packages" / p / "src") for p in ("ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval")]
         full_env["PYTHONPATH"] = os.pathsep.join([*src, str(REPO), full_env.get("PYTHONPATH", "")])
         full_env.setdefault("OMP_NUM_THREADS", "1")
-        return subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), *args], cwd=tmp_path,
-                              env=full_env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "run.py"), *args],
+            cwd=tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     return _run

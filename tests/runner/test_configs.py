@@ -7,10 +7,25 @@ from pathlib import Path
 import pytest
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-REAL_TASKS = {"ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "ptbxl_all", "cpsc2018", "cpsc2018_full", "csn",
-              "csn_exact"}
-SYNTH_TASKS = {"synth_ptbxl_super", "synth_ptbxl_sub", "synth_ptbxl_form", "synth_ptbxl_rhythm", "synth_ptbxl_all",
-               "synth_cpsc2018"}
+REAL_TASKS = {
+    "ptbxl_super",
+    "ptbxl_sub",
+    "ptbxl_form",
+    "ptbxl_rhythm",
+    "ptbxl_all",
+    "cpsc2018",
+    "cpsc2018_full",
+    "csn",
+    "csn_exact",
+}
+SYNTH_TASKS = {
+    "synth_ptbxl_super",
+    "synth_ptbxl_sub",
+    "synth_ptbxl_form",
+    "synth_ptbxl_rhythm",
+    "synth_ptbxl_all",
+    "synth_cpsc2018",
+}
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIGS / "dataset").glob("*.yaml")))

@@ -23,8 +23,14 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     out_dir = tmp_path / "runs" / "leaderboard"  # the default output_dir, outside the tracked tree
     results = sorted((out_dir / "results" / "synthetic" / "melp").rglob("*.json"))
     tasks = {p.parent.name for p in results}
-    assert tasks == {"synth_ptbxl_super", "synth_ptbxl_sub", "synth_ptbxl_form", "synth_ptbxl_rhythm", "synth_cpsc2018",
-                     "synth_mimic"}  # the pretraining corpus' held-out pairs: retrieval and report generation
+    assert tasks == {
+        "synth_ptbxl_super",
+        "synth_ptbxl_sub",
+        "synth_ptbxl_form",
+        "synth_ptbxl_rhythm",
+        "synth_cpsc2018",
+        "synth_mimic",
+    }  # the pretraining corpus' held-out pairs: retrieval and report generation
     # per task: zero-shot + both probes (ours and the papers') at 3 seeds x 1% and 10% + 1 x 100%; retrieval +
     # report generation on synth_mimic
     assert len(results) == 5 * (1 + 2 * (3 + 3 + 1)) + 2
@@ -37,8 +43,9 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     gen = json.loads((pairs / "report_generation-seed0.json").read_text())["scores"]
     model_f1 = gen["model"]["clinical"]["macro_f1"]
     assert model_f1 > 2 * gen["baselines"]["most_frequent"]["clinical"]["macro_f1"], model_f1
-    zs = json.loads((out_dir / "results" / "synthetic" / "melp" / "synth_ptbxl_super"
-                     / "zero_shot-seed0.json").read_text())
+    zs = json.loads(
+        (out_dir / "results" / "synthetic" / "melp" / "synth_ptbxl_super" / "zero_shot-seed0.json").read_text()
+    )
     assert zs["status"] == "ok" and zs["pretrained_on"] == ["synth-mimic"]
     # the flagship learns in its default budget: well above chance zero-shot (docs/performance.md)
     assert zs["scores"]["macro_auroc"] >= 0.65, zs["scores"]["macro_auroc"]
@@ -60,5 +67,13 @@ def test_no_arguments_runs_tiny_melp_end_to_end(tmp_path, cli):
     again = cli([], timeout=600)  # everything exists: every stage skipped
     assert again.returncode == 0
     log = again.stdout + again.stderr
-    for stage in ("pretrain", "zero_shot", "linear_probe", "linear_probe_paper", "retrieval", "report_generation", "publish"):
+    for stage in (
+        "pretrain",
+        "zero_shot",
+        "linear_probe",
+        "linear_probe_paper",
+        "retrieval",
+        "report_generation",
+        "publish",
+    ):
         assert f"{stage}: skipped" in log

@@ -12,8 +12,12 @@ from benchmarks.pipeline.export_hook import load_stage_weights, on_stage_complet
 
 def test_checkpoint_stage_gets_a_safetensors_export_that_loads_without_pickle(tmp_path: Path, monkeypatch) -> None:
     net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
-    ckpt = {"state_dict": net.state_dict(), "optimizer_states": [{"state": {0: torch.ones(3)}}],
-            "ecg_text_align_class": "pkg.mod:Cls", "global_step": 7}
+    ckpt = {
+        "state_dict": net.state_dict(),
+        "optimizer_states": [{"state": {0: torch.ones(3)}}],
+        "ecg_text_align_class": "pkg.mod:Cls",
+        "global_step": 7,
+    }
     path = tmp_path / "stage" / "checkpoints" / "last.ckpt"
     path.parent.mkdir(parents=True)
     torch.save(ckpt, path)

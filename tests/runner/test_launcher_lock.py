@@ -62,9 +62,19 @@ def _free_port() -> int:
 
 def _env(rank: int, job: str, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID")}
-    env.update({"PYTHONPATH": os.pathsep.join([*SRC, str(REPO)]), "RANK": str(rank), "LOCAL_RANK": str(rank),
-                "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": job, "TORCHELASTIC_RESTART_COUNT": "0",
-                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"})
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join([*SRC, str(REPO)]),
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "TORCHELASTIC_RUN_ID": job,
+            "TORCHELASTIC_RESTART_COUNT": "0",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     return env
 
 
@@ -72,8 +82,13 @@ class _Rank:
     def __init__(self, tmp: Path, run_dir: Path, gate: Path, rank: int, job: str, port: int):
         self.log = tmp / f"{job}-rank{rank}.log"
         self.f = open(self.log, "w")
-        self.p = subprocess.Popen([sys.executable, "-c", _RANK, str(run_dir), str(gate)], env=_env(rank, job, port),
-                                  stdout=self.f, stderr=subprocess.STDOUT, text=True)
+        self.p = subprocess.Popen(
+            [sys.executable, "-c", _RANK, str(run_dir), str(gate)],
+            env=_env(rank, job, port),
+            stdout=self.f,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def text(self) -> str:
         return self.log.read_text()
@@ -169,18 +184,32 @@ def test_a_stale_holder_file_of_a_killed_rank_zero_is_not_trusted(ranks) -> None
         assert "trained 3.0" in r.finish()
 
 
+LAUNCH_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "NODE_RANK",
+    "WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TORCHELASTIC_RESTART_COUNT",
+    "SLURM_NTASKS",
+    "SLURM_PROCID",
+    "SLURM_JOB_ID",
+    "SLURM_STEP_ID",
+)
 
-LAUNCH_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID",
-               "TORCHELASTIC_RESTART_COUNT", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_STEP_ID")
 
-
-@pytest.mark.parametrize("env, all_ranks", [
-    ({}, False),                                                                   # one process
-    ({"LOCAL_RANK": "1", "NODE_RANK": "0", "WORLD_SIZE": "2"}, False),            # a child of Lightning's launcher
-    ({"RANK": "1", "LOCAL_RANK": "1", "TORCHELASTIC_RUN_ID": "x"}, True),          # torchrun
-    ({"SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_JOB_ID": "7"}, True),       # srun
-    ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_JOB_ID": "7"}, False),      # an sbatch job, one task
-])
+@pytest.mark.parametrize(
+    "env, all_ranks",
+    [
+        ({}, False),  # one process
+        ({"LOCAL_RANK": "1", "NODE_RANK": "0", "WORLD_SIZE": "2"}, False),  # a child of Lightning's launcher
+        ({"RANK": "1", "LOCAL_RANK": "1", "TORCHELASTIC_RUN_ID": "x"}, True),  # torchrun
+        ({"SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_JOB_ID": "7"}, True),  # srun
+        ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_JOB_ID": "7"}, False),  # an sbatch job, one task
+    ],
+)
 def test_which_launcher_started_every_rank(env: dict, all_ranks: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks.pipeline import ranks as r
 
@@ -204,8 +233,9 @@ def test_launch_id_is_the_same_on_every_rank_and_new_for_a_restart(monkeypatch: 
             monkeypatch.setenv(k, v)
         return launch_id()
 
-    torchrun = dict(TORCHELASTIC_RUN_ID="abc", TORCHELASTIC_RESTART_COUNT="0", MASTER_ADDR="h", MASTER_PORT="29500",
-                    WORLD_SIZE="4")
+    torchrun = dict(
+        TORCHELASTIC_RUN_ID="abc", TORCHELASTIC_RESTART_COUNT="0", MASTER_ADDR="h", MASTER_PORT="29500", WORLD_SIZE="4"
+    )
     assert ident(RANK="0", LOCAL_RANK="0", **torchrun) == ident(RANK="3", LOCAL_RANK="1", **torchrun)
     assert ident(RANK="0", **{**torchrun, "TORCHELASTIC_RESTART_COUNT": "1"}) != ident(RANK="0", **torchrun)
     assert ident(RANK="0", **{**torchrun, "TORCHELASTIC_RUN_ID": "def"}) != ident(RANK="0", **torchrun)
@@ -213,12 +243,24 @@ def test_launch_id_is_the_same_on_every_rank_and_new_for_a_restart(monkeypatch: 
     assert ident(SLURM_PROCID="0", **srun) == ident(SLURM_PROCID="1", **srun)
     assert ident(SLURM_PROCID="0", **{**srun, "SLURM_STEP_ID": "1"}) != ident(SLURM_PROCID="0", **srun)
 
+
 # ----- end to end: two torchrun jobs of benchmarks/run.py on one run-store address ------------------------------------
 DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.precision=32-true"]
-QUICK = ["trainer.val_check_interval=null", "trainer.check_val_every_n_epoch=null", "trainer.enable_progress_bar=false",
-         "pretrain_data.n=96", "dataset.tasks=[synth_ptbxl_super]", "eval=quick", "trainer.max_steps=2"]
-HEARTLANG_TINY = ["method=heartlang", "method.stages.0.trainer_overrides.max_steps=2",
-                  "method.stages.0.data.batch_size=4", "method.stages.1.data.batch_size=4"]
+QUICK = [
+    "trainer.val_check_interval=null",
+    "trainer.check_val_every_n_epoch=null",
+    "trainer.enable_progress_bar=false",
+    "pretrain_data.n=96",
+    "dataset.tasks=[synth_ptbxl_super]",
+    "eval=quick",
+    "trainer.max_steps=2",
+]
+HEARTLANG_TINY = [
+    "method=heartlang",
+    "method.stages.0.trainer_overrides.max_steps=2",
+    "method.stages.0.data.batch_size=4",
+    "method.stages.1.data.batch_size=4",
+]
 
 
 @pytest.mark.slow
@@ -231,19 +273,38 @@ def test_two_torchrun_jobs_of_run_py_train_one_address_once(tmp_path: Path) -> N
     clock."""
     store = tmp_path / "runs"
     args = [*DDP, *QUICK, *HEARTLANG_TINY, f"run_store={store}", "stages=[pretrain]"]
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "TORCHELASTIC_RUN_ID", "WORLD_SIZE",
-                                                             "MASTER_ADDR", "MASTER_PORT", "SLURM_NTASKS")}
-    env.update({"PYTHONPATH": os.pathsep.join([*SRC, str(REPO), env.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1",
-                "ECG_CACHE": str(tmp_path / "cache")})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("RANK", "LOCAL_RANK", "TORCHELASTIC_RUN_ID", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "SLURM_NTASKS")
+    }
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join([*SRC, str(REPO), env.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1",
+            "ECG_CACHE": str(tmp_path / "cache"),
+        }
+    )
     jobs: dict[str, tuple[subprocess.Popen, object]] = {}
 
     def start(name: str) -> subprocess.Popen:
         (tmp_path / name).mkdir()
         log = open(tmp_path / f"{name}.log", "w")
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               str(REPO / "benchmarks" / "run.py"), *args, f"output_dir={tmp_path / name / 'out'}"]
-        p = subprocess.Popen(cmd, cwd=tmp_path / name, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(REPO / "benchmarks" / "run.py"),
+            *args,
+            f"output_dir={tmp_path / name / 'out'}",
+        ]
+        p = subprocess.Popen(
+            cmd, cwd=tmp_path / name, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         jobs[name] = (p, log)
         return p
 

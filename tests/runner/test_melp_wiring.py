@@ -13,11 +13,18 @@ from benchmarks.pipeline.store import RunStore
 
 FEW_STEPS = [
     "pretrain_data.n=48",
-    "method.stages.0.steps=2", "method.stages.0.warmup_steps=1", "method.stages.0.batch_size=8",
-    "method.stages.1.trainer_overrides.max_steps=2", "method.stages.1.total_steps=2", "method.stages.1.warmup_steps=1",
+    "method.stages.0.steps=2",
+    "method.stages.0.warmup_steps=1",
+    "method.stages.0.batch_size=8",
+    "method.stages.1.trainer_overrides.max_steps=2",
+    "method.stages.1.total_steps=2",
+    "method.stages.1.warmup_steps=1",
     "method.stages.1.data.batch_size=8",
-    "method.stages.2.warmup_steps=1", "method.stages.2.data.batch_size=8", "method.stages.2.zero_shot={}",
-    "trainer.max_steps=2", "trainer.checkpoint_every_n_steps=1",
+    "method.stages.2.warmup_steps=1",
+    "method.stages.2.data.batch_size=8",
+    "method.stages.2.zero_shot={}",
+    "trainer.max_steps=2",
+    "trainer.checkpoint_every_n_steps=1",
 ]
 
 
@@ -28,9 +35,19 @@ def test_tiny_melp_pretrains_and_scores_zero_shot(tmp_path, ptbxl500, compose_cf
     root.mkdir()
     (root / "ptbxl").symlink_to(ptbxl500)
     monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
-    cfg = compose_cfg(["method=melp", "dataset=ptbxl_super", "eval=quick", "stages=[pretrain,zero_shot,publish]",
-                       f"data_root={root}", f"run_store={tmp_path / 'runs'}", f"results_dir={tmp_path / 'results'}",
-                       f"leaderboard_dir={tmp_path / 'leaderboard'}", *FEW_STEPS])
+    cfg = compose_cfg(
+        [
+            "method=melp",
+            "dataset=ptbxl_super",
+            "eval=quick",
+            "stages=[pretrain,zero_shot,publish]",
+            f"data_root={root}",
+            f"run_store={tmp_path / 'runs'}",
+            f"results_dir={tmp_path / 'results'}",
+            f"leaderboard_dir={tmp_path / 'leaderboard'}",
+            *FEW_STEPS,
+        ]
+    )
     summary = run(cfg)
     ran = [e["stage"] for e in RunStore(tmp_path / "runs").events() if e["status"] == "ran"]
     assert ran[:3] == ["pretrain/text_lm", "pretrain/stage0", "pretrain/melp"]

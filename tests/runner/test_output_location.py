@@ -15,8 +15,10 @@ def test_default_output_is_under_the_ignored_run_store(compose_cfg):
     cfg = compose_cfg([])
     assert Path(cfg.results_dir) == Path("runs/leaderboard/results")
     assert Path(cfg.leaderboard_dir) == Path("runs/leaderboard")
-    for p in ("runs/leaderboard/results/synthetic/melp/synth_ptbxl_super/zero_shot-seed0.json",
-              "runs/leaderboard/README.md"):
+    for p in (
+        "runs/leaderboard/results/synthetic/melp/synth_ptbxl_super/zero_shot-seed0.json",
+        "runs/leaderboard/README.md",
+    ):
         ignored = subprocess.run(["git", "check-ignore", "-q", p], cwd=REPO)
         assert ignored.returncode == 0, f"{p} would show in git status"
     # the papers' numbers still come from the committed file

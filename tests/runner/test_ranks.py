@@ -22,15 +22,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-@pytest.mark.parametrize("env,rank", [
-    ({}, 0),
-    ({"RANK": "3", "LOCAL_RANK": "1"}, 3),                       # torchrun
-    ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, 1),                  # a child of Lightning's launcher
-    ({"LOCAL_RANK": "0", "NODE_RANK": "0"}, 0),                  # Lightning's rank 0 after it launched
-    ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, 1_000_000),          # local rank 0 of the second node: not global 0
-    ({"SLURM_NTASKS": "16", "SLURM_PROCID": "5"}, 5),            # srun
-    ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0"}, 0),             # a single-task allocation
-])
+@pytest.mark.parametrize(
+    "env,rank",
+    [
+        ({}, 0),
+        ({"RANK": "3", "LOCAL_RANK": "1"}, 3),  # torchrun
+        ({"LOCAL_RANK": "1", "NODE_RANK": "0"}, 1),  # a child of Lightning's launcher
+        ({"LOCAL_RANK": "0", "NODE_RANK": "0"}, 0),  # Lightning's rank 0 after it launched
+        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, 1_000_000),  # local rank 0 of the second node: not global 0
+        ({"SLURM_NTASKS": "16", "SLURM_PROCID": "5"}, 5),  # srun
+        ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0"}, 0),  # a single-task allocation
+    ],
+)
 def test_launched_rank_from_each_launcher(env: dict, rank: int, clean_env: pytest.MonkeyPatch) -> None:
     for k, v in env.items():
         clean_env.setenv(k, v)
@@ -54,8 +57,12 @@ def test_only_global_rank_zero_writes_events_and_markers(tmp_path: Path, clean_e
 
 
 def test_child_command_is_this_jobs_overrides_not_the_sweep() -> None:
-    cmd = ranks.child_command(["method=merl", "seed=1", "trainer=ddp"],
-                              ["hydra.mode=MULTIRUN", "hydra.searchpath=[file:///x]"], "/runs/_hydra/m/1", 2)
+    cmd = ranks.child_command(
+        ["method=merl", "seed=1", "trainer=ddp"],
+        ["hydra.mode=MULTIRUN", "hydra.searchpath=[file:///x]"],
+        "/runs/_hydra/m/1",
+        2,
+    )
     assert cmd[1].endswith("benchmarks/run.py") and "-m" not in cmd
     assert cmd[2:5] == ["method=merl", "seed=1", "trainer=ddp"]
     assert "hydra.searchpath=[file:///x]" in cmd and "hydra.mode=MULTIRUN" not in cmd
@@ -86,8 +93,13 @@ def test_reset_after_job_drops_the_launchers_environment(clean_env: pytest.Monke
 
 
 def test_loggers_several_at_once_none_and_a_missing_package(tmp_path: Path) -> None:
-    two = build_loggers({"csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "logs", "version": 0},
-                         "csv2": {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "more"}}, tmp_path)
+    two = build_loggers(
+        {
+            "csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "logs", "version": 0},
+            "csv2": {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "more"},
+        },
+        tmp_path,
+    )
     assert [type(l).__name__ for l in two] == ["CSVLogger", "CSVLogger"]
     assert Path(two[0].log_dir) == tmp_path / "logs" / "version_0"  # save_dir defaults to the stage directory
     assert build_loggers(False, tmp_path) is False

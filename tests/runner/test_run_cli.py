@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-
 from benchmarks.pipeline.errors import InjectedStop
 from benchmarks.pipeline.store import RunStore
 
@@ -14,9 +12,16 @@ TOY = Path(__file__).resolve().parent / "toy"
 
 
 def _args(tmp: Path, method: str = "toy", dataset: str = "toy") -> list[str]:
-    return [f"method={method}", f"dataset={dataset}", f"method_dir={TOY}", "backend._target_=ecgbench_toy.ToyBackend",
-            "eval=quick", f"run_store={tmp / 'runs'}", f"results_dir={tmp / 'results'}",
-            f"leaderboard_dir={tmp / 'leaderboard'}"]
+    return [
+        f"method={method}",
+        f"dataset={dataset}",
+        f"method_dir={TOY}",
+        "backend._target_=ecgbench_toy.ToyBackend",
+        "eval=quick",
+        f"run_store={tmp / 'runs'}",
+        f"results_dir={tmp / 'results'}",
+        f"leaderboard_dir={tmp / 'leaderboard'}",
+    ]
 
 
 def test_resume_after_kill_following_zero_shot(tmp_path, cli):
@@ -32,9 +37,15 @@ def test_resume_after_kill_following_zero_shot(tmp_path, cli):
     assert second.returncode == 0, second.stderr
     events = [(e["stage"], e["status"]) for e in RunStore(tmp_path / "runs").events()]
     n_first = events.index(("zero_shot", "ran")) + 1
-    assert events[n_first:] == [("pretrain", "skipped"), ("zero_shot", "skipped"), ("linear_probe", "ran"),
-                                ("linear_probe_paper", "ran"), ("retrieval", "ran"), ("report_generation", "ran"),
-                                ("publish", "ran")]
+    assert events[n_first:] == [
+        ("pretrain", "skipped"),
+        ("zero_shot", "skipped"),
+        ("linear_probe", "ran"),
+        ("linear_probe_paper", "ran"),
+        ("retrieval", "ran"),
+        ("report_generation", "ran"),
+        ("publish", "ran"),
+    ]
     ran = [s for s, status in events if status == "ran"]
     assert len(ran) == len(set(ran)), f"a stage ran twice: {ran}"
     assert calls.read_text().split() == ["init", "main", "load", "load"]  # pretraining stages ran once
@@ -63,8 +74,10 @@ def test_unknown_dataset_lists_valid_names(tmp_path, cli):
 def test_missing_dataset_is_one_clean_message(tmp_path, cli):
     out = cli(_args(tmp_path, dataset="toy_missing"))
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines()[-1] == \
-        "error: toy_missing: expected <root>/toy/RECORDS; published at https://example.org/toy"
+    assert (
+        out.stderr.strip().splitlines()[-1]
+        == "error: toy_missing: expected <root>/toy/RECORDS; published at https://example.org/toy"
+    )
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "runs" / "toy").exists()  # stopped before pretraining
 
@@ -74,8 +87,12 @@ def test_method_dir_outside_repo_and_multirun(tmp_path, cli):
     ext = tmp_path / "elsewhere"
     (ext / "method").mkdir(parents=True)
     shutil.copy(TOY / "ecgbench_toy.py", ext / "user_method.py")
-    (ext / "method" / "mine.yaml").write_text((TOY / "method" / "toy.yaml").read_text()
-                                              .replace("ecgbench_toy.", "user_method.").replace("name: toy", "name: mine"))
+    (ext / "method" / "mine.yaml").write_text(
+        (TOY / "method" / "toy.yaml")
+        .read_text()
+        .replace("ecgbench_toy.", "user_method.")
+        .replace("name: toy", "name: mine")
+    )
     (ext / "dataset").mkdir()
     shutil.copy(TOY / "dataset" / "toy.yaml", ext / "dataset" / "toy.yaml")
     args = [a for a in _args(tmp_path, method="mine") if not a.startswith(("method_dir=", "backend."))]

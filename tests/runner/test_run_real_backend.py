@@ -12,8 +12,16 @@ from benchmarks.pipeline.store import RunStore
 
 
 def _overrides(tmp: Path, data_root: Path, stages: str) -> list[str]:
-    return ["method=toy", "dataset=ptbxl_super", "eval=quick", f"stages={stages}", f"data_root={data_root}",
-            f"run_store={tmp / 'runs'}", f"results_dir={tmp / 'results'}", f"leaderboard_dir={tmp / 'leaderboard'}"]
+    return [
+        "method=toy",
+        "dataset=ptbxl_super",
+        "eval=quick",
+        f"stages={stages}",
+        f"data_root={data_root}",
+        f"run_store={tmp / 'runs'}",
+        f"results_dir={tmp / 'results'}",
+        f"leaderboard_dir={tmp / 'leaderboard'}",
+    ]
 
 
 @pytest.fixture
@@ -50,8 +58,12 @@ def test_zero_shot_result_file_and_leaderboard_through_ecg_eval(tmp_path, data_r
 def test_full_quick_grid_on_ptbxl_sample(tmp_path, data_root, compose_cfg):
     run(compose_cfg(_overrides(tmp_path, data_root, "[pretrain,zero_shot,linear_probe,publish]")))
     names = sorted(p.name for p in (tmp_path / "results").rglob("*.json"))
-    assert names == ["linear_probe-1-seed0.json", "linear_probe-10-seed0.json", "linear_probe-100-seed0.json",
-                     "zero_shot-seed0.json"]
+    assert names == [
+        "linear_probe-1-seed0.json",
+        "linear_probe-10-seed0.json",
+        "linear_probe-100-seed0.json",
+        "zero_shot-seed0.json",
+    ]
 
 
 def test_modes_beyond_the_default_run_as_stages_with_identity_device_and_skip(tmp_path, data_root, compose_cfg):
@@ -60,8 +72,13 @@ def test_modes_beyond_the_default_run_as_stages_with_identity_device_and_skip(tm
     from ecg_eval.results import read_result
 
     stages = "[pretrain,linear_probe_paper,retrieval,report_generation,publish]"
-    over = [*_overrides(tmp_path, data_root, stages), "eval.fractions=[1.0]", "eval.device=cpu",
-            "eval.retrieval.tasks=[ptbxl_super]", "eval.report_generation.tasks=[ptbxl_super]"]
+    over = [
+        *_overrides(tmp_path, data_root, stages),
+        "eval.fractions=[1.0]",
+        "eval.device=cpu",
+        "eval.retrieval.tasks=[ptbxl_super]",
+        "eval.report_generation.tasks=[ptbxl_super]",
+    ]
     summary = run(compose_cfg(over))
     assert summary["cells"] == {"linear_probe_paper": 1, "retrieval": 1, "report_generation": 1}
     base = tmp_path / "results" / "real" / "toy" / "ptbxl_super"

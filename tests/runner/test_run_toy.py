@@ -16,8 +16,15 @@ TOY = Path(__file__).resolve().parent / "toy"
 
 def toy_overrides(tmp: Path, *, method: str = "toy", dataset: str = "toy") -> list[str]:
     """A run isolated in ``tmp``: toy method, toy evaluation backend, quick eval grid."""
-    return [f"method={method}", f"dataset={dataset}", "backend._target_=ecgbench_toy.ToyBackend", "eval=quick",
-            f"run_store={tmp / 'runs'}", f"results_dir={tmp / 'results'}", f"leaderboard_dir={tmp / 'leaderboard'}"]
+    return [
+        f"method={method}",
+        f"dataset={dataset}",
+        "backend._target_=ecgbench_toy.ToyBackend",
+        "eval=quick",
+        f"run_store={tmp / 'runs'}",
+        f"results_dir={tmp / 'results'}",
+        f"leaderboard_dir={tmp / 'leaderboard'}",
+    ]
 
 
 def _results(tmp: Path) -> list[str]:
@@ -35,7 +42,9 @@ def test_end_to_end_writes_results_and_leaderboard(tmp_path, compose_cfg, monkey
 
     # eval=quick: per task 1 zero-shot cell + both probes at fractions 0.01/0.1/1.0 with one seed each
     probes = [f"{m}-{f}-seed0" for m in ("linear_probe", "linear_probe_paper") for f in ("0.01", "0.1", "1")]
-    expected = sorted(f"synthetic/toy/{t}/{stem}.json" for t in ("toy_a", "toy_b") for stem in ("zero_shot-seed0", *probes))
+    expected = sorted(
+        f"synthetic/toy/{t}/{stem}.json" for t in ("toy_a", "toy_b") for stem in ("zero_shot-seed0", *probes)
+    )
     # retrieval and report generation: one cell each on the pretraining corpus' task
     pairs = [f"synthetic/toy/synth_mimic/{m}-seed0.json" for m in ("report_generation", "retrieval")]
     assert _results(tmp_path) == sorted(expected + pairs)
@@ -48,9 +57,17 @@ def test_end_to_end_writes_results_and_leaderboard(tmp_path, compose_cfg, monkey
     assert first["pretrained_on"] == ["synth-mimic"]
     assert summary["run_dir"].parent == tmp_path / "runs" / "toy"
     assert (summary["run_dir"] / "COMPLETE.json").is_file()
-    assert _statuses(tmp_path) == [("pretrain/init", "ran"), ("pretrain/main", "ran"), ("pretrain", "ran"),
-                                   ("zero_shot", "ran"), ("linear_probe", "ran"), ("linear_probe_paper", "ran"),
-                                   ("retrieval", "ran"), ("report_generation", "ran"), ("publish", "ran")]
+    assert _statuses(tmp_path) == [
+        ("pretrain/init", "ran"),
+        ("pretrain/main", "ran"),
+        ("pretrain", "ran"),
+        ("zero_shot", "ran"),
+        ("linear_probe", "ran"),
+        ("linear_probe_paper", "ran"),
+        ("retrieval", "ran"),
+        ("report_generation", "ran"),
+        ("publish", "ran"),
+    ]
 
 
 def test_second_run_skips_every_stage(tmp_path, compose_cfg, monkeypatch):
@@ -61,10 +78,15 @@ def test_second_run_skips_every_stage(tmp_path, compose_cfg, monkeypatch):
     n_events = len(_statuses(tmp_path))
     second = run(cfg)
     assert second["checkpoint_hash"] == first["checkpoint_hash"]
-    assert _statuses(tmp_path)[n_events:] == [("pretrain", "skipped"), ("zero_shot", "skipped"),
-                                              ("linear_probe", "skipped"), ("linear_probe_paper", "skipped"),
-                                              ("retrieval", "skipped"), ("report_generation", "skipped"),
-                                              ("publish", "skipped")]
+    assert _statuses(tmp_path)[n_events:] == [
+        ("pretrain", "skipped"),
+        ("zero_shot", "skipped"),
+        ("linear_probe", "skipped"),
+        ("linear_probe_paper", "skipped"),
+        ("retrieval", "skipped"),
+        ("report_generation", "skipped"),
+        ("publish", "skipped"),
+    ]
     assert calls.read_text().split() == ["init", "main", "load"]  # not even the encoder was loaded again
 
 
@@ -126,11 +148,14 @@ def test_stages_option_stops_after_pretraining(tmp_path, compose_cfg):
     assert out["checkpoint"].is_file() and _results(tmp_path) == []
 
 
-@pytest.mark.parametrize("override, message", [
-    ("~method.load", "configs/method/toy.yaml: 'load' needs a '_target_'"),
-    ("method.stages.0._target_=ecgbench_toy.nope", "cannot import _target_ 'ecgbench_toy.nope'"),
-    ("stages=[pretrain,probe]", "unknown stage(s) ['probe']"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("~method.load", "configs/method/toy.yaml: 'load' needs a '_target_'"),
+        ("method.stages.0._target_=ecgbench_toy.nope", "cannot import _target_ 'ecgbench_toy.nope'"),
+        ("stages=[pretrain,probe]", "unknown stage(s) ['probe']"),
+    ],
+)
 def test_broken_method_config_names_the_problem(tmp_path, compose_cfg, override, message):
     with pytest.raises(ConfigError, match=None) as err:
         run(compose_cfg([*toy_overrides(tmp_path), override]))
@@ -142,8 +167,12 @@ def test_method_config_from_search_path_outside_repo(tmp_path, compose_cfg, monk
     ext = tmp_path / "my_methods"
     (ext / "method").mkdir(parents=True)
     shutil.copy(TOY / "ecgbench_toy.py", ext / "my_ext_method.py")
-    (ext / "method" / "ext.yaml").write_text((TOY / "method" / "toy.yaml").read_text()
-                                             .replace("ecgbench_toy.", "my_ext_method.").replace("name: toy", "name: ext"))
+    (ext / "method" / "ext.yaml").write_text(
+        (TOY / "method" / "toy.yaml")
+        .read_text()
+        .replace("ecgbench_toy.", "my_ext_method.")
+        .replace("name: toy", "name: ext")
+    )
     shutil.copytree(TOY / "dataset", ext / "dataset")
     monkeypatch.syspath_prepend(str(ext))
     cfg = compose_cfg([*toy_overrides(tmp_path, method="ext"), "backend._target_=my_ext_method.ToyBackend"], search=ext)
@@ -170,10 +199,10 @@ def test_missing_real_dataset_names_layout_before_pretraining(tmp_path, compose_
 
 def test_scored_encoder_hides_text_only_when_asked_and_forwards_the_rest():
     import torch
+    from ecgbench_toy import load
 
     from benchmarks.pipeline.evaluate import ScoredEncoder
     from ecg_eval.protocol import supports_zero_shot
-    from ecgbench_toy import load
 
     class WithEval(torch.nn.Module):
         def __init__(self):
@@ -215,8 +244,15 @@ def test_missing_pretraining_corpus_stops_before_any_stage(tmp_path, compose_cfg
     empty = tmp_path / "data"
     empty.mkdir()
     monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
-    cfg = compose_cfg([*toy_overrides(tmp_path), "pretrain_data=mimic_iv_ecg", f"data_root={empty}",
-                       "backend._target_=benchmarks.stages.EcgEvalBackend", "dataset=toy"])
+    cfg = compose_cfg(
+        [
+            *toy_overrides(tmp_path),
+            "pretrain_data=mimic_iv_ecg",
+            f"data_root={empty}",
+            "backend._target_=benchmarks.stages.EcgEvalBackend",
+            "dataset=toy",
+        ]
+    )
     cfg.dataset.tasks = []  # only the pretraining corpus is checked here
     with pytest.raises(DatasetNotFoundError, match="mimic"):
         run(cfg)
@@ -227,5 +263,7 @@ def test_progress_bar_setting_does_not_change_the_run_address(compose_cfg, tmp_p
     from benchmarks.pipeline.store import run_address
 
     base = compose_cfg(toy_overrides(tmp_path))
-    assert run_address(base) == run_address(compose_cfg([*toy_overrides(tmp_path), "trainer.enable_progress_bar=false"]))
+    assert run_address(base) == run_address(
+        compose_cfg([*toy_overrides(tmp_path), "trainer.enable_progress_bar=false"])
+    )
     assert run_address(base) != run_address(compose_cfg([*toy_overrides(tmp_path), "trainer.max_steps=7"]))

@@ -21,9 +21,18 @@ def small_synthetic(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _overrides(tmp: Path, ckpt: Path) -> list[str]:
-    return ["method=toy", f"ckpt={ckpt}", "stages=[transfer,publish]", "eval=quick", "eval.fractions=[1.0]",
-            "eval.bootstrap=30", "eval.device=cpu", f"run_store={tmp / 'runs'}", f"results_dir={tmp / 'results'}",
-            f"leaderboard_dir={tmp / 'leaderboard'}"]
+    return [
+        "method=toy",
+        f"ckpt={ckpt}",
+        "stages=[transfer,publish]",
+        "eval=quick",
+        "eval.fractions=[1.0]",
+        "eval.bootstrap=30",
+        "eval.device=cpu",
+        f"run_store={tmp / 'runs'}",
+        f"results_dir={tmp / 'results'}",
+        f"leaderboard_dir={tmp / 'leaderboard'}",
+    ]
 
 
 def test_transfer_stage_on_the_synthetic_default(tmp_path, compose_cfg, small_synthetic) -> None:
@@ -40,12 +49,16 @@ def test_transfer_stage_on_the_synthetic_default(tmp_path, compose_cfg, small_sy
     base = tmp_path / "results" / "synthetic"
     for row in ("toy", "oracle", "chance"):
         names = sorted(p.name for p in (base / row / "synth_cpsc2018").glob("*.json"))
-        assert names == ["transfer-linear_probe-100-from-synth_ptbxl_all-seed0.json",
-                         "transfer-zero_shot-from-synth_ptbxl_all-seed0.json"], row
+        assert names == [
+            "transfer-linear_probe-100-from-synth_ptbxl_all-seed0.json",
+            "transfer-zero_shot-from-synth_ptbxl_all-seed0.json",
+        ], row
     probe = read_result(base / "toy" / "synth_cpsc2018" / "transfer-linear_probe-100-from-synth_ptbxl_all-seed0.json")
     assert probe["status"] == "ok" and probe["transfer"]["source"] == "synth_ptbxl_all"
     assert probe["evaluated"]["eval_config_sha256"] and probe["config"]["device"] == "cpu"
-    oracle = read_result(base / "oracle" / "synth_cpsc2018" / "transfer-linear_probe-100-from-synth_ptbxl_all-seed0.json")
+    oracle = read_result(
+        base / "oracle" / "synth_cpsc2018" / "transfer-linear_probe-100-from-synth_ptbxl_all-seed0.json"
+    )
     assert oracle["scores"]["macro_auroc"] > probe["scores"]["macro_auroc"]
     assert "### Domain transfer" in (tmp_path / "leaderboard" / "README.md").read_text()
     assert run(cfg)["cells"] == {"transfer": 0}  # the cells' identity (options included) matches: skipped

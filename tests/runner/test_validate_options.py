@@ -20,8 +20,11 @@ BAD = [
     ("seed=abc", r"^seed='abc': expected an integer >= 0$"),
     ("seed=-1", r"^seed=-1: expected an integer >= 0$"),
     ("seed=1.5", r"^seed=1\.5: expected an integer >= 0$"),
-    ("stages=[pretrain,zeroshot]", r"^stages=\['pretrain', 'zeroshot'\]: unknown stage\(s\) \['zeroshot'\]; valid: "
-                                   r"\['pretrain', 'zero_shot', .*'publish'\]$"),
+    (
+        "stages=[pretrain,zeroshot]",
+        r"^stages=\['pretrain', 'zeroshot'\]: unknown stage\(s\) \['zeroshot'\]; valid: "
+        r"\['pretrain', 'zero_shot', .*'publish'\]$",
+    ),
     ("stages=pretrain", r"^stages='pretrain': expected a list"),
     ("eval.device=cuda", r"^eval\.device=cuda: this machine has no CUDA device; use eval\.device=auto or cpu$"),
     ("eval.device=cuda:3", r"^eval\.device=cuda:3: this machine has no CUDA device"),
@@ -40,8 +43,11 @@ BAD = [
     ("eval.report_generation.beam_size=0", r"^eval\.report_generation\.beam_size=0: expected an integer >= 1$"),
     ("eval.prompts={tmp}/absent.json", r"^eval\.prompts=.*absent\.json: no such file"),
     ("dataset.tasks=[nope]", r"^dataset\.tasks: unknown task 'nope'; valid: .*ptbxl_super.*synth_ptbxl_super"),
-    ("dataset.tasks=[ptbxl_super]", r"^dataset\.tasks: task 'ptbxl_super' is not in the 'synthetic' suite; valid there: "
-                                    r".*synth_ptbxl_super"),
+    (
+        "dataset.tasks=[ptbxl_super]",
+        r"^dataset\.tasks: task 'ptbxl_super' is not in the 'synthetic' suite; valid there: "
+        r".*synth_ptbxl_super",
+    ),
     ("eval.zero_shot_seeds=[]", r"^eval\.zero_shot_seeds=\[\]: expected at least one value$"),
     ("results_name=a/b", r"^results_name='a/b': expected a name without '/'"),
     ("data_root={tmp}/absent", r"^data_root=.*absent: not a directory"),
@@ -123,5 +129,5 @@ def test_through_run_py_exit_2_one_line_nothing_built(cli, tmp_path) -> None:
         assert out.returncode == 2, out.stderr[-2000:]
         assert "Traceback" not in out.stderr
         errors = [l for l in out.stderr.splitlines() if l.startswith("error: ")]
-        assert len(errors) == 1 and re.search(pattern, errors[0][len("error: "):]), out.stderr[-2000:]
+        assert len(errors) == 1 and re.search(pattern, errors[0][len("error: ") :]), out.stderr[-2000:]
     assert not (tmp_path / "cache").exists() and not list((tmp_path / "runs").rglob("*.json"))

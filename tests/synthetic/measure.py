@@ -22,15 +22,15 @@ from ecg_data.record import LEADS
 @dataclass
 class Measured:
     hr: float
-    rr: np.ndarray          # s
+    rr: np.ndarray  # s
     rr_cv: float
     pr_ms: float | None
     qrs_ms: float
     qt_ms: float
     qtc_bazett_ms: float
     axis_deg: float
-    beat: np.ndarray        # (12, L) median beat, baseline removed
-    r_idx: int              # R position inside ``beat``
+    beat: np.ndarray  # (12, L) median beat, baseline removed
+    r_idx: int  # R position inside ``beat``
     qrs_on: int
     qrs_off: int
     fs: float
@@ -48,7 +48,7 @@ class Measured:
         if first_ms is not None:
             x = x[: int(first_ms / 1000 * self.fs)]
         if last_ms is not None:
-            x = x[-int(last_ms / 1000 * self.fs):]
+            x = x[-int(last_ms / 1000 * self.fs) :]
         return float(x.sum() / self.fs)
 
     def qrs_p2p(self, name: str) -> float:
@@ -74,7 +74,7 @@ def highpass(sig: np.ndarray, fs: float, fc: float = 0.5) -> np.ndarray:
 def _edge(v: np.ndarray, start: int, step: int, thr: float, gap: int, limit: int) -> int:
     """Walk from ``start`` until ``v`` stays below ``thr`` for ``gap`` samples; return the last supra-threshold index."""
     i, last, below = start, start, 0
-    while (i > limit if step < 0 else i < limit):
+    while i > limit if step < 0 else i < limit:
         if v[i] > thr:
             last, below = i, 0
         else:
@@ -129,7 +129,17 @@ def measure(sig: np.ndarray, fs: float = 500.0, has_p: bool = True, despike: boo
     qt = (tend - on) / fs * 1000
     axis = float(np.degrees(np.arctan2(beat[5, on:off].sum(), beat[0, on:off].sum())))
     return Measured(
-        hr=60.0 / rr_med, rr=rr, rr_cv=float(np.std(rr) / np.mean(rr)), pr_ms=pr, qrs_ms=(off - on) / fs * 1000,
-        qt_ms=qt, qtc_bazett_ms=qt / np.sqrt(rr_med), axis_deg=axis, beat=beat, r_idx=rpos, qrs_on=on,
-        qrs_off=off, fs=fs,
+        hr=60.0 / rr_med,
+        rr=rr,
+        rr_cv=float(np.std(rr) / np.mean(rr)),
+        pr_ms=pr,
+        qrs_ms=(off - on) / fs * 1000,
+        qt_ms=qt,
+        qtc_bazett_ms=qt / np.sqrt(rr_med),
+        axis_deg=axis,
+        beat=beat,
+        r_idx=rpos,
+        qrs_on=on,
+        qrs_off=off,
+        fs=fs,
     )

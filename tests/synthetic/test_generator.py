@@ -8,7 +8,13 @@ import pytest
 from ecg_data.record import LEADS
 from ecg_data.synthetic import forced, generate_records
 from ecg_data.synthetic.conditions import (
-    CPSC_CLASSES, EXTRAS, PROFILES, RHYTHMS, SCP_STATEMENTS, SNOMED, sample_conditions,
+    CPSC_CLASSES,
+    EXTRAS,
+    PROFILES,
+    RHYTHMS,
+    SCP_STATEMENTS,
+    SNOMED,
+    sample_conditions,
 )
 
 
@@ -45,7 +51,12 @@ def test_same_seed_same_corpus_and_random_access():
     tail = list(generate_records(3, seed=7, start=3))
     for x, y in zip(a, b):
         assert np.array_equal(x.signal, y.signal)
-        assert (x.scp_codes, x.report, x.patient_id, x.cpsc_classes) == (y.scp_codes, y.report, y.patient_id, y.cpsc_classes)
+        assert (x.scp_codes, x.report, x.patient_id, x.cpsc_classes) == (
+            y.scp_codes,
+            y.report,
+            y.patient_id,
+            y.cpsc_classes,
+        )
     for x, y in zip(a[3:], tail):
         assert np.array_equal(x.signal, y.signal) and x.report == y.report
     assert not all(np.array_equal(x.signal, y.signal) for x, y in zip(a, c))

@@ -109,8 +109,9 @@ def test_low_voltage():
         assert max(m.qrs_p2p(lead) for lead in ("V1", "V2", "V3", "V4", "V5", "V6")) < 1.0
 
 
-@pytest.mark.parametrize("territory,leads", [("AMI", ("V2", "V3", "V4")), ("IMI", ("II", "III", "aVF")),
-                                             ("LMI", ("I", "aVL", "V6"))])
+@pytest.mark.parametrize(
+    "territory,leads", [("AMI", ("V2", "V3", "V4")), ("IMI", ("II", "III", "aVF")), ("LMI", ("I", "aVL", "V6"))]
+)
 def test_acute_infarct_st_elevation_in_territory(territory, leads):
     ms = _measure("SR", (territory,), acute=True)
     for m in ms:
@@ -127,8 +128,9 @@ def _q_wave(m: Measured, lead: str) -> bool:
     return bool(q >= 0.1 and q >= max(r, 1e-6) / 4)
 
 
-@pytest.mark.parametrize("territory,leads", [("IMI", ("II", "III", "aVF")), ("LMI", ("I", "aVL", "V6")),
-                                             ("AMI", ("V1", "V2", "V3"))])
+@pytest.mark.parametrize(
+    "territory,leads", [("IMI", ("II", "III", "aVF")), ("LMI", ("I", "aVL", "V6")), ("AMI", ("V1", "V2", "V3"))]
+)
 def test_infarct_q_waves(territory, leads, normal):
     ms = _measure("SR", (territory,))
     for m in ms:

@@ -12,14 +12,17 @@ from ecg_data.synthetic import ensure_preset
 from ecg_data.synthetic import presets as P
 
 
-@pytest.mark.parametrize("name,marker", [("synth-ptbxl", "ptbxl_database.csv"), ("synth-mimic", "record_list.csv"),
-                                         ("synth-cpsc2018", "A0001.hea")])
+@pytest.mark.parametrize(
+    "name,marker",
+    [("synth-ptbxl", "ptbxl_database.csv"), ("synth-mimic", "record_list.csv"), ("synth-cpsc2018", "A0001.hea")],
+)
 def test_preset_generated_under_cache(name, marker):
     root = ensure_preset(name, n=12, seed=1)
     assert root.parent == cache_root() / "synthetic" and root.name.startswith(name + "-")
     assert (root / marker).is_file() and (root / P.MANIFEST).is_file()
-    assert not [p for p in root.parent.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")], \
+    assert not [p for p in root.parent.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")], (
         "no temp dir left behind (the generation lock file stays, by design)"
+    )
     stamp = (root / P.MANIFEST).stat().st_mtime_ns
     assert ensure_preset(name, n=12, seed=1) == root
     assert (root / P.MANIFEST).stat().st_mtime_ns == stamp, "second call reuses the corpus"
@@ -32,7 +35,12 @@ def test_same_seed_same_files(tmp_path, monkeypatch):
     monkeypatch.setenv("ECG_CACHE", str(tmp_path / "b"))
     b = ensure_preset("synth-ptbxl", n=10, seed=4)
     assert a.name == b.name
-    for rel in ("ptbxl_database.csv", "scp_statements.csv", "records500/00000/00007_hr.dat", "records100/00000/00010_lr.dat"):
+    for rel in (
+        "ptbxl_database.csv",
+        "scp_statements.csv",
+        "records500/00000/00007_hr.dat",
+        "records100/00000/00010_lr.dat",
+    ):
         assert filecmp.cmp(a / rel, b / rel, shallow=False), rel
 
 
@@ -45,8 +53,9 @@ def test_failed_generation_leaves_nothing(monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         ensure_preset("synth-ptbxl", n=5, seed=9)
     assert not P.preset_dir("synth-ptbxl", n=5, seed=9).exists()
-    assert not [p for p in (cache_root() / "synthetic").iterdir()
-                if p.name.startswith(".") and not p.name.endswith(".lock")], "temp dir removed"
+    assert not [
+        p for p in (cache_root() / "synthetic").iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")
+    ], "temp dir removed"
 
 
 def test_unknown_preset():

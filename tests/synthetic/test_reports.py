@@ -13,13 +13,26 @@ from ecg_data.synthetic.reports import machine_statements
 
 # Independent of the template table: what a reader of the report would search for.
 KEYWORDS = {
-    "SR": r"\bsinus rhythm", "SB": r"sinus bradycardia", "STACH": r"sinus tachycardia",
-    "AF": r"atrial fibrillation", "AFL": r"atrial flutter", "PACE": r"pace", "1AVB": r"(1st|first) degree",
-    "LBBB": r"left bundle|\blbbb", "RBBB": r"right bundle|\brbbb", "LAFB": r"anterior (fascicular|hemiblock)",
-    "LVH": r"lvh|left ventricular hypertrophy", "AMI": r"anter\w* (infarct|myocardial|st elev|stemi)",
-    "IMI": r"inferior (infarct|myocardial|st elev|stemi)", "LMI": r"lateral (infarct|myocardial|st elev|stemi)",
-    "ISC": r"st depression|ischemia", "TINV": r"t wave", "PVC": r"pvc|ventricular (premature|complex)|premature ventricular",
-    "PAC": r"atrial (premature|contraction)|premature atrial", "LVOLT": r"low (qrs )?voltage", "LQT": r"\bqt\b",
+    "SR": r"\bsinus rhythm",
+    "SB": r"sinus bradycardia",
+    "STACH": r"sinus tachycardia",
+    "AF": r"atrial fibrillation",
+    "AFL": r"atrial flutter",
+    "PACE": r"pace",
+    "1AVB": r"(1st|first) degree",
+    "LBBB": r"left bundle|\blbbb",
+    "RBBB": r"right bundle|\brbbb",
+    "LAFB": r"anterior (fascicular|hemiblock)",
+    "LVH": r"lvh|left ventricular hypertrophy",
+    "AMI": r"anter\w* (infarct|myocardial|st elev|stemi)",
+    "IMI": r"inferior (infarct|myocardial|st elev|stemi)",
+    "LMI": r"lateral (infarct|myocardial|st elev|stemi)",
+    "ISC": r"st depression|ischemia",
+    "TINV": r"t wave",
+    "PVC": r"pvc|ventricular (premature|complex)|premature ventricular",
+    "PAC": r"atrial (premature|contraction)|premature atrial",
+    "LVOLT": r"low (qrs )?voltage",
+    "LQT": r"\bqt\b",
 }
 
 

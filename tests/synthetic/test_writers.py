@@ -93,7 +93,9 @@ def test_mimic_layout_and_lead_order(mimic_root, recs):
     assert [f"report_{k}" for k in range(18)] == [c for c in mm.columns if c.startswith("report_")]
     for i in (0, len(recs) - 1):
         p = rl.path[i]
-        assert re.fullmatch(r"files/p\d{4}/p\d{8}/s\d{8}/\d{8}", p) and p.startswith(f"files/p{str(rl.subject_id[i])[:4]}/")
+        assert re.fullmatch(r"files/p\d{4}/p\d{8}/s\d{8}/\d{8}", p) and p.startswith(
+            f"files/p{str(rl.subject_id[i])[:4]}/"
+        )
         sig, f = wfdb.rdsamp(str(mimic_root / p))
         assert f["sig_name"][3:6] == ["aVR", "aVF", "aVL"]
         named = {n: sig[:, k] for k, n in enumerate(f["sig_name"])}

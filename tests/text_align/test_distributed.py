@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+import text_align_ddp as W
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import text_align_ddp as W
 from ecg_text_align.distributed import gather_with_grad
 
 

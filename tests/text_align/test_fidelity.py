@@ -61,8 +61,16 @@ def test_pretrain_module_clamps_after_each_optimizer_step(tmp_path) -> None:
         def on_train_batch_end(self, trainer, pl_module, *a) -> None:
             seen.append(pl_module.logit_scale.log_scale.item())
 
-    trainer = L.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False, callbacks=[Spy()],
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_steps=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        callbacks=[Spy()],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, datamodule=ToyDataModule(with_val=False))
     assert len(seen) == 3 and all(0.0 <= s <= LN100 + 1e-6 for s in seen)
 
@@ -107,9 +115,17 @@ def test_stage0_defaults_follow_the_original() -> None:
     m = _stage0()
     hp = m.hparams
     assert (hp.cmsc_positives, hp.cmsc_embedding, hp.independent_half_masks, hp.anneal_gumbel_temp) == (
-        "subject", "mean_linear", True, False)
+        "subject",
+        "mean_linear",
+        True,
+        False,
+    )
     head = m.cmsc_head
-    assert head.bias is None and head.in_features == m.ecg_tower.encoder.width and head.out_features == m.ecg_tower.shared_dim
+    assert (
+        head.bias is None
+        and head.in_features == m.ecg_tower.encoder.width
+        and head.out_features == m.ecg_tower.shared_dim
+    )
 
 
 def test_stage0_gumbel_tau_stays_at_two_unless_annealed(monkeypatch) -> None:
@@ -136,7 +152,7 @@ def test_stage0_halves_get_independent_lead_masks(monkeypatch) -> None:
 
     def spy(x, p, g):
         out = real(x, p, g)
-        seen["kept"] = (out.abs().sum(-1) > 0)
+        seen["kept"] = out.abs().sum(-1) > 0
         return out
 
     monkeypatch.setattr(s0, "random_lead_mask", spy)
@@ -155,8 +171,16 @@ def test_melp_probe_feature_is_ext_ecg_emb(tiny_bert_dir) -> None:
     from ecg_text_align.melp import MELP
 
     torch.manual_seed(0)
-    m = MELP(text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                           "path": str(tiny_bert_dir)}, shared_dim=32, decoder_layers=1, decoder_heads=2)
+    m = MELP(
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "path": str(tiny_bert_dir),
+        },
+        shared_dim=32,
+        decoder_layers=1,
+        decoder_heads=2,
+    )
     x = torch.randn(3, 12, 5000) * 0.1
     probe = m.encode_ecg_probe(x)
     with torch.no_grad():
@@ -182,8 +206,11 @@ def test_melp_paper_selects_on_all_six_tasks_with_every_class(monkeypatch) -> No
     melp = next(s for s in cfg["stages"] if s["name"] == "melp")
     assert list(melp["zero_shot"]) == ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "cpsc2018", "csn"]
     fake = {"ptbxl_super": ["CD", "HYP", "MI", "NORM", "STTC"], "cpsc2018": ["AF", "I-AVB", "LBBB", "NORM"]}
-    monkeypatch.setattr(tasks, "get_task", lambda name, root=None, seed=0: types.SimpleNamespace(
-        classes=fake[name], dataset=name.split("_")[0]))
+    monkeypatch.setattr(
+        tasks,
+        "get_task",
+        lambda name, root=None, seed=0: types.SimpleNamespace(classes=fake[name], dataset=name.split("_")[0]),
+    )
     got = resolve_zero_shot({"ptbxl_super": "default", "cpsc2018": "default", "x": {"A": ["a"]}})
     assert list(got["ptbxl_super"]) == fake["ptbxl_super"] and list(got["cpsc2018"]) == fake["cpsc2018"]
     assert all(isinstance(p, list) and p for p in got["ptbxl_super"].values())
@@ -212,7 +239,9 @@ def test_stage0_validation_loss_draws_fixed_masks_and_val_subjects(monkeypatch) 
     assert m.mask_step() == 700
 
     split = lambda pids: types.SimpleNamespace(index=pd.DataFrame({"patient_id": pids}))  # noqa: E731
-    dm = types.SimpleNamespace(train_split=split(["a", "b", "c", "d", "e"]), loss_val_split=split(["x", "x", "y", None]))
+    dm = types.SimpleNamespace(
+        train_split=split(["a", "b", "c", "d", "e"]), loss_val_split=split(["x", "x", "y", None])
+    )
     monkeypatch.setattr(MELPStage0, "trainer", property(lambda self: types.SimpleNamespace(datamodule=dm)))
     m._trainer = object()
     m.on_fit_start()

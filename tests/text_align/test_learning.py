@@ -40,37 +40,69 @@ def _prepared(batch: dict, method: str) -> dict:
 def bert(tmp_path_factory: pytest.TempPathFactory, batch: dict) -> Path:
     from ecg_encoders.text.offline import init_text_model_dir
 
-    return init_text_model_dir(batch["report"] * 4, tmp_path_factory.mktemp("bert") / "bert", vocab_size=150,
-                               layers=2, width=32, heads=2, ffn_dim=64, max_positions=128)
+    return init_text_model_dir(
+        batch["report"] * 4,
+        tmp_path_factory.mktemp("bert") / "bert",
+        vocab_size=150,
+        layers=2,
+        width=32,
+        heads=2,
+        ffn_dim=64,
+        max_positions=128,
+    )
 
 
 def _text(path: Path, **kw) -> dict:
-    return {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default", "path": str(path),
-            "freeze_layers": 1, **kw}
+    return {
+        "_target_": "ecg_encoders.text.presets.build_text_preset",
+        "name": "offline_default",
+        "path": str(path),
+        "freeze_layers": 1,
+        **kw,
+    }
 
 
 def _melp(bert: Path):
     from ecg_text_align.melp import MELP
 
-    return MELP(ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
-                           "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8,
-                                      "n_queries_contrast": 4, "heads": 2}},
-                text_encoder=_text(bert, max_length=64), shared_dim=16, decoder_layers=1, decoder_heads=2,
-                max_sentences=4, lr=1e-3)
+    return MELP(
+        ecg_tower={
+            "_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower",
+            "preset": "tiny",
+            "pooler": {
+                "shared_dim": 16,
+                "caption_dim": 32,
+                "n_queries_caption": 8,
+                "n_queries_contrast": 4,
+                "heads": 2,
+            },
+        },
+        text_encoder=_text(bert, max_length=64),
+        shared_dim=16,
+        decoder_layers=1,
+        decoder_heads=2,
+        max_sentences=4,
+        lr=1e-3,
+    )
 
 
 def _merl(bert: Path):
     from baselines.merl.model import MERL
 
-    return MERL(text_encoder=_text(bert, causal=False, add_trailing_cls=False, pooling="mean"), proj_hidden=16,
-                lr=1e-3)
+    return MERL(text_encoder=_text(bert, causal=False, add_trailing_cls=False, pooling="mean"), proj_hidden=16, lr=1e-3)
 
 
 def _esi(bert: Path):
     from baselines.esi.model import ESI
 
-    return ESI(text_encoder=_text(bert, causal=True, add_trailing_cls=True, pooling="last", max_length=128),
-               decoder_layers=1, decoder_heads=2, enrich_captions=False, caption_demographics=False, lr=1e-3)
+    return ESI(
+        text_encoder=_text(bert, causal=True, add_trailing_cls=True, pooling="last", max_length=128),
+        decoder_layers=1,
+        decoder_heads=2,
+        enrich_captions=False,
+        caption_demographics=False,
+        lr=1e-3,
+    )
 
 
 @pytest.mark.parametrize("build", [_melp, _merl, _esi], ids=["melp", "merl", "esi"])
@@ -83,7 +115,7 @@ def test_each_loss_term_falls_on_a_fixed_batch(build, bert: Path, batch: dict) -
     terms = None
     first: dict[str, float] = {}
     last: dict[str, float] = {}
-    for step in range(STEPS):
+    for _ in range(STEPS):
         losses = model.compute_losses(batch)
         if terms is None:
             terms = [k for k in losses if k not in ("loss", "logit_scale")]
@@ -98,8 +130,9 @@ def test_each_loss_term_falls_on_a_fixed_batch(build, bert: Path, batch: dict) -
     chance = model.contrastive_chance(8)
     assert chance, "a method with a text tower declares its contrastive losses' chance values"
     for k, c in chance.items():
-        assert k in terms and c == pytest.approx((2.0 if k in ("clip", "uma") and type(model).__name__ == "MERL"
-                                                  else 1.0) * math.log(8))
+        assert k in terms and c == pytest.approx(
+            (2.0 if k in ("clip", "uma") and type(model).__name__ == "MERL" else 1.0) * math.log(8)
+        )
 
 
 def test_monitor_warns_at_chance_and_draws_the_curve(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -127,8 +160,16 @@ def test_monitor_warns_at_chance_and_draws_the_curve(tmp_path: Path, caplog: pyt
 
     data = DataLoader([{"ecg": torch.zeros(12, 4)} for _ in range(8 * 40)], batch_size=8)
     monitor = LearningMonitor(tmp_path)
-    trainer = L.Trainer(max_steps=40, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[monitor], log_every_n_steps=2, accelerator="cpu")
+    trainer = L.Trainer(
+        max_steps=40,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[monitor],
+        log_every_n_steps=2,
+        accelerator="cpu",
+    )
     with caplog.at_level(logging.WARNING, logger="ecg_text_align.monitor"):
         trainer.fit(AtChance(), train_dataloaders=data)
     warnings = [r for r in caplog.records if "still at chance" in r.getMessage()]

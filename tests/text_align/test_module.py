@@ -7,8 +7,8 @@ import math
 import lightning as L
 import pytest
 import torch
-
 from text_align_stubs import PROMPTS, ToyDataModule, ToyPretrain
+
 from ecg_text_align.module import PretrainModule
 from ecg_text_align.schedule import warmup_cosine
 from ecg_text_align.train import fit

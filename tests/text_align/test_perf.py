@@ -16,8 +16,12 @@ from torch.utils.data import DataLoader
 from ecg_text_align.melp import MELP
 from ecg_text_align.perf import adamw_impl_kwargs, apply_perf, compile_targets
 
-REPORTS = ["sinus rhythm. normal ecg.", "atrial fibrillation with rapid ventricular response. abnormal ecg.",
-           "sinus bradycardia. left bundle branch block.", "sinus rhythm."]
+REPORTS = [
+    "sinus rhythm. normal ecg.",
+    "atrial fibrillation with rapid ventricular response. abnormal ecg.",
+    "sinus bradycardia. left bundle branch block.",
+    "sinus rhythm.",
+]
 
 
 def _melp(bert_dir, **kw) -> MELP:
@@ -78,8 +82,15 @@ def test_esi_caption_logits_at_real_positions(tiny_bert_dir) -> None:
     from baselines.esi.model import ESI
 
     torch.manual_seed(0)
-    text = {"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-            "path": str(tiny_bert_dir), "causal": True, "add_trailing_cls": True, "pooling": "last", "max_length": 32}
+    text = {
+        "_target_": "ecg_encoders.text.presets.build_text_preset",
+        "name": "offline_default",
+        "path": str(tiny_bert_dir),
+        "causal": True,
+        "add_trailing_cls": True,
+        "pooling": "last",
+        "max_length": 32,
+    }
     model = ESI(text_encoder=text, decoder_layers=1, decoder_heads=2, enrich_captions=False)
     model.text.pad_to_max_length = True
     batch = _batch()
@@ -150,8 +161,16 @@ def test_bf16_mixed_training_step_on_cpu(tiny_bert_dir, tmp_path) -> None:
     checks that every MELP code path (the real-position caption gather included) accepts bf16 autocast."""
     model = _melp(tiny_bert_dir)
     data = [{"ecg": torch.randn(12, 5000), "report": r} for r in REPORTS * 2]
-    trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", max_steps=2, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        precision="bf16-mixed",
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     before = model.decoder.text_projection.detach().clone()
     trainer.fit(model, train_dataloaders=DataLoader(data, batch_size=4))
     assert torch.isfinite(trainer.callback_metrics["train/loss"])

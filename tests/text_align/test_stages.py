@@ -34,9 +34,18 @@ def test_stage0_step_and_tower_transfer_to_melp(tmp_path, tiny_bert_dir) -> None
     ckpt = tmp_path / "s0.ckpt"
     torch.save({"state_dict": stage0.state_dict()}, ckpt)
     melp = MELP(
-        ecg_tower=TOWER, ecg_tower_ckpt=str(ckpt), shared_dim=32, decoder_layers=1, decoder_heads=2,
-        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                      "path": str(tiny_bert_dir), "freeze_layers": 1, "max_length": 32},
+        ecg_tower=TOWER,
+        ecg_tower_ckpt=str(ckpt),
+        shared_dim=32,
+        decoder_layers=1,
+        decoder_heads=2,
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "path": str(tiny_bert_dir),
+            "freeze_layers": 1,
+            "max_length": 32,
+        },
     )
     s0 = stage0.ecg_tower.state_dict()
     for k, v in melp.ecg_tower.state_dict().items():
@@ -45,7 +54,9 @@ def test_stage0_step_and_tower_transfer_to_melp(tmp_path, tiny_bert_dir) -> None
     # stage 0 has no pooler at all (its CMSC embedding is mean of tokens -> Linear, as the original's stage 0;
     # unused parameters would break DDP); stage 2 builds its own poolers
     assert not any("caption" in k or "contrast" in k for k in s0)
-    assert any("caption" in k for k in melp.ecg_tower.state_dict()) and any("contrast" in k for k in melp.ecg_tower.state_dict())
+    assert any("caption" in k for k in melp.ecg_tower.state_dict()) and any(
+        "contrast" in k for k in melp.ecg_tower.state_dict()
+    )
 
 
 def test_stage1_mlm_from_scratch_learns_and_loads(tmp_path) -> None:
@@ -54,8 +65,9 @@ def test_stage1_mlm_from_scratch_learns_and_loads(tmp_path) -> None:
     texts = ["sinus rhythm. normal ecg.", "atrial fibrillation. abnormal ecg.", "sinus bradycardia. normal ecg."] * 10
     cfg = dict(layers=2, width=32, heads=2, ffn_dim=64, max_positions=64)
     untrained = train_text_lm(tmp_path / "lm0", texts, vocab_size=80, model_config=cfg, steps=1, batch_size=8, seed=0)
-    out = train_text_lm(tmp_path / "lm", texts, vocab_size=80, model_config=cfg, steps=60, batch_size=8, lr=3e-3,
-                        warmup_steps=5, seed=0)
+    out = train_text_lm(
+        tmp_path / "lm", texts, vocab_size=80, model_config=cfg, steps=60, batch_size=8, lr=3e-3, warmup_steps=5, seed=0
+    )
     prov = json.loads((out / "ecglang_text_model.json").read_text())
     assert prov["trained"] and prov["steps"] == 60 and prov["n_texts"] == 30
     assert mlm_perplexity(out, texts) < 0.5 * mlm_perplexity(untrained, texts)

@@ -16,18 +16,48 @@ TOWER = {"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "
 
 
 def test_stage1_stage0_stage2_chain(tmp_path) -> None:
-    lm = text_lm_stage(run_dir=tmp_path / "lm", inputs={}, pretrain_data=PRETRAIN, trainer=TRAINER, seed=0,
-                       vocab_size=200, steps=2, batch_size=8, model_config={"layers": 2, "width": 32, "heads": 2,
-                       "ffn_dim": 64, "max_positions": 160})
-    s0 = ecg_stage0(run_dir=tmp_path / "s0", inputs={}, pretrain_data=PRETRAIN, trainer=TRAINER, seed=0,
-                    ecg_tower=TOWER, data={"batch_size": 4}, w2v_options={"mask_prob": 0.3, "mask_length": 4})
+    lm = text_lm_stage(
+        run_dir=tmp_path / "lm",
+        inputs={},
+        pretrain_data=PRETRAIN,
+        trainer=TRAINER,
+        seed=0,
+        vocab_size=200,
+        steps=2,
+        batch_size=8,
+        model_config={"layers": 2, "width": 32, "heads": 2, "ffn_dim": 64, "max_positions": 160},
+    )
+    s0 = ecg_stage0(
+        run_dir=tmp_path / "s0",
+        inputs={},
+        pretrain_data=PRETRAIN,
+        trainer=TRAINER,
+        seed=0,
+        ecg_tower=TOWER,
+        data={"batch_size": 4},
+        w2v_options={"mask_prob": 0.3, "mask_length": 4},
+    )
     assert s0.name == "last.ckpt" and s0.is_file()
     out = melp_stage(
-        run_dir=tmp_path / "melp", inputs={"text_lm": lm, "stage0": s0}, pretrain_data=PRETRAIN, trainer=TRAINER,
-        seed=0, text_from="text_lm", ecg_from="stage0", data={"batch_size": 4}, ecg_tower=TOWER,
-        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                      "freeze_layers": 1, "max_length": 64},
-        shared_dim=32, decoder_layers=1, decoder_heads=2, trainer_overrides={"max_steps": 3},
+        run_dir=tmp_path / "melp",
+        inputs={"text_lm": lm, "stage0": s0},
+        pretrain_data=PRETRAIN,
+        trainer=TRAINER,
+        seed=0,
+        text_from="text_lm",
+        ecg_from="stage0",
+        data={"batch_size": 4},
+        ecg_tower=TOWER,
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "freeze_layers": 1,
+            "max_length": 64,
+        },
+        shared_dim=32,
+        decoder_layers=1,
+        decoder_heads=2,
+        trainer_overrides={"max_steps": 3},
     )
     model = PretrainModule.from_checkpoint(out)
     assert torch.load(out, weights_only=True)["global_step"] == 3
@@ -42,11 +72,24 @@ def test_stage0_selects_on_the_corpus_validation_loss(tmp_path) -> None:
     as MELP's ``main_pretrain.py:57-65`` (ModelCheckpoint/EarlyStopping on val/loss, min, top-2)."""
     import csv
 
-    trainer = {"max_steps": -1, "max_epochs": 3, "checkpoint_every_n_steps": 1, "checkpoint_best_k": 2,
-               "early_stopping_patience": 5}
-    out = ecg_stage0(run_dir=tmp_path / "s0", inputs={}, pretrain_data=PRETRAIN, trainer=trainer, seed=0,
-                     ecg_tower=TOWER, data={"batch_size": 8},
-                     w2v_options={"mask_prob": 0.3, "mask_length": 4}, select_on="val_loss")
+    trainer = {
+        "max_steps": -1,
+        "max_epochs": 3,
+        "checkpoint_every_n_steps": 1,
+        "checkpoint_best_k": 2,
+        "early_stopping_patience": 5,
+    }
+    out = ecg_stage0(
+        run_dir=tmp_path / "s0",
+        inputs={},
+        pretrain_data=PRETRAIN,
+        trainer=trainer,
+        seed=0,
+        ecg_tower=TOWER,
+        data={"batch_size": 8},
+        w2v_options={"mask_prob": 0.3, "mask_length": 4},
+        select_on="val_loss",
+    )
     assert out.name.startswith("best-step") and out.is_file()
     kept = sorted(p.name for p in out.parent.glob("best-step*.ckpt"))
     assert len(kept) == 2
@@ -55,7 +98,9 @@ def test_stage0_selects_on_the_corpus_validation_loss(tmp_path) -> None:
     assert len(val) == 3 and all(v == v for _, v in val)  # one value per epoch, finite
     # the returned file is the checkpoint callback's best: the lowest logged validation loss
     last = torch.load(tmp_path / "s0" / "checkpoints" / "last.ckpt", weights_only=True)
-    state = next(v for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint") and v.get("monitor") == "val/loss")
+    state = next(
+        v for k, v in last["callbacks"].items() if k.startswith("ModelCheckpoint") and v.get("monitor") == "val/loss"
+    )
     assert Path(state["best_model_path"]).name == out.name
     assert float(state["best_model_score"]) == pytest.approx(min(v for _, v in val))
     model = PretrainModule.from_checkpoint(out)

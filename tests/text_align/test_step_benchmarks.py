@@ -93,16 +93,31 @@ def test_module_kwargs_drop_stage_keys_and_point_the_text_tower_at_a_local_model
 
 
 def _run(script: str, *args: str) -> str:
-    out = subprocess.run([sys.executable, str(PERF / script), *args], capture_output=True, text=True, cwd=REPO,
-                         timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(PERF / script), *args], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
 
 def test_pretrain_step_script_prints_ratios_for_every_method(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
-    stdout = _run("pretrain_step.py", "--methods", "melp", "merl", "esi", "heartlang", "--sizes", "tiny", "--batches",
-                  "2", "--steps", "1", "--json", str(out))
+    stdout = _run(
+        "pretrain_step.py",
+        "--methods",
+        "melp",
+        "merl",
+        "esi",
+        "heartlang",
+        "--sizes",
+        "tiny",
+        "--batches",
+        "2",
+        "--steps",
+        "1",
+        "--json",
+        str(out),
+    )
     rows = {line.split()[0]: line.split() for line in stdout.splitlines() if line.split()[:2][1:] == ["tiny"]}
     assert set(rows) == {"melp", "merl", "esi", "heartlang"}
     # the original-style padding is each tiny config's max_length; HeartLang has no text
@@ -120,7 +135,9 @@ def test_pretrain_step_script_prints_ratios_for_every_method(tmp_path: Path) -> 
 def test_gpu_step_script_without_a_gpu_runs_the_trainer_step(tmp_path: Path) -> None:
     """The CPU fallback: tiny presets, the GPU trainer's perf mapping and clip norm, rows in an atomic JSON file."""
     out = tmp_path / "rows.json"
-    stdout = _run("gpu_step.py", "--methods", "melp", "heartlang", "--device", "cpu", "--steps", "1", "--json", str(out))
+    stdout = _run(
+        "gpu_step.py", "--methods", "melp", "heartlang", "--device", "cpu", "--steps", "1", "--json", str(out)
+    )
     assert stdout.startswith("NO GPU")
     rows = {r["method"]: r for r in json.loads(out.read_text())}
     assert set(rows) == {"melp", "heartlang"}
@@ -146,8 +163,19 @@ def test_clip_norms_come_from_the_configs(sm) -> None:
 def test_gpu_step_paper_preflight_on_cpu(tmp_path: Path) -> None:
     """``--paper`` on the CPU: the paper presets under bf16 autocast, HeartLang clipping at its own 3.0."""
     out = tmp_path / "rows.json"
-    stdout = _run("gpu_step.py", "--paper", "--methods", "merl", "heartlang", "--device", "cpu", "--steps", "1",
-                  "--json", str(out))
+    stdout = _run(
+        "gpu_step.py",
+        "--paper",
+        "--methods",
+        "merl",
+        "heartlang",
+        "--device",
+        "cpu",
+        "--steps",
+        "1",
+        "--json",
+        str(out),
+    )
     assert stdout.startswith("NO GPU: paper presets under bf16 autocast")
     rows = {r["method"]: r for r in json.loads(out.read_text())}
     assert rows["merl"]["preset"] == "paper" and round(rows["merl"]["params_m"], 1) == 114.3
@@ -163,10 +191,30 @@ def test_a_users_method_from_docs_is_benchmarked(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(body)
     out = tmp_path / "rows.json"
-    _run("pretrain_step.py", "--methods", "my_method", "--method-dir", str(tmp_path), "--module-class",
-         "my_method:MyMethod", "--sizes", "tiny", "--batches", "2", "--steps", "1", "--json", str(out))
+    _run(
+        "pretrain_step.py",
+        "--methods",
+        "my_method",
+        "--method-dir",
+        str(tmp_path),
+        "--module-class",
+        "my_method:MyMethod",
+        "--sizes",
+        "tiny",
+        "--batches",
+        "2",
+        "--steps",
+        "1",
+        "--json",
+        str(out),
+    )
     (row,) = json.loads(out.read_text())
     assert row["method"] == "my_method" and row["text_tokens"] == 0 and row["seconds"]["ours"] > 0
-    missing = subprocess.run([sys.executable, str(PERF / "pretrain_step.py"), "--methods", "my_method", "--sizes",
-                              "tiny"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    missing = subprocess.run(
+        [sys.executable, str(PERF / "pretrain_step.py"), "--methods", "my_method", "--sizes", "tiny"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert missing.returncode != 0 and "--method-dir" in missing.stderr and "Traceback" not in missing.stderr

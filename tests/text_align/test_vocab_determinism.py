@@ -49,8 +49,19 @@ def test_two_text_lm_stages_give_identical_vocab_and_weights(tmp_path: Path) -> 
 
     from ecg_text_align.lm import train_text_lm
 
-    outs = [train_text_lm(tmp_path / f"lm{i}", TEXTS, vocab_size=2000, model_config=TINY, steps=3, batch_size=8,
-                          warmup_steps=1, seed=0) for i in range(2)]
+    outs = [
+        train_text_lm(
+            tmp_path / f"lm{i}",
+            TEXTS,
+            vocab_size=2000,
+            model_config=TINY,
+            steps=3,
+            batch_size=8,
+            warmup_steps=1,
+            seed=0,
+        )
+        for i in range(2)
+    ]
     for name in sorted(p.name for p in outs[0].iterdir() if p.name != "model.safetensors"):
         a, b = ((o / name).read_bytes() for o in outs)
         assert a == b, name

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import lightning as L
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-import lightning as L
-
-from ecg_text_align.losses import LogitScale, clip_loss
 from ecg_data.loader import item_loader
+from ecg_text_align.losses import LogitScale, clip_loss
 from ecg_text_align.module import PretrainModule
 
 
@@ -27,7 +26,9 @@ class TowerOut:
 class TinyTower(nn.Module):
     """(B, 12, T) -> beats (B, n_q, shared), caption tokens (B, n_cap, cap_dim) via strided conv + linear maps."""
 
-    def __init__(self, shared_dim: int = 8, caption_dim: int = 16, n_queries_contrast: int = 3, n_queries_caption: int = 4):
+    def __init__(
+        self, shared_dim: int = 8, caption_dim: int = 16, n_queries_contrast: int = 3, n_queries_caption: int = 4
+    ):
         super().__init__()
         self.conv = nn.Conv1d(12, 16, kernel_size=50, stride=50)
         self.beat = nn.Linear(16, shared_dim)
@@ -94,7 +95,12 @@ class ToyPretrain(PretrainModule):
         return {"loss": loss, "clip": loss.detach()}
 
 
-REPORTS = ["sinus rhythm. normal ecg.", "atrial fibrillation.", "sinus bradycardia. left bundle branch block.", "sinus tachycardia. st elevation."]
+REPORTS = [
+    "sinus rhythm. normal ecg.",
+    "atrial fibrillation.",
+    "sinus bradycardia. left bundle branch block.",
+    "sinus tachycardia. st elevation.",
+]
 
 
 class ToyData(Dataset):
@@ -126,7 +132,14 @@ class ToyDataModule(L.LightningDataModule):
         return [DataLoader(ToyData(16, seed=1, labels=True), batch_size=8)] if self.with_val else []
 
 
-PROMPTS = {"toy": {"normal": ["normal ecg"], "af": ["atrial fibrillation"], "lbbb": ["left bundle branch block"], "st": ["st elevation"]}}
+PROMPTS = {
+    "toy": {
+        "normal": ["normal ecg"],
+        "af": ["atrial fibrillation"],
+        "lbbb": ["left bundle branch block"],
+        "st": ["st elevation"],
+    }
+}
 
 
 def tiny_melp(bert_dir, **kw):
@@ -135,9 +148,21 @@ def tiny_melp(bert_dir, **kw):
 
     torch.manual_seed(0)
     return MELP(
-        ecg_tower={"_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower", "preset": "tiny",
-                   "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8, "n_queries_contrast": 5}},
-        text_encoder={"_target_": "ecg_encoders.text.presets.build_text_preset", "name": "offline_default",
-                      "path": str(bert_dir), "freeze_layers": 1, "max_length": 32},
-        shared_dim=16, decoder_layers=2, decoder_heads=2, max_sentences=4, **kw,
+        ecg_tower={
+            "_target_": "ecg_encoders.ecg.melp_tower.build_melp_tower",
+            "preset": "tiny",
+            "pooler": {"shared_dim": 16, "caption_dim": 32, "n_queries_caption": 8, "n_queries_contrast": 5},
+        },
+        text_encoder={
+            "_target_": "ecg_encoders.text.presets.build_text_preset",
+            "name": "offline_default",
+            "path": str(bert_dir),
+            "freeze_layers": 1,
+            "max_length": 32,
+        },
+        shared_dim=16,
+        decoder_layers=2,
+        decoder_heads=2,
+        max_sentences=4,
+        **kw,
     )

@@ -29,8 +29,9 @@ def _witness(stage: str) -> None:
             f.write(stage + "\n")
 
 
-def init_stage(*, run_dir: Path, inputs: dict[str, Path], pretrain_data: DictConfig, trainer: DictConfig,
-               seed: int, width: int = 4) -> Path:
+def init_stage(
+    *, run_dir: Path, inputs: dict[str, Path], pretrain_data: DictConfig, trainer: DictConfig, seed: int, width: int = 4
+) -> Path:
     _witness("init")
     import torch
 
@@ -39,8 +40,16 @@ def init_stage(*, run_dir: Path, inputs: dict[str, Path], pretrain_data: DictCon
     return out
 
 
-def main_stage(*, run_dir: Path, inputs: dict[str, Path], pretrain_data: DictConfig, trainer: DictConfig,
-               seed: int, steps: int = 2, lr: float = 0.1) -> Path:
+def main_stage(
+    *,
+    run_dir: Path,
+    inputs: dict[str, Path],
+    pretrain_data: DictConfig,
+    trainer: DictConfig,
+    seed: int,
+    steps: int = 2,
+    lr: float = 0.1,
+) -> Path:
     _witness("main")
     import torch
 
@@ -117,12 +126,20 @@ class ToyBackend:
         g = torch.Generator().manual_seed(cell.seed)
         feats = encoder.encode_ecg(torch.randn(8, 12, 50, generator=g))
         na = cell.mode == "zero_shot" and not callable(getattr(encoder, "encode_text", None))
-        atomic_write_json(out_path, {"method": encoder.card.name, "task": cell.task, "mode": cell.mode,
-                                     "fraction": cell.fraction, "seed": cell.seed,
-                                     "status": "not_applicable" if na else "ok",
-                                     "score": None if na else float(feats.abs().mean()),
-                                     "checkpoint_hash": encoder.card.checkpoint_hash,
-                                     "pretrained_on": list(encoder.card.pretrained_on)})
+        atomic_write_json(
+            out_path,
+            {
+                "method": encoder.card.name,
+                "task": cell.task,
+                "mode": cell.mode,
+                "fraction": cell.fraction,
+                "seed": cell.seed,
+                "status": "not_applicable" if na else "ok",
+                "score": None if na else float(feats.abs().mean()),
+                "checkpoint_hash": encoder.card.checkpoint_hash,
+                "pretrained_on": list(encoder.card.pretrained_on),
+            },
+        )
         return out_path
 
     def publish(self) -> Path:

@@ -17,11 +17,18 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="download (or complete) a dataset, verified against the publisher's checksums")
     d.add_argument("name", help=f"one of: {names}")
     d.add_argument("--root", required=True, help="the dataset's directory, e.g. $ECG_DATA_ROOT/ptbxl")
-    d.add_argument("--records", default="published",
-                   help="'published' (the published split files' records; every record where there are none), "
-                        "'all', or a number N (the first N records, for a trial)")
-    d.add_argument("--mirror", default=None, help="address of a directory that holds the dataset's files in the "
-                   "publisher's layout, in place of the publisher's (e.g. a copy of https://physionet.org/files/ptb-xl/1.0.3/)")
+    d.add_argument(
+        "--records",
+        default="published",
+        help="'published' (the published split files' records; every record where there are none), "
+        "'all', or a number N (the first N records, for a trial)",
+    )
+    d.add_argument(
+        "--mirror",
+        default=None,
+        help="address of a directory that holds the dataset's files in the "
+        "publisher's layout, in place of the publisher's (e.g. a copy of https://physionet.org/files/ptb-xl/1.0.3/)",
+    )
     d.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
     d.add_argument("--yes", action="store_true", help="do not ask before a download over 10 GB")
     d.add_argument("--retries", type=int, default=3, help="resumes after a dropped connection, per file (default 3)")
@@ -29,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="report release, checksums, missing files and published-split coverage")
     v.add_argument("name", help=f"one of: {names}")
     v.add_argument("--root", required=True, help="the dataset's directory")
-    v.add_argument("--tasks", default=None, help="comma-separated tasks to check (default: the dataset's published tasks)")
+    v.add_argument(
+        "--tasks", default=None, help="comma-separated tasks to check (default: the dataset's published tasks)"
+    )
     v.add_argument("--rehash", action="store_true", help="hash every file even when the download already verified it")
     v.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON ('-' = stdout only)")
     return p
@@ -47,10 +56,20 @@ def main(argv: list[str] | None = None) -> int:
             from ecg_data.download import download
             from ecg_data.sources import get_source
 
-            s = download(args.name, args.root, records=args.records, mirror=args.mirror, jobs=args.jobs, yes=args.yes,
-                         retries=args.retries, progress=not args.no_progress)
-            print(f"{s.dataset}: {s.n_files} files under {s.root} ({s.n_downloaded} downloaded, "
-                  f"{s.n_already} already verified) in {s.seconds:.1f} s")
+            s = download(
+                args.name,
+                args.root,
+                records=args.records,
+                mirror=args.mirror,
+                jobs=args.jobs,
+                yes=args.yes,
+                retries=args.retries,
+                progress=not args.no_progress,
+            )
+            print(
+                f"{s.dataset}: {s.n_files} files under {s.root} ({s.n_downloaded} downloaded, "
+                f"{s.n_already} already verified) in {s.seconds:.1f} s"
+            )
             print(f"check it with: python -m ecg_data verify {get_source(args.name).name} --root {s.root}")
             return 0
         from ecg_data.paths import atomic_write_json

@@ -38,7 +38,11 @@ def uniform_keyed(key: int, rows: torch.Tensor, n_leads: int) -> torch.Tensor:
 
 
 def random_lead_mask(
-    x: torch.Tensor, p: float, generator: torch.Generator | None = None, *, rows: torch.Tensor | None = None,
+    x: torch.Tensor,
+    p: float,
+    generator: torch.Generator | None = None,
+    *,
+    rows: torch.Tensor | None = None,
     key: int | None = None,
 ) -> torch.Tensor:
     """Zero each lead of each record independently with probability ``p``; returns a new tensor.
@@ -47,7 +51,7 @@ def random_lead_mask(
     (``rows`` (B,) identify the records, e.g. the batch's cache rows; default their positions), computed on
     ``x``'s device. Without: ``torch.rand`` from ``generator`` (on the generator's device; the global RNG when
     None), moved to ``x``'s device."""
-    from ecg_data.preprocess import LEADS
+    from ecg_data.record import LEADS
 
     if x.ndim not in (2, 3) or x.shape[-2] != len(LEADS):
         raise ValueError(f"lead mask expects (12, T) or (B, 12, T), got {tuple(x.shape)}")

@@ -61,6 +61,7 @@ CACHE_FORMAT = 1  # the layout; the storage dtype is in meta.json and in the key
 DEFAULT_CHUNK = 64
 #: Storage dtypes of ``signals.npy``.
 STORAGE_DTYPES = ("float32", "float16")
+_F32_LE = np.dtype("<f4")  # the default row dtype of _shrink_npy
 #: ``storage="auto"`` stores float16 from this many records on (100k x 12 x 5000 float32 = 24 GB).
 AUTO_FLOAT16_MIN_RECORDS = 100_000
 #: Seconds between progress log lines (records, rate, ETA) during a build, for logs without a terminal.
@@ -326,7 +327,7 @@ def _npy_header_len(path: Path) -> int:
         return f.tell()
 
 
-def _shrink_npy(path: Path, n_rows: int, row_shape: tuple[int, ...], dtype: np.dtype = np.dtype("<f4")) -> None:
+def _shrink_npy(path: Path, n_rows: int, row_shape: tuple[int, ...], dtype: np.dtype = _F32_LE) -> None:
     """Rewrite the .npy header in place to ``n_rows`` and truncate the file: O(1), no copy of the data."""
     offset = _npy_header_len(path)
     with open(path, "rb") as f:
@@ -368,8 +369,10 @@ def build_cache(
     if normalize not in ("baked", "device"):
         raise ValueError(f"normalize must be 'baked' or 'device', got {normalize!r}")
     if preset.fit_step() is not None:
-        raise ValueError(f"preset {preset.name} has a train-fitted step: it depends on a task's train split; use "
-                         f"cached_split(task, ...) or resolve_preset(task, preset) first")
+        raise ValueError(
+            f"preset {preset.name} has a train-fitted step: it depends on a task's train split; use "
+            f"cached_split(task, ...) or resolve_preset(task, preset) first"
+        )
     preset, normalizer = preset.split_normalization() if normalize == "device" else (preset, None)
     record_ids = [str(r) for r in record_ids]
     if not record_ids:
@@ -616,8 +619,14 @@ def fit_key(task: Any, preset: str | Preset, storage: str = "auto") -> str:
 
 
 def resolve_preset(
-    task: Any, preset: str | Preset, *, out_dir: str | Path | None = None, workers: int | None = None,
-    progress: bool = True, chunk_size: int = DEFAULT_CHUNK, storage: str = "auto",
+    task: Any,
+    preset: str | Preset,
+    *,
+    out_dir: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    chunk_size: int = DEFAULT_CHUNK,
+    storage: str = "auto",
 ) -> Preset:
     """``preset`` as it applies to ``task``: unchanged without a train-fitted step; otherwise with that step fitted on
     the task's train split (never val or test) and replaced by ``Standardize(mean, std, fitted_on=fit_key(...))``.
@@ -633,8 +642,16 @@ def resolve_preset(
     memo = (str(out_dir if out_dir is not None else cache_root()), fkey)
     if memo not in _FITTED:
         ids = [str(r) for r in task.splits[step.fit_split]]
-        train = build_cache(task.reader(), ids, preset.without_last(), out_dir=out_dir, workers=workers,
-                            progress=progress, chunk_size=chunk_size, storage=storage)
+        train = build_cache(
+            task.reader(),
+            ids,
+            preset.without_last(),
+            out_dir=out_dir,
+            workers=workers,
+            progress=progress,
+            chunk_size=chunk_size,
+            storage=storage,
+        )
         stats_path = train.path / f"fitted-{fkey}.json"
         if stats_path.is_file():
             stats = json.loads(stats_path.read_text(encoding="utf-8"))

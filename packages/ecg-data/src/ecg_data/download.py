@@ -82,9 +82,11 @@ def credentials() -> tuple[str, str] | None:
 
 def _access_message(source: Source, url: str, status: int) -> str:
     host = urlparse(url).hostname or "physionet.org"
-    return (f"{url} answered {status}: {source.title} needs credentials that this machine lacks or that are refused. "
-            f"Put your login in ~/.netrc (machine {host} login USER password PASS) or set "
-            f"{' and '.join(CREDENTIAL_ENV)}, and accept the data use agreement at {source.page}")
+    return (
+        f"{url} answered {status}: {source.title} needs credentials that this machine lacks or that are refused. "
+        f"Put your login in ~/.netrc (machine {host} login USER password PASS) or set "
+        f"{' and '.join(CREDENTIAL_ENV)}, and accept the data use agreement at {source.page}"
+    )
 
 
 def http_get(session: requests.Session, source: Source, url: str, *, wrap: bool = True, **kw: Any) -> requests.Response:
@@ -101,13 +103,16 @@ def http_get(session: requests.Session, source: Source, url: str, *, wrap: bool 
         raise AccessDeniedError(_access_message(source, url, r.status_code))
     if r.status_code == 404:
         r.close()
-        raise DownloadError(f"{url} answered 404 (not found): the server (or --mirror) does not hold this file of "
-                            f"{source.title} {source.release}; check the address")
+        raise DownloadError(
+            f"{url} answered 404 (not found): the server (or --mirror) does not hold this file of "
+            f"{source.title} {source.release}; check the address"
+        )
     return r
 
 
-def fetch_checksums(source: Source, root: Path, mirror: str | None,
-                    session: requests.Session) -> tuple[str, dict[str, str] | None]:
+def fetch_checksums(
+    source: Source, root: Path, mirror: str | None, session: requests.Session
+) -> tuple[str, dict[str, str] | None]:
     """The publisher's checksum list as text (saved under root, atomically), and the files' addresses when the
     publisher names them (Zenodo; else None: ``<base>/<path>``)."""
     base = base_url(source, mirror)
@@ -260,8 +265,16 @@ class Progress:
     """One bar for the whole run: bytes (with rate and ETA) and files done."""
 
     def __init__(self, total_bytes: int, n_files: int, enabled: bool) -> None:
-        self.bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, disable=not enabled,
-                        desc="download", dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(
+            total=total_bytes,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            disable=not enabled,
+            desc="download",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
         self.n_files, self.done = n_files, 0
         self.lock = threading.Lock()
         self._set_postfix()
@@ -288,8 +301,9 @@ class Progress:
 class ResumableDownloader:
     """pooch downloader: streams into ``.<name>.part`` beside the target, continuing it with ``Range``."""
 
-    def __init__(self, source: Source, session: requests.Session, part: Path, progress: Progress,
-                 timeout: float) -> None:
+    def __init__(
+        self, source: Source, session: requests.Session, part: Path, progress: Progress, timeout: float
+    ) -> None:
         self.source, self.session, self.part, self.progress, self.timeout = source, session, part, progress, timeout
 
     def __call__(self, url: str, output_file: Any, pooch_obj: Any = None) -> None:
@@ -325,8 +339,16 @@ def _confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _fetch_one(e: Entry, root: Path, source: Source, state: State, progress: Progress, session_for: Callable[[], requests.Session],
-               retries: int, timeout: float) -> str:
+def _fetch_one(
+    e: Entry,
+    root: Path,
+    source: Source,
+    state: State,
+    progress: Progress,
+    session_for: Callable[[], requests.Session],
+    retries: int,
+    timeout: float,
+) -> str:
     target = root / e.local
     part = target.with_name(f".{target.name}.part")
     target.parent.mkdir(parents=True, exist_ok=True)  # pooch's own makedirs races between threads
@@ -337,13 +359,17 @@ def _fetch_one(e: Entry, root: Path, source: Source, state: State, progress: Pro
             break
         except requests.exceptions.RequestException as err:  # connection dropped: the part is kept, resume
             if attempt == retries:
-                raise DownloadError(f"{e.local}: download failed {retries + 1} times ({type(err).__name__}: {err}); "
-                                    f"rerun the same command to continue where it stopped") from err
+                raise DownloadError(
+                    f"{e.local}: download failed {retries + 1} times ({type(err).__name__}: {err}); "
+                    f"rerun the same command to continue where it stopped"
+                ) from err
             time.sleep(min(2**attempt, 10) * 0.5)
         except ValueError as err:  # pooch: the checksum failed on both downloads
-            raise ChecksumError(f"{e.local}: checksum does not match the published {e.digest.split(':')[0]} "
-                                f"after a second download ({e.url}); refused. The server holds a different file "
-                                f"than the publisher listed") from err
+            raise ChecksumError(
+                f"{e.local}: checksum does not match the published {e.digest.split(':')[0]} "
+                f"after a second download ({e.url}); refused. The server holds a different file "
+                f"than the publisher listed"
+            ) from err
     state.add(root, e)
     if source.unzip and target.suffix == ".zip":
         unpack(target)
@@ -379,8 +405,18 @@ class Summary:
     seconds: float
 
 
-def download(name: str, root: str | Path, *, records: str = "published", mirror: str | None = None, jobs: int = 4,
-             yes: bool = False, retries: int = 3, timeout: float = 60.0, progress: bool = True) -> Summary:
+def download(
+    name: str,
+    root: str | Path,
+    *,
+    records: str = "published",
+    mirror: str | None = None,
+    jobs: int = 4,
+    yes: bool = False,
+    retries: int = 3,
+    timeout: float = 60.0,
+    progress: bool = True,
+) -> Summary:
     """Download (or complete) one dataset under ``root``; see the module docstring."""
     source = get_source(name)
     root = Path(root).expanduser().resolve()
@@ -407,10 +443,13 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
     base = base_url(source, mirror)
     entries = entries_from(source, text, base + source.checksums)
     if not entries:
-        raise DownloadError(f"the checksum list of {source.title} names no file of this dataset"
-                            f"{' under ' + source.subtree if source.subtree else ''}")
-    entries = [Entry(e.remote, e.local, e.digest, e.record, urls[e.remote] if urls else base + e.remote)
-               for e in entries]
+        raise DownloadError(
+            f"the checksum list of {source.title} names no file of this dataset"
+            f"{' under ' + source.subtree if source.subtree else ''}"
+        )
+    entries = [
+        Entry(e.remote, e.local, e.digest, e.record, urls[e.remote] if urls else base + e.remote) for e in entries
+    ]
     state = State(root)
     meta = [e for e in entries if e.record is None]
     bar_meta = Progress(0, 0, enabled=False)
@@ -423,13 +462,26 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
     need = estimate_bytes(source, todo) if todo else 0
     free = _free_bytes(root)
     if need > free:
-        raise DownloadError(f"{source.title}: about {need / GB:.1f} GB to download (an estimate: {source.size_basis}) "
-                            f"but only {free / GB:.1f} GB free under {root}; free space or choose another --root")
-    if need > CONFIRM_BYTES and not yes and not _confirm(f"{source.title}: download about {need / GB:.0f} GB into {root}?"):
-        raise DownloadError(f"{source.title}: about {need / GB:.0f} GB to download; pass --yes to confirm "
-                            f"(or --records N for a trial)")
-    log.info("%s: %d of %d selected files to fetch (about %.2f GB) into %s", source.name, len(todo), len(chosen),
-             need / GB, root)
+        raise DownloadError(
+            f"{source.title}: about {need / GB:.1f} GB to download (an estimate: {source.size_basis}) "
+            f"but only {free / GB:.1f} GB free under {root}; free space or choose another --root"
+        )
+    if (
+        need > CONFIRM_BYTES
+        and not yes
+        and not _confirm(f"{source.title}: download about {need / GB:.0f} GB into {root}?")
+    ):
+        raise DownloadError(
+            f"{source.title}: about {need / GB:.0f} GB to download; pass --yes to confirm (or --records N for a trial)"
+        )
+    log.info(
+        "%s: %d of %d selected files to fetch (about %.2f GB) into %s",
+        source.name,
+        len(todo),
+        len(chosen),
+        need / GB,
+        root,
+    )
     bar = Progress(need, len(todo), enabled=progress)
     finished = False
     try:
@@ -439,8 +491,10 @@ def download(name: str, root: str | Path, *, records: str = "published", mirror:
                 continue
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 for i in range(0, len(group), BATCH):  # bounded: MIMIC-IV-ECG lists 1.6 million files
-                    futs = [pool.submit(_fetch_one, e, root, source, state, bar, session_for, retries, timeout)
-                            for e in group[i : i + BATCH]]
+                    futs = [
+                        pool.submit(_fetch_one, e, root, source, state, bar, session_for, retries, timeout)
+                        for e in group[i : i + BATCH]
+                    ]
                     done, pending = wait(futs, return_when=FIRST_EXCEPTION)
                     failed = [f for f in done if f.exception() is not None]
                     if failed:

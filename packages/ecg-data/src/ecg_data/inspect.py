@@ -42,8 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     reader = get_reader(args.dataset, args.root)
     md = reader.metadata()
     print(f"{reader.name} {reader.version} at {reader.root}")
-    print(f"records: {len(md)}   patients: {md['patient_id'].nunique() if md['patient_id'].notna().any() else 'n/a'}"
-          f"   with report: {int(md['report'].notna().sum())}   fingerprint: {reader.fingerprint()}")
+    print(
+        f"records: {len(md)}   patients: {md['patient_id'].nunique() if md['patient_id'].notna().any() else 'n/a'}"
+        f"   with report: {int(md['report'].notna().sum())}   fingerprint: {reader.fingerprint()}"
+    )
     if "report_problem" in md and md["report_problem"].notna().any():
         print(f"reports with problems: {int(md['report_problem'].notna().sum())}")
     if reader.skipped:
@@ -52,14 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {rid}: {why}")
     for name in tasks_for(args.dataset):
         task = get_task(name, root=args.root, seed=args.seed)
-        print(f"\n== task {name} (seed {args.seed}): {len(task.labels)} records, {len(task.classes)} classes, "
-              f"{len(task.excluded)} records not in the task")
+        print(
+            f"\n== task {name} (seed {args.seed}): {len(task.labels)} records, {len(task.classes)} classes, "
+            f"{len(task.excluded)} records not in the task"
+        )
         print("split sizes: " + ", ".join(f"{s}={len(v)}" for s, v in task.splits.items()))
         if task.published is not None:
             n_abs = task.published["n_absent"]
-            print(f"published split ({task.published['source']} @ {str(task.published['commit'])[:7]}): "
-                  f"absent here " + ", ".join(f"{s}={n}" for s, n in n_abs.items())
-                  + f"; {task.published['n_on_disk_not_in_split']} record(s) on disk not in it")
+            print(
+                f"published split ({task.published['source']} @ {str(task.published['commit'])[:7]}): "
+                f"absent here "
+                + ", ".join(f"{s}={n}" for s, n in n_abs.items())
+                + f"; {task.published['n_on_disk_not_in_split']} record(s) on disk not in it"
+            )
         if task.classes:
             rows = [[c] + [int(task.labels.loc[v, c].sum()) for v in task.splits.values()] for c in task.classes]
             print(_table(["class", *task.splits], rows))

@@ -68,8 +68,7 @@ def is_trusted(path: str | Path) -> bool:
     """True when the user named ``path`` in ``$ECGBENCH_ALLOW_PICKLE``; logged, since it allows a full unpickle."""
     p = Path(path).expanduser().resolve()
     if p in trusted_files():
-        log.warning("%s: read with a full unpickle (not weights-only): %s names it as trusted", path,
-                    ALLOW_PICKLE_ENV)
+        log.warning("%s: read with a full unpickle (not weights-only): %s names it as trusted", path, ALLOW_PICKLE_ENV)
         return True
     return False
 
@@ -86,8 +85,9 @@ def _offending(err: BaseException) -> str:
     return first[:200]
 
 
-def safe_torch_load(path: str | Path, *, map_location: Any = "cpu", mmap: bool = False,
-                    extra_globals: Iterable[type] = ()) -> Any:
+def safe_torch_load(
+    path: str | Path, *, map_location: Any = "cpu", mmap: bool = False, extra_globals: Iterable[type] = ()
+) -> Any:
     """``torch.load(path, weights_only=True)`` with :data:`SAFE_GLOBALS`; refuse anything else in one line.
 
     A file the user named in ``$ECGBENCH_ALLOW_PICKLE`` is read with a full unpickle instead (logged).
@@ -106,12 +106,14 @@ def safe_torch_load(path: str | Path, *, map_location: Any = "cpu", mmap: bool =
     except pickle.UnpicklingError as err:
         raise UntrustedFileError(
             f"{path}: refused to load: {_offending(err)} (a checkpoint is read with weights_only=True, so a file "
-            f"cannot run code); if you trust this file, set {ALLOW_PICKLE_ENV}={path.resolve()}") from None
+            f"cannot run code); if you trust this file, set {ALLOW_PICKLE_ENV}={path.resolve()}"
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:
         if isinstance(err, FileNotFoundError):
             raise
-        raise CorruptFileError(f"{path}: not a readable checkpoint (truncated or corrupt?): "
-                               f"{_offending(err)}") from None
+        raise CorruptFileError(
+            f"{path}: not a readable checkpoint (truncated or corrupt?): {_offending(err)}"
+        ) from None
 
 
 def to_plain(obj: Any, where: str = "") -> Any:
@@ -122,8 +124,9 @@ def to_plain(obj: Any, where: str = "") -> Any:
     import numpy as np
     import torch
 
-    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, torch.Tensor, torch.dtype,
-                                       torch.device, torch.Size)):
+    if obj is None or isinstance(
+        obj, (bool, int, float, complex, str, bytes, torch.Tensor, torch.dtype, torch.device, torch.Size)
+    ):
         return obj
     if isinstance(obj, enum.Enum):
         return to_plain(obj.value, where)
@@ -137,8 +140,9 @@ def to_plain(obj: Any, where: str = "") -> Any:
         return {to_plain(k, where): to_plain(v, f"{where}.{k}" if where else str(k)) for k, v in obj.items()}
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return tuple(to_plain(v, f"{where}[{i}]") for i, v in enumerate(obj))
-    if isinstance(obj, (list, tuple, set, frozenset)) or (hasattr(obj, "__iter__") and hasattr(obj, "__len__")
-                                                           and hasattr(obj, "__getitem__")):
+    if isinstance(obj, (list, tuple, set, frozenset)) or (
+        hasattr(obj, "__iter__") and hasattr(obj, "__len__") and hasattr(obj, "__getitem__")
+    ):
         return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
     log.warning("%s: %s is not plain data; saved as its str", where or "value", type(obj).__qualname__)
     return str(obj)
@@ -173,7 +177,8 @@ def check_file_targets(obj: Any, source: str | Path, allowed: Iterable[str] = ()
             raise UntrustedFileError(
                 f"{source}: refused to load: it names {target!r} to call, outside the packages a checkpoint may "
                 f"name ({', '.join(sorted(ok))}); if you trust this file, set {ALLOW_PICKLE_ENV}="
-                f"{Path(source).resolve()}")
+                f"{Path(source).resolve()}"
+            )
 
 
 # ----- the file is the file that was written ------------------------------------------------------------------------
@@ -220,7 +225,7 @@ def verify_checksum(path: str | Path, *, required: bool = False, retries: int = 
         except CorruptFileError:
             if attempt == retries:
                 raise
-            time.sleep(0.05 * 2 ** attempt)
+            time.sleep(0.05 * 2**attempt)
     return False  # not reached
 
 

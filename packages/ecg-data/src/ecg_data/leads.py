@@ -16,13 +16,28 @@ from ecg_data.record import LEADS, RecordError
 
 # Canonical key: upper case, no spaces/dashes/underscores. Aliases seen in PhysioNet headers.
 _ALIASES: dict[str, str] = {
-    "I": "I", "II": "II", "III": "III",
-    "AVR": "aVR", "AVL": "aVL", "AVF": "aVF",
-    "V1": "V1", "V2": "V2", "V3": "V3", "V4": "V4", "V5": "V5", "V6": "V6",
+    "I": "I",
+    "II": "II",
+    "III": "III",
+    "AVR": "aVR",
+    "AVL": "aVL",
+    "AVF": "aVF",
+    "V1": "V1",
+    "V2": "V2",
+    "V3": "V3",
+    "V4": "V4",
+    "V5": "V5",
+    "V6": "V6",
     # Roman numerals in Arabic form and the "lead" prefix appear in some exports.
-    "1": "I", "2": "II", "3": "III",
-    "LEADI": "I", "LEADII": "II", "LEADIII": "III",
-    "LEADAVR": "aVR", "LEADAVL": "aVL", "LEADAVF": "aVF",
+    "1": "I",
+    "2": "II",
+    "3": "III",
+    "LEADI": "I",
+    "LEADII": "II",
+    "LEADIII": "III",
+    "LEADAVR": "aVR",
+    "LEADAVL": "aVL",
+    "LEADAVF": "aVF",
 }
 for _i in range(1, 7):
     _ALIASES[f"LEADV{_i}"] = f"V{_i}"

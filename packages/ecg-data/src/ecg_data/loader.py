@@ -292,7 +292,10 @@ def make_loader(
 
 
 def finish_batch(
-    batch: dict[str, Any], *, normalizer: Any = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    batch: dict[str, Any],
+    *,
+    normalizer: Any = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     raw_augment: Callable[[dict[str, Any], torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """On the batch's device: ``ecg`` to float32, then ``raw_augment(batch, x)`` (an augmentation defined on the
@@ -308,8 +311,12 @@ def finish_batch(
 
 
 def to_device(
-    batch: dict[str, Any], device: torch.device | str, *, normalizer: Any = None,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None, non_blocking: bool = True,
+    batch: dict[str, Any],
+    device: torch.device | str,
+    *,
+    normalizer: Any = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    non_blocking: bool = True,
     raw_augment: Callable[[dict[str, Any], torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Copy the tensors of a batch to ``device`` (non-blocking from pinned memory), then ``finish_batch`` there."""

@@ -222,8 +222,10 @@ class TrainStandardScaler(_Spec):
     fit_split: str = "train"
 
     def __call__(self, x: np.ndarray, fs: float) -> tuple[np.ndarray, float]:
-        raise RuntimeError("TrainStandardScaler is not fitted: resolve the preset on a task first "
-                           "(ecg_data.cache.resolve_preset / cached_split)")
+        raise RuntimeError(
+            "TrainStandardScaler is not fitted: resolve the preset on a task first "
+            "(ecg_data.cache.resolve_preset / cached_split)"
+        )
 
     def fit(self, batches: Iterable[np.ndarray], fitted_on: str) -> tuple[Standardize, int]:
         """``(Standardize, number of values)`` from the fit split's rows, streamed (Chan's pooled mean/variance in
@@ -494,7 +496,7 @@ HEARTLANG_PTBXL = Preset(
     # scp_experiment.py:83), applied to train, val and test (utils.py:321-329). Deviation: PTB-XL's own records100
     # there, our polyphase 500 -> 100 Hz here. The chain before the scaler is raw100's, so the cache is shared.
     source="PKUDigitalHealth/HeartLang datasets/dataset_preprocess/PTBXL/ecg_ptbxl_benchmarking/code/utils/utils.py"
-           ":305-329",
+    ":305-329",
 )
 
 HEARTLANG_CPSC2018 = Preset(
@@ -512,8 +514,13 @@ HEARTLANG_CSN = Preset(
     name="heartlang-csn",
     fs=100,
     length=1000,
-    transforms=(Resample(500), CropPad(5000, "start"), ScaleToRange(-3.0, 3.0), Resample(100),
-                Bandpass(0.67, 40.0, order=5)),
+    transforms=(
+        Resample(500),
+        CropPad(5000, "start"),
+        ScaleToRange(-3.0, 3.0),
+        Resample(100),
+        Bandpass(0.67, 40.0, order=5),
+    ),
     # CSN/make_csn_datasets.py: the 500 Hz record (:82), normalize_data(ecg, -3, 3) over the whole record (:85, :54-62),
     # 500 -> 100 Hz (:93), Butterworth band-pass 0.67-40 Hz, order 5, filtfilt at 100 Hz (:94, :9-20).
     source="PKUDigitalHealth/HeartLang datasets/dataset_preprocess/CSN/make_csn_datasets.py:82-94",
@@ -537,8 +544,10 @@ RAW100 = Preset(
 
 PRESETS = LazyRegistry(
     "preprocessing preset",
-    {p.name: p for p in (MELP, MERL, ESI, HEARTLANG, HEARTLANG_PTBXL, HEARTLANG_CPSC2018, HEARTLANG_CSN, RAW500,
-                         RAW100)},
+    {
+        p.name: p
+        for p in (MELP, MERL, ESI, HEARTLANG, HEARTLANG_PTBXL, HEARTLANG_CPSC2018, HEARTLANG_CSN, RAW500, RAW100)
+    },
 )
 
 #: HeartLang's downstream inputs per dataset, as the original prepares each (PKUDigitalHealth/HeartLang @a08afd8,

@@ -76,8 +76,11 @@ def detect_release(source: Source, root: Path, sums: dict[str, str]) -> dict[str
         old = [i for i in PTBXL_REMOVED_IN_103 if i in set(ids)]
         if old or len(ids) > PTBXL_103_RECORDS:
             out["detected"] = "before 1.0.3"
-            out["evidence"] = (f"ptbxl_database.csv holds ecg_id {', '.join(old)} (duplicates that 1.0.3 removed)" if old
-                               else f"ptbxl_database.csv has {len(ids)} rows (1.0.3 has {PTBXL_103_RECORDS})")
+            out["evidence"] = (
+                f"ptbxl_database.csv holds ecg_id {', '.join(old)} (duplicates that 1.0.3 removed)"
+                if old
+                else f"ptbxl_database.csv has {len(ids)} rows (1.0.3 has {PTBXL_103_RECORDS})"
+            )
             return out
     if source.name == "cpsc2018" and (root / "REFERENCE.csv").is_file() and not any(root.rglob("A*.hea")):
         out["detected"] = "CPSC 2018 original release (REFERENCE.csv + .mat)"
@@ -86,7 +89,9 @@ def detect_release(source: Source, root: Path, sums: dict[str, str]) -> dict[str
     return out
 
 
-def check_files(source: Source, root: Path, *, rehash: bool, hashes: bool = True) -> tuple[dict[str, Any], dict[str, str]]:
+def check_files(
+    source: Source, root: Path, *, rehash: bool, hashes: bool = True
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Checksum pass over the publisher's list kept under root (``sums``: local path -> digest)."""
     from ecg_data.download import read_state
 
@@ -122,8 +127,14 @@ def check_files(source: Source, root: Path, *, rehash: bool, hashes: bool = True
             verified += 1
         else:
             failed.append(local)
-    return {"list": str(listing), "listed": len(sums), "present": present, "verified": verified if hashes else None,
-            "failed": failed, "missing": missing}, sums
+    return {
+        "list": str(listing),
+        "listed": len(sums),
+        "present": present,
+        "verified": verified if hashes else None,
+        "failed": failed,
+        "missing": missing,
+    }, sums
 
 
 def _published_coverage(name: str, root: Path) -> tuple[dict[str, dict[str, int]], set[str]]:
@@ -131,18 +142,26 @@ def _published_coverage(name: str, root: Path) -> tuple[dict[str, dict[str, int]
     from ecg_data.tasks import get_task
 
     task = get_task(name, root=root)
-    cov = {s: {"present": len(task.splits[s]), "published": len(task.splits[s]) + len(task.absent.get(s, []))}
-           for s in task.splits}
+    cov = {
+        s: {"present": len(task.splits[s]), "published": len(task.splits[s]) + len(task.absent.get(s, []))}
+        for s in task.splits
+    }
     return cov, {r for v in task.absent.values() for r in v}
 
 
-def verify(name: str, root: str | Path, *, tasks: list[str] | None = None, rehash: bool = False,
-           hashes: bool = True) -> Report:
+def verify(
+    name: str, root: str | Path, *, tasks: list[str] | None = None, rehash: bool = False, hashes: bool = True
+) -> Report:
     """Inspect ``root``; ``hashes=False`` checks presence only (the runner's preflight)."""
     source = get_source(name)
     root = Path(root).expanduser()
-    report = Report(source.name, str(root), {"expected": source.release, "detected": None, "evidence": ""}, {},
-                    download_command=source.download_command(root.absolute()))  # a symlinked root stays as named
+    report = Report(
+        source.name,
+        str(root),
+        {"expected": source.release, "detected": None, "evidence": ""},
+        {},
+        download_command=source.download_command(root.absolute()),
+    )  # a symlinked root stays as named
     if not root.is_dir():
         report.checksums = {"list": None}
         report.problems.append(f"{root} does not exist")
@@ -190,15 +209,22 @@ def verify(name: str, root: str | Path, *, tasks: list[str] | None = None, rehas
     # files: metadata files are always required; record files when their record is required
     required_missing = [p for p in files.get("missing", []) if _required(source, p, wanted, absent)]
     if required_missing:
-        report.problems.append(f"{len(required_missing)} required file(s) missing, e.g. {', '.join(required_missing[:5])}")
+        report.problems.append(
+            f"{len(required_missing)} required file(s) missing, e.g. {', '.join(required_missing[:5])}"
+        )
     if files.get("failed"):
-        why = (f" (the tree is {report.release['detected']}: {source.release} checksums do not apply to changed files)"
-               if old else "")
-        report.problems.append(f"{len(files['failed'])} file(s) fail their checksum, e.g. "
-                               f"{', '.join(files['failed'][:5])}{why}")
+        why = (
+            f" (the tree is {report.release['detected']}: {source.release} checksums do not apply to changed files)"
+            if old
+            else ""
+        )
+        report.problems.append(
+            f"{len(files['failed'])} file(s) fail their checksum, e.g. {', '.join(files['failed'][:5])}{why}"
+        )
     if old:
-        report.problems.append(f"release {report.release['detected']}, not {source.release}: "
-                               f"{report.release['evidence']}")
+        report.problems.append(
+            f"release {report.release['detected']}, not {source.release}: {report.release['evidence']}"
+        )
     return report
 
 
@@ -216,20 +242,29 @@ def _required(source: Source, local: str, tasks: list[str], absent: set[str]) ->
 def render(r: Report) -> str:
     """The human summary (also what the runner's preflight prints)."""
     rel = r.release
-    lines = [f"{r.dataset} under {r.root}: {'complete' if r.ok else 'INCOMPLETE'}",
-             f"  release: {rel.get('detected') or 'not determined'} (expected {rel['expected']})"
-             + (f"; {rel['evidence']}" if rel.get("evidence") else "")]
+    lines = [
+        f"{r.dataset} under {r.root}: {'complete' if r.ok else 'INCOMPLETE'}",
+        f"  release: {rel.get('detected') or 'not determined'} (expected {rel['expected']})"
+        + (f"; {rel['evidence']}" if rel.get("evidence") else ""),
+    ]
     c = r.checksums
     if c.get("list"):
-        checked = (f"{c['verified']} verified, {len(c['failed'])} failed checksum" if c["verified"] is not None
-                   else "checksums not checked here")
-        lines.append(f"  files: {c['present']} of {c['listed']} listed present ({checked}), {len(c['missing'])} missing")
+        checked = (
+            f"{c['verified']} verified, {len(c['failed'])} failed checksum"
+            if c["verified"] is not None
+            else "checksums not checked here"
+        )
+        lines.append(
+            f"  files: {c['present']} of {c['listed']} listed present ({checked}), {len(c['missing'])} missing"
+        )
     for t, cov in r.tasks.items():
         parts = ", ".join(f"{s} {v['present']:,} of {v['published']:,}" for s, v in cov.items())
         lines.append(f"  {t}: {parts} published records present")
     if r.records:
-        lines.append(f"  records on disk: {r.records['on_disk']:,}"
-                     + (f" of {r.records['listed']:,} listed" if r.records.get("listed") is not None else ""))
+        lines.append(
+            f"  records on disk: {r.records['on_disk']:,}"
+            + (f" of {r.records['listed']:,} listed" if r.records.get("listed") is not None else "")
+        )
     lines += [f"  note: {n}" for n in r.notes]
     lines += [f"  problem: {p}" for p in r.problems]
     if not r.ok:

@@ -57,9 +57,16 @@ def dropout(x: torch.Tensor, p: float, training: bool = True, fast: bool = True)
     return _MaskedScale.apply(x, keep_mask(x.shape, p), 1.0 / (1.0 - p))
 
 
-def math_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
-                   dropout_p: float = 0.0, training: bool = True, fast: bool = True,
-                   scale: float | None = None) -> torch.Tensor:
+def math_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    training: bool = True,
+    fast: bool = True,
+    scale: float | None = None,
+) -> torch.Tensor:
     """softmax(QK^T / sqrt(d)) (boolean ``attn_mask``: True = may attend), :func:`dropout`, then V: the math
     kernel SDPA falls back to on CPU with dropout, written out."""
     att = (q * (scale if scale is not None else 1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)
@@ -68,8 +75,15 @@ def math_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask:
     return dropout(att.softmax(dim=-1), dropout_p, training, fast) @ v
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
-              dropout_p: float = 0.0, fast: bool = True, scale: float | None = None) -> torch.Tensor:
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    fast: bool = True,
+    scale: float | None = None,
+) -> torch.Tensor:
     """``F.scaled_dot_product_attention``; on CPU with dropout and ``fast``, :func:`math_attention` with the
     integer-draw mask."""
     if not (fast and _fast_applies(q, dropout_p, True)):
@@ -96,8 +110,13 @@ def set_fast_cpu_dropout(module: nn.Module, enabled: bool) -> int:
             parent.fast_cpu_dropout = enabled
             n += 1
         for name, child in list(parent.named_children()):
-            swap = (FastCPUDropout if enabled and type(child) is nn.Dropout
-                    else nn.Dropout if not enabled and type(child) is FastCPUDropout else None)
+            swap = (
+                FastCPUDropout
+                if enabled and type(child) is nn.Dropout
+                else nn.Dropout
+                if not enabled and type(child) is FastCPUDropout
+                else None
+            )
             if swap is not None:
                 parent._modules[name] = swap(child.p, child.inplace).train(child.training)
                 n += 1

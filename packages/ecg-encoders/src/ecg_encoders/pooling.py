@@ -25,7 +25,9 @@ class AttentionalPooler(nn.Module):
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, context_dim) -> (B, n_queries, d_model); ``key_padding_mask`` True = ignore."""
         if x.dim() != 3:
-            raise ValueError(f"AttentionalPooler expects (batch, tokens, {self.ln_k.normalized_shape[0]}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"AttentionalPooler expects (batch, tokens, {self.ln_k.normalized_shape[0]}), got {tuple(x.shape)}"
+            )
         x = self.ln_k(x)
         q = self.ln_q(self.query).unsqueeze(0).expand(x.shape[0], -1, -1)
         return self.attn(q, x, x, key_padding_mask=key_padding_mask, need_weights=False)[0]

@@ -30,7 +30,9 @@ def _build(factory: Any, preset: str) -> nn.Module:
         return factory(preset=preset)
 
 
-def encoder_rows(names: list[str] | None = None, include_tiny: bool = True, include_paper: bool = True) -> list[dict[str, Any]]:
+def encoder_rows(
+    names: list[str] | None = None, include_tiny: bool = True, include_paper: bool = True
+) -> list[dict[str, Any]]:
     """One row per (encoder, preset): name, preset, kind (paper/tiny), params, width, pooled_dim, status."""
     rows: list[dict[str, Any]] = []
     for name in names or ECG_ENCODERS.names():
@@ -40,19 +42,45 @@ def encoder_rows(names: list[str] | None = None, include_tiny: bool = True, incl
             presets: dict[str, dict] = module.PRESETS
             paper: list[str] = list(module.PAPER_PRESETS) if include_paper else []
         except (ImportError, AttributeError) as err:
-            rows.append(dict(encoder=name, preset="-", kind="-", params=None, width=None, pooled_dim=None,
-                             status=f"missing ({type(err).__name__}: {err})"))
+            rows.append(
+                dict(
+                    encoder=name,
+                    preset="-",
+                    kind="-",
+                    params=None,
+                    width=None,
+                    pooled_dim=None,
+                    status=f"missing ({type(err).__name__}: {err})",
+                )
+            )
             continue
         chosen = paper + (["tiny"] if include_tiny and "tiny" in presets and "tiny" not in paper else [])
         for preset in chosen:
             try:
                 model = _build(factory, preset)
-                rows.append(dict(encoder=name, preset=preset, kind="tiny" if preset == "tiny" else "paper",
-                                 params=count_parameters(model), width=getattr(model, "width", None),
-                                 pooled_dim=getattr(model, "pooled_dim", None), status="ok"))
+                rows.append(
+                    dict(
+                        encoder=name,
+                        preset=preset,
+                        kind="tiny" if preset == "tiny" else "paper",
+                        params=count_parameters(model),
+                        width=getattr(model, "width", None),
+                        pooled_dim=getattr(model, "pooled_dim", None),
+                        status="ok",
+                    )
+                )
             except Exception as err:  # report, do not hide, a preset that fails to build
-                rows.append(dict(encoder=name, preset=preset, kind="paper", params=None, width=None,
-                                 pooled_dim=None, status=f"error ({type(err).__name__}: {err})"))
+                rows.append(
+                    dict(
+                        encoder=name,
+                        preset=preset,
+                        kind="paper",
+                        params=None,
+                        width=None,
+                        pooled_dim=None,
+                        status=f"error ({type(err).__name__}: {err})",
+                    )
+                )
     return rows
 
 
@@ -66,7 +94,9 @@ def melp_tower_rows(preset: str = "melp") -> list[dict[str, Any]]:
         tower = build_melp_tower(preset)
         head = Wav2Vec2Pretrainer(tower.encoder)
     backbone = count_parameters(tower.encoder)
-    contrast = sum(count_parameters(m) for m in (tower.attn_pool_contrast, tower.ln_contrast)) + tower.proj_contrast.numel()
+    contrast = (
+        sum(count_parameters(m) for m in (tower.attn_pool_contrast, tower.ln_contrast)) + tower.proj_contrast.numel()
+    )
     caption = count_parameters(tower.attn_pool_caption) + count_parameters(tower.ln_caption)
     pretrain = count_parameters(head) - backbone
     return [
@@ -103,9 +133,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"encoders": rows, "melp_tower": tower}, indent=2))
         return 0
-    print(format_table([[r["encoder"], r["preset"], r["kind"], _fmt(r["params"]), r["width"] or "-",
-                     r["pooled_dim"] or "-", r["status"]] for r in rows],
-                   headers=["encoder", "preset", "kind", "parameters", "width", "pooled", "status"]))
+    print(
+        format_table(
+            [
+                [
+                    r["encoder"],
+                    r["preset"],
+                    r["kind"],
+                    _fmt(r["params"]),
+                    r["width"] or "-",
+                    r["pooled_dim"] or "-",
+                    r["status"],
+                ]
+                for r in rows
+            ],
+            headers=["encoder", "preset", "kind", "parameters", "width", "pooled", "status"],
+        )
+    )
     print("\nMELP ECG tower (wav2vec2 'melp' preset + attentional poolers)")
     print(format_table([[r["part"], _fmt(r["params"])] for r in tower], headers=["part", "parameters"]))
     return 0

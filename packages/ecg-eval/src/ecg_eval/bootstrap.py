@@ -202,23 +202,35 @@ def verify_pairing(ids_a: Sequence[str], ids_b: Sequence[str], *, what_a: str = 
     if a == b:
         return
     only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
-    why = (f"{len(only_a)} record(s) only in {what_a} (e.g. {only_a[:3]}), {len(only_b)} only in {what_b} (e.g. {only_b[:3]})"
-           if only_a or only_b else "the same records in a different order")
-    raise PairingError(f"cannot pair {what_a} ({len(a)} test records) with {what_b} ({len(b)}): {why}; "
-                       "a paired bootstrap needs identical test record ids")
+    why = (
+        f"{len(only_a)} record(s) only in {what_a} (e.g. {only_a[:3]}), {len(only_b)} only in {what_b} (e.g. {only_b[:3]})"
+        if only_a or only_b
+        else "the same records in a different order"
+    )
+    raise PairingError(
+        f"cannot pair {what_a} ({len(a)} test records) with {what_b} ({len(b)}): {why}; "
+        "a paired bootstrap needs identical test record ids"
+    )
 
 
 def paired_resampled_difference(
-    pred_a: dict, pred_b: dict, *, task: str, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-    what_a: str = "a", what_b: str = "b",
+    pred_a: dict,
+    pred_b: dict,
+    *,
+    task: str,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    what_a: str = "a",
+    what_b: str = "b",
 ) -> np.ndarray:
     """Resampled macro AUROC(a) - macro AUROC(b) on shared resamples of one test split (predictions files:
     ``record_ids``, ``classes``, ``y_true``, ``scores``); pairing and class lists are verified first."""
     verify_pairing(pred_a["record_ids"], pred_b["record_ids"], what_a=what_a, what_b=what_b)
     if list(pred_a["classes"]) != list(pred_b["classes"]):
         raise PairingError(f"cannot pair {what_a} with {what_b}: different class lists")
-    return (resampled_macro(pred_a, task=task, n_resamples=n_resamples, seed=seed)
-            - resampled_macro(pred_b, task=task, n_resamples=n_resamples, seed=seed))
+    return resampled_macro(pred_a, task=task, n_resamples=n_resamples, seed=seed) - resampled_macro(
+        pred_b, task=task, n_resamples=n_resamples, seed=seed
+    )
 
 
 def resampled_macro(pred: dict, *, task: str, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
@@ -227,6 +239,8 @@ def resampled_macro(pred: dict, *, task: str, n_resamples: int = DEFAULT_RESAMPL
     The resamples are a function of (task, test record ids, seed) only, so every method scored on the same split
     gets the same ones: differences and means over tasks computed resample by resample are paired."""
     y = np.asarray(pred["y_true"])
-    res = draw_resamples(y, seed=bootstrap_seed(task, list(map(str, pred["record_ids"])), seed), n_resamples=n_resamples)
+    res = draw_resamples(
+        y, seed=bootstrap_seed(task, list(map(str, pred["record_ids"])), seed), n_resamples=n_resamples
+    )
     cols = [int(j) for j in np.flatnonzero(evaluable_mask(y))]
     return resampled_auroc(y, np.asarray(pred["scores"], float), res, cols).mean(axis=1)

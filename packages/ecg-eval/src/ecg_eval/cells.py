@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,15 @@ def plain(config: Any) -> dict:
 
 
 def expected_path(
-    encoder: Any, task: Any, mode: str, fraction: float | None = None, seed: int = 0, *,
-    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None, method: str | None = None,
+    encoder: Any,
+    task: Any,
+    mode: str,
+    fraction: float | None = None,
+    seed: int = 0,
+    *,
+    results_root: str | Path = DEFAULT_RESULTS_ROOT,
+    suite: str | None = None,
+    method: str | None = None,
     options: dict | None = None,
 ) -> Path:
     """Where ``harness.evaluate`` writes this cell's result (``method`` defaults to ``encoder.card.name``)."""
@@ -75,7 +82,7 @@ def base_result(encoder: Any, task: Any, mode: str, fraction: float | None, seed
         "pretrained_on": pretrained,
         "seen_in_pretraining": bool(seen),
         "seen_in_pretraining_datasets": seen,
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "environment": environment(),
     }
     if declared_task_presets(encoder):  # only then: other encoders' result files keep their exact fields
@@ -86,14 +93,23 @@ def base_result(encoder: Any, task: Any, mode: str, fraction: float | None, seed
 
 
 def start_result(
-    encoder: Any, task: Any, mode: str, fraction: float | None, seed: int, *, results_root: Any = None,
-    suite: str | None = None, method: str | None = None, options: dict | None = None,
+    encoder: Any,
+    task: Any,
+    mode: str,
+    fraction: float | None,
+    seed: int,
+    *,
+    results_root: Any = None,
+    suite: str | None = None,
+    method: str | None = None,
+    options: dict | None = None,
 ) -> tuple[Path, dict]:
     """(result file path, its common fields) of one cell."""
     suite = suite or task.suite
     root = results_root if results_root is not None else DEFAULT_RESULTS_ROOT
-    path = expected_path(encoder, task, mode, fraction, seed, results_root=root, suite=suite, method=method,
-                         options=options)
+    path = expected_path(
+        encoder, task, mode, fraction, seed, results_root=root, suite=suite, method=method, options=options
+    )
     result = base_result(encoder, task, mode, fraction, seed, suite)
     if method:
         result["method"] = method

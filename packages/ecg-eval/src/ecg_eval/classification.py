@@ -27,9 +27,14 @@ log = logging.getLogger("ecg_eval.harness")  # the logger these messages always 
 def zero_shot_settings(kw: dict) -> dict:
     """What decides a zero-shot cell's numbers beyond the bootstrap: the prompts (file content hash, templates, flags)."""
     templates = kw.get("templates")
-    return {"prompts": {"sha256_16": prompt_file_fingerprint(kw.get("prompt_file")),
-                        "templates": list(templates) if templates else ["{}"],
-                        "split_commas": bool(kw.get("split_commas", False)), "lowercase": bool(kw.get("lowercase", False))}}
+    return {
+        "prompts": {
+            "sha256_16": prompt_file_fingerprint(kw.get("prompt_file")),
+            "templates": list(templates) if templates else ["{}"],
+            "split_commas": bool(kw.get("split_commas", False)),
+            "lowercase": bool(kw.get("lowercase", False)),
+        }
+    }
 
 
 def probe_config(mode: str, cfg: Any) -> Any:
@@ -42,8 +47,10 @@ def probe_config(mode: str, cfg: Any) -> Any:
 def probe_settings(kw: dict) -> dict:
     """A probe cell's settings: the probe's kind and grid."""
     mode = kw["mode"]
-    return {"probe": probe_config(mode, kw.get("probe_config")).to_dict()
-            | {"kind": "paper" if mode == "linear_probe_paper" else "lbfgs"}}
+    return {
+        "probe": probe_config(mode, kw.get("probe_config")).to_dict()
+        | {"kind": "paper" if mode == "linear_probe_paper" else "lbfgs"}
+    }
 
 
 class _ProbeFeatures:
@@ -91,8 +98,16 @@ def _start(call: ModeCall) -> dict:
 
 
 def _embed(call: ModeCall, encoder: Any, split: str) -> Any:
-    return embed_split(encoder, call.task, split, batch_size=call.batch_size, cache_dir=call.embed_cache,
-                       split_loader=call.split_loader, device=call.device, precision=call.precision)
+    return embed_split(
+        encoder,
+        call.task,
+        split,
+        batch_size=call.batch_size,
+        cache_dir=call.embed_cache,
+        split_loader=call.split_loader,
+        device=call.device,
+        precision=call.precision,
+    )
 
 
 def score_zero_shot(call: ModeCall) -> dict:
@@ -105,8 +120,14 @@ def score_zero_shot(call: ModeCall) -> dict:
     result["feature"] = "encode_ecg"
     test = _embed(call, encoder, "test")
     y_test = task.y(test.record_ids)
-    prompts = class_prompts(classes, dataset=task.dataset, path=call.prompt_file, templates=call.templates,
-                            split_commas=call.split_commas, lowercase=call.lowercase)
+    prompts = class_prompts(
+        classes,
+        dataset=task.dataset,
+        path=call.prompt_file,
+        templates=call.templates,
+        split_commas=call.split_commas,
+        lowercase=call.lowercase,
+    )
     class_emb = class_embeddings(encoder, prompts, classes)
     scores = zero_shot_scores(test.features, class_emb)
     # Max-F1 threshold per class chosen on validation, applied once on test (docs/evaluation.md).
@@ -145,12 +166,18 @@ def score_probe(call: ModeCall) -> dict:
     subset = [str(r) for r in task.train_subset(fraction, seed)]
     x_train, missing = train.rows(subset)
     if missing:
-        log.warning("%s: %d of %d subset records are absent from the cached train split (QC)", task.name, len(missing), len(subset))
+        log.warning(
+            "%s: %d of %d subset records are absent from the cached train split (QC)",
+            task.name,
+            len(missing),
+            len(subset),
+        )
     absent = set(missing)
     kept = [r for r in subset if r not in absent]
     fitter = fit_paper_probe if mode == "linear_probe_paper" else fit_probe
-    fit = fitter(x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed,
-                 device=str(call.target))
+    fit = fitter(
+        x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed, device=str(call.target)
+    )
     scores = fit.predict_proba(test.features)
     result["config"]["linear_probe"] = cfg.to_dict()
     result["selection"] = fit.selection()
@@ -173,7 +200,9 @@ def _auroc(call: ModeCall, result: dict, test: Any, y_test: Any, scores: Any) ->
     result["excluded_classes"] = report.excluded
     positives = test_positives(y_test, classes)
     result["test_positives"] = positives
-    result["few_positive_classes"] = {c: n for c, n in positives.items() if 0 < n < FEW_POSITIVES and c in report.per_class}
+    result["few_positive_classes"] = {
+        c: n for c, n in positives.items() if 0 < n < FEW_POSITIVES and c in report.per_class
+    }
     if report.macro is not None:
         seed_bs = bs.bootstrap_seed(task.name, test.record_ids, call.bootstrap_seed)
         res = bs.draw_resamples(y_test, seed=seed_bs, n_resamples=call.n_resamples)

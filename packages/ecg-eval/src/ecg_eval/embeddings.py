@@ -25,7 +25,6 @@ import torch
 
 from ecg_data.integrity import sha256_file
 from ecg_data.paths import atomic_path, atomic_write_json, exclusive_lock, stable_hash
-
 from ecg_eval.protocol import declared_task_presets, preset_for
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,6 @@ def input_preparation(encoder: Any, task: Any, *, resolve: bool = False) -> dict
     preset's name and key; for a train-fitted preset also what it is fitted on (split and its ids hash: cheap, no
     data read), and with ``resolve=True`` the fitted statistics and the fitted preset's key."""
     from ecg_data.preprocess import get_preset
-
     from ecg_eval.results import ids_hash
 
     name = preset_for(encoder, task)
@@ -132,7 +130,12 @@ def dataset_fingerprint(task: Any) -> str:
 
 def cache_key(checkpoint_hash: str, dataset_fp: str, record_ids: Sequence[str], preset: str) -> str:
     return stable_hash(
-        {"checkpoint": checkpoint_hash, "dataset": dataset_fp, "records": stable_hash(list(record_ids)), "preset": preset},
+        {
+            "checkpoint": checkpoint_hash,
+            "dataset": dataset_fp,
+            "records": stable_hash(list(record_ids)),
+            "preset": preset,
+        },
         n=24,
     )
 
@@ -178,8 +181,17 @@ def place_encoder(encoder: Any, device: torch.device) -> torch.device | None:
     return _model_device(encoder)
 
 
-def encode_split(encoder: Any, signals: Any, n: int, batch_size: int, *, device: str | torch.device | None = None,
-                 precision: str = "32", desc: str | None = None, progress: bool = True) -> np.ndarray:
+def encode_split(
+    encoder: Any,
+    signals: Any,
+    n: int,
+    batch_size: int,
+    *,
+    device: str | torch.device | None = None,
+    precision: str = "32",
+    desc: str | None = None,
+    progress: bool = True,
+) -> np.ndarray:
     """Run ``encode_ecg`` over ``signals[i:j]`` batches, in eval mode without gradients.
 
     ``signals``: an array or a ``CachedSplit`` (indexing it gives float32 normalised rows, whatever its storage).
@@ -194,15 +206,18 @@ def encode_split(encoder: Any, signals: Any, n: int, batch_size: int, *, device:
     target = resolve_device(device) if device is not None else None
     dev = place_encoder(encoder, target) if target is not None else _model_device(encoder)
     pin = dev is not None and dev.type == "cuda"
-    autocast = torch.autocast(device_type=dev.type if dev is not None else "cpu", dtype=torch.bfloat16,
-                              enabled=precision == "bf16")
+    autocast = torch.autocast(
+        device_type=dev.type if dev is not None else "cpu", dtype=torch.bfloat16, enabled=precision == "bf16"
+    )
     from tqdm.auto import tqdm
 
     chunks: list[np.ndarray] = []
     bar = tqdm(total=n, desc=desc or "embed", unit="rec", disable=not progress or n == 0, leave=False)
     with torch.no_grad(), autocast, bar:
         for start in range(0, n, batch_size):
-            batch = torch.from_numpy(np.array(signals[start : start + batch_size], dtype=np.float32))  # copy: memmaps are read-only
+            batch = torch.from_numpy(
+                np.array(signals[start : start + batch_size], dtype=np.float32)
+            )  # copy: memmaps are read-only
             if pin:
                 batch = batch.pin_memory()
             if dev is not None:
@@ -239,10 +254,20 @@ def embed_split(
     features differ from the sha256 recorded when they were written is recomputed, never used."""
     root = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR)
     who = [str(encoder.card.checkpoint_hash), str(getattr(task, "name", task)), str(split), str(precision)]
-    with exclusive_lock(root / ".locks" / f"{stable_hash(who)}.lock",
-                        waiting=f"embedding {who[1]}/{split}: another process computes it; waiting"):
-        return _embed_split(encoder, task, split, batch_size=batch_size, cache_dir=root, split_loader=split_loader,
-                            device=device, precision=precision)
+    with exclusive_lock(
+        root / ".locks" / f"{stable_hash(who)}.lock",
+        waiting=f"embedding {who[1]}/{split}: another process computes it; waiting",
+    ):
+        return _embed_split(
+            encoder,
+            task,
+            split,
+            batch_size=batch_size,
+            cache_dir=root,
+            split_loader=split_loader,
+            device=device,
+            precision=precision,
+        )
 
 
 def _read_entry(meta_path: Path, feat_path: Path) -> tuple[dict | None, np.ndarray | None]:
@@ -292,8 +317,15 @@ def _embed_split(
         if feats.ndim != 2 or feats.shape[0] != len(record_ids):
             raise ValueError(f"encode_records must return (N, d) for N={len(record_ids)} records; got {feats.shape}")
     else:
-        feats = encode_split(encoder, model_rows(cached), len(record_ids), batch_size, device=device,
-                             precision=precision, desc=f"embed {task.name}/{split}")
+        feats = encode_split(
+            encoder,
+            model_rows(cached),
+            len(record_ids),
+            batch_size,
+            device=device,
+            precision=precision,
+            desc=f"embed {task.name}/{split}",
+        )
     seconds = time.perf_counter() - t0
     with atomic_path(feat_path) as tmp:
         with open(tmp, "wb") as f:
@@ -329,5 +361,13 @@ def embed(
     precision: str = "32",
 ) -> np.ndarray:
     """(N, d) features aligned with the cached split's record ids (see ``embed_split`` for the ids)."""
-    return embed_split(encoder, task, split, batch_size=batch_size, cache_dir=cache_dir, split_loader=split_loader,
-                       device=device, precision=precision).features
+    return embed_split(
+        encoder,
+        task,
+        split,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        split_loader=split_loader,
+        device=device,
+        precision=precision,
+    ).features

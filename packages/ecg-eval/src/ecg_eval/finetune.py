@@ -64,8 +64,9 @@ PAPER_DEFAULTS: dict[str, FinetuneConfig] = {
     "merl": FinetuneConfig(lr=1e-3, weight_decay=1e-4, batch_size=16, max_epochs=100),
     # HeartLang run_class_finetuning.py defaults (--trainable all): lr 5e-4, layer decay 0.9, weight decay 0.05,
     # batch 64, 30 epochs, 5 warm-up epochs, min lr 1e-5.
-    "heartlang": FinetuneConfig(lr=5e-4, layer_decay=0.9, weight_decay=0.05, batch_size=64, max_epochs=30,
-                                warmup_epochs=5),
+    "heartlang": FinetuneConfig(
+        lr=5e-4, layer_decay=0.9, weight_decay=0.05, batch_size=64, max_epochs=30, warmup_epochs=5
+    ),
 }
 
 
@@ -109,17 +110,19 @@ def param_groups(model: FinetuneModel, trainable: list[str], cfg: FinetuneConfig
     """AdamW groups: layer-wise lr scale decay^(n_blocks + 1 - id); no weight decay on biases and norms (1-d)."""
     params = dict(model.named_parameters())
     enc = [n for n in trainable if n.startswith("encoder.")]
-    ids, n_blocks = layer_ids([n[len("encoder."):] for n in enc])
+    ids, n_blocks = layer_ids([n[len("encoder.") :] for n in enc])
     info: dict[str, Any] = {"n_blocks": n_blocks, "layer_decay_applied": bool(cfg.layer_decay and n_blocks > 0)}
     if cfg.layer_decay and n_blocks == 0:
         info["note"] = "layer_decay ignored: the encoder has no numbered layers/blocks"
     groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
     for n in trainable:
-        depth = ids.get(n[len("encoder."):], n_blocks + 1) if n.startswith("encoder.") else n_blocks + 1
+        depth = ids.get(n[len("encoder.") :], n_blocks + 1) if n.startswith("encoder.") else n_blocks + 1
         scale = cfg.layer_decay ** (n_blocks + 1 - depth) if info["layer_decay_applied"] else 1.0
         wd = 0.0 if params[n].ndim <= 1 else cfg.weight_decay
         groups.setdefault((scale, wd), []).append(params[n])
-    out = [{"params": ps, "lr": cfg.lr * s, "lr_scale": s, "weight_decay": wd} for (s, wd), ps in sorted(groups.items())]
+    out = [
+        {"params": ps, "lr": cfg.lr * s, "lr_scale": s, "weight_decay": wd} for (s, wd), ps in sorted(groups.items())
+    ]
     info["lr_scales"] = sorted({g["lr_scale"] for g in out})
     return out, info
 
@@ -160,13 +163,27 @@ class FinetuneFit:
     n_trainable: int
 
     def selection(self) -> dict:
-        return {"best_epoch": self.best_epoch, "val_macro_auroc": self.val_macro_auroc, "stopped_early": self.stopped_early,
-                "history": self.history, "param_groups": self.groups, "n_trainable_parameters": self.n_trainable}
+        return {
+            "best_epoch": self.best_epoch,
+            "val_macro_auroc": self.val_macro_auroc,
+            "stopped_early": self.stopped_early,
+            "history": self.history,
+            "param_groups": self.groups,
+            "n_trainable_parameters": self.n_trainable,
+        }
 
 
 def fit_finetune(
-    encoder: Any, train_signals: Any, train_rows: np.ndarray, y_train: np.ndarray,
-    val_signals: Any, val_rows: np.ndarray, y_val: np.ndarray, *, config: FinetuneConfig, seed: int = 0,
+    encoder: Any,
+    train_signals: Any,
+    train_rows: np.ndarray,
+    y_train: np.ndarray,
+    val_signals: Any,
+    val_rows: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    config: FinetuneConfig,
+    seed: int = 0,
 ) -> FinetuneFit:
     """Train a copy of ``encoder`` + a linear head; keep the best-validation weights."""
     rank, world = _rank_world()
@@ -222,7 +239,9 @@ def fit_finetune(
             losses.append(float(loss.detach()))
             step += 1
         val = macro_auroc(y_val, _predict(model, val_signals, val_rows, config.eval_batch_size, device))
-        history.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None, "val_macro_auroc": val})
+        history.append(
+            {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else None, "val_macro_auroc": val}
+        )
         score = -math.inf if val is None else val
         if score > best[0]:
             best, bad = (score, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()}), 0
@@ -233,9 +252,15 @@ def fit_finetune(
                 break
     if best[2] is not None:
         model.load_state_dict(best[2])
-    return FinetuneFit(model=model, best_epoch=best[1], val_macro_auroc=None if best[0] == -math.inf else best[0],
-                       history=history, stopped_early=stopped, groups=info,
-                       n_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return FinetuneFit(
+        model=model,
+        best_epoch=best[1],
+        val_macro_auroc=None if best[0] == -math.inf else best[0],
+        history=history,
+        stopped_early=stopped,
+        groups=info,
+        n_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
 
 
 def runner_options(section: dict) -> dict:
@@ -272,8 +297,12 @@ def score_finetune(call: Any) -> dict:
         cfg = config_for(call.name, device=str(target))
     n_resamples, bootstrap_seed, split_loader = call.n_resamples, call.bootstrap_seed, call.split_loader
     result = call.start()
-    result["config"] = {"caller": call.caller_config(), "finetune": cfg.to_dict(), "n_resamples": n_resamples,
-                        "bootstrap_seed": bootstrap_seed}
+    result["config"] = {
+        "caller": call.caller_config(),
+        "finetune": cfg.to_dict(),
+        "n_resamples": n_resamples,
+        "bootstrap_seed": bootstrap_seed,
+    }
     rank, world = _rank_world()
     if not supports_finetune(encoder):
         return not_applicable(result, "encoder exposes no trainable embed_ecg (nn.Module) to fine-tune")
@@ -284,23 +313,40 @@ def score_finetune(call: Any) -> dict:
     subset = [str(r) for r in task.train_subset(fraction, seed)]
     kept = [r for r in subset if r in pos]
     if len(kept) < len(subset):
-        log.warning("%s: %d of %d subset records are absent from the cached train split (QC)", task.name,
-                    len(subset) - len(kept), len(subset))
+        log.warning(
+            "%s: %d of %d subset records are absent from the cached train split (QC)",
+            task.name,
+            len(subset) - len(kept),
+            len(subset),
+        )
     val_ids = [str(r) for r in splits["val"].record_ids]
     test_ids = [str(r) for r in splits["test"].record_ids]
-    fit = fit_finetune(encoder, model_rows(splits["train"]), np.asarray([pos[r] for r in kept]), task.y(kept),
-                       model_rows(splits["val"]), np.arange(len(val_ids)), task.y(val_ids), config=cfg, seed=seed)
+    fit = fit_finetune(
+        encoder,
+        model_rows(splits["train"]),
+        np.asarray([pos[r] for r in kept]),
+        task.y(kept),
+        model_rows(splits["val"]),
+        np.arange(len(val_ids)),
+        task.y(val_ids),
+        config=cfg,
+        seed=seed,
+    )
     device = next(fit.model.parameters()).device
     scores = _predict(fit.model, model_rows(splits["test"]), np.arange(len(test_ids)), cfg.eval_batch_size, device)
     y_test = task.y(test_ids)
     report = multilabel_auroc(y_test, scores, list(task.classes))
-    result.update(n_train=len(kept), n_train_missing_qc=len(subset) - len(kept), n_val=len(val_ids), n_test=len(test_ids))
+    result.update(
+        n_train=len(kept), n_train_missing_qc=len(subset) - len(kept), n_val=len(val_ids), n_test=len(test_ids)
+    )
     result["selection"] = fit.selection()
     result["world_size"] = world
     result["scores"] = {"macro_auroc": report.macro, "per_class_auroc": report.per_class}
     result["excluded_classes"] = report.excluded
     if report.macro is not None:
-        res = bs.draw_resamples(y_test, seed=bs.bootstrap_seed(task.name, test_ids, bootstrap_seed), n_resamples=n_resamples)
+        res = bs.draw_resamples(
+            y_test, seed=bs.bootstrap_seed(task.name, test_ids, bootstrap_seed), n_resamples=n_resamples
+        )
         result["ci"] = bs.bootstrap_ci(y_test, scores, list(task.classes), res).to_dict()
     else:
         result["ci"] = None

@@ -20,8 +20,14 @@ from ecg_eval.modes import get_mode
 from ecg_eval.probe import ProbeConfig
 from ecg_eval.results import evaluation_identity, is_complete, split_coverage, write_result
 
-__all__ = ["DEFAULT_RESULTS_ROOT", "INPUT_PREPARATION", "already_done", "evaluate", "evaluation_settings",
-           "expected_path"]
+__all__ = [
+    "DEFAULT_RESULTS_ROOT",
+    "INPUT_PREPARATION",
+    "already_done",
+    "evaluate",
+    "evaluation_settings",
+    "expected_path",
+]
 
 #: Version of how the harness prepares a cell's inputs; part of every cell's identity, so a change re-scores cells
 #: instead of reusing them (2: per-dataset presets, ``protocol.preset_for`` -- HeartLang's cells were fed raw mV
@@ -30,21 +36,41 @@ INPUT_PREPARATION = 2
 
 
 def evaluation_settings(
-    mode: str, *, prompt_file: str | Path | None = None, templates: Sequence[str] | None = None,
-    split_commas: bool = False, lowercase: bool = False, probe_config: Any = None,
-    n_resamples: int = bs.DEFAULT_RESAMPLES, bootstrap_seed: int = 0, mode_options: dict | None = None,
+    mode: str,
+    *,
+    prompt_file: str | Path | None = None,
+    templates: Sequence[str] | None = None,
+    split_commas: bool = False,
+    lowercase: bool = False,
+    probe_config: Any = None,
+    n_resamples: int = bs.DEFAULT_RESAMPLES,
+    bootstrap_seed: int = 0,
+    mode_options: dict | None = None,
 ) -> dict:
     """The evaluation config that decides a cell's numbers (hashed into ``evaluated.eval_config_sha256``): the
     bootstrap, the input preparation, the ``mode_options`` when given, and what the mode adds (``Mode.settings``:
     prompts for zero-shot, probe kind and grid for a probe)."""
     spec = get_mode(mode)
-    out: dict[str, Any] = {"mode": mode, "bootstrap": {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)},
-                           "input_preparation": INPUT_PREPARATION}
+    out: dict[str, Any] = {
+        "mode": mode,
+        "bootstrap": {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)},
+        "input_preparation": INPUT_PREPARATION,
+    }
     if mode_options:
         out["options"] = _options_json(mode_options)
-    out.update(spec.extra_settings(dict(mode=mode, prompt_file=prompt_file, templates=templates,
-                                        split_commas=split_commas, lowercase=lowercase, probe_config=probe_config,
-                                        mode_options=mode_options or {})))
+    out.update(
+        spec.extra_settings(
+            dict(
+                mode=mode,
+                prompt_file=prompt_file,
+                templates=templates,
+                split_commas=split_commas,
+                lowercase=lowercase,
+                probe_config=probe_config,
+                mode_options=mode_options or {},
+            )
+        )
+    )
     return out
 
 
@@ -68,14 +94,30 @@ def _options_json(options: dict) -> dict:
 
 
 def already_done(
-    encoder: Any, task: Any, mode: str, fraction: float | None = None, seed: int = 0, *,
-    results_root: str | Path = DEFAULT_RESULTS_ROOT, suite: str | None = None, method: str | None = None,
+    encoder: Any,
+    task: Any,
+    mode: str,
+    fraction: float | None = None,
+    seed: int = 0,
+    *,
+    results_root: str | Path = DEFAULT_RESULTS_ROOT,
+    suite: str | None = None,
+    method: str | None = None,
     **settings: Any,
 ) -> bool:
     """Skip-if-exists: a valid result for the same checkpoint, split/subset ids, dataset and evaluation config
     (``settings``: the keyword arguments of ``evaluation_settings``, as passed to ``evaluate``)."""
-    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method,
-                         options=settings.get("mode_options"))
+    path = expected_path(
+        encoder,
+        task,
+        mode,
+        fraction,
+        seed,
+        results_root=results_root,
+        suite=suite,
+        method=method,
+        options=settings.get("mode_options"),
+    )
     identity = evaluation_identity(task, mode, fraction, seed, evaluation_settings(mode, **settings))
     return is_complete(path, encoder.card.checkpoint_hash, identity)
 
@@ -127,11 +169,20 @@ def evaluate(
     suite = suite or task.suite
     spec = get_mode(mode)
     options = dict(mode_options or {})
-    path = expected_path(encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method,
-                         options=options)
-    settings = evaluation_settings(mode, prompt_file=prompt_file, templates=templates, split_commas=split_commas,
-                                   lowercase=lowercase, probe_config=probe_config, n_resamples=n_resamples,
-                                   bootstrap_seed=bootstrap_seed, mode_options=mode_options)
+    path = expected_path(
+        encoder, task, mode, fraction, seed, results_root=results_root, suite=suite, method=method, options=options
+    )
+    settings = evaluation_settings(
+        mode,
+        prompt_file=prompt_file,
+        templates=templates,
+        split_commas=split_commas,
+        lowercase=lowercase,
+        probe_config=probe_config,
+        n_resamples=n_resamples,
+        bootstrap_seed=bootstrap_seed,
+        mode_options=mode_options,
+    )
     identity = evaluation_identity(task, mode, fraction, seed, settings)
     if skip_existing and is_complete(path, encoder.card.checkpoint_hash, identity):
         from ecg_eval.results import read_result
@@ -140,11 +191,31 @@ def evaluate(
         out["result_path"] = str(path)
         return out
     t0 = time.perf_counter()
-    call = ModeCall(encoder=encoder, task=task, mode=mode, fraction=fraction, seed=seed, path=path, suite=suite,
-                    method=method, options=options, results_root=results_root, batch_size=batch_size,
-                    embed_cache=embed_cache, split_loader=split_loader, config=config, n_resamples=n_resamples,
-                    bootstrap_seed=bootstrap_seed, device=device, precision=precision, prompt_file=prompt_file,
-                    templates=templates, split_commas=split_commas, lowercase=lowercase, probe_config=probe_config)
+    call = ModeCall(
+        encoder=encoder,
+        task=task,
+        mode=mode,
+        fraction=fraction,
+        seed=seed,
+        path=path,
+        suite=suite,
+        method=method,
+        options=options,
+        results_root=results_root,
+        batch_size=batch_size,
+        embed_cache=embed_cache,
+        split_loader=split_loader,
+        config=config,
+        n_resamples=n_resamples,
+        bootstrap_seed=bootstrap_seed,
+        device=device,
+        precision=precision,
+        prompt_file=prompt_file,
+        templates=templates,
+        split_commas=split_commas,
+        lowercase=lowercase,
+        probe_config=probe_config,
+    )
     result = spec.function()(call)
     # The harness's stamp, the same for every mode: the cell's identity (a rerun skips it only when split, subset,
     # data and options are the same), the device that computed it (auto -> cpu / cuda), coverage, inputs.

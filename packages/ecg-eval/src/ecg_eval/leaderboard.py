@@ -33,8 +33,17 @@ from ecg_eval.results import read_result
 
 log = logging.getLogger(__name__)
 
-TASK_ORDER = ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "ptbxl_all", "cpsc2018", "cpsc2018_full",
-              "csn", "csn_exact"]
+TASK_ORDER = [
+    "ptbxl_super",
+    "ptbxl_sub",
+    "ptbxl_form",
+    "ptbxl_rhythm",
+    "ptbxl_all",
+    "cpsc2018",
+    "cpsc2018_full",
+    "csn",
+    "csn_exact",
+]
 #: the published benchmark's tasks (``ecg_data.tasks.PUBLISHED_TASKS``; listed here so rendering needs no data)
 PUBLISHED = ("ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "cpsc2018", "csn")
 PROTOCOL_TITLES = {
@@ -142,8 +151,12 @@ _PROTOCOL_ORDER = {"published": 0, "corrected": 1, "synthetic": 2}
 def _table_order(key: tuple) -> tuple:
     suite, mode, frac, *rest = key
     protocol = rest[0] if rest else "published"
-    return (0 if suite == "real" else 1, _PROTOCOL_ORDER.get(protocol, 3), _MODE_ORDER.get(mode, 3),
-            float(frac) if frac else 0.0)
+    return (
+        0 if suite == "real" else 1,
+        _PROTOCOL_ORDER.get(protocol, 3),
+        _MODE_ORDER.get(mode, 3),
+        float(frac) if frac else 0.0,
+    )
 
 
 def build_tables(results: Iterable[dict]) -> list[Table]:
@@ -164,12 +177,24 @@ def build_tables(results: Iterable[dict]) -> list[Table]:
             continue
         macros = [r["scores"]["macro_auroc"] for r in ok]
         cis = [tuple(r["ci"]["macro_auroc"]) for r in ok if r.get("ci")]
-        preds = {int(r["seed"]): Path(r["_path"]).parent / r["predictions"] for r in ok if r.get("_path") and r.get("predictions")}
+        preds = {
+            int(r["seed"]): Path(r["_path"]).parent / r["predictions"]
+            for r in ok
+            if r.get("_path") and r.get("predictions")
+        }
         few = any(r.get("few_positive_classes") for r in ok)
         partial, coverage = _coverage(ok) if protocol == "published" else (False, None)
-        table.cells[method][task] = Cell(float(np.mean(macros)), combined_interval(macros, cis), len(ok), seen=seen,
-                                         few=few, predictions={k: v for k, v in preds.items() if v.is_file()}, task=task,
-                                         partial=partial, coverage=coverage)
+        table.cells[method][task] = Cell(
+            float(np.mean(macros)),
+            combined_interval(macros, cis),
+            len(ok),
+            seen=seen,
+            few=few,
+            predictions={k: v for k, v in preds.items() if v.is_file()},
+            task=task,
+            partial=partial,
+            coverage=coverage,
+        )
     return [tables[k] for k in sorted(tables, key=_table_order)]
 
 
@@ -188,7 +213,11 @@ def refs_for(table: Table, refs: list[dict]) -> list[dict]:
     """Reported rows of a table: only in the published section, only in a table of the reported protocol."""
     if table.suite != "real" or table.protocol != "published":
         return []
-    return [r for r in refs if r.get("values") and r["mode"] == table.mode and _same_fraction(r.get("fraction"), table.fraction)]
+    return [
+        r
+        for r in refs
+        if r.get("values") and r["mode"] == table.mode and _same_fraction(r.get("fraction"), table.fraction)
+    ]
 
 
 def _tasks(table: Table, refs: list[dict]) -> list[str]:
@@ -286,9 +315,16 @@ def not_worse_than_best(best: Cell, other: Cell, *, alpha: float = ALPHA) -> boo
     seeds = sorted(set(best.predictions) & set(other.predictions))
     if not seeds:
         return None
-    diffs = [paired_resampled_difference(read_predictions(best.predictions[s]), read_predictions(other.predictions[s]),
-                                         task=best.task, what_a=str(best.predictions[s]), what_b=str(other.predictions[s]))
-             for s in seeds]
+    diffs = [
+        paired_resampled_difference(
+            read_predictions(best.predictions[s]),
+            read_predictions(other.predictions[s]),
+            task=best.task,
+            what_a=str(best.predictions[s]),
+            what_b=str(other.predictions[s]),
+        )
+        for s in seeds
+    ]
     return bool(np.quantile(np.concatenate(diffs), alpha) <= 0.0)
 
 
@@ -305,8 +341,14 @@ def render_table(table: Table, refs: list[dict]) -> str:
     refused: dict[tuple[str, str], str] = {}  # (method, column) -> why the paired test was refused
     for col in columns:
         # a partial-coverage cell is never bold and never compared: it did not score the published test split
-        have = [m for m in methods if (c := rows_cells[m].get(col)) is not None and c.mean is not None and not c.partial
-                and not is_reference(m)]
+        have = [
+            m
+            for m in methods
+            if (c := rows_cells[m].get(col)) is not None
+            and c.mean is not None
+            and not c.partial
+            and not is_reference(m)
+        ]
         if not have:
             continue
         top = max(have, key=lambda m: rows_cells[m][col].mean)
@@ -365,15 +407,26 @@ def _ref_cell(r: dict, column: str, footnotes: list[str]) -> str:
     n = len(footnotes)
     mark = _MARKS[n] if n < len(_MARKS) else f"^{n + 1}"
     where = f", {r['fraction']}%" if r.get("fraction") not in (None, "") else ""
-    footnotes.append(f"{mark} {r['method']}, {column}{where}: the two primary copies disagree: "
-                     + "; ".join(f"{100 * v:.2f} in {cite}" for v, cite in copies) + ". Both are shown; neither is picked.")
+    footnotes.append(
+        f"{mark} {r['method']}, {column}{where}: the two primary copies disagree: "
+        + "; ".join(f"{100 * v:.2f} in {cite}" for v, cite in copies)
+        + ". Both are shown; neither is picked."
+    )
     return " / ".join(f"_{100 * v:.{d}f}_" for v, _ in copies) + f" {mark}"
 
 
 def _cite(e: dict) -> str:
     """Where a reported value was read: table note, repository, commit and image (what the footnotes print)."""
-    where = " ".join(x for x in (f"{e['repository']}@{str(e['commit'])[:7]}" if e.get("repository") and e.get("commit")
-                                 else e.get("repository", ""), e.get("image", "")) if x)
+    where = " ".join(
+        x
+        for x in (
+            f"{e['repository']}@{str(e['commit'])[:7]}"
+            if e.get("repository") and e.get("commit")
+            else e.get("repository", ""),
+            e.get("image", ""),
+        )
+        if x
+    )
     return f"{e.get('note') or e.get('table') or e['source']}" + (f" ({where})" if where else "")
 
 
@@ -388,8 +441,10 @@ def _check_values(path: object, where: str, mode: str, values: dict) -> None:
         if mode == "transfer":
             src, _, tgt = str(key).partition("->")
             if src not in PUBLISHED or tgt not in PUBLISHED or src == tgt:
-                raise ValueError(f"{path}: {where} reports {key!r}: transfer values are keyed 'source->target', two "
-                                 f"different published tasks ({', '.join(PUBLISHED)})")
+                raise ValueError(
+                    f"{path}: {where} reports {key!r}: transfer values are keyed 'source->target', two "
+                    f"different published tasks ({', '.join(PUBLISHED)})"
+                )
         elif key != "mean" and key not in PUBLISHED:
             raise ValueError(f"{path}: {where} reports {key!r}, which is not a published task ({', '.join(PUBLISHED)})")
         if not 0.0 <= float(v) <= 1.0:
@@ -418,8 +473,10 @@ def load_reference(path: str | Path | None) -> list[dict]:
             if key not in e:
                 raise ValueError(f"{path}: entry {i} lacks {key!r}")
         if e["mode"] not in REPORTED_MODES:
-            raise ValueError(f"{path}: entry {i} mode {e['mode']!r}: reported numbers are {' or '.join(REPORTED_MODES)} "
-                             "(a paper's probe is its own epoch loop, shown beside our linear_probe_paper)")
+            raise ValueError(
+                f"{path}: entry {i} mode {e['mode']!r}: reported numbers are {' or '.join(REPORTED_MODES)} "
+                "(a paper's probe is its own epoch loop, shown beside our linear_probe_paper)"
+            )
         if e["mode"] == "transfer" and e.get("train_mode") not in REPORTED_TRANSFER_MODES:
             raise ValueError(f"{path}: entry {i} (transfer) needs train_mode, one of {REPORTED_TRANSFER_MODES}")
         if not e["values"] and not e.get("no_numbers"):
@@ -440,12 +497,10 @@ def load_reference(path: str | Path | None) -> list[dict]:
     return out
 
 
-
 def render_mode_sections(results: list[dict]) -> str:
     """The sections of the modes that declare one (``Mode.section``, in registry order), grouped per suite (real
     first); empty string when there is nothing to show."""
     from ecg_data.registry import locate
-
     from ecg_eval.modes import all_modes
 
     sections = [locate(m.section) if isinstance(m.section, str) else m.section for m in all_modes() if m.section]
@@ -455,6 +510,7 @@ def render_mode_sections(results: list[dict]) -> str:
         if body:
             parts.append(f"## {SUITE_TITLES[suite]}: other evaluation modes\n\n" + "\n".join(body))
     return "\n".join(parts)
+
 
 def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | None = None) -> str:
     tables = build_tables(results)
@@ -495,7 +551,9 @@ def render(results: list[dict], refs: list[dict], *, plots: dict[str, str] | Non
         lines.append(f"## {SUITE_TITLES[suite]}\n")
         for protocol in ("published", "corrected", "synthetic"):
             group = [t for t in suite_tables if t.protocol == protocol]
-            if not group and not (suite == "real" and protocol == "published" and _has_published_transfer(results, refs)):
+            if not group and not (
+                suite == "real" and protocol == "published" and _has_published_transfer(results, refs)
+            ):
                 continue
             if PROTOCOL_TITLES[protocol]:
                 lines.append(f"### {PROTOCOL_TITLES[protocol]}\n")
@@ -541,7 +599,11 @@ def source_line(r: dict) -> str:
     if r.get("checkpoint"):
         text += f"; checkpoint: {r['checkpoint']}"
     for c in r.get("copies") or []:
-        text += f"; also in {c['source']}" + (f", {c['table']}" if c.get("table") else "") + (f" ({_where(c)})" if _where(c) else "")
+        text += (
+            f"; also in {c['source']}"
+            + (f", {c['table']}" if c.get("table") else "")
+            + (f" ({_where(c)})" if _where(c) else "")
+        )
     if not r.get("values"):
         text += f" — reports no numbers on this benchmark: {r['no_numbers']}"
     elif r.get("disagreements"):
@@ -550,9 +612,16 @@ def source_line(r: dict) -> str:
 
 
 def _published_transfer_results(results: list[dict]) -> list[dict]:
-    return [r for r in results if r["mode"] == "transfer" and r["suite"] == "real" and r.get("transfer")
-            and r["transfer"].get("train_mode") == "zero_shot" and r["transfer"].get("source") in PUBLISHED
-            and r["task"] in PUBLISHED]
+    return [
+        r
+        for r in results
+        if r["mode"] == "transfer"
+        and r["suite"] == "real"
+        and r.get("transfer")
+        and r["transfer"].get("train_mode") == "zero_shot"
+        and r["transfer"].get("source") in PUBLISHED
+        and r["task"] in PUBLISHED
+    ]
 
 
 def _has_published_transfer(results: list[dict], refs: list[dict]) -> bool:
@@ -569,7 +638,9 @@ def render_published_transfer(results: list[dict], refs: list[dict]) -> str:
 
     ours = _published_transfer_results(results)
     zs = [r for r in refs if r["mode"] == "transfer" and r.get("train_mode") == "zero_shot" and r.get("values")]
-    trained = [r for r in refs if r["mode"] == "transfer" and r.get("train_mode") == "source_trained" and r.get("values")]
+    trained = [
+        r for r in refs if r["mode"] == "transfer" and r.get("train_mode") == "source_trained" and r.get("values")
+    ]
     if not ours and not zs and not trained:
         return ""
 
@@ -578,7 +649,9 @@ def render_published_transfer(results: list[dict], refs: list[dict]) -> str:
         return (PUBLISHED.index(src), PUBLISHED.index(tgt))
 
     out = []
-    pairs = sorted({f"{r['transfer']['source']}->{r['task']}" for r in ours} | {p for r in zs for p in r["values"]}, key=pair_key)
+    pairs = sorted(
+        {f"{r['transfer']['source']}->{r['task']}" for r in ours} | {p for r in zs for p in r["values"]}, key=pair_key
+    )
     if pairs:
         groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
         for r in ours:
@@ -592,9 +665,14 @@ def render_published_transfer(results: list[dict], refs: list[dict]) -> str:
                 if not ok:
                     row.append("n/a" if g and all(r["status"] == "not_applicable" for r in g) else "–")
                     continue
-                cell = Cell(float(np.mean([r["scores"]["macro_auroc"] for r in ok])),
-                            combined_interval([r["scores"]["macro_auroc"] for r in ok],
-                                              [tuple(r["ci"]["macro_auroc"]) for r in ok if r.get("ci")]), len(ok))
+                cell = Cell(
+                    float(np.mean([r["scores"]["macro_auroc"] for r in ok])),
+                    combined_interval(
+                        [r["scores"]["macro_auroc"] for r in ok],
+                        [tuple(r["ci"]["macro_auroc"]) for r in ok if r.get("ci")],
+                    ),
+                    len(ok),
+                )
                 covs = [test_coverage(r) for r in ok]
                 cell.partial = any(c is None or c[0] < c[1] for c in covs)
                 cell.coverage = None if any(c is None for c in covs) else min(c[0] / c[1] for c in covs)  # type: ignore[index]
@@ -603,27 +681,39 @@ def render_published_transfer(results: list[dict], refs: list[dict]) -> str:
         footnotes: list[str] = []
         for r in zs:
             body.append([ref_label(r), "–"] + [_ref_cell(r, p, footnotes) for p in pairs])
-        text = tabulate(body, headers=["method", "seeds"] + [p.replace("->", " → ") for p in pairs], tablefmt="github",
-                        disable_numparse=True)
+        text = tabulate(
+            body,
+            headers=["method", "seeds"] + [p.replace("->", " → ") for p in pairs],
+            tablefmt="github",
+            disable_numparse=True,
+        )
         if footnotes:
             text += "\n\n" + "\n".join(footnotes)
-        out.append("#### Domain transfer, zero-shot (source → target)\n\n"
-                   "Ours: the `transfer` mode with `train_mode: zero_shot`, the target's test split scored with the "
-                   "target's class prompts on the classes the two tasks share (`ecg_data/tasks/class_map.csv`); the "
-                   "papers' class mapping is not printed beside their table, so the class lists may differ. No cell "
-                   "is bold (no paired test across these columns).\n\n" + text + "\n")
+        out.append(
+            "#### Domain transfer, zero-shot (source → target)\n\n"
+            "Ours: the `transfer` mode with `train_mode: zero_shot`, the target's test split scored with the "
+            "target's class prompts on the classes the two tasks share (`ecg_data/tasks/class_map.csv`); the "
+            "papers' class mapping is not printed beside their table, so the class lists may differ. No cell "
+            "is bold (no paired test across these columns).\n\n" + text + "\n"
+        )
     if trained:
         tpairs = sorted({p for r in trained for p in r["values"]}, key=pair_key)
         footnotes = []
         body = [[ref_label(r)] + [_ref_cell(r, p, footnotes) for p in tpairs] for r in trained]
-        text = tabulate(body, headers=["method"] + [p.replace("->", " → ") for p in tpairs], tablefmt="github",
-                        disable_numparse=True)
+        text = tabulate(
+            body,
+            headers=["method"] + [p.replace("->", " → ") for p in tpairs],
+            tablefmt="github",
+            disable_numparse=True,
+        )
         if footnotes:
             text += "\n\n" + "\n".join(footnotes)
-        out.append("#### Domain transfer, trained on the source (reported only)\n\n"
-                   "Reported rows trained on the source task's training data (100 %) and tested on the target. The "
-                   "table that reports them does not state the probe, so no cell of ours stands beside them; they are "
-                   "listed for completeness, not for comparison with the zero-shot table above.\n\n" + text + "\n")
+        out.append(
+            "#### Domain transfer, trained on the source (reported only)\n\n"
+            "Reported rows trained on the source task's training data (100 %) and tested on the target. The "
+            "table that reports them does not state the probe, so no cell of ours stands beside them; they are "
+            "listed for completeness, not for comparison with the zero-shot table above.\n\n" + text + "\n"
+        )
     return "\n".join(out)
 
 
@@ -671,9 +761,8 @@ def render_per_class(results: list[dict]) -> str:
     was excluded (no positive or no negative in the test split)."""
     from tabulate import tabulate
 
-    from ecg_eval.metrics import FEW_POSITIVES
-
     from ecg_data.tasks.names import canonical_class  # old padded PTB-XL names (NST_) read as their published names
+    from ecg_eval.metrics import FEW_POSITIVES
 
     groups: dict[tuple, list[dict]] = defaultdict(list)
     from ecg_eval.modes import all_modes
@@ -681,18 +770,34 @@ def render_per_class(results: list[dict]) -> str:
     auroc_modes = {m.name for m in all_modes() if m.auroc}
     for r in results:
         if r["status"] == "ok" and r.get("scores") and r["mode"] in auroc_modes:  # retrieval/generation: own sections
-            r = {**r, "classes": [canonical_class(c) for c in r.get("classes") or r["scores"]["per_class_auroc"]],
-                 "scores": {**r["scores"], "per_class_auroc": {canonical_class(c): v for c, v in r["scores"]["per_class_auroc"].items()}},
-                 "few_positive_classes": {canonical_class(c): n for c, n in (r.get("few_positive_classes") or {}).items()}}
+            r = {
+                **r,
+                "classes": [canonical_class(c) for c in r.get("classes") or r["scores"]["per_class_auroc"]],
+                "scores": {
+                    **r["scores"],
+                    "per_class_auroc": {canonical_class(c): v for c, v in r["scores"]["per_class_auroc"].items()},
+                },
+                "few_positive_classes": {
+                    canonical_class(c): n for c, n in (r.get("few_positive_classes") or {}).items()
+                },
+            }
             groups[(r["suite"], r["task"], r["mode"], r.get("fraction_percent"))].append(r)
-    lines = [HEADER, "# Per-class AUROC\n",
-             f"Mean over seeds of each class's test AUROC x100. ‡: fewer than {FEW_POSITIVES} test positives; "
-             "–: excluded from the macro mean (no positive or no negative in the test split).\n"]
+    lines = [
+        HEADER,
+        "# Per-class AUROC\n",
+        f"Mean over seeds of each class's test AUROC x100. ‡: fewer than {FEW_POSITIVES} test positives; "
+        "–: excluded from the macro mean (no positive or no negative in the test split).\n",
+    ]
 
     def order(k: tuple) -> tuple:
         suite, task, mode, frac = k
-        return (0 if suite == "real" else 1, TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task,
-                _MODE_ORDER.get(mode, 3), float(frac) if frac else 0.0)
+        return (
+            0 if suite == "real" else 1,
+            TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER),
+            task,
+            _MODE_ORDER.get(mode, 3),
+            float(frac) if frac else 0.0,
+        )
 
     for key in sorted(groups, key=order):
         suite, task, mode, frac = key
@@ -711,8 +816,15 @@ def render_per_class(results: list[dict]) -> str:
             body.append(row)
         title = "zero-shot" if mode == "zero_shot" else f"{mode}, {frac}%"
         lines.append(f"## {suite} / {task} / {title}\n")
-        lines.append(tabulate(body, headers=["method"] + [f"{c} ‡" if c in few else c for c in classes],
-                              tablefmt="github", disable_numparse=True) + "\n")
+        lines.append(
+            tabulate(
+                body,
+                headers=["method"] + [f"{c} ‡" if c in few else c for c in classes],
+                tablefmt="github",
+                disable_numparse=True,
+            )
+            + "\n"
+        )
     return "\n".join(lines).rstrip() + "\n"
 
 

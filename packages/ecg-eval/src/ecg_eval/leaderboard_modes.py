@@ -52,8 +52,10 @@ def _method_task_grid(rs: list[dict], cell: Callable[[list[dict]], str]) -> tupl
     """(task columns, rows): one row per method, ``cell(results of that method and task)`` per column."""
     groups = _by(rs, lambda r: (r["method"], r["task"]))
     tasks = sorted({t for _, t in groups}, key=_task_key)
-    body = [[reference_label(m), *(cell(groups.get((m, t), [])) for t in tasks)]
-            for m in sorted({m for m, _ in groups}, key=sort_key)]
+    body = [
+        [reference_label(m), *(cell(groups.get((m, t), [])) for t in tasks)]
+        for m in sorted({m for m, _ in groups}, key=sort_key)
+    ]
     return tasks, body
 
 
@@ -69,15 +71,18 @@ def zero_shot_threshold_section(results: list[dict], suite: str) -> str:
     rs = [r for r in _ok(results, "zero_shot", suite) if r["status"] == "ok" and r.get("threshold_metrics")]
     if not rs:
         return ""
+
     def cell(g: list[dict]) -> str:
         f1 = _mean(r["threshold_metrics"]["macro"]["f1"] for r in g)
         acc = _mean(r["threshold_metrics"]["macro"]["accuracy"] for r in g)
         return "–" if not g else f"{_fmt(f1, 100)} / {_fmt(acc, 100)}"
 
     tasks, body = _method_task_grid(rs, cell)
-    return ("### Zero-shot macro F1 / accuracy at the max-F1 threshold\n\n"
-            "Threshold per class chosen on the validation split, applied once on test (x100). The result files also "
-            "hold the test-chosen (\"oracle\") values the original code reports.\n\n" + _tab(body, ["method", *tasks]) + "\n")
+    return (
+        "### Zero-shot macro F1 / accuracy at the max-F1 threshold\n\n"
+        "Threshold per class chosen on the validation split, applied once on test (x100). The result files also "
+        'hold the test-chosen ("oracle") values the original code reports.\n\n' + _tab(body, ["method", *tasks]) + "\n"
+    )
 
 
 def finetune_section(results: list[dict], suite: str) -> str:
@@ -98,18 +103,30 @@ def transfer_section(results: list[dict], suite: str) -> str:
     rs = [r for r in _ok(results, "transfer", suite) if r["status"] == "ok"]
     if not rs:
         return ""
-    groups = _by(rs, lambda r: (r["method"], r["transfer"]["train_mode"], r["fraction_percent"],
-                                r["transfer"]["source"], r["task"]))
+    groups = _by(
+        rs,
+        lambda r: (r["method"], r["transfer"]["train_mode"], r["fraction_percent"], r["transfer"]["source"], r["task"]),
+    )
     body = []
     for (m, tm, frac, src, tgt), g in sorted(groups.items()):
-        body.append([m, tm + (f" {frac}%" if frac else ""), f"{src} → {tgt}",
-                     str(len(g[0]["classes"])), _fmt(_mean(r["scores"]["macro_auroc"] for r in g), 100) + _partial(g)])
-    return ("### Domain transfer (source → target, shared classes)\n\n"
-            + _tab(body, ["method", "trained by", "source → target", "classes", "macro AUROC"]) + "\n")
+        body.append(
+            [
+                m,
+                tm + (f" {frac}%" if frac else ""),
+                f"{src} → {tgt}",
+                str(len(g[0]["classes"])),
+                _fmt(_mean(r["scores"]["macro_auroc"] for r in g), 100) + _partial(g),
+            ]
+        )
+    return (
+        "### Domain transfer (source → target, shared classes)\n\n"
+        + _tab(body, ["method", "trained by", "source → target", "classes", "macro AUROC"])
+        + "\n"
+    )
 
 
 def _partial(g: list[dict]) -> str:
-    """" ◊ p%" for a real-data cell whose target is a published task scored on part of its test split (as in the
+    """ " ◊ p%" for a real-data cell whose target is a published task scored on part of its test split (as in the
     AUROC tables; " ◊ ?" when a file does not record its coverage), else ""."""
     from ecg_eval.leaderboard import PUBLISHED
     from ecg_eval.results import test_coverage
@@ -130,7 +147,9 @@ def retrieval_section(results: list[dict], suite: str) -> str:
         return ""
     groups = _by(rs, lambda r: (r["task"], r["split"], r["method"]))
     body = []
-    for (task, split, m), g in sorted(groups.items(), key=lambda kv: (_task_key(kv[0][0]), kv[0][1], sort_key(kv[0][2]))):
+    for (task, split, m), g in sorted(
+        groups.items(), key=lambda kv: (_task_key(kv[0][0]), kv[0][1], sort_key(kv[0][2]))
+    ):
         ok = [r for r in g if r["status"] == "ok"]
         if not ok:
             body.append([f"{task} ({split})", reference_label(m)] + ["n/a"] * 8 + ["–"])
@@ -141,11 +160,25 @@ def retrieval_section(results: list[dict], suite: str) -> str:
             row.append(_fmt(_mean(r["scores"][d]["median_rank"] for r in ok), 1, 0))
         row.append(f"{ok[0]['n_pairs']} / {ok[0]['n_distinct_reports']}")
         body.append(row)
-    headers = ["task (split)", "method", "E→R R@1", "R@5", "R@10", "MdR", "R→E R@1", "R@5", "R@10", "MdR",
-               "pairs / distinct reports"]
-    return ("### ECG ↔ report retrieval\n\nRecall@k x100 and median rank (MdR) on held-out pairs; identical reports "
-            "are one gallery item and any ECG with the identical report is a hit; ties count against the model.\n\n"
-            + _tab(body, headers) + "\n")
+    headers = [
+        "task (split)",
+        "method",
+        "E→R R@1",
+        "R@5",
+        "R@10",
+        "MdR",
+        "R→E R@1",
+        "R@5",
+        "R@10",
+        "MdR",
+        "pairs / distinct reports",
+    ]
+    return (
+        "### ECG ↔ report retrieval\n\nRecall@k x100 and median rank (MdR) on held-out pairs; identical reports "
+        "are one gallery item and any ECG with the identical report is a hit; ties count against the model.\n\n"
+        + _tab(body, headers)
+        + "\n"
+    )
 
 
 def report_generation_section(results: list[dict], suite: str) -> str:
@@ -155,19 +188,32 @@ def report_generation_section(results: list[dict], suite: str) -> str:
         return ""
 
     def cells(s: dict) -> list[str]:
-        return ([_fmt(s[f"bleu{n}"]) for n in (1, 2, 3, 4)] + [_fmt(s["chrf"]), _fmt(s["rouge_l"], 100),
-                _fmt(s["clinical"]["macro_f1"], 100)])
+        return [_fmt(s[f"bleu{n}"]) for n in (1, 2, 3, 4)] + [
+            _fmt(s["chrf"]),
+            _fmt(s["rouge_l"], 100),
+            _fmt(s["clinical"]["macro_f1"], 100),
+        ]
 
     body = []
     for (task, split), g in sorted(_by(rs, lambda r: (r["task"], r["split"])).items()):
         ordered = sorted(g, key=lambda r: sort_key(r["method"]))
-        body.append([f"{task} ({split})", "_most frequent report_", *cells(ordered[0]["scores"]["baselines"]["most_frequent"])])
+        body.append(
+            [f"{task} ({split})", "_most frequent report_", *cells(ordered[0]["scores"]["baselines"]["most_frequent"])]
+        )
         for r in ordered:
             body.append([f"{task} ({split})", reference_label(r["method"]), *cells(r["scores"]["model"])])
             if not is_reference(r["method"]):  # the oracle's "nearest training report" is its own features' neighbour
-                body.append([f"{task} ({split})", f"_{r['method']}: nearest training report_",
-                             *cells(r["scores"]["baselines"]["nearest_neighbour"])])
+                body.append(
+                    [
+                        f"{task} ({split})",
+                        f"_{r['method']}: nearest training report_",
+                        *cells(r["scores"]["baselines"]["nearest_neighbour"]),
+                    ]
+                )
     headers = ["task (split)", "system", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "chrF", "ROUGE-L", "statement F1"]
-    return ("### Report generation\n\nsacrebleu BLEU/chrF (0-100), ROUGE-L F x100, and the macro F1 over the report "
-            "statements recognised in generated vs reference reports (x100); the baselines need no decoder.\n\n"
-            + _tab(body, headers) + "\n")
+    return (
+        "### Report generation\n\nsacrebleu BLEU/chrF (0-100), ROUGE-L F x100, and the macro F1 over the report "
+        "statements recognised in generated vs reference reports (x100); the baselines need no decoder.\n\n"
+        + _tab(body, headers)
+        + "\n"
+    )

@@ -91,10 +91,16 @@ def _fit_grid(
     bias = torch.zeros(c, dtype=x.dtype, device=x.device, requires_grad=True)
     out: list[dict] = []
     for wd in sorted(cfg.weight_decays, reverse=True):
-        opt = torch.optim.LBFGS([weight, bias], lr=cfg.lr, max_iter=1, history_size=cfg.history_size,
-                                tolerance_change=cfg.tolerance_change, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            [weight, bias],
+            lr=cfg.lr,
+            max_iter=1,
+            history_size=cfg.history_size,
+            tolerance_change=cfg.tolerance_change,
+            line_search_fn="strong_wolfe",
+        )
 
-        def closure(wd: float = wd) -> torch.Tensor:
+        def closure(wd: float = wd, opt: torch.optim.LBFGS = opt) -> torch.Tensor:
             opt.zero_grad()
             logits = torch.addmm(bias, x, weight.T)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum") / (n * c)
@@ -110,10 +116,15 @@ def _fit_grid(
             done = target
             with torch.no_grad():
                 val_logits = torch.addmm(bias, x_val, weight.T).double().cpu().numpy()
-            out.append({
-                "weight_decay": wd, "iterations": target, "val_macro_auroc": macro_auroc(y_val, val_logits),
-                "weight": weight.detach().double().cpu().numpy().copy(), "bias": bias.detach().double().cpu().numpy().copy(),
-            })
+            out.append(
+                {
+                    "weight_decay": wd,
+                    "iterations": target,
+                    "val_macro_auroc": macro_auroc(y_val, val_logits),
+                    "weight": weight.detach().double().cpu().numpy().copy(),
+                    "bias": bias.detach().double().cpu().numpy().copy(),
+                }
+            )
     return out
 
 
@@ -255,8 +266,12 @@ def fit_paper_probe(
         history.append({"weight_decay": cfg.weight_decay, "iterations": epoch, "val_macro_auroc": val})
         score = -np.inf if val is None else val
         if best is None or score > best[0]:
-            best = (score, epoch, head.weight.detach().double().cpu().numpy().copy(),
-                    head.bias.detach().double().cpu().numpy().copy())
+            best = (
+                score,
+                epoch,
+                head.weight.detach().double().cpu().numpy().copy(),
+                head.bias.detach().double().cpu().numpy().copy(),
+            )
             since = 0
         else:
             since += 1
@@ -265,6 +280,12 @@ def fit_paper_probe(
     assert best is not None
     d = xt.shape[1]
     return ProbeFit(
-        weight=best[2], bias=best[3], mean=np.zeros(d), scale=np.ones(d), weight_decay=cfg.weight_decay,
-        iterations=best[1], val_macro_auroc=None if best[0] == -np.inf else float(best[0]), grid=history,
+        weight=best[2],
+        bias=best[3],
+        mean=np.zeros(d),
+        scale=np.ones(d),
+        weight_decay=cfg.weight_decay,
+        iterations=best[1],
+        val_macro_auroc=None if best[0] == -np.inf else float(best[0]),
+        grid=history,
     )

@@ -151,10 +151,16 @@ def prompt_file_fingerprint(path: str | Path | None = None) -> str:
     return file_hash(resolve_prompt_path(path))
 
 
-def missing_prompts(task_classes: dict[str, tuple[str | None, Sequence[str]]], path: str | Path | None = None) -> dict[str, list[str]]:
+def missing_prompts(
+    task_classes: dict[str, tuple[str | None, Sequence[str]]], path: str | Path | None = None
+) -> dict[str, list[str]]:
     """task -> classes the prompt file cannot resolve; ``task_classes``: task -> (dataset, classes)."""
     table, _ = load_prompt_file(path)
-    return {t: miss for t, (ds, classes) in task_classes.items() if (miss := [c for c in classes if _lookup(table, c, ds) is None])}
+    return {
+        t: miss
+        for t, (ds, classes) in task_classes.items()
+        if (miss := [c for c in classes if _lookup(table, c, ds) is None])
+    }
 
 
 def check_prompts(tasks: Sequence[Any], prompt_file: str | Path | None = None) -> None:
@@ -169,7 +175,9 @@ def check_prompts(tasks: Sequence[Any], prompt_file: str | Path | None = None) -
     for t in tasks:
         if isinstance(t, str):
             if t not in PUBLISHED_TASKS:
-                raise TypeError(f"check_prompts: pass the Task object for {t!r} (only published tasks are known by name)")
+                raise TypeError(
+                    f"check_prompts: pass the Task object for {t!r} (only published tasks are known by name)"
+                )
             wanted[t] = (PUBLISHED_TASKS[t], published_classes(t))
         else:
             wanted[t.name] = (t.dataset, list(t.classes))

@@ -59,8 +59,10 @@ def preset_for(encoder: Any, task: Any) -> str:
 
     p = get_preset(chosen)
     if (float(p.fs), int(p.length)) != (float(spec.fs), int(spec.length)):
-        raise ValueError(f"task preset {chosen!r} for {getattr(task, 'name', task)} gives {p.fs} Hz x {p.length}; "
-                         f"the encoder's input_spec says {spec.fs} Hz x {spec.length}")
+        raise ValueError(
+            f"task preset {chosen!r} for {getattr(task, 'name', task)} gives {p.fs} Hz x {p.length}; "
+            f"the encoder's input_spec says {spec.fs} Hz x {spec.length}"
+        )
     return chosen
 
 
@@ -132,7 +134,9 @@ class Finetunable(Protocol):
 def supports_report_generation(encoder: object) -> bool:
     """Report generation applies to methods with a decoder (and to the oracle reference row, which re-writes each
     record's report from its true conditions: ``generate_records_reports``); others get a 'not applicable' file."""
-    return callable(getattr(encoder, "generate_report", None)) or callable(getattr(encoder, "generate_records_reports", None))
+    return callable(getattr(encoder, "generate_report", None)) or callable(
+        getattr(encoder, "generate_records_reports", None)
+    )
 
 
 def finetune_module(encoder: object) -> torch.nn.Module | None:

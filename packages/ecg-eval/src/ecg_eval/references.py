@@ -36,7 +36,7 @@ CHANCE = "chance"
 #: the reference rows, name -> what the leaderboard's legend says of it
 REFERENCE_ROWS: dict[str, str] = {
     ORACLE: "the generator's true conditions as features and a statement-to-condition text encoder: the ceiling "
-            "the corpus's label and report noise allow",
+    "the corpus's label and report noise allow",
     CHANCE: "random features and random text embeddings: the floor",
 }
 CHANCE_DIM = 32
@@ -63,8 +63,14 @@ _TERMS: dict[str, tuple[str, ...]] = {
     "AF": ("atrial fibrillation", "fibrillatory", "irregularly irregular"),
     "AFL": ("atrial flutter", "flutter"),
     "PACE": ("pacemaker", "paced", "pacing"),
-    "1AVB": ("first degree atrioventricular block", "atrioventricular block", "av block", "a-v block",
-             "pr interval longer than 200 ms", "delayed or blocked conduction from atria to ventricles"),
+    "1AVB": (
+        "first degree atrioventricular block",
+        "atrioventricular block",
+        "av block",
+        "a-v block",
+        "pr interval longer than 200 ms",
+        "delayed or blocked conduction from atria to ventricles",
+    ),
     "LBBB": ("left bundle branch block",),
     "RBBB": ("right bundle branch block",),
     "LAFB": ("fascicular block", "left anterior fascicular block", "hemiblock"),
@@ -73,8 +79,14 @@ _TERMS: dict[str, tuple[str, ...]] = {
     "IMI": ("inferior myocardial infarction", "inferior infarct", "leads ii, iii and avf"),
     "LMI": ("lateral myocardial infarction", "lateral infarct"),
     "ISC": ("ischemic", "ischemia", "ischaemia", "st depression", "st segment depression", "st-t changes suggesting"),
-    "TINV": ("inverted t waves", "negative t waves", "t wave inversion", "t-wave abnormalities", "t-wave changes",
-             "t wave abnormality"),
+    "TINV": (
+        "inverted t waves",
+        "negative t waves",
+        "t wave inversion",
+        "t-wave abnormalities",
+        "t-wave changes",
+        "t wave abnormality",
+    ),
     "PVC": ("premature ventricular", "ventricular premature", "wide qrs complex not preceded"),
     "PAC": ("premature atrial", "atrial premature", "ectopic p wave"),
     "LVOLT": ("low qrs voltage", "low qrs voltages", "low voltage", "small qrs amplitudes"),
@@ -103,13 +115,18 @@ class _Reference:
     def __init__(self, preset: str = "melp", fs: int = 500, length: int = 5000, seed: int = 0):
         self.input_spec = InputSpec(preset=preset, fs=fs, length=length)
         self.seed = int(seed)
-        self.card = EncoderCard(name=self.name, checkpoint_hash=f"reference-{self.name}-v1-seed{self.seed}",
-                                n_parameters=0, preset="reference", extra={"reference": self.name})
+        self.card = EncoderCard(
+            name=self.name,
+            checkpoint_hash=f"reference-{self.name}-v1-seed{self.seed}",
+            n_parameters=0,
+            preset="reference",
+            extra={"reference": self.name},
+        )
 
     def encode_ecg(self, x: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"the {self.name} reference reads records, not signals: the harness calls encode_records")
 
-    def eval(self) -> "_Reference":
+    def eval(self) -> _Reference:
         return self
 
 

@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 BLEU_ORDERS = (1, 2, 3, 4)
 
 
-def generate_reports(encoder: Any, signals: Any, n: int, *, batch_size: int = 32, progress: bool = True,
-                     **generate_kw: Any) -> list[str]:
+def generate_reports(
+    encoder: Any, signals: Any, n: int, *, batch_size: int = 32, progress: bool = True, **generate_kw: Any
+) -> list[str]:
     """``encoder.generate_report`` over ``signals[i:j]`` batches (eval mode, no gradients), with a progress bar."""
     from tqdm.auto import tqdm
 
@@ -112,9 +113,11 @@ def most_frequent_report(train_reports: Sequence[str | None]) -> str:
     return first[keys.most_common(1)[0][0]]
 
 
-def nearest_neighbour_reports(query: np.ndarray, gallery: np.ndarray, gallery_reports: Sequence[str],
-                              chunk: int = 1024) -> list[str]:
+def nearest_neighbour_reports(
+    query: np.ndarray, gallery: np.ndarray, gallery_reports: Sequence[str], chunk: int = 1024
+) -> list[str]:
     """For each query ECG, the report of the most cosine-similar gallery (training) ECG."""
+
     def l2(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -170,19 +173,38 @@ def score_report_generation(call: Any) -> dict:
 
     place_encoder(call.encoder, call.target)
     o = call.options
-    return _score(call, encoder=call.encoder, task=call.task, batch_size=call.batch_size, embed_cache=call.embed_cache,
-                  split_loader=call.split_loader, split=o.get("split") or "test", reference_file=o.get("reference_file"),
-                  split_name=o.get("split_name"), vocab=o.get("vocab"), progress=o.get("progress", True),
-                  generate_kw=o.get("generate_kw"))
+    return _score(
+        call,
+        encoder=call.encoder,
+        task=call.task,
+        batch_size=call.batch_size,
+        embed_cache=call.embed_cache,
+        split_loader=call.split_loader,
+        split=o.get("split") or "test",
+        reference_file=o.get("reference_file"),
+        split_name=o.get("split_name"),
+        vocab=o.get("vocab"),
+        progress=o.get("progress", True),
+        generate_kw=o.get("generate_kw"),
+    )
 
 
 def _score(
-    call: Any, *, encoder: Any, task: Any, batch_size: int, embed_cache: Any, split_loader: Any, split: str,
-    reference_file: str | Path | None, split_name: str | None, vocab: StatementVocabulary | None, progress: bool,
+    call: Any,
+    *,
+    encoder: Any,
+    task: Any,
+    batch_size: int,
+    embed_cache: Any,
+    split_loader: Any,
+    split: str,
+    reference_file: str | Path | None,
+    split_name: str | None,
+    vocab: StatementVocabulary | None,
+    progress: bool,
     generate_kw: dict | None,
 ) -> dict:
     from ecg_data.paths import atomic_path
-
     from ecg_eval.cells import not_applicable
     from ecg_eval.embeddings import default_split_loader, embed_split
     from ecg_eval.protocol import preset_for
@@ -191,10 +213,16 @@ def _score(
     path = call.path
     result = call.start()
     vocab = vocab or default_vocabulary()
-    result["config"] = {"caller": call.caller_config(), "batch_size": batch_size, "generate": dict(generate_kw or {}),
-                        "bleu": "sacrebleu corpus BLEU, 13a, lowercase", "chrf": "sacrebleu chrF, lowercase",
-                        "rouge_l": "rouge-score rougeL F, no stemmer", "statements": vocab.source,
-                        "reference_file": str(reference_file) if reference_file else None}
+    result["config"] = {
+        "caller": call.caller_config(),
+        "batch_size": batch_size,
+        "generate": dict(generate_kw or {}),
+        "bleu": "sacrebleu corpus BLEU, 13a, lowercase",
+        "chrf": "sacrebleu chrF, lowercase",
+        "rouge_l": "rouge-score rougeL F, no stemmer",
+        "statements": vocab.source,
+        "reference_file": str(reference_file) if reference_file else None,
+    }
     if not supports_report_generation(encoder):
         return not_applicable(result, "encoder has no report decoder (no generate_report)")
     loader = split_loader or default_split_loader
@@ -207,7 +235,9 @@ def _score(
         pos = {r: i for i, r in enumerate(ids)}
         missing = [w for w in want if w not in pos]
         if missing:
-            raise ValueError(f"{reference_file}: {len(missing)} record(s) not in {task.name}/{split} (after QC), e.g. {missing[:5]}")
+            raise ValueError(
+                f"{reference_file}: {len(missing)} record(s) not in {task.name}/{split} (after QC), e.g. {missing[:5]}"
+            )
         rows = [pos[w] for w in want]
         references = list(want_refs)
         default_name = "melp-ptbxl-report-test-500" if len(want) == 500 else f"{Path(reference_file).stem}-{len(want)}"
@@ -225,16 +255,18 @@ def _score(
     else:
         source = model_rows(cached)
         signals = source[np.asarray(rows)] if len(rows) != len(ids) else source
-        generated = generate_reports(encoder, signals, len(rows), batch_size=batch_size, progress=progress,
-                                     **(generate_kw or {}))
+        generated = generate_reports(
+            encoder, signals, len(rows), batch_size=batch_size, progress=progress, **(generate_kw or {})
+        )
 
     train_cached = loader(task, "train", preset)
     train_reports = split_reports(train_cached)
     train_emb = embed_split(encoder, task, "train", cache_dir=embed_cache, split_loader=lambda *_: train_cached)
     test_emb = embed_split(encoder, task, split, cache_dir=embed_cache, split_loader=lambda *_: cached)
     keep = [i for i, r in enumerate(train_reports) if r]
-    nn = nearest_neighbour_reports(test_emb.features[np.asarray(rows)], train_emb.features[np.asarray(keep)],
-                                   [train_reports[i] for i in keep])  # type: ignore[misc]
+    nn = nearest_neighbour_reports(
+        test_emb.features[np.asarray(rows)], train_emb.features[np.asarray(keep)], [train_reports[i] for i in keep]
+    )  # type: ignore[misc]
     frequent = most_frequent_report(train_reports)
     result["scores"] = {
         "model": score_system(generated, references, vocab),
@@ -249,8 +281,13 @@ def _score(
     reports_file = Path(path).with_name(Path(path).stem + ".reports.npz")  # not .json: the leaderboard reads those
     with atomic_path(reports_file) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, record_ids=np.asarray([ids[i] for i in rows]), references=np.asarray(references),
-                                generated=np.asarray(generated), nearest_neighbour=np.asarray(nn),
-                                most_frequent=np.asarray(frequent))
+            np.savez_compressed(
+                f,
+                record_ids=np.asarray([ids[i] for i in rows]),
+                references=np.asarray(references),
+                generated=np.asarray(generated),
+                nearest_neighbour=np.asarray(nn),
+                most_frequent=np.asarray(frequent),
+            )
     result["predictions"] = reports_file.name
     return result

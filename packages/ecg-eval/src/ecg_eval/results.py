@@ -30,8 +30,23 @@ SUITES = ("synthetic", "real")
 STATUSES = ("ok", "not_applicable")
 #: The packages whose versions move results most, listed by name at the top of every environment record.
 PACKAGES = (
-    "ecg-data", "ecg-encoders", "ecg-text-align", "ecg-eval", "torch", "numpy", "scipy", "scikit-learn", "pandas",
-    "lightning", "transformers", "tokenizers", "safetensors", "huggingface-hub", "wfdb", "hydra-core", "omegaconf",
+    "ecg-data",
+    "ecg-encoders",
+    "ecg-text-align",
+    "ecg-eval",
+    "torch",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pandas",
+    "lightning",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "huggingface-hub",
+    "wfdb",
+    "hydra-core",
+    "omegaconf",
 )
 #: Lock files whose hashes are recorded (the committed resolution the environment was installed from).
 LOCK_FILES = ("uv.lock", "constraints.txt")
@@ -66,7 +81,14 @@ def result_name(mode: str, fraction: float | None, seed: int, options: dict | No
 
 
 def result_path(
-    results_root: str | Path, suite: str, method: str, task: str, mode: str, fraction: float | None, seed: int, *,
+    results_root: str | Path,
+    suite: str,
+    method: str,
+    task: str,
+    mode: str,
+    fraction: float | None,
+    seed: int,
+    *,
     options: dict | None = None,
 ) -> Path:
     if suite not in SUITES:
@@ -150,7 +172,9 @@ def validate(result: dict, *, source: str = "<result>") -> None:
 # --- coverage of the published split ------------------------------------------------------------------------------
 
 
-def split_coverage(task: Any, *, train_subset: Sequence[str] | None = None, fraction: float | None = None) -> dict | None:
+def split_coverage(
+    task: Any, *, train_subset: Sequence[str] | None = None, fraction: float | None = None
+) -> dict | None:
     """How much of a published task's split this disk holds: ``{split: {present, published}}`` (None for a task
     that is not on a shipped published split).
 
@@ -163,10 +187,15 @@ def split_coverage(task: Any, *, train_subset: Sequence[str] | None = None, frac
     if not pub or not pub.get("sizes"):
         return None
     present = getattr(task, "splits", None) or {}
-    out: dict[str, Any] = {s: {"present": len(present.get(s, [])), "published": int(n)} for s, n in pub["sizes"].items()}
+    out: dict[str, Any] = {
+        s: {"present": len(present.get(s, [])), "published": int(n)} for s, n in pub["sizes"].items()
+    }
     if train_subset is not None:
-        out["train_subset"] = {"n": len(train_subset), "of": "present",
-                               "fraction_percent": None if fraction is None else fraction_percent(fraction)}
+        out["train_subset"] = {
+            "n": len(train_subset),
+            "of": "present",
+            "fraction_percent": None if fraction is None else fraction_percent(fraction),
+        }
     return out
 
 
@@ -211,7 +240,11 @@ def evaluation_identity(task: Any, mode: str, fraction: float | None, seed: int,
         fp = task.fingerprint()
     else:
         fp = task.reader().fingerprint() if hasattr(task, "reader") else None
-    subset = task.train_subset(fraction, seed) if is_fraction_mode(mode) and fraction and hasattr(task, "train_subset") else None
+    subset = (
+        task.train_subset(fraction, seed)
+        if is_fraction_mode(mode) and fraction and hasattr(task, "train_subset")
+        else None
+    )
     return {
         "split_sha256": {k: ids_hash(v) for k, v in sorted(splits.items())},
         "subset_sha256": ids_hash(subset) if subset is not None else None,
@@ -304,7 +337,11 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -120,8 +120,12 @@ def rank_summary(ranks: np.ndarray, n_gallery: int, ks: Sequence[int] = DEFAULT_
 
 
 def retrieval_scores(
-    ecg_features: np.ndarray, report_features: np.ndarray, report_of: np.ndarray, *,
-    ks: Sequence[int] = DEFAULT_KS, chunk: int = 1024,
+    ecg_features: np.ndarray,
+    report_features: np.ndarray,
+    report_of: np.ndarray,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    chunk: int = 1024,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Scores of both directions and the raw ranks (per record / per distinct report)."""
     ecg, txt = _l2(ecg_features), _l2(report_features)
@@ -158,7 +162,9 @@ def split_reports(cached: object) -> list[str | None]:
     """Reports of a cached split, aligned with its ``record_ids`` (None where a record has none)."""
     index = getattr(cached, "index", None)
     if index is None or "report" not in getattr(index, "columns", ()):
-        raise ValueError(f"{getattr(cached, 'path', cached)}: the cached split has no 'report' column; retrieval needs reports")
+        raise ValueError(
+            f"{getattr(cached, 'path', cached)}: the cached split has no 'report' column; retrieval needs reports"
+        )
     from ecg_data.readers.base import clean_text
 
     return [clean_text(v) for v in index["report"]]
@@ -174,7 +180,6 @@ def score_retrieval(call: ModeCall) -> dict:
     from pathlib import Path
 
     from ecg_data.paths import atomic_path
-
     from ecg_eval import bootstrap as bs
     from ecg_eval.embeddings import default_split_loader, embed_split, place_encoder
     from ecg_eval.protocol import preset_for, supports_zero_shot
@@ -190,19 +195,28 @@ def score_retrieval(call: ModeCall) -> dict:
     path = call.path
     result = call.start()
     result["split"] = split
-    result["config"] = {"caller": call.caller_config(), "ks": list(ks), "batch_size": batch_size,
-                        "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed, "similarity": "cosine",
-                        "duplicates": "identical reports (white space folded, lower-cased) are one gallery item / all hits",
-                        "ties": "pessimistic"}
+    result["config"] = {
+        "caller": call.caller_config(),
+        "ks": list(ks),
+        "batch_size": batch_size,
+        "n_resamples": n_resamples,
+        "bootstrap_seed": bootstrap_seed,
+        "similarity": "cosine",
+        "duplicates": "identical reports (white space folded, lower-cased) are one gallery item / all hits",
+        "ties": "pessimistic",
+    }
     if not supports_zero_shot(encoder):
         return not_applicable(result, "encoder has no text tower (no encode_text)")
     loader = call.split_loader or default_split_loader
     cached = loader(task, split, preset_for(encoder, task))
-    emb = embed_split(encoder, task, split, batch_size=batch_size, cache_dir=call.embed_cache,
-                      split_loader=lambda *_: cached)
+    emb = embed_split(
+        encoder, task, split, batch_size=batch_size, cache_dir=call.embed_cache, split_loader=lambda *_: cached
+    )
     pairs = make_pairs(emb.record_ids, split_reports(cached))
     if pairs.n_skipped_no_report:
-        log.warning("%s/%s: %d record(s) without a report skipped for retrieval", task.name, split, pairs.n_skipped_no_report)
+        log.warning(
+            "%s/%s: %d record(s) without a report skipped for retrieval", task.name, split, pairs.n_skipped_no_report
+        )
     if len(pairs.reports) < 2:
         raise ValueError(f"{task.name}/{split}: {len(pairs.reports)} distinct report(s); retrieval needs at least 2")
     rows, _ = emb.rows(pairs.record_ids)
@@ -210,7 +224,9 @@ def score_retrieval(call: ModeCall) -> dict:
     scores, ranks = retrieval_scores(rows, text, pairs.report_of, ks=ks)
     seed_bs = bs.bootstrap_seed(task.name, pairs.record_ids, bootstrap_seed)
     result["ci"] = {
-        "level": 0.95, "n_resamples": n_resamples, "seed": seed_bs,
+        "level": 0.95,
+        "n_resamples": n_resamples,
+        "seed": seed_bs,
         **{d: bootstrap_recall_ci(ranks[d], ks, n_resamples=n_resamples, seed=seed_bs) for d in ranks},
     }
     result["scores"] = scores
@@ -222,7 +238,12 @@ def score_retrieval(call: ModeCall) -> dict:
     ranks_file = Path(path).with_name(Path(path).stem + ".ranks.npz")
     with atomic_path(ranks_file) as tmp:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, record_ids=np.asarray(pairs.record_ids), report_of=pairs.report_of,
-                                ecg_to_report=ranks["ecg_to_report"], report_to_ecg=ranks["report_to_ecg"])
+            np.savez_compressed(
+                f,
+                record_ids=np.asarray(pairs.record_ids),
+                report_of=pairs.report_of,
+                ecg_to_report=ranks["ecg_to_report"],
+                report_to_ecg=ranks["report_to_ecg"],
+            )
     result["predictions"] = ranks_file.name
     return result

@@ -44,18 +44,36 @@ def transfer_file_name(fraction: float | None, seed: int, options: dict) -> str:
 
     train_mode, source = options.get("train_mode"), options.get("source")
     if train_mode not in TRAIN_MODES or not source:
-        raise ValueError(f"transfer needs mode_options source (a task or its name) and train_mode ({', '.join(TRAIN_MODES)}), "
-                         f"got {options!r}")
+        raise ValueError(
+            f"transfer needs mode_options source (a task or its name) and train_mode ({', '.join(TRAIN_MODES)}), "
+            f"got {options!r}"
+        )
     pct = "" if fraction is None else f"-{fraction_percent(fraction)}"
     return f"transfer-{train_mode}{pct}-from-{_source_name(source)}-seed{int(seed)}.json"
 
 
-def transfer_path(results_root: str | Path, suite: str, method: str, source: str, target: str, train_mode: str,
-                  fraction: float | None, seed: int) -> Path:
+def transfer_path(
+    results_root: str | Path,
+    suite: str,
+    method: str,
+    source: str,
+    target: str,
+    train_mode: str,
+    fraction: float | None,
+    seed: int,
+) -> Path:
     from ecg_eval.results import result_path
 
-    return result_path(results_root, suite, method, target, "transfer", fraction, seed,
-                       options={"source": source, "train_mode": train_mode})
+    return result_path(
+        results_root,
+        suite,
+        method,
+        target,
+        "transfer",
+        fraction,
+        seed,
+        options={"source": source, "train_mode": train_mode},
+    )
 
 
 def transfer_settings(kw: dict) -> dict:
@@ -77,7 +95,6 @@ def score_transfer(call: Any) -> dict:
     the shared classes; return the result (the harness writes it)."""
     from ecg_data.tasks import get_task
     from ecg_data.tasks.class_map import shared_classes
-
     from ecg_eval import bootstrap as bs
     from ecg_eval.cells import not_applicable
     from ecg_eval.embeddings import default_split_loader, embed_split, input_preparation, model_rows, place_encoder
@@ -92,8 +109,17 @@ def score_transfer(call: Any) -> dict:
     source, train_mode = call.options.get("source"), call.options.get("train_mode")
     if isinstance(source, str):
         source = get_task(source)
-    finetune_config, probe_config, prompt_file = call.options.get("finetune_config"), call.probe_config, call.prompt_file
-    batch_size, embed_cache, n_resamples, bootstrap_seed = call.batch_size, call.embed_cache, call.n_resamples, call.bootstrap_seed
+    finetune_config, probe_config, prompt_file = (
+        call.options.get("finetune_config"),
+        call.probe_config,
+        call.prompt_file,
+    )
+    batch_size, embed_cache, n_resamples, bootstrap_seed = (
+        call.batch_size,
+        call.embed_cache,
+        call.n_resamples,
+        call.bootstrap_seed,
+    )
     if train_mode not in TRAIN_MODES:
         raise ValueError(f"unknown transfer train_mode {train_mode!r}; valid: {', '.join(TRAIN_MODES)}")
     if source.suite != target.suite:
@@ -110,20 +136,34 @@ def score_transfer(call: Any) -> dict:
     result = call.start()
     result["method"] = name
     result["classes"] = tgt_cls
-    result["transfer"] = {"source": source.name, "target": target.name, "train_mode": train_mode,
-                          "shared": [vars(s) for s in shared]}
+    result["transfer"] = {
+        "source": source.name,
+        "target": target.name,
+        "train_mode": train_mode,
+        "shared": [vars(s) for s in shared],
+    }
     if getattr(target, "published", None) or getattr(source, "published", None):  # partial data is marked
         result["coverage"] = split_coverage(target)  # the target's test split: what the cell is scored on
         result["transfer"]["source_coverage"] = split_coverage(source)
     result["config"] = {"caller": call.caller_config(), "n_resamples": n_resamples, "bootstrap_seed": bootstrap_seed}
     if declared_task_presets(encoder):  # both sides (each task is prepared by its own preset); resolved when scored
-        result["input_preparation"] = {"source": input_preparation(encoder, source),
-                                       "target": input_preparation(encoder, target)}
+        result["input_preparation"] = {
+            "source": input_preparation(encoder, source),
+            "target": input_preparation(encoder, target),
+        }
     loader = call.split_loader or default_split_loader
 
     def emb(task: Any, split: str):
-        return embed_split(encoder, task, split, batch_size=batch_size, cache_dir=embed_cache, split_loader=loader,
-                           device=call.device, precision=call.precision)
+        return embed_split(
+            encoder,
+            task,
+            split,
+            batch_size=batch_size,
+            cache_dir=embed_cache,
+            split_loader=loader,
+            device=call.device,
+            precision=call.precision,
+        )
 
     def y_of(task: Any, ids: list[str], cls: list[str]) -> np.ndarray:
         return task.labels.loc[ids, cls].to_numpy(dtype=np.float32)
@@ -143,11 +183,14 @@ def score_transfer(call: Any) -> dict:
         src_val = emb(source, "val")
         val_scores = zero_shot_scores(src_val.features, ce)
         y_test = y_of(target, test_ids, tgt_cls)
-        result["threshold_metrics"] = threshold_metrics(y_of(source, list(src_val.record_ids), src_cls), val_scores,
-                                                        y_test, scores, tgt_cls)
+        result["threshold_metrics"] = threshold_metrics(
+            y_of(source, list(src_val.record_ids), src_cls), val_scores, y_test, scores, tgt_cls
+        )
         result["threshold_metrics"]["threshold_split"] = f"{source.name}/val"
-        result["config"]["zero_shot"] = {"prompt_file": str(prompt_file) if prompt_file else "ecg_eval/prompts/default.json",
-                                         "prompts": prompts}
+        result["config"]["zero_shot"] = {
+            "prompt_file": str(prompt_file) if prompt_file else "ecg_eval/prompts/default.json",
+            "prompts": prompts,
+        }
     elif train_mode == "linear_probe":
         from ecg_eval.probe import ProbeConfig, fit_probe
 
@@ -156,8 +199,14 @@ def score_transfer(call: Any) -> dict:
         subset = [str(r) for r in source.train_subset(fraction, seed)]
         x_train, missing = train.rows(subset)
         kept = [r for r in subset if r not in set(missing)]
-        fit = fit_probe(x_train, y_of(source, kept, src_cls), val.features, y_of(source, list(val.record_ids), src_cls),
-                        config=cfg, seed=seed)
+        fit = fit_probe(
+            x_train,
+            y_of(source, kept, src_cls),
+            val.features,
+            y_of(source, list(val.record_ids), src_cls),
+            config=cfg,
+            seed=seed,
+        )
         test_ids = list(test.record_ids)
         scores = fit.predict_proba(test.features)
         y_test = y_of(target, test_ids, tgt_cls)
@@ -176,8 +225,17 @@ def score_transfer(call: Any) -> dict:
         pos = {str(r): i for i, r in enumerate(tr.record_ids)}
         kept = [str(r) for r in source.train_subset(fraction, seed) if str(r) in pos]
         val_ids = [str(r) for r in va.record_ids]
-        fit = fit_finetune(encoder, model_rows(tr), np.asarray([pos[r] for r in kept]), y_of(source, kept, src_cls),
-                           model_rows(va), np.arange(len(val_ids)), y_of(source, val_ids, src_cls), config=cfg, seed=seed)
+        fit = fit_finetune(
+            encoder,
+            model_rows(tr),
+            np.asarray([pos[r] for r in kept]),
+            y_of(source, kept, src_cls),
+            model_rows(va),
+            np.arange(len(val_ids)),
+            y_of(source, val_ids, src_cls),
+            config=cfg,
+            seed=seed,
+        )
         test_ids = [str(r) for r in te.record_ids]
         device = next(fit.model.parameters()).device
         scores = _predict(fit.model, model_rows(te), np.arange(len(test_ids)), cfg.eval_batch_size, device)
@@ -191,13 +249,17 @@ def score_transfer(call: Any) -> dict:
     result["scores"] = {"macro_auroc": report.macro, "per_class_auroc": report.per_class}
     result["excluded_classes"] = report.excluded
     if report.macro is not None:
-        res = bs.draw_resamples(y_test, seed=bs.bootstrap_seed(target.name, test_ids, bootstrap_seed), n_resamples=n_resamples)
+        res = bs.draw_resamples(
+            y_test, seed=bs.bootstrap_seed(target.name, test_ids, bootstrap_seed), n_resamples=n_resamples
+        )
         result["ci"] = bs.bootstrap_ci(y_test, scores, tgt_cls, res).to_dict()
     else:
         result["ci"] = None
     if declared_task_presets(encoder):  # each side's inputs, resolved (both were loaded above)
-        result["input_preparation"] = {"source": input_preparation(encoder, source, resolve=True),
-                                       "target": input_preparation(encoder, target, resolve=True)}
+        result["input_preparation"] = {
+            "source": input_preparation(encoder, source, resolve=True),
+            "target": input_preparation(encoder, target, resolve=True),
+        }
     pred = predictions_path(path)
     write_predictions(pred, test_ids, tgt_cls, y_test, scores)
     result["predictions"] = pred.name

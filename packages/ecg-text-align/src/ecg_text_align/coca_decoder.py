@@ -87,7 +87,9 @@ class ParallelBlock(nn.Module):
 class CrossBlock(nn.Module):
     """Multi-query cross-attention from text to the ECG context plus a parallel SwiGLU feed-forward."""
 
-    def __init__(self, dim: int, context_dim: int | None = None, dim_head: int = 64, heads: int = 8, ff_mult: int = 4) -> None:
+    def __init__(
+        self, dim: int, context_dim: int | None = None, dim_head: int = 64, heads: int = 8, ff_mult: int = 4
+    ) -> None:
         super().__init__()
         self.heads, self.dim_head = heads, dim_head
         inner, ff_inner = heads * dim_head, ff_mult * dim
@@ -125,7 +127,9 @@ class CoCaDecoder(DecoderSteps, nn.Module):
         super().__init__()
         self.width, self.layers, self.context_length = width, layers, context_length
         self.self_attn = nn.ModuleList(ParallelBlock(width, dim_head, heads, ff_mult) for _ in range(layers))
-        self.cross_attn = nn.ModuleList(CrossBlock(width, ecg_dim or width, dim_head, heads, ff_mult) for _ in range(layers))
+        self.cross_attn = nn.ModuleList(
+            CrossBlock(width, ecg_dim or width, dim_head, heads, ff_mult) for _ in range(layers)
+        )
         self.ln_final = GainLayerNorm(width)
         self.to_logits = nn.Linear(width, vocab_size, bias=False)
         #: recompute each block in backward instead of keeping its activations (memory option, same gradients)

@@ -45,8 +45,12 @@ def upgrade_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _is_legacy(value: Any) -> bool:
-    return isinstance(value, Mapping) and TARGET not in value and isinstance(value.get(LEGACY_TARGET), str) \
+    return (
+        isinstance(value, Mapping)
+        and TARGET not in value
+        and isinstance(value.get(LEGACY_TARGET), str)
         and ":" in value[LEGACY_TARGET]
+    )
 
 
 #: constructor arguments that take a component spec (the only places a registry ``{"name": ...}`` spec was used)

@@ -38,7 +38,9 @@ def labels_by_name(task: Any, record_ids: Sequence[str], classes: Sequence[str] 
         return task.y(record_ids)
     missing = [c for c in classes if c not in task.labels.columns]
     if missing:
-        raise KeyError(f"task {task.name}: zero-shot classes {missing} are not among its classes {list(task.labels.columns)}")
+        raise KeyError(
+            f"task {task.name}: zero-shot classes {missing} are not among its classes {list(task.labels.columns)}"
+        )
     return task.labels.loc[list(record_ids), list(classes)].to_numpy(dtype=np.float32)
 
 
@@ -73,7 +75,8 @@ class PretrainDataModule(L.LightningDataModule):
         self.num_workers, self.seed, self.root = num_workers, seed, root
         #: task -> class names in the order the method scores them (its prompt dict); None = task order
         self.zero_shot_classes: dict[str, list[str] | None] = (
-            {t: list(c) for t, c in zero_shot_tasks.items()} if isinstance(zero_shot_tasks, Mapping)
+            {t: list(c) for t, c in zero_shot_tasks.items()}
+            if isinstance(zero_shot_tasks, Mapping)
             else {t: None for t in zero_shot_tasks}
         )
         self.zero_shot_tasks = list(self.zero_shot_classes)

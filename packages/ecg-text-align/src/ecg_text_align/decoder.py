@@ -16,9 +16,14 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 
-
-def run_blocks(self_attn: nn.ModuleList, cross_attn: nn.ModuleList, x: torch.Tensor, ecg_tokens: torch.Tensor, *,
-               checkpointing: bool = False) -> torch.Tensor:
+def run_blocks(
+    self_attn: nn.ModuleList,
+    cross_attn: nn.ModuleList,
+    x: torch.Tensor,
+    ecg_tokens: torch.Tensor,
+    *,
+    checkpointing: bool = False,
+) -> torch.Tensor:
     """Alternate self-attention and cross-attention blocks (both caption decoders); with ``checkpointing`` (and
     gradients on) each block is recomputed in backward instead of keeping its activations (same gradients)."""
     ckpt = checkpointing and torch.is_grad_enabled()
@@ -28,6 +33,7 @@ def run_blocks(self_attn: nn.ModuleList, cross_attn: nn.ModuleList, x: torch.Ten
         else:
             x = ca(sa(x), ecg_tokens)
     return x
+
 
 class _Block(nn.Module):
     """Pre-LN residual attention block; ``cross`` blocks attend from text to ECG tokens."""
@@ -72,8 +78,11 @@ class DecoderSteps:
         """Final-LayerNorm states (B, L, width), before the vocabulary projection (``project``)."""
         if text_states.shape[1] > self.context_length:
             raise ValueError(f"text length {text_states.shape[1]} exceeds decoder context {self.context_length}")
-        return self.ln_final(run_blocks(self.self_attn, self.cross_attn, text_states, ecg_tokens,
-                                        checkpointing=self.activation_checkpointing))
+        return self.ln_final(
+            run_blocks(
+                self.self_attn, self.cross_attn, text_states, ecg_tokens, checkpointing=self.activation_checkpointing
+            )
+        )
 
     def forward(self, ecg_tokens: torch.Tensor, text_states: torch.Tensor, project: bool = True) -> torch.Tensor:
         """Logits (B, L, vocab), or with ``project=False`` the states before the projection (through ``__call__``,

@@ -39,7 +39,9 @@ def task_reports(task: str, root: str | None = None, seed: int = 0, split: str =
     reports = md.loc[t.splits[split], "report"].tolist()
     kept = [r for r in reports if isinstance(r, str) and r.strip()]
     if len(kept) < len(reports):
-        log.warning("%s/%s: %d of %d records have no report (skipped)", task, split, len(reports) - len(kept), len(reports))
+        log.warning(
+            "%s/%s: %d of %d records have no report (skipped)", task, split, len(reports) - len(kept), len(reports)
+        )
     return kept
 
 
@@ -65,8 +67,18 @@ class MLMModule(L.LightningModule):
     generator seeded by (seed, rank, step), so a resumed run masks the same tokens.
     """
 
-    def __init__(self, model_dir: str, *, lr: float = 5e-4, weight_decay: float = 0.01, warmup_steps: int = 50,
-                 total_steps: int = 500, max_length: int = 128, seed: int = 0, gradient_clip: float | None = None):
+    def __init__(
+        self,
+        model_dir: str,
+        *,
+        lr: float = 5e-4,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 50,
+        total_steps: int = 500,
+        max_length: int = 128,
+        seed: int = 0,
+        gradient_clip: float | None = None,
+    ):
         super().__init__()
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
@@ -83,8 +95,14 @@ class MLMModule(L.LightningModule):
         return vocab_fingerprint(self.tokenizer)
 
     def collate(self, items: Sequence[Mapping[str, str]]) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer([it["text"] for it in items], truncation=True, max_length=self.hparams.max_length,
-                             padding=True, return_special_tokens_mask=True, return_tensors="pt")
+        enc = self.tokenizer(
+            [it["text"] for it in items],
+            truncation=True,
+            max_length=self.hparams.max_length,
+            padding=True,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
+        )
         return dict(enc)
 
     def _mask(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,8 +146,14 @@ class _TextDataModule(L.LightningDataModule):
         return item_loader(TextDataset(self.texts), self.batch_size, seed=self.seed, collate_fn=self.collate)
 
 
-def _init_dir(texts: Sequence[str], run_dir: Path, base: str | None, vocab_size: int, seed: int,
-              model_config: dict[str, Any] | None) -> Path:
+def _init_dir(
+    texts: Sequence[str],
+    run_dir: Path,
+    base: str | None,
+    vocab_size: int,
+    seed: int,
+    model_config: dict[str, Any] | None,
+) -> Path:
     """The starting model directory, built once per run directory (a resumed run reuses it).
 
     Every rank builds into its own temporary directory and the first rename wins (the build is a pure
@@ -200,10 +224,24 @@ def train_text_lm(
         raise ValueError(f"{len(texts)} report texts are fewer than one batch ({batch_size}); lower batch_size")
     work = Path(run_dir) if run_dir is not None else out.with_name(out.name + ".train")
     src = _init_dir(texts, work, base, vocab_size, seed, model_config)
-    module = MLMModule(str(src), lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, total_steps=steps,
-                       max_length=max_length, seed=seed)
-    tcfg = {**dict(trainer or {}), "seed": seed, "max_steps": steps, "max_epochs": steps,
-            "val_check_interval": None, "check_val_every_n_epoch": None, "limit_val_batches": 0}
+    module = MLMModule(
+        str(src),
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        total_steps=steps,
+        max_length=max_length,
+        seed=seed,
+    )
+    tcfg = {
+        **dict(trainer or {}),
+        "seed": seed,
+        "max_steps": steps,
+        "max_epochs": steps,
+        "val_check_interval": None,
+        "check_val_every_n_epoch": None,
+        "limit_val_batches": 0,
+    }
     ckpt = fit(module, _TextDataModule(texts, batch_size, seed, module.collate), tcfg, work)
     if is_global_zero():
         state = safe_torch_load(ckpt)
@@ -215,14 +253,26 @@ def train_text_lm(
             module.model.save_pretrained(str(final))
             module.tokenizer.save_pretrained(str(final))
             prov_src = src / PROVENANCE_FILE if src.is_dir() else None
-            prov = json.loads(prov_src.read_text()) if prov_src is not None and prov_src.is_file() \
+            prov = (
+                json.loads(prov_src.read_text())
+                if prov_src is not None and prov_src.is_file()
                 else {"kind": "continued", "base": str(base)}
+            )
             losses = module.losses or [float("nan")]
-            tail = losses[-min(20, len(losses)):]
-            prov.update({"trained": True, "stage": "melp_stage1_mlm", "steps": int(state.get("global_step", steps)),
-                         "batch_size": batch_size, "world_size": module.trainer.world_size if module._trainer else 1,
-                         "lr": lr, "n_texts": len(texts), "final_mlm_loss": sum(tail) / len(tail),
-                         "first_mlm_loss": losses[0]})
+            tail = losses[-min(20, len(losses)) :]
+            prov.update(
+                {
+                    "trained": True,
+                    "stage": "melp_stage1_mlm",
+                    "steps": int(state.get("global_step", steps)),
+                    "batch_size": batch_size,
+                    "world_size": module.trainer.world_size if module._trainer else 1,
+                    "lr": lr,
+                    "n_texts": len(texts),
+                    "final_mlm_loss": sum(tail) / len(tail),
+                    "first_mlm_loss": losses[0],
+                }
+            )
             (final / PROVENANCE_FILE).write_text(json.dumps(prov, indent=2) + "\n")
             if out.exists():
                 shutil.rmtree(out)

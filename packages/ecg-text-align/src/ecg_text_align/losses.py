@@ -98,8 +98,13 @@ def caption_loss(logits: torch.Tensor, labels: torch.Tensor, pad_id: int) -> tor
 
 
 def decoder_caption_loss(
-    decoder: nn.Module, context: torch.Tensor, states: torch.Tensor, labels: torch.Tensor, pad_id: int,
-    *, real_positions: bool = True,
+    decoder: nn.Module,
+    context: torch.Tensor,
+    states: torch.Tensor,
+    labels: torch.Tensor,
+    pad_id: int,
+    *,
+    real_positions: bool = True,
 ) -> torch.Tensor:
     """``caption_loss`` of ``decoder(context, states)``; with ``real_positions`` the vocabulary projection and the
     cross-entropy run only where the label is not ``pad_id`` (the decoder is causal, so a real position's state

@@ -18,11 +18,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ecg_encoders.ecg.beats import rpeak_beat_tokens
 from ecg_data.integrity import safe_torch_load
+from ecg_encoders.ecg.beats import rpeak_beat_tokens
 from ecg_text_align.components import build
 from ecg_text_align.decoder import CaptionDecoder
 from ecg_text_align.losses import LogitScale, clip_loss, decoder_caption_loss, local_alignment_loss
@@ -110,8 +109,13 @@ class MELP(PretrainModule):
         """What ``embed_ecg`` (the rhythm embedding) runs: the ECG encoder and the contrast pooler, or the R-peak
         beat projection; not the caption pooler, which only feeds the decoder."""
         t = self.ecg_tower
-        parts = [t.encoder, getattr(t, "attn_pool_contrast", None), getattr(t, "ln_contrast", None),
-                 getattr(t, "proj_contrast", None), getattr(self, "proj_rpeak_beat", None)]
+        parts = [
+            t.encoder,
+            getattr(t, "attn_pool_contrast", None),
+            getattr(t, "ln_contrast", None),
+            getattr(t, "proj_contrast", None),
+            getattr(self, "proj_rpeak_beat", None),
+        ]
         return [m for m in parts if m is not None]
 
     def embed_ecg(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,8 +152,14 @@ class MELP(PretrainModule):
         labels = ids[:, 1:].clone()
         if getattr(self.text, "add_trailing_cls", False):
             labels[labels == self.cls_id] = self.pad_id
-        losses["caption"] = decoder_caption_loss(self.decoder, cap_tokens, text.tokens[:, :-1], labels, self.pad_id,
-                                                 real_positions=self.caption_real_positions)
+        losses["caption"] = decoder_caption_loss(
+            self.decoder,
+            cap_tokens,
+            text.tokens[:, :-1],
+            labels,
+            self.pad_id,
+            real_positions=self.caption_real_positions,
+        )
         sents, smask = self.text.sentence_embeddings(text.tokens, t["sentence_ids"], self.hparams.max_sentences)
         losses["local"] = local_alignment_loss(beats, self.proj_sent(sents), smask, beat_mask=beat_mask)
         losses["loss"] = sum(self.weights[k] * losses[k] for k in ("clip", "caption", "local"))
@@ -162,7 +172,9 @@ class MELP(PretrainModule):
 
     # ----- report generation ----------------------------------------------------------------------
     @torch.no_grad()
-    def generate_report(self, x: torch.Tensor, beam_size: int = 3, max_len: int = 40, length_penalty: float = 1.0) -> list[str]:
+    def generate_report(
+        self, x: torch.Tensor, beam_size: int = 3, max_len: int = 40, length_penalty: float = 1.0
+    ) -> list[str]:
         """Beam-search report for each ECG (B, 12, T): the caption decoder reads the ECG tokens and the
         causal text tower's states of the prefix; stops at [SEP]. Scores are log-probs / length**penalty."""
         was = self.training
@@ -226,7 +238,8 @@ class MELP(PretrainModule):
         for r in range(b):
             pool = finished[r] or [
                 (float(scores[r, j]) / seqs.shape[1] ** lp, seqs[r * k + j, 1:].tolist())
-                for j in range(k) if scores[r, j] > float("-inf")
+                for j in range(k)
+                if scores[r, j] > float("-inf")
             ]
             best = max(pool, key=lambda c: c[0])[1]
             out.append(self.text.tokenizer.decode(best, skip_special_tokens=True).strip())
@@ -244,8 +257,8 @@ def load_ecg_tower(tower: nn.Module, ckpt_path: str) -> None:
     picked = {}
     for k, v in state.items():
         for prefix in ("ecg_tower.", "tower.", ""):
-            if k.startswith(prefix) and k[len(prefix):] in own and "attn_pool_contrast" not in k:
-                picked[k[len(prefix):]] = v
+            if k.startswith(prefix) and k[len(prefix) :] in own and "attn_pool_contrast" not in k:
+                picked[k[len(prefix) :]] = v
                 break
     if not any(k.startswith("encoder.") for k in picked):
         raise ValueError(f"{ckpt_path}: no ECG encoder weights found to initialise the MELP tower")

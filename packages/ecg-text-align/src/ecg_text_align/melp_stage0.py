@@ -192,12 +192,21 @@ class MELPStage0(PretrainModule):
         cmsc = cmsc_loss(emb[:b], emb[b:], self.logit_scale(), groups=groups)
         loss = out.contrastive_loss + self.w2v.diversity_weight * out.diversity_loss
         loss = loss + self.w2v.features_pen_weight * out.features_pen + self.cmsc_weight * cmsc
-        return {"loss": loss, "w2v": out.contrastive_loss.detach(), "cmsc": cmsc.detach(), "w2v_acc": out.accuracy.detach(),
-                "gumbel_tau": torch.tensor(float(self.w2v.quantizer.curr_temp))}
+        return {
+            "loss": loss,
+            "w2v": out.contrastive_loss.detach(),
+            "cmsc": cmsc.detach(),
+            "w2v_acc": out.accuracy.detach(),
+            "gumbel_tau": torch.tensor(float(self.w2v.quantizer.curr_temp)),
+        }
 
 
 def run_stage0(
-    data: Mapping[str, Any], trainer: Mapping[str, Any], run_dir: str | Path, ecg_tower: Mapping[str, Any] = DEFAULT_ECG, **module_kw: Any
+    data: Mapping[str, Any],
+    trainer: Mapping[str, Any],
+    run_dir: str | Path,
+    ecg_tower: Mapping[str, Any] = DEFAULT_ECG,
+    **module_kw: Any,
 ) -> Path:
     """Hydra entry point: ``data`` -> ``PretrainDataModule`` kwargs; returns the last checkpoint."""
     from ecg_text_align.data import PretrainDataModule

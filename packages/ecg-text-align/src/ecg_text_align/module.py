@@ -175,7 +175,7 @@ class PretrainModule(L.LightningModule):
 
     def _param_groups(self) -> list[dict[str, Any]]:
         decay, no_decay = [], []
-        for name, p in self.named_parameters():
+        for p in self.parameters():
             if not p.requires_grad:
                 continue
             # open_clip: no weight decay on gains, biases, logit scale (1-D / scalar tensors)
@@ -186,8 +186,13 @@ class PretrainModule(L.LightningModule):
         return groups
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self._param_groups(), lr=self.lr, betas=self.betas, eps=self.adam_eps,
-                                **adamw_impl_kwargs(self.optimizer_impl))
+        opt = torch.optim.AdamW(
+            self._param_groups(),
+            lr=self.lr,
+            betas=self.betas,
+            eps=self.adam_eps,
+            **adamw_impl_kwargs(self.optimizer_impl),
+        )
         total = self.total_steps or int(self.trainer.estimated_stepping_batches)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, total, self.min_lr_ratio)
@@ -286,7 +291,9 @@ class PretrainModule(L.LightningModule):
         """The modules (or bare parameters) ``encode_ecg`` uses (see ``scored_module_names``)."""
         if self.scored_module_names is None:
             return [self]
-        return [m for n in self.scored_module_names if isinstance(m := getattr(self, n, None), (nn.Module, nn.Parameter))]
+        return [
+            m for n in self.scored_module_names if isinstance(m := getattr(self, n, None), (nn.Module, nn.Parameter))
+        ]
 
     @property
     def input_spec(self) -> InputSpec:
@@ -316,7 +323,7 @@ class PretrainModule(L.LightningModule):
                 checkpoint[key] = to_plain(checkpoint[key], key)
 
     @staticmethod
-    def from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> "PretrainModule":
+    def from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> PretrainModule:
         """Load any subclass's checkpoint in one call (the class path is stored in the checkpoint)."""
         path = Path(path)
         if not path.is_file():
@@ -344,7 +351,6 @@ class PretrainModule(L.LightningModule):
         model.eval()
         return model
 
-
     def save_pretrained(self, out_dir: str | Path, card: Mapping[str, Any] | None = None) -> Path:
         """A self-contained model directory (safetensors + config.json + text tower + card): ecg_text_align.pretrained."""
         from ecg_text_align.pretrained import save_pretrained
@@ -361,8 +367,14 @@ class PretrainModule(L.LightningModule):
 
 #: parameters removed because they took no part in the loss (DDP without the unused-parameter search); a
 #: checkpoint written before the removal still loads: exactly these keys are dropped, any other mismatch is an error
-REMOVED_UNUSED = (".pooler.dense.", "encoder.mask_emb", "attn_pool_caption.", "ln_caption.", "encoder.mask_token",
-                  "decoder.mask_token")
+REMOVED_UNUSED = (
+    ".pooler.dense.",
+    "encoder.mask_emb",
+    "attn_pool_caption.",
+    "ln_caption.",
+    "encoder.mask_token",
+    "decoder.mask_token",
+)
 
 
 def _checkpoint_class(path_str: Any, source: Path) -> type:

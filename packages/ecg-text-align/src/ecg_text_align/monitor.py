@@ -48,8 +48,15 @@ class LearningMonitor(Callback):
     ``margin``: relative distance to chance that still counts as "at chance" (0.05 = 5 %); ``after``: the share of
     the steps after which the check runs; ``window``: recorded steps averaged for the check."""
 
-    def __init__(self, run_dir: str | Path, *, margin: float = 0.05, after: float = 0.25, window: int = 5,
-                 every: int | None = None):
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        margin: float = 0.05,
+        after: float = 0.25,
+        window: int = 5,
+        every: int | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.margin, self.after, self.window = float(margin), float(after), int(window)
         self.every = every
@@ -73,8 +80,9 @@ class LearningMonitor(Callback):
         except Exception:  # noqa: BLE001 -- an unsized loader: no quarter mark to check at
             return 0
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step = int(trainer.global_step)
         every = self.every or int(getattr(trainer, "log_every_n_steps", 1) or 1)
         if step % every and step != 1:
@@ -93,7 +101,7 @@ class LearningMonitor(Callback):
             self._check_chance(trainer, step, total)
 
     def _check_chance(self, trainer: L.Trainer, step: int, total: int) -> None:
-        recent = [h for h in self.history if "step" in h][-self.window:]
+        recent = [h for h in self.history if "step" in h][-self.window :]
         for key in sorted({k for h in recent for k in h if k.endswith(CHANCE_SUFFIX)}):
             loss_key = key[: -len(CHANCE_SUFFIX)]
             if loss_key in self.warned:
@@ -106,10 +114,17 @@ class LearningMonitor(Callback):
             if chance > 0 and abs(loss - chance) <= self.margin * chance:
                 self.warned.append(loss_key)
                 if trainer.is_global_zero:
-                    log.warning("%s is still at chance after %d of %d steps: %.3f against ln-chance %.3f (within %d %%). "
-                                "The model is not learning the alignment: check the learning rate, the loss weights "
-                                "and the temperature (docs/pretraining.md, 'Is it learning?').", loss_key, step, total,
-                                loss, chance, round(100 * self.margin))
+                    log.warning(
+                        "%s is still at chance after %d of %d steps: %.3f against ln-chance %.3f (within %d %%). "
+                        "The model is not learning the alignment: check the learning rate, the loss weights "
+                        "and the temperature (docs/pretraining.md, 'Is it learning?').",
+                        loss_key,
+                        step,
+                        total,
+                        loss,
+                        chance,
+                        round(100 * self.margin),
+                    )
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if getattr(trainer, "sanity_checking", False):
@@ -125,8 +140,12 @@ class LearningMonitor(Callback):
         if auc < 0.5 and ZS_KEY not in self.warned:
             self.warned.append(ZS_KEY)
             if trainer.is_global_zero:
-                log.warning("validation zero-shot AUROC %.3f at step %d is below chance (0.5): the ECG and text "
-                            "embeddings are not aligned (docs/pretraining.md, 'Is it learning?')", auc, int(step))
+                log.warning(
+                    "validation zero-shot AUROC %.3f at step %d is below chance (0.5): the ECG and text "
+                    "embeddings are not aligned (docs/pretraining.md, 'Is it learning?')",
+                    auc,
+                    int(step),
+                )
 
     # ----- the end: figure, table, one summary line ---------------------------------------------------------------
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -142,8 +161,9 @@ def summary_line(history: list[dict[str, float]], name: str, steps: int) -> str:
     for h in history:
         last.update(h)
     parts = [f"{name}: {steps} steps"]
-    for k in sorted(k for k in last if k.startswith("train/") and not k.endswith(CHANCE_SUFFIX)
-                    and k not in ("train/logit_scale",)):
+    for k in sorted(
+        k for k in last if k.startswith("train/") and not k.endswith(CHANCE_SUFFIX) and k not in ("train/logit_scale",)
+    ):
         chance = last.get(k + CHANCE_SUFFIX)
         parts.append(f"{k} {last[k]:.3f}" + (f" (chance {chance:.3f})" if chance is not None else ""))
     if ZS_KEY in last:
@@ -168,8 +188,9 @@ def write_curve(history: list[dict[str, float]], run_dir: str | Path) -> Path:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    losses = [k for k in keys if k.startswith("train/") and not k.endswith(CHANCE_SUFFIX)
-              and k not in ("train/logit_scale",)]
+    losses = [
+        k for k in keys if k.startswith("train/") and not k.endswith(CHANCE_SUFFIX) and k not in ("train/logit_scale",)
+    ]
     if len(losses) > 1 and "train/loss" in losses:  # the weighted sum would squash its terms and their chance lines
         losses.remove("train/loss")
     zs = [(h["step"], h[ZS_KEY]) for h in history if ZS_KEY in h]
@@ -177,11 +198,17 @@ def write_curve(history: list[dict[str, float]], run_dir: str | Path) -> Path:
     ax = axes[0][0]
     for k in losses:
         pts = [(h["step"], h[k]) for h in history if k in h]
-        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k.removeprefix("train/"))
+        (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], label=k.removeprefix("train/"))
         chance = [(h["step"], h[k + CHANCE_SUFFIX]) for h in history if k + CHANCE_SUFFIX in h]
         if chance:
-            ax.plot([p[0] for p in chance], [p[1] for p in chance], ls="--", color=line.get_color(), lw=1,
-                    label=f"{k.removeprefix('train/')} at chance")
+            ax.plot(
+                [p[0] for p in chance],
+                [p[1] for p in chance],
+                ls="--",
+                color=line.get_color(),
+                lw=1,
+                label=f"{k.removeprefix('train/')} at chance",
+            )
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("training loss")
     ax.set_title("losses (dashed: chance, ln of the candidates)")

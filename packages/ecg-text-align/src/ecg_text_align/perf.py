@@ -25,8 +25,14 @@ from ecg_encoders.cpu_dropout import set_fast_cpu_dropout
 
 OPTIMIZER_IMPLS = ("fused", "foreach", "for")
 DEFAULT_OPTIMIZER_IMPL = "fused"  # measured fastest on CPU (docs/performance.md); on GPU fused is torch's fastest too
-PERF_KEYS = ("optimizer_impl", "compile", "compile_options", "activation_checkpointing", "channels_last_conv",
-             "fast_cpu_dropout")
+PERF_KEYS = (
+    "optimizer_impl",
+    "compile",
+    "compile_options",
+    "activation_checkpointing",
+    "channels_last_conv",
+    "fast_cpu_dropout",
+)
 #: a direct sub-module holding at least this share of the parameters is compiled by ``compile=True`` (the towers
 #: and the decoder; projection heads stay eager)
 COMPILE_MIN_SHARE = 0.05
@@ -44,7 +50,9 @@ def adamw_impl_kwargs(impl: str) -> dict[str, bool]:
 def compile_targets(module: nn.Module) -> list[str]:
     """Names of the direct sub-modules worth compiling: those with ``COMPILE_MIN_SHARE`` of the parameters or more."""
     total = sum(p.numel() for p in module.parameters())
-    return [n for n, m in module.named_children() if sum(p.numel() for p in m.parameters()) >= COMPILE_MIN_SHARE * total]
+    return [
+        n for n, m in module.named_children() if sum(p.numel() for p in m.parameters()) >= COMPILE_MIN_SHARE * total
+    ]
 
 
 def compile_submodules(module: nn.Module, **options: Any) -> list[str]:

@@ -47,11 +47,11 @@ CARD_FILE = "README.md"
 PAPERS: dict[str, str] = {
     "melp": "Wang et al., From Token to Rhythm: A Multi-Scale Approach for ECG-Language Pretraining (ICML 2025)",
     "merl": "Liu et al., Zero-Shot ECG Classification with Multimodal Learning and Test-time Clinical Knowledge "
-            "Enhancement (ICML 2024)",
+    "Enhancement (ICML 2024)",
     "esi": "Yu et al., ECG Semantic Integrator (ESI): A Foundation ECG Model Pretrained with LLM-Enhanced "
-           "Cardiological Text (2024)",
+    "Cardiological Text (2024)",
     "heartlang": "Jin et al., Reading Your Heart: Learning ECG Words and Sentences via Pre-training ECG "
-                 "Language Model (ICLR 2025)",
+    "Language Model (ICLR 2025)",
     "random_init": "no paper: MELP's ECG tower with random weights (control)",
 }
 
@@ -111,8 +111,13 @@ def _param_counts(module: nn.Module) -> dict[str, int]:
     return counts
 
 
-def save_pretrained(model: Any, out_dir: str | Path, *, card: Mapping[str, Any] | None = None,
-                    extra_files: Mapping[str, str | Path] | None = None) -> Path:
+def save_pretrained(
+    model: Any,
+    out_dir: str | Path,
+    *,
+    card: Mapping[str, Any] | None = None,
+    extra_files: Mapping[str, str | Path] | None = None,
+) -> Path:
     """Write ``model`` as a self-contained directory (atomically: built beside ``out_dir``, then renamed).
 
     ``extra_files``: {name in the directory: source file} copied in before the rename (e.g. the learning curves the
@@ -141,7 +146,9 @@ def save_pretrained(model: Any, out_dir: str | Path, *, card: Mapping[str, Any] 
         module.train(was_training)
         spec = getattr(model, "input_spec", None)
         facts = dict(_jsonable(dict(card or {})))
-        facts.setdefault("method", getattr(getattr(model, "card", None), "name", None) or getattr(model, "method_name", ""))
+        facts.setdefault(
+            "method", getattr(getattr(model, "card", None), "name", None) or getattr(model, "method_name", "")
+        )
         facts.setdefault("paper", PAPERS.get(str(facts["method"]).split("-")[0], ""))
         facts["parameters"] = _param_counts(module)
         config = {
@@ -194,12 +201,19 @@ def resolve_hub_id(name: str) -> Path:
     try:
         return Path(snapshot_download(repo_id, local_files_only=offline_requested()))
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
-        why = "offline: not in the local Hugging Face cache" if offline_requested() else (str(err).splitlines() or ["?"])[0]
+        why = (
+            "offline: not in the local Hugging Face cache"
+            if offline_requested()
+            else (str(err).splitlines() or ["?"])[0]
+        )
         raise WeightsNotAvailableError(
-            name, why,
-            hint=(f"On a machine with network access run `huggingface-cli download {repo_id}` (it fills the cache "
-                  f"that HF_HOME / HF_HUB_CACHE point to) or `huggingface-cli download {repo_id} --local-dir DIR` "
-                  f"and pass DIR instead of the hub id."),
+            name,
+            why,
+            hint=(
+                f"On a machine with network access run `huggingface-cli download {repo_id}` (it fills the cache "
+                f"that HF_HOME / HF_HUB_CACHE point to) or `huggingface-cli download {repo_id} --local-dir DIR` "
+                f"and pass DIR instead of the hub id."
+            ),
         ) from None
 
 
@@ -218,12 +232,18 @@ def from_pretrained(name_or_path: str | Path, map_location: str | torch.device =
     if not path.exists() and isinstance(name_or_path, str) and not str(name_or_path).startswith((".", "/", "~")):
         path = resolve_hub_id(str(name_or_path))
     if not is_export_dir(path):
-        raise WeightsNotAvailableError(str(name_or_path), f"{path} is not an exported model directory "
-                                       f"(needs {CONFIG_FILE} with format {FORMAT!r} and {WEIGHTS_FILE})", hint="")
+        raise WeightsNotAvailableError(
+            str(name_or_path),
+            f"{path} is not an exported model directory "
+            f"(needs {CONFIG_FILE} with format {FORMAT!r} and {WEIGHTS_FILE})",
+            hint="",
+        )
     config = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     if int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(f"{path / CONFIG_FILE}: format_version {config['format_version']} is newer than this "
-                         f"code reads ({FORMAT_VERSION}); upgrade ecg-text-align")
+        raise ValueError(
+            f"{path / CONFIG_FILE}: format_version {config['format_version']} is newer than this "
+            f"code reads ({FORMAT_VERSION}); upgrade ecg-text-align"
+        )
     kwargs = copy.deepcopy(config["init"])
     for keys in config.get("relative_paths", []):
         _set_path(kwargs, list(keys), path)
@@ -235,12 +255,16 @@ def from_pretrained(name_or_path: str | Path, map_location: str | torch.device =
     _, _, module = export_spec(model)
     recorded = config.get("weights_sha256")  # exports written before checksums have none
     if recorded is not None and sha256_file(path / WEIGHTS_FILE) != recorded:
-        raise CorruptFileError(f"{path / WEIGHTS_FILE}: sha256 differs from the one recorded in {CONFIG_FILE} when "
-                               "it was exported (corrupt or replaced); export the model again")
+        raise CorruptFileError(
+            f"{path / WEIGHTS_FILE}: sha256 differs from the one recorded in {CONFIG_FILE} when "
+            "it was exported (corrupt or replaced); export the model again"
+        )
     missing, unexpected = load_model(module, str(path / WEIGHTS_FILE), strict=False, device=str(map_location))
     if missing or unexpected:
-        raise ValueError(f"{path / WEIGHTS_FILE}: does not match {config['class']} "
-                         f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+        raise ValueError(
+            f"{path / WEIGHTS_FILE}: does not match {config['class']} "
+            f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
     module.eval()
     digest = file_hash(path / WEIGHTS_FILE)
     if hasattr(model, "_checkpoint_hash"):
@@ -258,13 +282,21 @@ def _exported_class(name: Any, source: Path) -> type:
     except ImportError as err:
         raise ValueError(f"{source}: its class {name!r} cannot be imported ({err})") from None
     if not (isinstance(cls, type) and (issubclass(cls, nn.Module) or callable(getattr(cls, "export_spec", None)))):
-        raise UntrustedFileError(f"{source}: refused to load: its class {name!r} is neither a torch.nn.Module "
-                                 "subclass nor an encoder with export_spec")
+        raise UntrustedFileError(
+            f"{source}: refused to load: its class {name!r} is neither a torch.nn.Module "
+            "subclass nor an encoder with export_spec"
+        )
     return cls
 
 
-def push_to_hub(export_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
-                commit_message: str = "Upload ecglang-bench model") -> str:
+def push_to_hub(
+    export_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload ecglang-bench model",
+) -> str:
     """Upload an exported directory to the hub (needs network and a token); returns the commit URL."""
     from huggingface_hub import HfApi
 
@@ -287,14 +319,20 @@ def render_card(config: Mapping[str, Any]) -> str:
     lines += ["---", "", f"# {c.get('name') or method}", ""]
     if c.get("description"):
         lines += [str(c["description"]), ""]
-    rows = [("method", method), ("paper", c.get("paper") or "—"),
-            ("weights", c.get("source") or "pretrained with ecglang-bench"),
-            ("pretraining data", ", ".join(c.get("pretrained_on") or []) or "—"),
-            ("pretraining steps", _steps(c.get("steps"))),
-            ("input", f"{spec.get('fs', '?')} Hz × {spec.get('length', '?')} samples, 12 leads in "
-                      f"{c.get('lead_order') or 'I, II, III, aVR, aVL, aVF, V1–V6'} order, preprocessing preset "
-                      f"`{spec.get('preset', '?')}` (ecg_data.preprocess)"),
-            ("class", f"`{config.get('class')}`")]
+    rows = [
+        ("method", method),
+        ("paper", c.get("paper") or "—"),
+        ("weights", c.get("source") or "pretrained with ecglang-bench"),
+        ("pretraining data", ", ".join(c.get("pretrained_on") or []) or "—"),
+        ("pretraining steps", _steps(c.get("steps"))),
+        (
+            "input",
+            f"{spec.get('fs', '?')} Hz × {spec.get('length', '?')} samples, 12 leads in "
+            f"{c.get('lead_order') or 'I, II, III, aVR, aVL, aVF, V1–V6'} order, preprocessing preset "
+            f"`{spec.get('preset', '?')}` (ecg_data.preprocess)",
+        ),
+        ("class", f"`{config.get('class')}`"),
+    ]
     if c.get("run"):
         rows.append(("run", f"`{c['run']}`"))
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows] + [""]
@@ -314,9 +352,17 @@ def render_card(config: Mapping[str, Any]) -> str:
     if curves:  # losses against their chance values and validation zero-shot AUROC per step (ecg_text_align.monitor)
         lines += ["", "## Training", ""]
         lines += [f"![learning curve, stage {stage}]({fname})" for stage, fname in curves.items()]
-    lines += ["", "## Use", "", "```python", "from ecg_text_align.pretrained import from_pretrained",
-              "model = from_pretrained(\"<this directory or hf:ORG/NAME>\")",
-              "features = model.encode_ecg(x)   # x: (B, 12, T) prepared with the preset above", "```", ""]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from ecg_text_align.pretrained import from_pretrained",
+        'model = from_pretrained("<this directory or hf:ORG/NAME>")',
+        "features = model.encode_ecg(x)   # x: (B, 12, T) prepared with the preset above",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -28,8 +28,9 @@ class ReleasedEncoder(nn.Module):
         self.released = released
         self.model = released.model
         self.adapter = released.adapter()
-        self.input_spec = InputSpec(preset=released.preset, fs=released.fs, length=released.length,
-                                    task_presets=released.task_presets)
+        self.input_spec = InputSpec(
+            preset=released.preset, fs=released.fs, length=released.length, task_presets=released.task_presets
+        )
         conv = released.conversion
         self.card = EncoderCard(
             name=name or f"{released.method}{RELEASED_SUFFIX}",
@@ -37,9 +38,15 @@ class ReleasedEncoder(nn.Module):
             n_parameters=sum(p.numel() for p in self.model.parameters()),
             pretrained_on=tuple(released.pretrained_on),
             preset="released",
-            extra={"weights_source": source, "format": released.fmt, "provenance": released.provenance,
-                   "lead_order": list(released.lead_order), "scaling": released.scaling,
-                   "tensors_consumed": len(conv.consumed), "tensors_ignored": sorted(conv.ignored)},
+            extra={
+                "weights_source": source,
+                "format": released.fmt,
+                "provenance": released.provenance,
+                "lead_order": list(released.lead_order),
+                "scaling": released.scaling,
+                "tensors_consumed": len(conv.consumed),
+                "tensors_ignored": sorted(conv.ignored),
+            },
         )
         self.eval()
 

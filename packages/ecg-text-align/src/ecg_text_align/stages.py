@@ -45,14 +45,22 @@ def _data_kwargs(pretrain_data: Mapping[str, Any], seed: int, data: Mapping[str,
     return {"pretrain_task": pd["task"], "root": pretrain_root(pd), "seed": seed, **dict(_plain(data) or {})}
 
 
-def _trainer(trainer: Mapping[str, Any] | None, seed: int, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _trainer(
+    trainer: Mapping[str, Any] | None, seed: int, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The trainer group plus per-stage ``trainer_overrides`` (e.g. stage 0 runs fewer steps)."""
     return {"seed": seed, **dict(_plain(trainer) or {}), **dict(_plain(overrides) or {})}
 
 
 def text_lm_stage(
-    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, trainer_overrides: Mapping[str, Any] | None = None, **lm_kwargs: Any,
+    *,
+    run_dir: Path,
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    trainer_overrides: Mapping[str, Any] | None = None,
+    **lm_kwargs: Any,
 ) -> Path:
     """Stage 1: MLM on the corpus's training reports -> a Hugging Face model directory. Trains through ``fit``
     (the trainer group: DDP, loggers, resume from ``run_dir/checkpoints/last.ckpt``); ``steps`` is its max_steps."""
@@ -62,13 +70,26 @@ def text_lm_stage(
     out = Path(run_dir) / "text_model"
     if out.is_dir():
         return out
-    return train_text_lm(out, task=pd["task"], root=pretrain_root(pd), seed=seed, run_dir=run_dir,
-                         trainer=_trainer(trainer, seed, trainer_overrides), **_plain(lm_kwargs))
+    return train_text_lm(
+        out,
+        task=pd["task"],
+        root=pretrain_root(pd),
+        seed=seed,
+        run_dir=run_dir,
+        trainer=_trainer(trainer, seed, trainer_overrides),
+        **_plain(lm_kwargs),
+    )
 
 
 def ecg_stage0(
-    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, data: Mapping[str, Any] | None = None, trainer_overrides: Mapping[str, Any] | None = None,
+    *,
+    run_dir: Path,
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    data: Mapping[str, Any] | None = None,
+    trainer_overrides: Mapping[str, Any] | None = None,
     **module_kw: Any,
 ) -> Path:
     """Stage 0: wav2vec2 + CMSC + lead masking on the corpus's ECGs -> checkpoint."""
@@ -84,7 +105,9 @@ def ecg_stage0(
     return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)
 
 
-def resolve_zero_shot(zero_shot: Mapping[str, Any], data: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+def resolve_zero_shot(
+    zero_shot: Mapping[str, Any], data: Mapping[str, Any] | None = None, seed: int = 0
+) -> dict[str, Any]:
     """{task: {class: prompts}}; a task whose value is a string takes the prompts of *every* class of the task
     from that prompt file (``"default"`` = ecg-eval's ``prompts/default.json``, the harness's file), so a
     recipe can validate on tasks whose class lists come from the data (MELP selects on all six tasks)."""
@@ -96,16 +119,26 @@ def resolve_zero_shot(zero_shot: Mapping[str, Any], data: Mapping[str, Any] | No
             from ecg_eval.prompts import class_prompts  # the harness's prompt files (a workspace package)
 
             t = get_task(task, root=roots.get(task), seed=seed)
-            out[task] = class_prompts(list(t.classes), dataset=t.dataset, path=None if prompts == "default" else prompts)
+            out[task] = class_prompts(
+                list(t.classes), dataset=t.dataset, path=None if prompts == "default" else prompts
+            )
         else:
             out[task] = prompts
     return out
 
 
 def melp_stage(
-    *, run_dir: Path, inputs: Mapping[str, Path], pretrain_data: Mapping[str, Any], trainer: Mapping[str, Any] | None = None,
-    seed: int = 0, data: Mapping[str, Any] | None = None, zero_shot: Mapping[str, Any] | None = None,
-    text_from: str | None = None, ecg_from: str | None = None, trainer_overrides: Mapping[str, Any] | None = None,
+    *,
+    run_dir: Path,
+    inputs: Mapping[str, Path],
+    pretrain_data: Mapping[str, Any],
+    trainer: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    data: Mapping[str, Any] | None = None,
+    zero_shot: Mapping[str, Any] | None = None,
+    text_from: str | None = None,
+    ecg_from: str | None = None,
+    trainer_overrides: Mapping[str, Any] | None = None,
     **module_kw: Any,
 ) -> Path:
     """Stage 2: MELP. ``text_from`` / ``ecg_from`` name earlier stages whose outputs are the text model
@@ -124,5 +157,7 @@ def melp_stage(
         kw.setdefault("pretrained_on", [pd["name"]])
     zs = resolve_zero_shot(dict(_plain(zero_shot) or {}), data, seed)
     module = MELP(seed=seed, zero_shot=zs, **kw)
-    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": {t: list(c) for t, c in zs.items()}})
+    dm = PretrainDataModule(
+        **{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": {t: list(c) for t, c in zs.items()}}
+    )
     return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)

@@ -53,8 +53,16 @@ DEFAULTS: dict[str, Any] = {
     # ecg_data.loader's ShardedBatchSampler shards by rank itself (exact mid-epoch resume)
     "use_distributed_sampler": False,
 }
-OWN_KEYS = {"seed", "checkpoint_every_n_steps", "early_stopping_patience", "resume", "logger", "checkpoint_best_k",
-            "snapshot_every_n_epochs", "perf"}
+OWN_KEYS = {
+    "seed",
+    "checkpoint_every_n_steps",
+    "early_stopping_patience",
+    "resume",
+    "logger",
+    "checkpoint_best_k",
+    "snapshot_every_n_epochs",
+    "perf",
+}
 #: the default logger: CSV at run_dir/logs/version_0/metrics.csv
 DEFAULT_LOGGERS: dict[str, Any] = {
     "csv": {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "logs", "version": 0},
@@ -80,7 +88,9 @@ def build_loggers(spec: Any, run_dir: Path) -> list[Any] | bool:
         return False
     spec = DEFAULT_LOGGERS if spec is None or spec is True else spec
     if not isinstance(spec, Mapping):
-        raise LoggerConfigError(f"trainer.logger must be a mapping name -> {{_target_: ...}} (configs/logger/), got {spec!r}")
+        raise LoggerConfigError(
+            f"trainer.logger must be a mapping name -> {{_target_: ...}} (configs/logger/), got {spec!r}"
+        )
     out: list[Any] = []
     for name, one in spec.items():
         if one is None:
@@ -101,8 +111,10 @@ def build_loggers(spec: Any, run_dir: Path) -> list[Any] | bool:
         try:
             out.append(cls(**kw))
         except (ImportError, ModuleNotFoundError) as e:
-            raise LoggerConfigError(f"logger {name!r} ({one['_target_']}): {e} -- install its package "
-                                    f"(e.g. pip install tensorboard / wandb / mlflow)") from None
+            raise LoggerConfigError(
+                f"logger {name!r} ({one['_target_']}): {e} -- install its package "
+                f"(e.g. pip install tensorboard / wandb / mlflow)"
+            ) from None
     return out or False
 
 
@@ -119,8 +131,10 @@ class _AgreeAcrossRanks(Callback):
         ref = trainer.strategy.broadcast(self.values, src=0)
         bad = {k: (v, ref.get(k)) for k, v in self.values.items() if ref.get(k) != v}
         if bad:
-            raise RuntimeError(f"rank {trainer.global_rank} disagrees with rank 0 on {bad}; every rank must see the "
-                               "same config (and the same run store path)")
+            raise RuntimeError(
+                f"rank {trainer.global_rank} disagrees with rank 0 on {bad}; every rank must see the "
+                "same config (and the same run store path)"
+            )
 
 
 def _fingerprint(module: L.LightningModule) -> str:
@@ -128,7 +142,9 @@ def _fingerprint(module: L.LightningModule) -> str:
     return str(fn()) if callable(fn) else ""
 
 
-def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cfg: Mapping[str, Any], run_dir: str | Path) -> Path:
+def fit(
+    module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cfg: Mapping[str, Any], run_dir: str | Path
+) -> Path:
     """Train ``module`` on ``datamodule``; return the best checkpoint by ``module.selection()`` (or ``last``)."""
     tasks = getattr(datamodule, "zero_shot_tasks", None)
     prompts = getattr(module, "zero_shot", None)
@@ -146,34 +162,60 @@ def fit(module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cf
     L.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
     selection = module.selection() if callable(getattr(module, "selection", None)) else None
     if selection is not None and selection[0] == VAL_LOSS and getattr(datamodule, "val_loss", False) is not True:
-        raise ValueError(f"{type(module).__name__} selects on val/loss, but the data module computes no validation "
-                         "loss: build PretrainDataModule(val_loss=True)")
+        raise ValueError(
+            f"{type(module).__name__} selects on val/loss, but the data module computes no validation "
+            "loss: build PretrainDataModule(val_loss=True)"
+        )
 
     last = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="step{step:07d}", save_top_k=0, save_last=True,
-        every_n_train_steps=int(cfg.get("checkpoint_every_n_steps") or 1000), auto_insert_metric_name=False,
+        dirpath=ckpt_dir,
+        filename="step{step:07d}",
+        save_top_k=0,
+        save_last=True,
+        every_n_train_steps=int(cfg.get("checkpoint_every_n_steps") or 1000),
+        auto_insert_metric_name=False,
     )
-    agree = {"run_dir": str(run_dir.resolve()), "module": type(module).__qualname__, "fingerprint": _fingerprint(module)}
+    agree = {
+        "run_dir": str(run_dir.resolve()),
+        "module": type(module).__qualname__,
+        "fingerprint": _fingerprint(module),
+    }
     # is it learning? contrastive losses against chance, warnings, learning_curve.png (ecg_text_align.monitor)
     callbacks: list[Any] = [last, _AgreeAcrossRanks(agree), LearningMonitor(run_dir)]
     snap = cfg.get("snapshot_every_n_epochs")
     if snap:
-        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch={epoch:03d}", save_top_k=-1,
-                                         every_n_epochs=int(snap), auto_insert_metric_name=False, save_last=False))
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="epoch={epoch:03d}",
+                save_top_k=-1,
+                every_n_epochs=int(snap),
+                auto_insert_metric_name=False,
+                save_last=False,
+            )
+        )
     best = None
     if selection is not None:
         monitor, mode = selection
         k = int(cfg.get("checkpoint_best_k") or 1)
         best = ModelCheckpoint(
-            dirpath=ckpt_dir, filename="best" if k == 1 else "best-step{step:07d}", monitor=monitor, mode=mode,
-            save_top_k=k, auto_insert_metric_name=False, save_on_train_epoch_end=False, save_last=False,
+            dirpath=ckpt_dir,
+            filename="best" if k == 1 else "best-step{step:07d}",
+            monitor=monitor,
+            mode=mode,
+            save_top_k=k,
+            auto_insert_metric_name=False,
+            save_on_train_epoch_end=False,
+            save_last=False,
         )
         callbacks.append(best)
         patience = cfg.get("early_stopping_patience")
         if patience:
             callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=int(patience)))
     else:
-        log.info("no selection metric (no zero-shot validation tasks or text tower, no validation loss): keeping only last.ckpt")
+        log.info(
+            "no selection metric (no zero-shot validation tasks or text tower, no validation loss): keeping only last.ckpt"
+        )
 
     trainer = L.Trainer(
         default_root_dir=run_dir,

@@ -303,7 +303,9 @@ def read_wfdb(
     if expected_fs is not None:
         allowed = [float(expected_fs)] if np.isscalar(expected_fs) else [float(f) for f in expected_fs]  # type: ignore[arg-type]
         if fs not in allowed:
-            raise RecordError(hea, f"unexpected sampling rate {fs:g} Hz (expected {' or '.join(f'{a:g}' for a in allowed)} Hz)")
+            raise RecordError(
+                hea, f"unexpected sampling rate {fs:g} Hz (expected {' or '.join(f'{a:g}' for a in allowed)} Hz)"
+            )
     sig_len = int(header.sig_len or 0)
     if sig_len <= 0:
         raise RecordError(hea, "header declares no samples (sig_len missing or 0)")
@@ -389,7 +391,9 @@ def _read_dat(base: Path, header: Any, sig_len: int, files: list[str]) -> np.nda
             if have < need:
                 raise RecordError(base.parent / fname, f"truncated signal file: {have} bytes, header implies {need}")
     if isinstance(header, SimpleNamespace) and len(files) == 1:  # plain format 16, one file: no second header parse
-        d = np.fromfile(base.parent / files[0], dtype="<i2", count=sig_len * header.n_sig).reshape(sig_len, header.n_sig)
+        d = np.fromfile(base.parent / files[0], dtype="<i2", count=sig_len * header.n_sig).reshape(
+            sig_len, header.n_sig
+        )
         gain = np.asarray(header.adc_gain, dtype=np.float64)
         sig = (d - np.asarray(header.baseline, dtype=np.float64)) / np.where(gain == 0, 200.0, gain)  # WFDB default
         sig[d == -32768] = np.nan  # the format-16 missing-sample value, as wfdb.rdrecord gives it
@@ -400,7 +404,9 @@ def _read_dat(base: Path, header: Any, sig_len: int, files: list[str]) -> np.nda
         raise RecordError(base.parent / files[0], f"unreadable signal file: {type(e).__name__}: {e}") from e
     sig = rec.p_signal
     if sig is None or sig.shape != (sig_len, header.n_sig):
-        raise RecordError(base.parent / files[0], f"signal shape {None if sig is None else sig.shape} != ({sig_len}, {header.n_sig})")
+        raise RecordError(
+            base.parent / files[0], f"signal shape {None if sig is None else sig.shape} != ({sig_len}, {header.n_sig})"
+        )
     return np.asarray(sig, dtype=np.float64).T
 
 
@@ -413,12 +419,16 @@ def _read_challenge_mat(path: Path, header: Any, sig_len: int) -> np.ndarray:
     except Exception as e:
         raise RecordError(path, f"unreadable or truncated .mat signal file: {type(e).__name__}: {e}") from e
     if "val" not in mat:
-        raise RecordError(path, f".mat file has no 'val' variable (found {sorted(k for k in mat if not k.startswith('__'))})")
+        raise RecordError(
+            path, f".mat file has no 'val' variable (found {sorted(k for k in mat if not k.startswith('__'))})"
+        )
     val = np.asarray(mat["val"])
     if val.shape != (header.n_sig, sig_len):
         raise RecordError(path, f"'val' has shape {val.shape}, header implies ({header.n_sig}, {sig_len}) (truncated?)")
     gain = np.asarray([g if g else 200.0 for g in header.adc_gain], dtype=np.float64)[:, None]  # WFDB default gain 200
-    baseline = np.asarray(header.baseline if header.baseline is not None else [0] * header.n_sig, dtype=np.float64)[:, None]
+    baseline = np.asarray(header.baseline if header.baseline is not None else [0] * header.n_sig, dtype=np.float64)[
+        :, None
+    ]
     phys = (val.astype(np.float64) - baseline) / gain
     if val.dtype == np.int16:  # WFDB format 16 marks missing samples with -32768 (as wfdb does for .dat)
         phys[val == -32768] = np.nan

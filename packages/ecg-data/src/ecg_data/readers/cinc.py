@@ -99,9 +99,21 @@ class ChallengeLayoutReader(DatasetReader):
 
     def read(self, record_id: str) -> Record:
         row = self._row(record_id)
-        signal, fs, comments, names = read_wfdb(self.root / row["path"], expected_fs=self.expected_fs, allow_flat=self.allow_flat)
+        signal, fs, comments, names = read_wfdb(
+            self.root / row["path"], expected_fs=self.expected_fs, allow_flat=self.allow_flat
+        )
         return Record(
-            signal=signal, fs=fs, record_id=str(record_id), patient_id=None, report=None,
+            signal=signal,
+            fs=fs,
+            record_id=str(record_id),
+            patient_id=None,
+            report=None,
             codes=list(row["codes"]),
-            meta={"path": row["path"], "age": row["age"], "sex": row["sex"], "cpsc_classes": list(row["cpsc_classes"]), "lead_names": names},
+            meta={
+                "path": row["path"],
+                "age": row["age"],
+                "sex": row["sex"],
+                "cpsc_classes": list(row["cpsc_classes"]),
+                "lead_names": names,
+            },
         )

@@ -132,8 +132,15 @@ def _tracing(files: _HDF5Tracings, path: Path, row: int, *, scale: float, trim: 
 class _CODEReader(DatasetReader):
     """What CODE-15% and the CODE test set share: HDF5 tracings opened lazily, the unit scale, padding trim."""
 
-    def __init__(self, root: str | Path, *, scale_to_mv: float = 1.0, trim_padding: bool = True,
-                 allow_flat: bool = False, **kw: Any) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        scale_to_mv: float = 1.0,
+        trim_padding: bool = True,
+        allow_flat: bool = False,
+        **kw: Any,
+    ) -> None:
         self.scale_to_mv, self.trim_padding, self.allow_flat = float(scale_to_mv), trim_padding, allow_flat
         self._files = _HDF5Tracings()
         super().__init__(root, **kw)
@@ -183,8 +190,11 @@ class CODE15Reader(_CODEReader):
             if trace not in positions:
                 positions[trace] = self._exam_positions(self.root / trace) if trace else {}
             if rid not in positions[trace]:
-                why = "no trace_file" if not trace else (
-                    f"{trace} absent" if not (self.root / trace).is_file() else f"exam_id not in {trace}")
+                why = (
+                    "no trace_file"
+                    if not trace
+                    else (f"{trace} absent" if not (self.root / trace).is_file() else f"exam_id not in {trace}")
+                )
                 self.skipped[rid] = why
                 continue
             if rid in rows:
@@ -192,16 +202,27 @@ class CODE15Reader(_CODEReader):
             classes = [c for c in CODE_CLASSES if _truthy(r[c])]
             pid = clean_text(r["patient_id"])
             rows[rid] = {
-                "patient_id": pid.split(".")[0] if pid else None, "report": None, "codes": classes,
-                "path": trace, "row": positions[trace][rid], "code_classes": classes,
-                "normal_ecg": _truthy(r.get("normal_ecg")), "age": pd.to_numeric(r.get("age"), errors="coerce"),
+                "patient_id": pid.split(".")[0] if pid else None,
+                "report": None,
+                "codes": classes,
+                "path": trace,
+                "row": positions[trace][rid],
+                "code_classes": classes,
+                "normal_ecg": _truthy(r.get("normal_ecg")),
+                "age": pd.to_numeric(r.get("age"), errors="coerce"),
             }
         if self.skipped:
-            log.warning("%s: %d exam(s) of exams.csv not indexed (e.g. %s)", self.name, len(self.skipped),
-                        next(iter(self.skipped.items())))
+            log.warning(
+                "%s: %d exam(s) of exams.csv not indexed (e.g. %s)",
+                self.name,
+                len(self.skipped),
+                next(iter(self.skipped.items())),
+            )
         out = pd.DataFrame.from_dict(rows, orient="index")
         if out.empty:
-            out = pd.DataFrame(columns=["patient_id", "report", "codes", "path", "row", "code_classes", "normal_ecg", "age"])
+            out = pd.DataFrame(
+                columns=["patient_id", "report", "codes", "path", "row", "code_classes", "normal_ecg", "age"]
+            )
         return out.sort_index()
 
     def _exam_positions(self, path: Path) -> dict[str, int]:
@@ -216,10 +237,22 @@ class CODE15Reader(_CODEReader):
     def read(self, record_id: str) -> Record:
         row = self._row(record_id)
         path = self.root / row["path"]
-        signal = _tracing(self._files, path, int(row["row"]), scale=self.scale_to_mv, trim=self.trim_padding,
-                          allow_flat=self.allow_flat)
-        return Record(signal=signal, fs=float(CODE_FS), record_id=str(record_id), patient_id=row["patient_id"],
-                      codes=list(row["codes"]), meta={"path": row["path"], "row": int(row["row"]), "age": row["age"]})
+        signal = _tracing(
+            self._files,
+            path,
+            int(row["row"]),
+            scale=self.scale_to_mv,
+            trim=self.trim_padding,
+            allow_flat=self.allow_flat,
+        )
+        return Record(
+            signal=signal,
+            fs=float(CODE_FS),
+            record_id=str(record_id),
+            patient_id=row["patient_id"],
+            codes=list(row["codes"]),
+            meta={"path": row["path"], "row": int(row["row"]), "age": row["age"]},
+        )
 
 
 class CODETestReader(_CODEReader):
@@ -262,7 +295,9 @@ class CODETestReader(_CODEReader):
         gold = read_csv_checked(gold_path, CODE_CLASSES)
         n = self._files.dataset(self.root / self.tracings_file, "tracings").shape[0]
         if len(gold) != n:
-            raise RecordError(gold_path, f"{len(gold)} rows but {self.tracings_file} holds {n} tracings (row i = tracing i)")
+            raise RecordError(
+                gold_path, f"{len(gold)} rows but {self.tracings_file} holds {n} tracings (row i = tracing i)"
+            )
         raters = {}
         for name in RATERS:
             p = self._annotation(name)
@@ -277,8 +312,13 @@ class CODETestReader(_CODEReader):
         for i in range(n):
             classes = [c for c in CODE_CLASSES if _truthy(gold.iloc[i][c])]
             rows[str(i)] = {
-                "patient_id": None, "report": None, "codes": classes, "path": self.tracings_file, "row": i,
-                "code_classes": classes, "age": None if ages is None else pd.to_numeric(ages.iloc[i], errors="coerce"),
+                "patient_id": None,
+                "report": None,
+                "codes": classes,
+                "path": self.tracings_file,
+                "row": i,
+                "code_classes": classes,
+                "age": None if ages is None else pd.to_numeric(ages.iloc[i], errors="coerce"),
                 **{f"rater_{k}": [c for c in CODE_CLASSES if _truthy(t.iloc[i][c])] for k, t in raters.items()},
             }
         out = pd.DataFrame.from_dict(rows, orient="index")
@@ -286,7 +326,18 @@ class CODETestReader(_CODEReader):
 
     def read(self, record_id: str) -> Record:
         row = self._row(record_id)
-        signal = _tracing(self._files, self.root / row["path"], int(row["row"]), scale=self.scale_to_mv,
-                          trim=self.trim_padding, allow_flat=self.allow_flat)
-        return Record(signal=signal, fs=float(CODE_FS), record_id=str(record_id), codes=list(row["codes"]),
-                      meta={"path": row["path"], "row": int(row["row"])})
+        signal = _tracing(
+            self._files,
+            self.root / row["path"],
+            int(row["row"]),
+            scale=self.scale_to_mv,
+            trim=self.trim_padding,
+            allow_flat=self.allow_flat,
+        )
+        return Record(
+            signal=signal,
+            fs=float(CODE_FS),
+            record_id=str(record_id),
+            codes=list(row["codes"]),
+            meta={"path": row["path"], "row": int(row["row"])},
+        )

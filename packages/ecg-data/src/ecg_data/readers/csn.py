@@ -64,12 +64,18 @@ class CSNReader(ChallengeLayoutReader):
         path = self.root / CONDITIONS_FILE
         df = read_csv_checked(path, ())
         by_norm = {_norm(c): c for c in df.columns}
-        want = {"acronym": ("acronymname", "acronym"), "full_name": ("fullname", "name"), "code": ("snomedct", "snomed", "code")}
+        want = {
+            "acronym": ("acronymname", "acronym"),
+            "full_name": ("fullname", "name"),
+            "code": ("snomedct", "snomed", "code"),
+        }
         cols: dict[str, str] = {}
         for key, options in want.items():
             found = next((by_norm[o] for o in options if o in by_norm), None)
             if found is None:
-                raise RecordError(path, f"missing metadata column for {key!r} (tried {options}); found {list(df.columns)}")
+                raise RecordError(
+                    path, f"missing metadata column for {key!r} (tried {options}); found {list(df.columns)}"
+                )
             cols[key] = found
         index = pd.Index([str(c).strip().split(".")[0] for c in df[cols["code"]]], name="code")
         out = pd.DataFrame(

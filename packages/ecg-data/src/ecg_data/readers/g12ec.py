@@ -36,36 +36,36 @@ from ecg_data.record import DatasetNotFoundError
 #: Challenge 2021 scored SNOMED-CT codes -> class (abbreviation of ``dx_mapping_scored.csv``), equivalent pairs
 #: merged into the first code's abbreviation as the Challenge scores them ("We score ... as the same diagnosis").
 CHALLENGE_SCORED: dict[str, str] = {
-    "164889003": "AF",      # atrial fibrillation
-    "164890007": "AFL",     # atrial flutter
-    "6374002": "BBB",       # bundle branch block
-    "426627000": "Brady",   # bradycardia
-    "733534002": "LBBB",    # complete left bundle branch block (scored as LBBB)
-    "164909002": "LBBB",    # left bundle branch block
-    "713427006": "RBBB",    # complete right bundle branch block (scored as RBBB)
-    "59118001": "RBBB",     # right bundle branch block
-    "270492004": "IAVB",    # 1st degree av block
-    "713426002": "IRBBB",   # incomplete right bundle branch block
-    "39732003": "LAD",      # left axis deviation
-    "445118002": "LAnFB",   # left anterior fascicular block
-    "251146004": "LQRSV",   # low qrs voltages
+    "164889003": "AF",  # atrial fibrillation
+    "164890007": "AFL",  # atrial flutter
+    "6374002": "BBB",  # bundle branch block
+    "426627000": "Brady",  # bradycardia
+    "733534002": "LBBB",  # complete left bundle branch block (scored as LBBB)
+    "164909002": "LBBB",  # left bundle branch block
+    "713427006": "RBBB",  # complete right bundle branch block (scored as RBBB)
+    "59118001": "RBBB",  # right bundle branch block
+    "270492004": "IAVB",  # 1st degree av block
+    "713426002": "IRBBB",  # incomplete right bundle branch block
+    "39732003": "LAD",  # left axis deviation
+    "445118002": "LAnFB",  # left anterior fascicular block
+    "251146004": "LQRSV",  # low qrs voltages
     "698252002": "NSIVCB",  # nonspecific intraventricular conduction disorder
-    "426783006": "NSR",     # sinus rhythm
-    "284470004": "PAC",     # premature atrial contraction
-    "63593006": "PAC",      # supraventricular premature beats (scored as PAC)
-    "10370003": "PR",       # pacing rhythm
-    "365413008": "PRWP",    # poor R wave progression
-    "427172004": "PVC",     # premature ventricular contractions
-    "17338001": "PVC",      # ventricular premature beats (scored as PVC)
-    "164947007": "LPR",     # prolonged pr interval
-    "111975006": "LQT",     # prolonged qt interval
-    "164917005": "QAb",     # qwave abnormal
-    "47665007": "RAD",      # right axis deviation
-    "427393009": "SA",      # sinus arrhythmia
-    "426177001": "SB",      # sinus bradycardia
-    "427084000": "STach",   # sinus tachycardia
-    "164934002": "TAb",     # t wave abnormal
-    "59931005": "TInv",     # t wave inversion
+    "426783006": "NSR",  # sinus rhythm
+    "284470004": "PAC",  # premature atrial contraction
+    "63593006": "PAC",  # supraventricular premature beats (scored as PAC)
+    "10370003": "PR",  # pacing rhythm
+    "365413008": "PRWP",  # poor R wave progression
+    "427172004": "PVC",  # premature ventricular contractions
+    "17338001": "PVC",  # ventricular premature beats (scored as PVC)
+    "164947007": "LPR",  # prolonged pr interval
+    "111975006": "LQT",  # prolonged qt interval
+    "164917005": "QAb",  # qwave abnormal
+    "47665007": "RAD",  # right axis deviation
+    "427393009": "SA",  # sinus arrhythmia
+    "426177001": "SB",  # sinus bradycardia
+    "427084000": "STach",  # sinus tachycardia
+    "164934002": "TAb",  # t wave abnormal
+    "59931005": "TInv",  # t wave inversion
 }
 
 _RECORD = re.compile(r"^E\d+$")

@@ -54,7 +54,13 @@ import numpy as np
 import pandas as pd
 
 from ecg_data.readers.base import (
-    _SURROGATE, DatasetReader, check_report, clean_text, object_series, read_csv_checked, read_wfdb,
+    _SURROGATE,
+    DatasetReader,
+    check_report,
+    clean_text,
+    object_series,
+    read_csv_checked,
+    read_wfdb,
 )
 from ecg_data.record import DatasetNotFoundError, Record
 
@@ -164,8 +170,10 @@ class MIMICIVECGReader(DatasetReader):
             return next((self.root / n for n in DEMOGRAPHICS_FILES if (self.root / n).is_file()), None)
         path = Path(opt).expanduser()
         if not path.is_file():
-            raise DatasetNotFoundError(f"{self.name}: demographics file {path} does not exist (MIMIC-IV hosp "
-                                       "patients.csv[.gz], columns subject_id, gender, anchor_age)")
+            raise DatasetNotFoundError(
+                f"{self.name}: demographics file {path} does not exist (MIMIC-IV hosp "
+                "patients.csv[.gz], columns subject_id, gender, anchor_age)"
+            )
         return path
 
     def _demographics(self, subjects: pd.Series) -> tuple[list[int | None], list[str | None]] | None:
@@ -194,7 +202,9 @@ class MIMICIVECGReader(DatasetReader):
     def _load_metadata(self) -> pd.DataFrame:
         rl = read_csv_checked(self.root / "record_list.csv", RECORD_COLUMNS, dtype={"subject_id": str, "study_id": str})
         mm_path = self.root / "machine_measurements.csv"
-        mm = read_csv_checked(mm_path, MEASUREMENT_COLUMNS, dtype={"study_id": str, "subject_id": str}, low_memory=False)
+        mm = read_csv_checked(
+            mm_path, MEASUREMENT_COLUMNS, dtype={"study_id": str, "subject_id": str}, low_memory=False
+        )
         report_cols = sorted(
             (c for c in mm.columns if re.fullmatch(r"report_\d+", str(c))), key=lambda c: int(c.split("_")[1])
         )
@@ -205,9 +215,16 @@ class MIMICIVECGReader(DatasetReader):
             strs = [x for x in row if isinstance(x, str)]
             bad = "report is not valid UTF-8" if _SURROGATE.search("\n".join(strs)) else None
             problems.append(bad)
-            reports.append(None if bad else clean_report(
-                strs, drop_boilerplate=self.drop_boilerplate, ekg_to_ecg=self.ekg_to_ecg, min_words=self.min_report_words
-            ))
+            reports.append(
+                None
+                if bad
+                else clean_report(
+                    strs,
+                    drop_boilerplate=self.drop_boilerplate,
+                    ekg_to_ecg=self.ekg_to_ecg,
+                    min_words=self.min_report_words,
+                )
+            )
         rep_index = pd.Index([str(s).strip() for s in mm["study_id"]])
         rep = pd.DataFrame(
             {"report": object_series(reports, rep_index), "report_problem": object_series(problems, rep_index)}
@@ -234,7 +251,16 @@ class MIMICIVECGReader(DatasetReader):
         check_report(row, base.with_suffix(".hea"), self.require_report)
         signal, fs, _, names = read_wfdb(base, expected_fs=self.native_fs, allow_flat=self.allow_flat)
         return Record(
-            signal=signal, fs=fs, record_id=str(record_id), patient_id=row["patient_id"], report=row["report"],
-            codes=[], meta={"path": row["path"], "ecg_time": row.get("ecg_time"), "lead_names": names,
-                            **({"age": row["age"], "sex": row["sex"]} if "age" in row.index else {})},
+            signal=signal,
+            fs=fs,
+            record_id=str(record_id),
+            patient_id=row["patient_id"],
+            report=row["report"],
+            codes=[],
+            meta={
+                "path": row["path"],
+                "ecg_time": row.get("ecg_time"),
+                "lead_names": names,
+                **({"age": row["age"], "sex": row["sex"]} if "age" in row.index else {}),
+            },
         )

@@ -33,7 +33,13 @@ from typing import Any
 import pandas as pd
 
 from ecg_data.readers.base import (
-    DatasetReader, check_report, is_missing, object_series, read_csv_checked, read_wfdb, report_problem,
+    DatasetReader,
+    check_report,
+    is_missing,
+    object_series,
+    read_csv_checked,
+    read_wfdb,
+    report_problem,
 )
 from ecg_data.record import Record, RecordError
 
@@ -71,7 +77,9 @@ class PTBXLReader(DatasetReader):
         path = self.root / "ptbxl_database.csv"
         df = read_csv_checked(path, DATABASE_COLUMNS)
         out = pd.DataFrame(index=pd.Index([str(int(i)) for i in df["ecg_id"]], name="record_id"))
-        out["patient_id"] = object_series((None if is_missing(p) else str(int(float(p))) for p in df["patient_id"]), out.index)
+        out["patient_id"] = object_series(
+            (None if is_missing(p) else str(int(float(p))) for p in df["patient_id"]), out.index
+        )
         reports = [report_problem(t) for t in df["report"]]
         out["report"] = object_series((r for r, _ in reports), out.index)
         out["report_problem"] = object_series((p for _, p in reports), out.index)
@@ -98,8 +106,11 @@ class PTBXLReader(DatasetReader):
     def present_ids(self) -> set[str]:
         """Rows of ``ptbxl_database.csv`` whose ``.hea`` and ``.dat`` (at this reader's rate) exist."""
         md = self.metadata()
-        return {r for r, p in zip(md.index, md["path"])
-                if (self.root / f"{p}.hea").is_file() and (self.root / f"{p}.dat").is_file()}
+        return {
+            r
+            for r, p in zip(md.index, md["path"])
+            if (self.root / f"{p}.hea").is_file() and (self.root / f"{p}.dat").is_file()
+        }
 
     def statements(self) -> pd.DataFrame:
         """``scp_statements.csv`` indexed by SCP code (the aggregation table of the PTB-XL tasks)."""
@@ -113,11 +124,21 @@ class PTBXLReader(DatasetReader):
         base = self.root / row["path"]
         check_report(row, base.with_suffix(".hea"), self.require_report)
         signal, fs, _, names = read_wfdb(base, expected_fs=self.fs, allow_flat=self.allow_flat)
-        meta = {"path": row["path"], "strat_fold": row["strat_fold"], "scp_codes": row["scp_codes"], "lead_names": names}
+        meta = {
+            "path": row["path"],
+            "strat_fold": row["strat_fold"],
+            "scp_codes": row["scp_codes"],
+            "lead_names": names,
+        }
         for k in ("age", "sex"):
             if k in row.index:
                 meta[k] = row[k]
         return Record(
-            signal=signal, fs=fs, record_id=str(record_id), patient_id=row["patient_id"],
-            report=row["report"], codes=list(row["codes"]), meta=meta,
+            signal=signal,
+            fs=fs,
+            record_id=str(record_id),
+            patient_id=row["patient_id"],
+            report=row["report"],
+            codes=list(row["codes"]),
+            meta=meta,
         )

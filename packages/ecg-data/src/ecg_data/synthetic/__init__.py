@@ -10,6 +10,16 @@ from .presets import PRESETS, ensure_preset
 from .writers import write_cinc2020, write_mimic_iv_ecg, write_ptbxl
 
 __all__ = [
-    "ConditionSet", "DIFFICULTIES", "Difficulty", "PRESETS", "SynthRecord", "ensure_preset", "forced",
-    "generate_records", "with_difficulty", "write_cinc2020", "write_mimic_iv_ecg", "write_ptbxl",
+    "ConditionSet",
+    "DIFFICULTIES",
+    "Difficulty",
+    "PRESETS",
+    "SynthRecord",
+    "ensure_preset",
+    "forced",
+    "generate_records",
+    "with_difficulty",
+    "write_cinc2020",
+    "write_mimic_iv_ecg",
+    "write_ptbxl",
 ]

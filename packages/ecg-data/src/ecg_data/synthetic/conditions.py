@@ -17,8 +17,20 @@ SINUS: frozenset[str] = frozenset({"SR", "SB", "STACH"})
 
 #: Additional conditions (any number, subject to the exclusions below).
 EXTRAS: tuple[str, ...] = (
-    "1AVB", "LBBB", "RBBB", "LAFB", "LVH", "AMI", "IMI", "LMI",
-    "ISC", "TINV", "PVC", "PAC", "LVOLT", "LQT",
+    "1AVB",
+    "LBBB",
+    "RBBB",
+    "LAFB",
+    "LVH",
+    "AMI",
+    "IMI",
+    "LMI",
+    "ISC",
+    "TINV",
+    "PVC",
+    "PAC",
+    "LVOLT",
+    "LQT",
 )
 MI_TERRITORIES: tuple[str, ...] = ("AMI", "IMI", "LMI")
 ALL_CONDITIONS: tuple[str, ...] = RHYTHMS + EXTRAS
@@ -59,8 +71,17 @@ def compatible(cond: str, present: set[str]) -> bool:
 #: PTB-XL 1.0.3 ``scp_statements.csv`` semantics (Wagner et al. 2020, Table 2 / the statement table).
 SCP_RHYTHM = {"SR": "SR", "SB": "SBRAD", "STACH": "STACH", "AF": "AFIB", "AFL": "AFLT", "PACE": "PACE"}
 SCP_DIAGNOSTIC = {
-    "1AVB": "1AVB", "LBBB": "CLBBB", "RBBB": "CRBBB", "LAFB": "LAFB", "LVH": "LVH",
-    "AMI": "AMI", "IMI": "IMI", "LMI": "LMI", "ISC": "ISC_", "TINV": "NDT", "LQT": "LNGQT",
+    "1AVB": "1AVB",
+    "LBBB": "CLBBB",
+    "RBBB": "CRBBB",
+    "LAFB": "LAFB",
+    "LVH": "LVH",
+    "AMI": "AMI",
+    "IMI": "IMI",
+    "LMI": "LMI",
+    "ISC": "ISC_",
+    "TINV": "NDT",
+    "LQT": "LNGQT",
 }
 SCP_FORM = {"PVC": "PVC", "PAC": "PAC", "LVOLT": "LVOLT", "ISC": "STD_", "TINV": "INVT"}
 SCP_ACUTE_FORM = "STE_"  # ST elevation of an acute infarct
@@ -69,29 +90,119 @@ SCP_ACUTE_FORM = "STE_"  # ST elevation of an acute infarct
 #: The flags / classes are those of PTB-XL 1.0.3 so the PTB-XL task definitions apply unchanged.
 SCP_STATEMENTS: tuple[tuple[str, str, float | None, float | None, float | None, str, str, str], ...] = (
     ("NORM", "normal ECG", 1.0, None, None, "NORM", "NORM", "Normal/abnormal"),
-    ("1AVB", "first degree AV block", 1.0, None, None, "CD", "_AVB", "Sinus node dysfunction, atrial and AV-conduction defects"),
-    ("CLBBB", "complete left bundle branch block", 1.0, None, None, "CD", "CLBBB", "Intraventricular and intra-atrial Conduction disturbances"),
-    ("CRBBB", "complete right bundle branch block", 1.0, None, None, "CD", "CRBBB", "Intraventricular and intra-atrial Conduction disturbances"),
-    ("LAFB", "left anterior fascicular block", 1.0, None, None, "CD", "LAFB/LPFB", "Intraventricular and intra-atrial Conduction disturbances"),
+    (
+        "1AVB",
+        "first degree AV block",
+        1.0,
+        None,
+        None,
+        "CD",
+        "_AVB",
+        "Sinus node dysfunction, atrial and AV-conduction defects",
+    ),
+    (
+        "CLBBB",
+        "complete left bundle branch block",
+        1.0,
+        None,
+        None,
+        "CD",
+        "CLBBB",
+        "Intraventricular and intra-atrial Conduction disturbances",
+    ),
+    (
+        "CRBBB",
+        "complete right bundle branch block",
+        1.0,
+        None,
+        None,
+        "CD",
+        "CRBBB",
+        "Intraventricular and intra-atrial Conduction disturbances",
+    ),
+    (
+        "LAFB",
+        "left anterior fascicular block",
+        1.0,
+        None,
+        None,
+        "CD",
+        "LAFB/LPFB",
+        "Intraventricular and intra-atrial Conduction disturbances",
+    ),
     ("LVH", "left ventricular hypertrophy", 1.0, None, None, "HYP", "LVH", "Ventricular Hypertrophy"),
     ("AMI", "anterior myocardial infarction", 1.0, None, None, "MI", "AMI", "Myocardial Infarction"),
     ("IMI", "inferior myocardial infarction", 1.0, None, None, "MI", "IMI", "Myocardial Infarction"),
     ("LMI", "lateral myocardial infarction", 1.0, None, None, "MI", "LMI", "Myocardial Infarction"),
-    ("ISC_", "non-specific ischemic", 1.0, None, None, "STTC", "ISC_", "Basic roots for coding ST-T changes and abnormalities"),
+    (
+        "ISC_",
+        "non-specific ischemic",
+        1.0,
+        None,
+        None,
+        "STTC",
+        "ISC_",
+        "Basic roots for coding ST-T changes and abnormalities",
+    ),
     ("NDT", "non-diagnostic T abnormalities", 1.0, 1.0, None, "STTC", "STTC", "other ST-T descriptive statements"),
     ("LNGQT", "long QT-interval", 1.0, 1.0, None, "STTC", "STTC", "other ST-T descriptive statements"),
-    ("PVC", "ventricular premature complex", None, 1.0, None, "", "", "Statements related to ectopic rhythm abnormalities"),
+    (
+        "PVC",
+        "ventricular premature complex",
+        None,
+        1.0,
+        None,
+        "",
+        "",
+        "Statements related to ectopic rhythm abnormalities",
+    ),
     ("PAC", "atrial premature complex", None, 1.0, None, "", "", "Statements related to ectopic rhythm abnormalities"),
-    ("LVOLT", "low QRS voltages in the frontal and horizontal leads", None, 1.0, None, "", "", "Other QRS morphology descriptive statements"),
-    ("STD_", "non-specific ST depression", None, 1.0, None, "", "", "Basic roots for coding ST-T changes and abnormalities"),
-    ("STE_", "non-specific ST elevation", None, 1.0, None, "", "", "Basic roots for coding ST-T changes and abnormalities"),
+    (
+        "LVOLT",
+        "low QRS voltages in the frontal and horizontal leads",
+        None,
+        1.0,
+        None,
+        "",
+        "",
+        "Other QRS morphology descriptive statements",
+    ),
+    (
+        "STD_",
+        "non-specific ST depression",
+        None,
+        1.0,
+        None,
+        "",
+        "",
+        "Basic roots for coding ST-T changes and abnormalities",
+    ),
+    (
+        "STE_",
+        "non-specific ST elevation",
+        None,
+        1.0,
+        None,
+        "",
+        "",
+        "Basic roots for coding ST-T changes and abnormalities",
+    ),
     ("INVT", "inverted T-waves", None, 1.0, None, "", "", "other ST-T descriptive statements"),
     ("SR", "sinus rhythm", None, None, 1.0, "", "", "Statements related to impulse formation (abnormalities)"),
     ("SBRAD", "sinus bradycardia", None, None, 1.0, "", "", "Statements related to impulse formation (abnormalities)"),
     ("STACH", "sinus tachycardia", None, None, 1.0, "", "", "Statements related to impulse formation (abnormalities)"),
     ("AFIB", "atrial fibrillation", None, None, 1.0, "", "", "Statements related to impulse formation (abnormalities)"),
     ("AFLT", "atrial flutter", None, None, 1.0, "", "", "Statements related to impulse formation (abnormalities)"),
-    ("PACE", "normal functioning artificial pacemaker", None, None, 1.0, "", "", "Pacemaker types and pacemaker function"),
+    (
+        "PACE",
+        "normal functioning artificial pacemaker",
+        None,
+        None,
+        1.0,
+        "",
+        "",
+        "Pacemaker types and pacemaker function",
+    ),
 )
 
 #: CPSC2018 nine classes (Liu et al. 2018) for the conditions that have one.
@@ -101,26 +212,26 @@ _CPSC = {"AF": "AF", "1AVB": "I-AVB", "LBBB": "LBBB", "RBBB": "RBBB", "PAC": "PA
 #: SNOMED-CT codes as used by the PhysioNet/CinC Challenge 2020/2021 label tables (dx_mapping_scored /
 #: dx_mapping_unscored). The CPSC2018 nine map to the codes the readers use.
 SNOMED: dict[str, str] = {
-    "NSR": "426783006",    # sinus rhythm (CPSC "Normal")
-    "SB": "426177001",     # sinus bradycardia
+    "NSR": "426783006",  # sinus rhythm (CPSC "Normal")
+    "SB": "426177001",  # sinus bradycardia
     "STACH": "427084000",  # sinus tachycardia
-    "AF": "164889003",     # atrial fibrillation
-    "AFL": "164890007",    # atrial flutter
-    "PACE": "10370003",    # pacing rhythm
-    "1AVB": "270492004",   # 1st degree AV block
-    "LBBB": "164909002",   # left bundle branch block
-    "RBBB": "59118001",    # right bundle branch block
-    "LAFB": "445118002",   # left anterior fascicular block
-    "LVH": "164873001",    # left ventricular hypertrophy
-    "MI": "164865005",     # myocardial infarction (all territories)
-    "AMI": "54329005",     # anterior myocardial infarction (added for the anterior territory)
-    "STE": "164931005",    # ST elevation
-    "ISC": "429622005",    # ST depression
-    "TINV": "59931005",    # T wave inversion
-    "PVC": "164884008",    # ventricular ectopics
-    "PAC": "284470004",    # premature atrial contraction
+    "AF": "164889003",  # atrial fibrillation
+    "AFL": "164890007",  # atrial flutter
+    "PACE": "10370003",  # pacing rhythm
+    "1AVB": "270492004",  # 1st degree AV block
+    "LBBB": "164909002",  # left bundle branch block
+    "RBBB": "59118001",  # right bundle branch block
+    "LAFB": "445118002",  # left anterior fascicular block
+    "LVH": "164873001",  # left ventricular hypertrophy
+    "MI": "164865005",  # myocardial infarction (all territories)
+    "AMI": "54329005",  # anterior myocardial infarction (added for the anterior territory)
+    "STE": "164931005",  # ST elevation
+    "ISC": "429622005",  # ST depression
+    "TINV": "59931005",  # T wave inversion
+    "PVC": "164884008",  # ventricular ectopics
+    "PAC": "284470004",  # premature atrial contraction
     "LVOLT": "251146004",  # low QRS voltages
-    "LQT": "111975006",    # prolonged QT interval
+    "LQT": "111975006",  # prolonged QT interval
 }
 
 
@@ -196,15 +307,37 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "ptbxl": Profile(
         rhythm_p={"SR": 0.70, "SB": 0.08, "STACH": 0.08, "AF": 0.08, "AFL": 0.03, "PACE": 0.03},
-        extra_p={"1AVB": 0.07, "LBBB": 0.05, "RBBB": 0.07, "LAFB": 0.07, "LVH": 0.10, "AMI": 0.07,
-                 "IMI": 0.08, "LMI": 0.04, "ISC": 0.08, "TINV": 0.07, "PVC": 0.07, "PAC": 0.06,
-                 "LVOLT": 0.05, "LQT": 0.05},
+        extra_p={
+            "1AVB": 0.07,
+            "LBBB": 0.05,
+            "RBBB": 0.07,
+            "LAFB": 0.07,
+            "LVH": 0.10,
+            "AMI": 0.07,
+            "IMI": 0.08,
+            "LMI": 0.04,
+            "ISC": 0.08,
+            "TINV": 0.07,
+            "PVC": 0.07,
+            "PAC": 0.06,
+            "LVOLT": 0.05,
+            "LQT": 0.05,
+        },
         p_normal=0.40,
     ),
     "cpsc": Profile(
         rhythm_p={"SR": 0.72, "SB": 0.06, "STACH": 0.06, "AF": 0.16},
-        extra_p={"1AVB": 0.13, "LBBB": 0.05, "RBBB": 0.25, "PAC": 0.11, "PVC": 0.12, "ISC": 0.14,
-                 "AMI": 0.02, "IMI": 0.03, "LMI": 0.01},
+        extra_p={
+            "1AVB": 0.13,
+            "LBBB": 0.05,
+            "RBBB": 0.25,
+            "PAC": 0.11,
+            "PVC": 0.12,
+            "ISC": 0.14,
+            "AMI": 0.02,
+            "IMI": 0.03,
+            "LMI": 0.01,
+        },
         p_normal=0.16,
         p_acute=1.0,
     ),
@@ -231,8 +364,8 @@ def sample_conditions(rng: np.random.Generator, profile: Profile) -> ConditionSe
         if extras or rhythm not in SINUS:
             break
     cs.extras = sorted(extras, key=EXTRAS.index)
-    cs.acute = any(c in MI_TERRITORIES for c in cs.extras) and "ISC" not in cs.extras and (
-        rng.random() < profile.p_acute
+    cs.acute = (
+        any(c in MI_TERRITORIES for c in cs.extras) and "ISC" not in cs.extras and (rng.random() < profile.p_acute)
     )
     # CPSC's STE without infarct Q waves does not exist in this model; an infarct there is always acute.
     return cs

@@ -7,7 +7,6 @@ Why per-record seeds: record ``i`` of seed ``s`` depends only on ``(s, i)`` (and
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,7 +39,9 @@ class Difficulty:
 
 
 DIFFICULTIES: dict[str, Difficulty] = {
-    "clean": Difficulty(NoiseConfig(scale=0.0), variability=0.5, severity=(0.5, 1.0), report_omit=0.0, report_wrong=0.0),
+    "clean": Difficulty(
+        NoiseConfig(scale=0.0), variability=0.5, severity=(0.5, 1.0), report_omit=0.0, report_wrong=0.0
+    ),
     "easy": Difficulty(NoiseConfig(scale=0.5), variability=0.7, severity=(0.3, 1.0)),
     "default": Difficulty(),
     "hard": Difficulty(NoiseConfig(scale=2.0), variability=1.3, severity=(0.0, 0.7), report_omit=0.2, report_wrong=0.1),
@@ -75,8 +76,13 @@ class SynthRecord:
 
 
 def make_record(
-    cs: ConditionSet, patient: Patient, rng: np.random.Generator, diff: Difficulty, patient_id: str = "0",
-    n: int = N_SAMPLES, fs: float = FS,
+    cs: ConditionSet,
+    patient: Patient,
+    rng: np.random.Generator,
+    diff: Difficulty,
+    patient_id: str = "0",
+    n: int = N_SAMPLES,
+    fs: float = FS,
 ) -> SynthRecord:
     """Render one record for given conditions and patient."""
     sev = float(rng.uniform(*diff.severity))
@@ -165,8 +171,13 @@ def _chunk(args: tuple[int, int, int, Any, Any, float]) -> list[SynthRecord]:
 
 
 def generate_records_parallel(
-    n: int, seed: int, difficulty: str | Difficulty = "default", *, profile: str | Profile = "ptbxl",
-    records_per_patient: float = 1.3, workers: int | None = None,
+    n: int,
+    seed: int,
+    difficulty: str | Difficulty = "default",
+    *,
+    profile: str | Profile = "ptbxl",
+    records_per_patient: float = 1.3,
+    workers: int | None = None,
 ) -> Iterator[SynthRecord]:
     """``generate_records(n, seed, ...)``, the same records in the same order, computed by ``workers`` processes.
 

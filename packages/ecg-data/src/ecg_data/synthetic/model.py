@@ -23,14 +23,14 @@ N_SAMPLES = 5000
 #: electrocardiogram from vectorcardiographic leads", Clin. Cardiol. 3:87, Table 1).
 DOWER = np.array(
     [
-        [0.632, -0.235, 0.059],   # I
-        [0.235, 1.066, -0.132],   # II
+        [0.632, -0.235, 0.059],  # I
+        [0.235, 1.066, -0.132],  # II
         [-0.515, 0.157, -0.917],  # V1
-        [0.044, 0.164, -1.387],   # V2
-        [0.882, 0.098, -1.277],   # V3
-        [1.213, 0.127, -0.601],   # V4
-        [1.125, 0.127, -0.086],   # V5
-        [0.831, 0.076, 0.230],    # V6
+        [0.044, 0.164, -1.387],  # V2
+        [0.882, 0.098, -1.277],  # V3
+        [1.213, 0.127, -0.601],  # V4
+        [1.125, 0.127, -0.086],  # V5
+        [0.831, 0.076, 0.230],  # V6
     ]
 )
 #: Rows of the 8 independent leads inside the 12-lead order.
@@ -57,7 +57,11 @@ def assemble_12(ind: np.ndarray) -> np.ndarray:
 
 
 def render_waves(
-    centers: np.ndarray, sigmas: np.ndarray, vecs: np.ndarray, n: int = N_SAMPLES, fs: float = FS,
+    centers: np.ndarray,
+    sigmas: np.ndarray,
+    vecs: np.ndarray,
+    n: int = N_SAMPLES,
+    fs: float = FS,
 ) -> np.ndarray:
     """Sum of Gaussian waves with 3-D amplitudes -> dipole (3, n).
 
@@ -113,7 +117,7 @@ class Waves:
     vecs: list[np.ndarray]
 
     @classmethod
-    def empty(cls) -> "Waves":
+    def empty(cls) -> Waves:
         return cls([], [], [])
 
     def add(self, center: float, sigma: float, vec: np.ndarray) -> None:
@@ -121,7 +125,7 @@ class Waves:
         self.sigmas.append(sigma)
         self.vecs.append(vec)
 
-    def add_template(self, t0: float, tmpl: "Template", scale: float = 1.0) -> None:
+    def add_template(self, t0: float, tmpl: Template, scale: float = 1.0) -> None:
         for off, sig, vec in zip(tmpl.offsets, tmpl.sigmas, tmpl.vecs):
             self.centers.append(t0 + off)
             self.sigmas.append(sig)
@@ -149,7 +153,7 @@ class Template:
     def end(self) -> float:
         return float(np.max(self.offsets + 2.6 * self.sigmas))
 
-    def rotated(self, rot: np.ndarray) -> "Template":
+    def rotated(self, rot: np.ndarray) -> Template:
         return Template(self.offsets, self.sigmas, self.vecs @ rot.T)
 
 

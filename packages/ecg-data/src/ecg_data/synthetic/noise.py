@@ -37,10 +37,10 @@ class NoiseConfig:
     baseline_mv: float = 0.12
     emg_mv: float = 0.018
     powerline_mv: float = 0.01
-    motion_p: float = 0.15      # probability that a record has an electrode-motion artefact
+    motion_p: float = 0.15  # probability that a record has an electrode-motion artefact
     motion_mv: float = 0.6
 
-    def with_scale(self, s: float) -> "NoiseConfig":
+    def with_scale(self, s: float) -> NoiseConfig:
         return NoiseConfig(s, self.baseline_mv, self.emg_mv, self.powerline_mv, self.motion_p, self.motion_mv)
 
 
@@ -89,7 +89,7 @@ def electrode_noise(
         e = int(rng.integers(0, ne))
         a0 = int(rng.integers(0, n - int(0.5 * fs)))
         tau = rng.uniform(0.15, 0.8)
-        x = (t[a0:] - t[a0])
+        x = t[a0:] - t[a0]
         art = np.exp(-x / tau) * (1.0 + 0.5 * np.sin(2 * np.pi * rng.uniform(1, 4) * x))
         noise[e, a0:] += rng.choice([-1, 1]) * cfg.motion_mv * s * rng.uniform(0.3, 1.5) * art
         info["motion_electrode"] = ELECTRODES[e]

@@ -25,20 +25,20 @@ DEG = np.pi / 180.0
 class Patient:
     """Per-patient anatomy and physiology (shared by all records of one patient)."""
 
-    axis_deg: float          # frontal-plane rotation of the whole heart
+    axis_deg: float  # frontal-plane rotation of the whole heart
     rot_y_deg: float
     rot_x_deg: float
     qrs_amp: float
     t_amp: float
     p_amp: float
-    width: float             # QRS width factor
-    pr: float                # s, P onset -> QRS onset
-    qtc: float               # s (Fridericia)
-    lead_field: np.ndarray   # (8, 3) perturbed Dower matrix (electrode placement, torso)
-    resp_f: float            # Hz
-    rsa: float               # relative RR modulation by respiration
+    width: float  # QRS width factor
+    pr: float  # s, P onset -> QRS onset
+    qtc: float  # s (Fridericia)
+    lead_field: np.ndarray  # (8, 3) perturbed Dower matrix (electrode placement, torso)
+    resp_f: float  # Hz
+    rsa: float  # relative RR modulation by respiration
     age: int
-    sex: int                 # 0 male, 1 female (PTB-XL convention)
+    sex: int  # 0 male, 1 female (PTB-XL convention)
 
 
 def sample_patient(rng: np.random.Generator, variability: float = 1.0) -> Patient:
@@ -64,9 +64,9 @@ def sample_patient(rng: np.random.Generator, variability: float = 1.0) -> Patien
 
 @dataclass
 class Beat:
-    r: float          # fiducial time (R peak; pacing spike for paced beats), s
-    kind: str         # N normal, V premature ventricular, A premature atrial, P paced
-    rr_prev: float    # preceding RR, s (drives QT adaptation)
+    r: float  # fiducial time (R peak; pacing spike for paced beats), s
+    kind: str  # N normal, V premature ventricular, A premature atrial, P paced
+    rr_prev: float  # preceding RR, s (drives QT adaptation)
 
 
 @dataclass
@@ -241,8 +241,14 @@ def af_beats(hr: float, cv: float, dur: float, rng: np.random.Generator) -> list
 
 def add_ectopics(beats: list[Beat], kind: str, count: int, dur: float, rng: np.random.Generator) -> None:
     """Premature beats: PVC keeps the sinus schedule (compensatory pause); PAC resets the sinus node."""
-    cand = [i for i in range(1, len(beats) - 1) if 0.8 < beats[i].r < dur - 0.8 and beats[i].kind == "N"
-            and beats[i - 1].kind == "N" and beats[i + 1].kind == "N"]
+    cand = [
+        i
+        for i in range(1, len(beats) - 1)
+        if 0.8 < beats[i].r < dur - 0.8
+        and beats[i].kind == "N"
+        and beats[i - 1].kind == "N"
+        and beats[i + 1].kind == "N"
+    ]
     if not cand:
         return
     chosen: list[int] = []
@@ -302,7 +308,11 @@ def build_dipole(
         onset = -phys.qrs.onset
         first = t0 - k * tf * 2
         m = int((dur + 3) / (k * tf)) + 2
-        beats = [Beat(first + j * k * tf + av + onset, "N", k * tf) for j in range(m) if first + j * k * tf + av + onset < dur + 0.6]
+        beats = [
+            Beat(first + j * k * tf + av + onset, "N", k * tf)
+            for j in range(m)
+            if first + j * k * tf + av + onset < dur + 0.6
+        ]
         hr = a_rate / k
         info.update(atrial_rate=a_rate, conduction=f"{k}:1")
     elif cs.rhythm == "PACE":

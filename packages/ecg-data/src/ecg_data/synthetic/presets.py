@@ -15,8 +15,8 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from ..paths import cache_root, exclusive_lock, stable_hash
 from .generate import Difficulty, generate_records_parallel, get_difficulty
@@ -39,12 +39,23 @@ class PresetSpec:
 
 
 PRESETS: dict[str, PresetSpec] = {
-    "synth-mimic": PresetSpec(write_mimic_iv_ecg, "mimic", 4000, "mimic_iv_ecg",
-                              "ECG-report pairs for pretraining (MIMIC-IV-ECG layout); scale n up to 800k"),
-    "synth-ptbxl": PresetSpec(write_ptbxl, "ptbxl", 2500, "ptbxl",
-                              "PTB-XL layout with SCP codes, strat_fold 1-10 (tasks super/sub/form/rhythm)"),
-    "synth-cpsc2018": PresetSpec(write_cinc2020, "cpsc", 1500, "cpsc2018",
-                                 "CinC 2020 layout with the CPSC2018 nine classes as SNOMED-CT codes"),
+    "synth-mimic": PresetSpec(
+        write_mimic_iv_ecg,
+        "mimic",
+        4000,
+        "mimic_iv_ecg",
+        "ECG-report pairs for pretraining (MIMIC-IV-ECG layout); scale n up to 800k",
+    ),
+    "synth-ptbxl": PresetSpec(
+        write_ptbxl,
+        "ptbxl",
+        2500,
+        "ptbxl",
+        "PTB-XL layout with SCP codes, strat_fold 1-10 (tasks super/sub/form/rhythm)",
+    ),
+    "synth-cpsc2018": PresetSpec(
+        write_cinc2020, "cpsc", 1500, "cpsc2018", "CinC 2020 layout with the CPSC2018 nine classes as SNOMED-CT codes"
+    ),
 }
 
 
@@ -62,8 +73,9 @@ def _spec(name: str) -> PresetSpec:
     return PRESETS[name]
 
 
-def ensure_preset(name: str, *, n: int | None = None, seed: int = 0, difficulty: str | Difficulty = "default",
-                  workers: int | None = 1) -> Path:
+def ensure_preset(
+    name: str, *, n: int | None = None, seed: int = 0, difficulty: str | Difficulty = "default", workers: int | None = 1
+) -> Path:
     """Return the root of preset ``name`` (the directory its reader opens), generating it if absent.
 
     ``workers``: processes generating records (``None`` = CPU count); the corpus is the same for any value."""
@@ -74,22 +86,30 @@ def ensure_preset(name: str, *, n: int | None = None, seed: int = 0, difficulty:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     # parallel jobs asking for the same corpus: one generates it, the others wait and then use it
-    with exclusive_lock(final.parent / f".{final.name}.lock",
-                        waiting=f"synthetic preset {name}: another process generates it; waiting"):
+    with exclusive_lock(
+        final.parent / f".{final.name}.lock", waiting=f"synthetic preset {name}: another process generates it; waiting"
+    ):
         if not (final / MANIFEST).is_file():
             _generate(spec, name, n, seed, difficulty, workers, final)
     return final
 
 
-def _generate(spec: Any, name: str, n: int, seed: int, difficulty: str | Difficulty, workers: int | None,
-              final: Path) -> None:
+def _generate(
+    spec: Any, name: str, n: int, seed: int, difficulty: str | Difficulty, workers: int | None, final: Path
+) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         log.info("generating synthetic preset %s (n=%d, seed=%d) into %s", name, n, seed, final)
         recs = generate_records_parallel(n, seed, difficulty, profile=spec.profile, workers=workers)
         spec.writer(tmp, recs)
-        manifest = {"preset": name, "n": n, "seed": seed, "difficulty": asdict(get_difficulty(difficulty)),
-                    "generator_version": GENERATOR_VERSION, "reader": spec.reader}
+        manifest = {
+            "preset": name,
+            "n": n,
+            "seed": seed,
+            "difficulty": asdict(get_difficulty(difficulty)),
+            "generator_version": GENERATOR_VERSION,
+            "reader": spec.reader,
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
         try:
             os.rename(tmp, final)

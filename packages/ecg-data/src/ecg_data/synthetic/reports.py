@@ -18,22 +18,39 @@ STATEMENTS: dict[str, tuple[str, ...]] = {
     "SR": ("Sinus rhythm", "Normal sinus rhythm", "Sinus rhythm within normal limits"),
     "SB": ("Sinus bradycardia", "Marked sinus bradycardia", "Sinus bradycardia, rate below 60"),
     "STACH": ("Sinus tachycardia", "Sinus tachycardia, rate above 100"),
-    "AF": ("Atrial fibrillation", "Atrial fibrillation with rapid ventricular response",
-           "Atrial fibrillation with controlled ventricular response", "Probable atrial fibrillation"),
+    "AF": (
+        "Atrial fibrillation",
+        "Atrial fibrillation with rapid ventricular response",
+        "Atrial fibrillation with controlled ventricular response",
+        "Probable atrial fibrillation",
+    ),
     "AFL": ("Atrial flutter", "Atrial flutter with variable A-V block", "Atrial flutter with 2:1 A-V conduction"),
     "PACE": ("Ventricular paced rhythm", "Electronic ventricular pacemaker", "Demand pacing, ventricular paced rhythm"),
     "1AVB": ("1st degree A-V block", "First degree AV block", "Prolonged PR interval, first degree AV block"),
     "LBBB": ("Left bundle branch block", "Complete left bundle branch block", "LBBB"),
     "RBBB": ("Right bundle branch block", "Complete right bundle branch block", "RBBB"),
-    "LAFB": ("Left anterior fascicular block", "Left axis deviation, left anterior fascicular block",
-             "Left anterior hemiblock"),
-    "LVH": ("Left ventricular hypertrophy", "LVH with secondary repolarization abnormality",
-            "Voltage criteria for left ventricular hypertrophy"),
-    "AMI": ("Anterior infarct - age undetermined", "Anteroseptal infarct, possibly old", "Anterior myocardial infarction"),
+    "LAFB": (
+        "Left anterior fascicular block",
+        "Left axis deviation, left anterior fascicular block",
+        "Left anterior hemiblock",
+    ),
+    "LVH": (
+        "Left ventricular hypertrophy",
+        "LVH with secondary repolarization abnormality",
+        "Voltage criteria for left ventricular hypertrophy",
+    ),
+    "AMI": (
+        "Anterior infarct - age undetermined",
+        "Anteroseptal infarct, possibly old",
+        "Anterior myocardial infarction",
+    ),
     "IMI": ("Inferior infarct - age undetermined", "Inferior myocardial infarction", "Possible inferior infarct, old"),
     "LMI": ("Lateral infarct - age undetermined", "Lateral myocardial infarction", "High lateral infarct, old"),
-    "ISC": ("ST depression, consider ischemia", "ST-T changes consistent with myocardial ischemia",
-            "Inferolateral ST depression"),
+    "ISC": (
+        "ST depression, consider ischemia",
+        "ST-T changes consistent with myocardial ischemia",
+        "Inferolateral ST depression",
+    ),
     "TINV": ("T wave inversion", "Nonspecific T wave abnormality", "Lateral T wave inversion"),
     "PVC": ("Premature ventricular complexes", "with occasional PVCs", "Ventricular premature complex(es)"),
     "PAC": ("Premature atrial complexes", "with premature atrial contractions", "Atrial premature complex(es)"),
@@ -50,13 +67,26 @@ SUMMARY = {"normal": "Normal ECG", "abnormal": "Abnormal ECG", "borderline": "Bo
 
 # Terse English statements in the manner of PTB-XL's (mostly German) cardiologist reports.
 PTBXL_STATEMENTS: dict[str, str] = {
-    "SR": "sinus rhythm", "SB": "sinus bradycardia", "STACH": "sinus tachycardia", "AF": "atrial fibrillation",
-    "AFL": "atrial flutter", "PACE": "pacemaker ecg", "1AVB": "av block i", "LBBB": "left bundle branch block",
-    "RBBB": "right bundle branch block", "LAFB": "left anterior hemiblock", "LVH": "left ventricular hypertrophy",
-    "AMI": "anterior myocardial infarction", "IMI": "inferior myocardial infarction",
-    "LMI": "lateral myocardial infarction", "ISC": "st depression, ischemic", "TINV": "t inversion",
-    "PVC": "ventricular extrasystole(s)", "PAC": "supraventricular extrasystole(s)",
-    "LVOLT": "peripheral low voltage", "LQT": "long qt",
+    "SR": "sinus rhythm",
+    "SB": "sinus bradycardia",
+    "STACH": "sinus tachycardia",
+    "AF": "atrial fibrillation",
+    "AFL": "atrial flutter",
+    "PACE": "pacemaker ecg",
+    "1AVB": "av block i",
+    "LBBB": "left bundle branch block",
+    "RBBB": "right bundle branch block",
+    "LAFB": "left anterior hemiblock",
+    "LVH": "left ventricular hypertrophy",
+    "AMI": "anterior myocardial infarction",
+    "IMI": "inferior myocardial infarction",
+    "LMI": "lateral myocardial infarction",
+    "ISC": "st depression, ischemic",
+    "TINV": "t inversion",
+    "PVC": "ventricular extrasystole(s)",
+    "PAC": "supraventricular extrasystole(s)",
+    "LVOLT": "peripheral low voltage",
+    "LQT": "long qt",
 }
 
 
@@ -71,9 +101,11 @@ def machine_statements(cs: ConditionSet, rng: np.random.Generator, omit: float, 
     if rng.random() < wrong:
         absent = [c for c in ALL_CONDITIONS if c not in findings]
         spurious.append(str(rng.choice(absent)))
+
     def text(c: str) -> str:
         pool = ACUTE[c] if cs.acute and c in ACUTE else STATEMENTS[c]
         return str(pool[rng.integers(len(pool))])
+
     rhythm_kept = [c for c in kept if c == cs.rhythm]
     others = [c for c in kept if c != cs.rhythm] + spurious
     order = list(rng.permutation(len(others)))

@@ -29,51 +29,115 @@ for _kind in ptbxl.KINDS:
     _published = _kind != "all"
     _SPECS.append(
         TaskSpec(
-            name=f"ptbxl_{_kind}", dataset="ptbxl", data_dir="ptbxl", labels=ptbxl.label_fn(_kind),
-            split=ptbxl.ptbxl_split, reader_kw={"fs": 500},
-            published=f"ptbxl_{_kind}" if _published else None, label_source="published" if _published else "rule",
-            description=(f"PTB-XL '{_kind}', published split (MERL data_split, = strat_fold 1-8/9/10)" if _published
-                         else "PTB-XL every SCP statement, strat_fold 1-8/9/10"),
+            name=f"ptbxl_{_kind}",
+            dataset="ptbxl",
+            data_dir="ptbxl",
+            labels=ptbxl.label_fn(_kind),
+            split=ptbxl.ptbxl_split,
+            reader_kw={"fs": 500},
+            published=f"ptbxl_{_kind}" if _published else None,
+            label_source="published" if _published else "rule",
+            description=(
+                f"PTB-XL '{_kind}', published split (MERL data_split, = strat_fold 1-8/9/10)"
+                if _published
+                else "PTB-XL every SCP statement, strat_fold 1-8/9/10"
+            ),
         )
     )
     _SPECS.append(
         TaskSpec(
-            name=f"synth_ptbxl_{_kind}", dataset="ptbxl", data_dir="ptbxl", labels=ptbxl.label_fn(_kind),
-            split=ptbxl.ptbxl_split, reader_kw={"fs": 500}, synthetic_preset="synth-ptbxl",
+            name=f"synth_ptbxl_{_kind}",
+            dataset="ptbxl",
+            data_dir="ptbxl",
+            labels=ptbxl.label_fn(_kind),
+            split=ptbxl.ptbxl_split,
+            reader_kw={"fs": 500},
+            synthetic_preset="synth-ptbxl",
             description=f"synthetic PTB-XL '{_kind}' statements, strat_fold 1-8/9/10",
         )
     )
 _SPECS += [
-    TaskSpec(name="cpsc2018", dataset="cpsc2018", data_dir="cpsc2018", labels=cinc.cpsc_labels, split=cinc.stratified,
-             published="cpsc2018", label_source="published", input_window=CPSC2018_PUBLISHED_WINDOW,
-             description="CPSC2018 published split and 9 classes; input = first 5 s zero-padded to 10 s"),
-    TaskSpec(name="cpsc2018_full", dataset="cpsc2018", data_dir="cpsc2018", labels=cinc.cpsc_labels, split=cinc.stratified,
-             published="cpsc2018", label_source="published",
-             description="CPSC2018 published split and 9 classes; full record as input (preset decides length)"),
-    TaskSpec(name="synth_cpsc2018", dataset="cpsc2018", data_dir="cpsc2018", labels=cinc.cpsc_labels, split=cinc.stratified,
-             synthetic_preset="synth-cpsc2018", description="synthetic CPSC2018 9 classes, 72/8/20 multilabel-stratified"),
-    TaskSpec(name="csn", dataset="csn", data_dir="csn", labels=cinc.csn_labels, split=cinc.stratified,
-             published="csn", label_source="published",
-             description="Chapman-Shaoxing-Ningbo published split (23,026 records) and 38 published label columns"),
-    TaskSpec(name="csn_exact", dataset="csn", data_dir="csn", labels=cinc.csn_exact_labels, split=cinc.stratified,
-             published="csn", label_source="rule",
-             description="Chapman-Shaoxing-Ningbo published split; classes = exact SNOMED codes with >= 50 positives"),
+    TaskSpec(
+        name="cpsc2018",
+        dataset="cpsc2018",
+        data_dir="cpsc2018",
+        labels=cinc.cpsc_labels,
+        split=cinc.stratified,
+        published="cpsc2018",
+        label_source="published",
+        input_window=CPSC2018_PUBLISHED_WINDOW,
+        description="CPSC2018 published split and 9 classes; input = first 5 s zero-padded to 10 s",
+    ),
+    TaskSpec(
+        name="cpsc2018_full",
+        dataset="cpsc2018",
+        data_dir="cpsc2018",
+        labels=cinc.cpsc_labels,
+        split=cinc.stratified,
+        published="cpsc2018",
+        label_source="published",
+        description="CPSC2018 published split and 9 classes; full record as input (preset decides length)",
+    ),
+    TaskSpec(
+        name="synth_cpsc2018",
+        dataset="cpsc2018",
+        data_dir="cpsc2018",
+        labels=cinc.cpsc_labels,
+        split=cinc.stratified,
+        synthetic_preset="synth-cpsc2018",
+        description="synthetic CPSC2018 9 classes, 72/8/20 multilabel-stratified",
+    ),
+    TaskSpec(
+        name="csn",
+        dataset="csn",
+        data_dir="csn",
+        labels=cinc.csn_labels,
+        split=cinc.stratified,
+        published="csn",
+        label_source="published",
+        description="Chapman-Shaoxing-Ningbo published split (23,026 records) and 38 published label columns",
+    ),
+    TaskSpec(
+        name="csn_exact",
+        dataset="csn",
+        data_dir="csn",
+        labels=cinc.csn_exact_labels,
+        split=cinc.stratified,
+        published="csn",
+        label_source="rule",
+        description="Chapman-Shaoxing-Ningbo published split; classes = exact SNOMED codes with >= 50 positives",
+    ),
 ]
 _SPECS.append(
-    TaskSpec(name="g12ec", dataset="g12ec", data_dir="g12ec", labels=g12ec.g12ec_labels, split=cinc.stratified,
-             description="G12EC (Georgia) Challenge 2021 scored classes, 72/8/20 multilabel-stratified")
+    TaskSpec(
+        name="g12ec",
+        dataset="g12ec",
+        data_dir="g12ec",
+        labels=g12ec.g12ec_labels,
+        split=cinc.stratified,
+        description="G12EC (Georgia) Challenge 2021 scored classes, 72/8/20 multilabel-stratified",
+    )
 )
 _SPECS += code15.TASK_SPECS
 #: the real corpus uses the reader's defaults, i.e. the original pipelines' report rules (EKG -> ECG, reports under
 #: 4 words dropped; MELP preprocess_mimic_iv_ecg.py:30,116-117); the synthetic twin keeps every report it writes
 #: (its short machine statements are part of the corpus design and of the default run's figures)
 _SYNTH_MIMIC_KW = {"min_report_words": 0, "ekg_to_ecg": False}
-for _name, _preset, _kw, _split in (("mimic_iv_ecg", None, {}, mimic.subject_split),
-                                    ("synth_mimic", "synth-mimic", _SYNTH_MIMIC_KW, mimic.synthetic_subject_split)):
+for _name, _preset, _kw, _split in (
+    ("mimic_iv_ecg", None, {}, mimic.subject_split),
+    ("synth_mimic", "synth-mimic", _SYNTH_MIMIC_KW, mimic.synthetic_subject_split),
+):
     _SPECS.append(
-        TaskSpec(name=_name, dataset="mimic_iv_ecg", data_dir="mimic-iv-ecg", labels=mimic.mimic_labels,
-                 split=_split, synthetic_preset=_preset, reader_kw=_kw,
-                 description="MIMIC-IV-ECG reports, split by subject")
+        TaskSpec(
+            name=_name,
+            dataset="mimic_iv_ecg",
+            data_dir="mimic-iv-ecg",
+            labels=mimic.mimic_labels,
+            split=_split,
+            synthetic_preset=_preset,
+            reader_kw=_kw,
+            description="MIMIC-IV-ECG reports, split by subject",
+        )
     )
 
 #: name -> TaskSpec
@@ -127,6 +191,12 @@ def rule_task(name: str, root: str | Path | None = None, seed: int = 0) -> Task:
 
 __all__ = [
     "rule_task",
-    "PUBLISHED_TASKS", "TASKS", "Task", "TaskSpec", "get_task", "published_classes", "published_labels",
+    "PUBLISHED_TASKS",
+    "TASKS",
+    "Task",
+    "TaskSpec",
+    "get_task",
+    "published_classes",
+    "published_labels",
     "published_split",
 ]

@@ -112,23 +112,37 @@ class Task:
         if fraction == 1.0:
             ids = list(train)
         else:
-            order, n_cover = subset_order(train, self.labels[self.classes] if self.classes else None, seed, salt=self.name)
+            order, n_cover = subset_order(
+                train, self.labels[self.classes] if self.classes else None, seed, salt=self.name
+            )
             ids = order[: subset_size(fraction, len(train), n_cover)]
         atomic_write_json(
             path,
-            {"task": self.name, "fraction": fraction, "seed": seed, "n": len(ids), "n_train": len(train),
-             "rule": "nested prefix of a seeded shuffle, >=1 positive per class first", "record_ids": ids},
+            {
+                "task": self.name,
+                "fraction": fraction,
+                "seed": seed,
+                "n": len(ids),
+                "n_train": len(train),
+                "rule": "nested prefix of a seeded shuffle, >=1 positive per class first",
+                "record_ids": ids,
+            },
         )
         return ids
 
     def summary(self) -> dict[str, Any]:
         y = self.labels
         return {
-            "task": self.name, "dataset": self.dataset, "suite": self.suite, "root": str(self.root),
-            "n_records": int(len(y)), "classes": self.classes,
+            "task": self.name,
+            "dataset": self.dataset,
+            "suite": self.suite,
+            "root": str(self.root),
+            "n_records": int(len(y)),
+            "classes": self.classes,
             "split_sizes": {s: len(v) for s, v in self.splits.items()},
             "positives": {s: {c: int(y.loc[v, c].sum()) for c in self.classes} for s, v in self.splits.items()},
-            "dropped": self.dropped, "n_excluded": len(self.excluded),
+            "dropped": self.dropped,
+            "n_excluded": len(self.excluded),
             "absent_published": {sp: len(v) for sp, v in self.absent.items()},
             "published": self.published,
             "input_window": self.input_window.to_dict() if self.input_window else None,
@@ -168,7 +182,9 @@ def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
         splits = {s: [str(r) for r in data["candidate_splits"][s]] for s in SPLITS}
         unknown = [r for s in SPLITS for r in splits[s] if r not in labels.index]
         if unknown:
-            raise ValueError(f"{path}: {len(unknown)} record id(s) not in the task's labels (stale file?), e.g. {unknown[:5]}")
+            raise ValueError(
+                f"{path}: {len(unknown)} record id(s) not in the task's labels (stale file?), e.g. {unknown[:5]}"
+            )
         fresh = False
     else:
         splits = spec.split(reader, labels, seed)
@@ -192,16 +208,34 @@ def build_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> Task:
     if fresh:
         atomic_write_json(
             path,
-            {"task": spec.name, "dataset": spec.dataset, "reader_version": reader.version, "seed": seed,
-             "format": SPLIT_FORMAT, "fingerprint": reader.fingerprint(), "classes": classes, "dropped": dropped,
-             "sizes": {s: len(v) for s, v in splits.items()}, "splits": splits,
-             "candidate_splits": candidate_splits},
+            {
+                "task": spec.name,
+                "dataset": spec.dataset,
+                "reader_version": reader.version,
+                "seed": seed,
+                "format": SPLIT_FORMAT,
+                "fingerprint": reader.fingerprint(),
+                "classes": classes,
+                "dropped": dropped,
+                "sizes": {s: len(v) for s, v in splits.items()},
+                "splits": splits,
+                "candidate_splits": candidate_splits,
+            },
         )
     for c, why in dropped.items():
         log.info("task %s: dropped class %s (%s)", spec.name, c, why)
     return Task(
-        name=spec.name, dataset=spec.dataset, root=Path(root), classes=classes, labels=labels, splits=splits,
-        dropped=dropped, suite=suite, reader_kw=dict(spec.reader_kw), excluded=excluded, split_dir=split_dir,
+        name=spec.name,
+        dataset=spec.dataset,
+        root=Path(root),
+        classes=classes,
+        labels=labels,
+        splits=splits,
+        dropped=dropped,
+        suite=suite,
+        reader_kw=dict(spec.reader_kw),
+        excluded=excluded,
+        split_dir=split_dir,
         seed=seed,
     )
 
@@ -222,7 +256,9 @@ def build_published_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> T
     absent = {s: [r for r in pub.splits[s] if r not in on_disk] for s in SPLITS}
     members = [r for s in SPLITS for r in splits[s]]
     member_set = set(members)
-    excluded = {r: "not in the published split" for r in reader.metadata().index if r in on_disk and r not in member_set}
+    excluded = {
+        r: "not in the published split" for r in reader.metadata().index if r in on_disk and r not in member_set
+    }
     dropped: dict[str, str] = {}
     if spec.label_source == "published":
         labels = pub.labels().loc[members]
@@ -232,7 +268,9 @@ def build_published_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> T
         lab = res.labels.astype(np.int8)
         unlabelled = [r for r in members if r not in lab.index]
         if unlabelled:
-            raise ValueError(f"task {spec.name}: {len(unlabelled)} published record(s) have no label under the task's rule, e.g. {unlabelled[:5]}")
+            raise ValueError(
+                f"task {spec.name}: {len(unlabelled)} published record(s) have no label under the task's rule, e.g. {unlabelled[:5]}"
+            )
         labels = lab.loc[members]
         dropped = dict(res.dropped)
         classes = [c for c in sorted(labels.columns) if c not in dropped]
@@ -243,18 +281,37 @@ def build_published_task(spec: TaskSpec, root: Path, seed: int, suite: str) -> T
     if n_absent:
         log.warning(
             "task %s: %d of %d published records are absent under %s (train %d, val %d, test %d); "
-            "they are not evaluated and every result says so", spec.name, n_absent, n_absent + len(members), root,
-            len(absent["train"]), len(absent["val"]), len(absent["test"]),
+            "they are not evaluated and every result says so",
+            spec.name,
+            n_absent,
+            n_absent + len(members),
+            root,
+            len(absent["train"]),
+            len(absent["val"]),
+            len(absent["test"]),
         )
     info = {
-        **pub.summary(), "label_source": spec.label_source, "path": pub.path,
-        "n_absent": {s: len(v) for s, v in absent.items()}, "n_on_disk_not_in_split": len(excluded),
+        **pub.summary(),
+        "label_source": spec.label_source,
+        "path": pub.path,
+        "n_absent": {s: len(v) for s, v in absent.items()},
+        "n_on_disk_not_in_split": len(excluded),
     }
     return Task(
-        name=spec.name, dataset=spec.dataset, root=Path(root), classes=classes, labels=labels, splits=splits,
-        dropped=dropped, suite=suite, reader_kw=dict(spec.reader_kw), excluded=excluded,
+        name=spec.name,
+        dataset=spec.dataset,
+        root=Path(root),
+        classes=classes,
+        labels=labels,
+        splits=splits,
+        dropped=dropped,
+        suite=suite,
+        reader_kw=dict(spec.reader_kw),
+        excluded=excluded,
         # the shipped content's checksum is part of the directory, so subsets of another membership never mix
-        split_dir=_split_dir(spec.name, f"{reader.fingerprint()}-pub{pub.content_sha256[:8]}"), seed=seed,
-        absent=absent, published=info,
+        split_dir=_split_dir(spec.name, f"{reader.fingerprint()}-pub{pub.content_sha256[:8]}"),
+        seed=seed,
+        absent=absent,
+        published=info,
         input_window=spec.input_window,
     )

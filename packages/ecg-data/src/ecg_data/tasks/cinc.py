@@ -37,15 +37,24 @@ def csn_labels(reader: DatasetReader, min_positives: int = CSN_MIN_POSITIVES) ->
     names = reader.class_names()  # type: ignore[attr-defined]
     per = {rid: sorted({names[c] for c in codes}) for rid, codes in md["codes"].items()}
     counts = pd.Series([c for cl in per.values() for c in cl], dtype=object).value_counts()
-    dropped = {c: f"{int(n)} positive record(s) < minimum {min_positives}" for c, n in counts.items() if n < min_positives}
+    dropped = {
+        c: f"{int(n)} positive record(s) < minimum {min_positives}" for c, n in counts.items() if n < min_positives
+    }
     classes = sorted(c for c in counts.index if c not in dropped)
     return LabelResult(labels=multi_hot(per, classes), dropped=dropped)
 
 
 #: Our CPSC2018 class names -> the published ones (MERL finetune/data_split/icbeb columns).
 CPSC_PUBLISHED_NAMES: dict[str, str] = {
-    "NORM": "NORM", "AF": "AFIB", "I-AVB": "1AVB", "LBBB": "CLBBB", "RBBB": "CRBBB", "PAC": "PAC", "PVC": "VPC",
-    "STD": "STD", "STE": "STE",
+    "NORM": "NORM",
+    "AF": "AFIB",
+    "I-AVB": "1AVB",
+    "LBBB": "CLBBB",
+    "RBBB": "CRBBB",
+    "PAC": "PAC",
+    "PVC": "VPC",
+    "STD": "STD",
+    "STE": "STE",
 }
 
 
@@ -59,8 +68,11 @@ def csn_exact_labels(reader: DatasetReader, min_positives: int | None = None) ->
     names = reader.class_names()  # type: ignore[attr-defined]
     per = {rid: sorted({names[c] for c in codes}) for rid, codes in md["codes"].items() if rid in members}
     counts = pd.Series([c for cl in per.values() for c in cl], dtype=object).value_counts()
-    dropped = {c: f"{int(n)} positive record(s) among the published CSN records < minimum {min_positives}"
-               for c, n in counts.items() if n < min_positives}
+    dropped = {
+        c: f"{int(n)} positive record(s) among the published CSN records < minimum {min_positives}"
+        for c, n in counts.items()
+        if n < min_positives
+    }
     classes = sorted(c for c in counts.index if c not in dropped)
     return LabelResult(labels=multi_hot(per, classes), dropped=dropped)
 

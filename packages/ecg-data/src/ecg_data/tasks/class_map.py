@@ -51,8 +51,13 @@ class SharedClass:
     target: str  # class name in the target task
 
 
-def shared_classes(source_task: str, source_classes: list[str], target_task: str, target_classes: list[str],
-                   path: str | Path = MAP_FILE) -> list[SharedClass]:
+def shared_classes(
+    source_task: str,
+    source_classes: list[str],
+    target_task: str,
+    target_classes: list[str],
+    path: str | Path = MAP_FILE,
+) -> list[SharedClass]:
     """Concepts both tasks have (in class-map order), with each task's class name."""
     vs, vt = vocabulary(source_task), vocabulary(target_task)
     have_s, have_t = set(source_classes), set(target_classes)

@@ -25,8 +25,20 @@ def code_labels(reader: DatasetReader) -> LabelResult:
 
 
 TASK_SPECS: list[TaskSpec] = [
-    TaskSpec(name="code15", dataset="code15", data_dir="code15", labels=code_labels, split=stratified,
-             description="CODE-15% six abnormalities, 72/8/20 multilabel-stratified by patient"),
-    TaskSpec(name="code_test", dataset="code_test", data_dir="code-test", labels=code_labels, split=stratified,
-             description="CODE test set (827 exams, cardiologist gold standard), 72/8/20 multilabel-stratified"),
+    TaskSpec(
+        name="code15",
+        dataset="code15",
+        data_dir="code15",
+        labels=code_labels,
+        split=stratified,
+        description="CODE-15% six abnormalities, 72/8/20 multilabel-stratified by patient",
+    ),
+    TaskSpec(
+        name="code_test",
+        dataset="code_test",
+        data_dir="code-test",
+        labels=code_labels,
+        split=stratified,
+        description="CODE test set (827 exams, cardiologist gold standard), 72/8/20 multilabel-stratified",
+    ),
 ]

@@ -22,6 +22,8 @@ def g12ec_labels(reader: DatasetReader, min_positives: int = G12EC_MIN_POSITIVES
     md = reader.metadata()
     per = {rid: list(cl) for rid, cl in md["scored_classes"].items()}
     counts = pd.Series([c for cl in per.values() for c in cl], dtype=object).value_counts()
-    dropped = {c: f"{int(n)} positive record(s) < minimum {min_positives}" for c, n in counts.items() if n < min_positives}
+    dropped = {
+        c: f"{int(n)} positive record(s) < minimum {min_positives}" for c, n in counts.items() if n < min_positives
+    }
     classes = sorted(c for c in counts.index if c not in dropped)
     return LabelResult(labels=multi_hot(per, classes), dropped=dropped)

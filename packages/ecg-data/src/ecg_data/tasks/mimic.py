@@ -25,8 +25,9 @@ def mimic_labels(reader: DatasetReader) -> LabelResult:
     return LabelResult(labels=pd.DataFrame(index=pd.Index(md.index, name="record_id")))
 
 
-def subject_split(reader: DatasetReader, labels: pd.DataFrame, seed: int,
-                  fractions: tuple[float, float, float] = MIMIC_FRACTIONS) -> dict[str, list[str]]:
+def subject_split(
+    reader: DatasetReader, labels: pd.DataFrame, seed: int, fractions: tuple[float, float, float] = MIMIC_FRACTIONS
+) -> dict[str, list[str]]:
     md = reader.metadata()
     return group_split(md.loc[labels.index, "patient_id"], seed, fractions=fractions, salt=reader.name)
 

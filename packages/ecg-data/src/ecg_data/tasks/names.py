@@ -12,7 +12,13 @@ from collections.abc import Iterable
 
 #: PTB-XL padded statement / subclass names -> the published name (checked: no bare name collides).
 PTBXL_PADDED: dict[str, str] = {
-    "_AVB": "AVB", "ISC_": "ISC", "NST_": "NST", "STD_": "STD", "NT_": "NT", "STE_": "STE", "TAB_": "TAB",
+    "_AVB": "AVB",
+    "ISC_": "ISC",
+    "NST_": "NST",
+    "STD_": "STD",
+    "NT_": "NT",
+    "STE_": "STE",
+    "TAB_": "TAB",
 }
 
 #: old name -> current name, for every class that was renamed.

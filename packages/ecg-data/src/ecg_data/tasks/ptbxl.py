@@ -73,7 +73,10 @@ def ptbxl_labels(reader: DatasetReader, kind: str) -> LabelResult:
     labels = multi_hot({rid: per_record[rid] for rid in kept}, classes)
     bad_fold = md.loc[kept, "strat_fold"].isna()
     if bad_fold.any():
-        raise RecordError(reader.root / "ptbxl_database.csv", f"strat_fold missing for ecg_id(s) {bad_fold[bad_fold].index[:5].tolist()}")
+        raise RecordError(
+            reader.root / "ptbxl_database.csv",
+            f"strat_fold missing for ecg_id(s) {bad_fold[bad_fold].index[:5].tolist()}",
+        )
     return LabelResult(labels=labels, excluded=excluded, drop_unlabelled=True)
 
 

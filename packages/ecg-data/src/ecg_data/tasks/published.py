@@ -15,7 +15,7 @@ import gzip
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,12 @@ FORMAT = "ecglang-published-split/1"
 
 #: task name -> the dataset (reader) its record ids name.
 PUBLISHED_TASKS: dict[str, str] = {
-    "ptbxl_super": "ptbxl", "ptbxl_sub": "ptbxl", "ptbxl_form": "ptbxl", "ptbxl_rhythm": "ptbxl",
-    "cpsc2018": "cpsc2018", "csn": "csn",
+    "ptbxl_super": "ptbxl",
+    "ptbxl_sub": "ptbxl",
+    "ptbxl_form": "ptbxl",
+    "ptbxl_rhythm": "ptbxl",
+    "cpsc2018": "cpsc2018",
+    "csn": "csn",
 }
 
 
@@ -59,9 +63,14 @@ class PublishedSplit:
         return pd.DataFrame(arr, index=pd.Index(ids, name="record_id"), columns=list(self.classes))
 
     def summary(self) -> dict[str, Any]:
-        return {"task": self.task, "sizes": {s: len(v) for s, v in self.splits.items()}, "classes": list(self.classes),
-                "content_sha256": self.content_sha256, "source": self.provenance.get("repository"),
-                "commit": self.provenance.get("commit")}
+        return {
+            "task": self.task,
+            "sizes": {s: len(v) for s, v in self.splits.items()},
+            "classes": list(self.classes),
+            "content_sha256": self.content_sha256,
+            "source": self.provenance.get("repository"),
+            "commit": self.provenance.get("commit"),
+        }
 
 
 def data_dir() -> Path:
@@ -81,7 +90,7 @@ def content_checksum(classes: list[str], splits: dict[str, list[str]], positives
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_published(name: str) -> PublishedSplit:
     """The shipped membership and labels of one published task, checksums verified."""
     if name not in PUBLISHED_TASKS:
@@ -106,10 +115,18 @@ def load_published(name: str) -> PublishedSplit:
     positives = {c: [str(r) for r in doc["positives"][c]] for c in doc["classes"]}
     checksum = content_checksum(doc["classes"], splits, positives)
     if checksum != doc["content_sha256"] or checksum != entry["content_sha256"]:
-        raise PublishedSplitError(f"{path}: content checksum mismatch (expected {entry['content_sha256']}, got {checksum})")
+        raise PublishedSplitError(
+            f"{path}: content checksum mismatch (expected {entry['content_sha256']}, got {checksum})"
+        )
     return PublishedSplit(
-        task=name, dataset=doc["dataset"], classes=tuple(doc["classes"]), splits=splits, positives=positives,
-        provenance=doc["provenance"], content_sha256=checksum, path=str(path),
+        task=name,
+        dataset=doc["dataset"],
+        classes=tuple(doc["classes"]),
+        splits=splits,
+        positives=positives,
+        provenance=doc["provenance"],
+        content_sha256=checksum,
+        path=str(path),
     )
 
 

@@ -91,7 +91,9 @@ def group_split(
 ) -> dict[str, list[str]]:
     """Random split by group (MIMIC-IV-ECG: by ``subject_id``); each split gets >= 1 group when possible."""
     # A record without a group id is its own group (``astype(str)`` would pool them as "None"/NaN).
-    g = pd.Series([f"rec:{i}" if is_missing(v) else str(v) for i, v in groups.items()], index=groups.index, dtype=object)
+    g = pd.Series(
+        [f"rec:{i}" if is_missing(v) else str(v) for i, v in groups.items()], index=groups.index, dtype=object
+    )
     uniq = np.array(sorted(g.unique()))
     perm = np.random.default_rng(_seed("group", salt, seed)).permutation(len(uniq))
     n = len(uniq)

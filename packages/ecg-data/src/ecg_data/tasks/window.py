@@ -54,7 +54,9 @@ class WindowedReader:
 
     def read(self, record_id: str) -> Record:
         rec = self._inner.read(record_id)
-        return replace(rec, signal=self.window.apply(rec.signal, rec.fs), meta={**rec.meta, "input_window": self.window.to_dict()})
+        return replace(
+            rec, signal=self.window.apply(rec.signal, rec.fs), meta={**rec.meta, "input_window": self.window.to_dict()}
+        )
 
     def fingerprint(self) -> str:
         w = self.window
@@ -68,4 +70,6 @@ class WindowedReader:
 #: The published CPSC2018 input: first 2,500 samples at 500 Hz (5 s), zero-padded to 5,000 (10 s). Sources read:
 #: MERL finetune/finetune_dataset.py (commit 38799b7) and MELP src/melp/datasets/finetune_dataset.py (commit
 #: 088741d): ``ecg[:, :2500]`` then ``np.pad(..., (0, 2500))``, "as METS did". HeartLang's code not checked here.
-CPSC2018_PUBLISHED_WINDOW = InputWindow(keep_s=5.0, pad_to_s=10.0, source="MERL/MELP finetune_dataset.py: first 2500 samples @500 Hz, zero-padded to 5000")
+CPSC2018_PUBLISHED_WINDOW = InputWindow(
+    keep_s=5.0, pad_to_s=10.0, source="MERL/MELP finetune_dataset.py: first 2500 samples @500 Hz, zero-padded to 5000"
+)

@@ -58,8 +58,9 @@ def _window_max(x: np.ndarray, radius: int) -> np.ndarray:
     return sliding_window_view(padded, 2 * radius + 1, axis=-1).max(axis=-1)
 
 
-def detect_r_peaks(signal: np.ndarray, fs: float, *, method: str = "numpy", threshold: float = 0.3,
-                   refractory_s: float = 0.25) -> Peaks:
+def detect_r_peaks(
+    signal: np.ndarray, fs: float, *, method: str = "numpy", threshold: float = 0.3, refractory_s: float = 0.25
+) -> Peaks:
     """R-peaks of each row of ``signal`` (B, T) (or one record (T,)) sampled at ``fs`` Hz."""
     x = np.asarray(signal, dtype=np.float64)
     if x.ndim == 1:
@@ -112,8 +113,9 @@ def _detect_xqrs(x: np.ndarray, fs: float) -> Peaks:
     return Peaks(np.concatenate(recs), np.concatenate(idxs), x.shape[0])
 
 
-def beat_windows(peaks: Peaks, length: int, token_len: int = 96, mode: str = "heartlang"
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def beat_windows(
+    peaks: Peaks, length: int, token_len: int = 96, mode: str = "heartlang"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source span ``[start, end)`` of every beat and where it lands in its ``token_len`` window.
 
     ``mode="heartlang"`` reproduces ``QRSTokenizer.extract_qrs_segments``: a beat spans from the midpoint
@@ -142,9 +144,15 @@ def beat_windows(peaks: Peaks, length: int, token_len: int = 96, mode: str = "he
         return start, end, h - (c - start)
     first, last = ~has_prev, ~has_next
     start = np.where(first, np.maximum(c - h, 0), mid_prev)
-    end = np.where(first & has_next, mid_next,
-                   np.where(first, np.minimum(np.maximum(c - h, 0) + token_len, length),
-                            np.where(last, np.minimum(c + h, length), mid_next)))
+    end = np.where(
+        first & has_next,
+        mid_next,
+        np.where(
+            first,
+            np.minimum(np.maximum(c - h, 0) + token_len, length),
+            np.where(last, np.minimum(c + h, length), mid_next),
+        ),
+    )
     start, end = np.maximum(start, 0), np.minimum(end, length)
     too_long = end - start > token_len
     start = np.where(too_long, np.maximum(c - h, 0), start)

@@ -100,26 +100,43 @@ PAPER_PRESETS: list[str] = ["base"]
 class ConvNeXtV2_1D(ECGEncoder):
     """tokens = last-stage map (B, T/32, dims[-1]); pooled = LayerNorm(mean over time) as in ESI."""
 
-    def __init__(self, *, depths: tuple[int, ...], dims: tuple[int, ...], fs: int = 500, length: int = 5000,
-                 in_channels: int = 12, drop_path_rate: float = 0.0, kernel_size: int = 7,
-                 downsample_norm: str = "channel") -> None:
+    def __init__(
+        self,
+        *,
+        depths: tuple[int, ...],
+        dims: tuple[int, ...],
+        fs: int = 500,
+        length: int = 5000,
+        in_channels: int = 12,
+        drop_path_rate: float = 0.0,
+        kernel_size: int = 7,
+        downsample_norm: str = "channel",
+    ) -> None:
         super().__init__()
         if len(depths) != 4 or len(dims) != 4:
             raise ValueError(f"ConvNeXtV2_1D needs 4 stages, got depths={depths} dims={dims}")
         self.fs, self.length, self.width, self.pooled_dim = fs, length, dims[-1], dims[-1]
         self.in_channels = in_channels
         self.downsample = nn.ModuleList(
-            [nn.Sequential(nn.Conv1d(in_channels, dims[0], 4, stride=4),
-                           ChannelLayerNorm(dims[0], over=downsample_norm))]
-            + [nn.Sequential(ChannelLayerNorm(dims[i], over=downsample_norm),
-                             nn.Conv1d(dims[i], dims[i + 1], 2, stride=2)) for i in range(3)]
+            [
+                nn.Sequential(
+                    nn.Conv1d(in_channels, dims[0], 4, stride=4), ChannelLayerNorm(dims[0], over=downsample_norm)
+                )
+            ]
+            + [
+                nn.Sequential(
+                    ChannelLayerNorm(dims[i], over=downsample_norm), nn.Conv1d(dims[i], dims[i + 1], 2, stride=2)
+                )
+                for i in range(3)
+            ]
         )
         rates = _linear_rates(drop_path_rate, sum(depths))
         self.stages = nn.ModuleList()
         for i, n in enumerate(depths):
             start = sum(depths[:i])
-            self.stages.append(nn.Sequential(*(ConvNeXtV2Block(dims[i], rates[start + j], kernel_size)
-                                               for j in range(n))))
+            self.stages.append(
+                nn.Sequential(*(ConvNeXtV2Block(dims[i], rates[start + j], kernel_size) for j in range(n)))
+            )
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.apply(self._init_weights)
 

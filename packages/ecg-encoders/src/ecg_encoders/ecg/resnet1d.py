@@ -43,8 +43,9 @@ class BasicBlock1d(nn.Module):
 class ResNet1d(nn.Module):
     """Stem + four stages of basic blocks; returns (B, C_last, T') feature maps."""
 
-    def __init__(self, widths: tuple[int, ...], blocks: tuple[int, ...], in_channels: int = 12,
-                 stem_kernel: int = 7) -> None:
+    def __init__(
+        self, widths: tuple[int, ...], blocks: tuple[int, ...], in_channels: int = 12, stem_kernel: int = 7
+    ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv1d(in_channels, widths[0], stem_kernel, stride=2, padding=stem_kernel // 2, bias=False),
@@ -110,8 +111,18 @@ class ResNet18_1D(ECGEncoder):
     reads ``pooled``.
     """
 
-    def __init__(self, *, widths: tuple[int, ...], blocks: tuple[int, ...], proj_dim: int, pool_heads: int,
-                 fs: int = 500, length: int = 5000, in_channels: int = 12, query: str = "cls") -> None:
+    def __init__(
+        self,
+        *,
+        widths: tuple[int, ...],
+        blocks: tuple[int, ...],
+        proj_dim: int,
+        pool_heads: int,
+        fs: int = 500,
+        length: int = 5000,
+        in_channels: int = 12,
+        query: str = "cls",
+    ) -> None:
         super().__init__()
         self.fs, self.length, self.width, self.pooled_dim = fs, length, proj_dim, proj_dim
         self.in_channels = in_channels

@@ -54,8 +54,15 @@ class SelfAttention(nn.Module):
     the originals' lucidrains-style attention.
     """
 
-    def __init__(self, dim: int, heads: int, dim_head: int, qkv_bias: bool = True,
-                 attn_dropout: float = 0.0, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        dim_head: int,
+        qkv_bias: bool = True,
+        attn_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.heads, self.dim_head = heads, dim_head
         inner = heads * dim_head
@@ -79,8 +86,17 @@ class SelfAttention(nn.Module):
 class TransformerBlock(nn.Module):
     """Pre-LN block: ``x + DropPath(Attn(LN(x)))`` then ``x + DropPath(MLP(LN(x)))`` (MERL and HeartLang)."""
 
-    def __init__(self, dim: int, heads: int, dim_head: int, mlp_dim: int, qkv_bias: bool = True,
-                 dropout: float = 0.0, attn_dropout: float = 0.0, drop_path: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        dim_head: int,
+        mlp_dim: int,
+        qkv_bias: bool = True,
+        dropout: float = 0.0,
+        attn_dropout: float = 0.0,
+        drop_path: float = 0.0,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads, dim_head, qkv_bias, attn_dropout, dropout)
@@ -100,8 +116,7 @@ class TransformerBlock(nn.Module):
 #: ``dim_head`` is the ViT default 64 (3 x 64 = 192). ``tiny`` is our CPU preset, not MERL's vit_tiny.
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(width=32, depth=2, heads=2, dim_head=16, mlp_dim=64, patch_size=50, fs=500, length=5000),
-    "merl_vit_tiny": dict(width=192, depth=12, heads=3, dim_head=64, mlp_dim=768, patch_size=50,
-                          fs=500, length=5000),
+    "merl_vit_tiny": dict(width=192, depth=12, heads=3, dim_head=64, mlp_dim=768, patch_size=50, fs=500, length=5000),
 }
 PAPER_PRESETS: list[str] = ["merl_vit_tiny"]
 
@@ -109,9 +124,23 @@ PAPER_PRESETS: list[str] = ["merl_vit_tiny"]
 class ViT1D(ECGEncoder):
     """Patch tokens (B, T/patch, width); pooled = LayerNorm(mean of tokens) as in MERL's ``forward_encoding``."""
 
-    def __init__(self, *, width: int, depth: int, heads: int, dim_head: int, mlp_dim: int, patch_size: int,
-                 fs: int = 500, length: int = 5000, in_channels: int = 12, qkv_bias: bool = True,
-                 dropout: float = 0.0, attn_dropout: float = 0.0, drop_path_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        width: int,
+        depth: int,
+        heads: int,
+        dim_head: int,
+        mlp_dim: int,
+        patch_size: int,
+        fs: int = 500,
+        length: int = 5000,
+        in_channels: int = 12,
+        qkv_bias: bool = True,
+        dropout: float = 0.0,
+        attn_dropout: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ) -> None:
         super().__init__()
         if length % patch_size:
             raise ValueError(f"ViT1D: length {length} is not a multiple of patch_size {patch_size}")

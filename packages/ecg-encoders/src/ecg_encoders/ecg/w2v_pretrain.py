@@ -65,8 +65,17 @@ class Wav2Vec2Pretrainer(nn.Module):
         cfg = encoder.cfg
         opts = {
             k: overrides.pop(k, getattr(cfg, k))
-            for k in ("final_dim", "latent_vars", "latent_groups", "latent_temp", "num_negatives",
-                      "logit_temp", "dropout_features", "mask_prob", "mask_length")
+            for k in (
+                "final_dim",
+                "latent_vars",
+                "latent_groups",
+                "latent_temp",
+                "num_negatives",
+                "logit_temp",
+                "dropout_features",
+                "mask_prob",
+                "mask_length",
+            )
         }
         if overrides:
             raise TypeError(f"unknown Wav2Vec2Pretrainer option(s): {sorted(overrides)}")
@@ -124,7 +133,14 @@ class Wav2Vec2Pretrainer(nn.Module):
         loss = contrastive + self.diversity_weight * diversity + self.features_pen_weight * out.features_pen
         acc = (logits.argmax(-1) == 0).float().mean()
         return Wav2Vec2PretrainOutput(
-            loss=loss, contrastive_loss=contrastive, diversity_loss=diversity, features_pen=out.features_pen,
-            logits=logits, accuracy=acc, tokens=out.tokens, mask_indices=mask_indices,
-            code_perplexity=q.code_perplexity, prob_perplexity=q.prob_perplexity,
+            loss=loss,
+            contrastive_loss=contrastive,
+            diversity_loss=diversity,
+            features_pen=out.features_pen,
+            logits=logits,
+            accuracy=acc,
+            tokens=out.tokens,
+            mask_indices=mask_indices,
+            code_perplexity=q.code_perplexity,
+            prob_perplexity=q.prob_perplexity,
         )

@@ -74,8 +74,17 @@ class Wav2Vec2Config:
 #: shrinks every width so CPU tests run in milliseconds.
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
-        conv_layers=((32, 2, 2),) * 4, width=64, layers=2, heads=4, ffn_dim=128,
-        conv_pos=16, conv_pos_groups=4, final_dim=32, latent_vars=16, latent_groups=2, num_negatives=10,
+        conv_layers=((32, 2, 2),) * 4,
+        width=64,
+        layers=2,
+        heads=4,
+        ffn_dim=128,
+        conv_pos=16,
+        conv_pos_groups=4,
+        final_dim=32,
+        latent_vars=16,
+        latent_groups=2,
+        num_negatives=10,
     ),
     "melp": {},  # MELP ecgfm_model.py model_size="small": d=768, 8 layers, 12 heads, FFN 3072
     "ecgfm_base": dict(layers=12),  # model_size="base" (ECG-FM, 12 layers)
@@ -182,8 +191,15 @@ class Wav2Vec2Encoder(ECGEncoder):
         self.mask_emb = nn.Parameter(torch.empty(cfg.width).uniform_())
         self.pos_conv = ConvPositionalEmbedding(cfg.width, cfg.conv_pos, cfg.conv_pos_groups)
         self.encoder = PostLNTransformer(
-            cfg.width, cfg.layers, cfg.heads, cfg.ffn_dim, cfg.dropout, cfg.attention_dropout,
-            cfg.activation_dropout, cfg.layerdrop, cfg.fused_attention,
+            cfg.width,
+            cfg.layers,
+            cfg.heads,
+            cfg.ffn_dim,
+            cfg.dropout,
+            cfg.attention_dropout,
+            cfg.activation_dropout,
+            cfg.layerdrop,
+            cfg.fused_attention,
         )
 
     def drop_mask_emb(self) -> None:
@@ -197,9 +213,7 @@ class Wav2Vec2Encoder(ECGEncoder):
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[1] != self.cfg.in_channels:
-            raise ValueError(
-                f"wav2vec2 encoder expects (batch, {self.cfg.in_channels}, samples), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"wav2vec2 encoder expects (batch, {self.cfg.in_channels}, samples), got {tuple(x.shape)}")
         if self.cfg.n_tokens(x.shape[-1]) < 2:
             raise ValueError(f"wav2vec2 encoder: input of {x.shape[-1]} samples gives fewer than 2 tokens")
 

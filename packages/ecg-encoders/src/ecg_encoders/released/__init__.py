@@ -19,8 +19,16 @@ import torch
 from torch import nn
 
 from ecg_data.preprocess import HEARTLANG_DOWNSTREAM
-from ecg_encoders.released.base import (MIMIC_LEADS, STANDARD_LEADS, Conversion, InputAdapter, load_state, manifest,
-                                        random_state, weights_file)
+from ecg_encoders.released.base import (
+    MIMIC_LEADS,
+    STANDARD_LEADS,
+    Conversion,
+    InputAdapter,
+    load_state,
+    manifest,
+    random_state,
+    weights_file,
+)
 from ecg_encoders.released.errors import ReleasedFormatError, WeightsNotAvailableError
 
 FORMATS = ("melp_encoder", "ecgfm", "merl_resnet18", "merl_vit_tiny", "heartlang", "heartlang_vqhbr", "dbeta")
@@ -82,8 +90,9 @@ def _resnet_mean(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return m.backbone(x).mean(-1)  # MERL linear probing on the encoder file: avgpool of the ResNet map
 
 
-def convert_released(src: str | Path | Mapping[str, torch.Tensor], fmt: str | None = None,
-                     source: str | None = None) -> Released:
+def convert_released(
+    src: str | Path | Mapping[str, torch.Tensor], fmt: str | None = None, source: str | None = None
+) -> Released:
     """Convert a released file, directory or state dict; ``fmt`` forces a format instead of detecting it."""
     from ecg_encoders.released import dbeta, fairseq_w2v, heartlang, merl
 
@@ -103,11 +112,25 @@ def convert_released(src: str | Path | Mapping[str, torch.Tensor], fmt: str | No
         return Released(fmt, "melp", model, conv, _melp_features, "melp", 500, 5000, MIMIC_LEADS, "none", pre, prov)
     if fmt == "ecgfm":
         model, conv = fairseq_w2v.convert_encoder(state, source)
-        return Released(fmt, "ecg-fm", model, conv, _pooled, "raw500", 500, 5000, STANDARD_LEADS, "zscore_lead", pre, prov)
+        return Released(
+            fmt, "ecg-fm", model, conv, _pooled, "raw500", 500, 5000, STANDARD_LEADS, "zscore_lead", pre, prov
+        )
     if fmt == "merl_resnet18":
         model, conv, has_pool = merl.convert(state, source)
-        return Released(fmt, "merl", model, conv, _pooled if has_pool else _resnet_mean, "merl", 500, 5000,
-                        MIMIC_LEADS, "none", pre, prov)
+        return Released(
+            fmt,
+            "merl",
+            model,
+            conv,
+            _pooled if has_pool else _resnet_mean,
+            "merl",
+            500,
+            5000,
+            MIMIC_LEADS,
+            "none",
+            pre,
+            prov,
+        )
     if fmt == "merl_vit_tiny":
         # whole model: proj_e(LN(mean of tokens)) = ext_ecg_emb; encoder file: LN(mean of tokens), the feature
         # MERL's linear probing reads (finetune/main_single.py loads it into vit_tiny, forward_encoding)
@@ -120,17 +143,55 @@ def convert_released(src: str | Path | Mapping[str, torch.Tensor], fmt: str | No
         return Released(fmt, "d-beta", model, conv, _pooled, "raw500", 500, 5000, STANDARD_LEADS, "none", pre, prov)
     if fmt == "heartlang":
         model, conv = heartlang.convert_sentence(state, source)
-        return Released(fmt, "heartlang", model, conv, _pooled, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre, prov,
-                        tuple(HEARTLANG_DOWNSTREAM.items()))
+        return Released(
+            fmt,
+            "heartlang",
+            model,
+            conv,
+            _pooled,
+            "heartlang",
+            100,
+            1000,
+            MIMIC_LEADS,
+            "none",
+            pre,
+            prov,
+            tuple(HEARTLANG_DOWNSTREAM.items()),
+        )
     model, conv = heartlang.convert_vqhbr(state, source)
 
     def _vq_unusable(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        raise ReleasedFormatError(source, fmt, "VQ-HBR is HeartLang's beat tokenizer, not a scored encoder: "
-                                  "score the sentence model (checkpoint-200.pth)")
+        raise ReleasedFormatError(
+            source,
+            fmt,
+            "VQ-HBR is HeartLang's beat tokenizer, not a scored encoder: score the sentence model (checkpoint-200.pth)",
+        )
 
-    return Released(fmt, "heartlang_vqhbr", model, conv, _vq_unusable, "heartlang", 100, 1000, MIMIC_LEADS, "none", pre,
-                    prov, tuple(HEARTLANG_DOWNSTREAM.items()))
+    return Released(
+        fmt,
+        "heartlang_vqhbr",
+        model,
+        conv,
+        _vq_unusable,
+        "heartlang",
+        100,
+        1000,
+        MIMIC_LEADS,
+        "none",
+        pre,
+        prov,
+        tuple(HEARTLANG_DOWNSTREAM.items()),
+    )
 
 
-__all__ = ["FORMATS", "Released", "ReleasedFormatError", "WeightsNotAvailableError", "convert_released",
-           "detect_format", "load_state", "manifest", "random_state"]
+__all__ = [
+    "FORMATS",
+    "Released",
+    "ReleasedFormatError",
+    "WeightsNotAvailableError",
+    "convert_released",
+    "detect_format",
+    "load_state",
+    "manifest",
+    "random_state",
+]

@@ -47,7 +47,9 @@ def weights_file(path: str | Path) -> Path:
         found = sorted(q for q in p.iterdir() if q.suffix in (".safetensors", ".pt", ".pth", ".bin"))
         if len(found) == 1:
             return found[0]
-        raise WeightsNotAvailableError(str(p), f"no single weights file in the directory (have {[q.name for q in found]})")
+        raise WeightsNotAvailableError(
+            str(p), f"no single weights file in the directory (have {[q.name for q in found]})"
+        )
     raise WeightsNotAvailableError(str(p), "no such file or directory")
 
 
@@ -129,11 +131,17 @@ def check_shapes(module: nn.Module, state: Mapping[str, torch.Tensor], source: s
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     if missing:
-        raise ReleasedFormatError(source, fmt, f"our model needs {len(missing)} tensor(s) the file lacks, e.g. {missing[:5]}")
+        raise ReleasedFormatError(
+            source, fmt, f"our model needs {len(missing)} tensor(s) the file lacks, e.g. {missing[:5]}"
+        )
     extra = sorted(set(state) - set(own))
     if extra:
         raise ReleasedFormatError(source, fmt, f"converted keys our model does not have: {extra[:5]}")
-    bad = [f"{k}: file {tuple(state[k].shape)} vs ours {tuple(own[k].shape)}" for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
+    bad = [
+        f"{k}: file {tuple(state[k].shape)} vs ours {tuple(own[k].shape)}"
+        for k in own
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     if bad:
         raise ReleasedFormatError(source, fmt, "shape mismatch: " + "; ".join(bad[:5]))
 
@@ -157,7 +165,9 @@ class InputAdapter(nn.Module):
         return x
 
 
-def random_state(spec: Mapping[str, list[int]], dtype: torch.dtype = torch.float32, seed: int = 0) -> dict[str, torch.Tensor]:
+def random_state(
+    spec: Mapping[str, list[int]], dtype: torch.dtype = torch.float32, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """A random state dict in a released layout (tests build one from a manifest)."""
     g = torch.Generator().manual_seed(seed)
     out = {}

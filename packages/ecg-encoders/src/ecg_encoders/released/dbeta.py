@@ -112,16 +112,27 @@ def _t5_config(state: Mapping[str, torch.Tensor], p: str) -> Any:
     from transformers import T5Config
 
     emb = state[f"{p}shared.weight"]
-    layers = len({int(m.group(1)) for k in state if (m := re.fullmatch(re.escape(p) + r"encoder\.block\.(\d+)\..*", k))})
+    layers = len(
+        {int(m.group(1)) for k in state if (m := re.fullmatch(re.escape(p) + r"encoder\.block\.(\d+)\..*", k))}
+    )
     q = state[f"{p}encoder.block.0.layer.0.SelfAttention.q.weight"]
     rel = state[f"{p}encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
     gated = f"{p}encoder.block.0.layer.1.DenseReluDense.wi_0.weight" in state
     ff = state[f"{p}encoder.block.0.layer.1.DenseReluDense.{'wi_0' if gated else 'wi'}.weight"]
     heads = int(rel.shape[1])
-    return T5Config(vocab_size=int(emb.shape[0]), d_model=int(emb.shape[1]), d_kv=int(q.shape[0]) // heads,
-                    d_ff=int(ff.shape[0]), num_layers=layers, num_heads=heads, relative_attention_num_buckets=int(rel.shape[0]),
-                    feed_forward_proj="gated-gelu" if gated else "relu", tie_word_embeddings=False,
-                    is_encoder_decoder=False, use_cache=False)
+    return T5Config(
+        vocab_size=int(emb.shape[0]),
+        d_model=int(emb.shape[1]),
+        d_kv=int(q.shape[0]) // heads,
+        d_ff=int(ff.shape[0]),
+        num_layers=layers,
+        num_heads=heads,
+        relative_attention_num_buckets=int(rel.shape[0]),
+        feed_forward_proj="gated-gelu" if gated else "relu",
+        tie_word_embeddings=False,
+        is_encoder_decoder=False,
+        use_cache=False,
+    )
 
 
 def convert(state: Mapping[str, torch.Tensor], source: str, fmt: str = FMT) -> tuple[DBETA, Conversion]:
@@ -139,8 +150,15 @@ def convert(state: Mapping[str, torch.Tensor], source: str, fmt: str = FMT) -> t
     cfg = infer_config(state, "ecg_encoder.")
     hidden = int(state["multi_modal_ecg_proj.weight"].shape[0])
     m = KeyMapper(state, source, fmt)
-    map_wav2vec2(m, "ecg_encoder.", "ecg.w2v.", len(cfg["conv_layers"]), cfg["layers"],
-                 "ecg_encoder.post_extract_proj.weight" in state, mask_emb=False)
+    map_wav2vec2(
+        m,
+        "ecg_encoder.",
+        "ecg.w2v.",
+        len(cfg["conv_layers"]),
+        cfg["layers"],
+        "ecg_encoder.post_extract_proj.weight" in state,
+        mask_emb=False,
+    )
     m.put("ecg.class_embedding", "class_embedding")
     for t in ("weight", "bias"):
         m.put(f"ecg.proj.{t}", f"multi_modal_ecg_proj.{t}")
@@ -153,8 +171,10 @@ def convert(state: Mapping[str, torch.Tensor], source: str, fmt: str = FMT) -> t
     for k in t5.state_dict():
         if k != "encoder.embed_tokens.weight":  # tied to shared.weight in transformers' T5EncoderModel
             m.put(f"text.t5.{k}", f"language_encoder.{k}")
-    model = DBETA(DBETAECG(build_wav2vec2("melp", **cfg, feature_grad_mult=1.0), hidden),
-                  DBETAText(t5, int(state["multi_modal_language_proj.weight"].shape[1]), hidden))
+    model = DBETA(
+        DBETAECG(build_wav2vec2("melp", **cfg, feature_grad_mult=1.0), hidden),
+        DBETAText(t5, int(state["multi_modal_language_proj.weight"].shape[1]), hidden),
+    )
     own = set(model.state_dict())
     if "text.t5.encoder.embed_tokens.weight" in own:  # a transformers version that lists the tied copy too
         m.out["text.t5.encoder.embed_tokens.weight"] = m.out["text.t5.shared.weight"]

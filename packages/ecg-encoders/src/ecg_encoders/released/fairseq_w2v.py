@@ -47,7 +47,13 @@ def find_prefix(state: Mapping[str, Any]) -> str | None:
 
 def infer_config(state: Mapping[str, torch.Tensor], p: str) -> dict[str, Any]:
     """Our ``Wav2Vec2Config`` overrides, read from the tensor shapes."""
-    convs = sorted({int(m.group(1)) for k in state if (m := re.fullmatch(re.escape(p) + r"feature_extractor\.conv_layers\.(\d+)\.0\.weight", k))})
+    convs = sorted(
+        {
+            int(m.group(1))
+            for k in state
+            if (m := re.fullmatch(re.escape(p) + r"feature_extractor\.conv_layers\.(\d+)\.0\.weight", k))
+        }
+    )
     conv_layers = []
     for i in convs:
         w = state[f"{p}feature_extractor.conv_layers.{i}.0.weight"]
@@ -56,19 +62,32 @@ def infer_config(state: Mapping[str, torch.Tensor], p: str) -> dict[str, Any]:
     embed = conv_layers[-1][0]
     proj = state.get(f"{p}post_extract_proj.weight")
     width = int(proj.shape[0]) if proj is not None else embed
-    n_layers = len({int(m.group(1)) for k in state if (m := re.fullmatch(re.escape(p) + r"encoder\.layers\.(\d+)\..*", k))})
+    n_layers = len(
+        {int(m.group(1)) for k in state if (m := re.fullmatch(re.escape(p) + r"encoder\.layers\.(\d+)\..*", k))}
+    )
     ffn = int(state[f"{p}encoder.layers.0.fc1.weight"].shape[0])
-    v = state.get(f"{p}conv_pos.pos_conv.0.parametrizations.weight.original1", state.get(f"{p}conv_pos.pos_conv.0.weight_v"))
+    v = state.get(
+        f"{p}conv_pos.pos_conv.0.parametrizations.weight.original1", state.get(f"{p}conv_pos.pos_conv.0.weight_v")
+    )
     if v is None:
         raise KeyError("conv_pos.pos_conv.0 weight (parametrized or weight_g/weight_v)")
     heads = {768: 12, 1024: 16}.get(width, max(1, width // 64))
-    return dict(in_channels=in_channels, conv_layers=tuple(conv_layers), width=width, layers=n_layers, heads=heads,
-                ffn_dim=ffn, conv_pos=int(v.shape[2]), conv_pos_groups=int(width // v.shape[1]),
-                conv_bias=f"{p}feature_extractor.conv_layers.0.0.bias" in state)
+    return dict(
+        in_channels=in_channels,
+        conv_layers=tuple(conv_layers),
+        width=width,
+        layers=n_layers,
+        heads=heads,
+        ffn_dim=ffn,
+        conv_pos=int(v.shape[2]),
+        conv_pos_groups=int(width // v.shape[1]),
+        conv_bias=f"{p}feature_extractor.conv_layers.0.0.bias" in state,
+    )
 
 
-def map_wav2vec2(m: KeyMapper, p: str, ours: str, n_convs: int, n_layers: int, has_proj: bool,
-                 mask_emb: bool = True) -> None:
+def map_wav2vec2(
+    m: KeyMapper, p: str, ours: str, n_convs: int, n_layers: int, has_proj: bool, mask_emb: bool = True
+) -> None:
     """Fill ``m.out`` with our wav2vec2 keys under ``ours`` from the released keys under ``p``; ``mask_emb=False``
     for a tower built without it (D-BETA: ``apply_mask`` off, the authors' loader deletes the key)."""
     for i in range(n_convs):
@@ -110,7 +129,9 @@ def convert_encoder(state: Mapping[str, torch.Tensor], source: str, fmt: str = "
         raise ReleasedFormatError(source, fmt, f"no '{ANCHOR}' key: not a fairseq-signals wav2vec2")
     cfg = infer_config(state, p)
     m = KeyMapper(state, source, fmt)  # map first: a missing key fails before a large model is built
-    map_wav2vec2(m, p, "", len(cfg["conv_layers"]), cfg["layers"], "post_extract_proj.weight" in {k[len(p):] for k in state})
+    map_wav2vec2(
+        m, p, "", len(cfg["conv_layers"]), cfg["layers"], "post_extract_proj.weight" in {k[len(p) :] for k in state}
+    )
     if p:
         m.ignore(r"(?!" + re.escape(p) + r").*", f"outside the wav2vec2 model (prefix {p!r})")
     enc = build_wav2vec2("melp", **cfg)
@@ -132,8 +153,13 @@ def convert_melp(state: Mapping[str, torch.Tensor], source: str, fmt: str = "mel
     q_cap = state.get(f"{outer}attn_pool_caption.query")
     if q_c is None or q_cap is None:
         raise ReleasedFormatError(source, fmt, "missing attn_pool_contrast.query / attn_pool_caption.query")
-    pooler = dict(shared_dim=int(q_c.shape[1]), n_queries_contrast=int(q_c.shape[0]), caption_dim=int(q_cap.shape[1]),
-                  n_queries_caption=int(q_cap.shape[0]), heads=8)  # ecgfm_model.py attn_pooler_heads=8
+    pooler = dict(
+        shared_dim=int(q_c.shape[1]),
+        n_queries_contrast=int(q_c.shape[0]),
+        caption_dim=int(q_cap.shape[1]),
+        n_queries_caption=int(q_cap.shape[0]),
+        heads=8,
+    )  # ecgfm_model.py attn_pooler_heads=8
     m = KeyMapper(state, source, fmt)
     map_wav2vec2(m, p, "encoder.", len(cfg["conv_layers"]), cfg["layers"], True)
     tower = build_melp_tower("melp", pooler=pooler, **cfg)
@@ -141,8 +167,10 @@ def convert_melp(state: Mapping[str, torch.Tensor], source: str, fmt: str = "mel
         if k.startswith(POOLER_PREFIXES):
             m.put(k, f"{outer}{k}")
     m.ignore(re.escape(outer) + r"logit_scale", "CMSC temperature of stage 0, not part of the encoder")
-    m.ignore(re.escape(outer) + r"bn\.(running_mean|running_var|num_batches_tracked)",
-             "affine-free BatchNorm of ECGFMModel's commented-out Barlow-Twins term, unused")
+    m.ignore(
+        re.escape(outer) + r"bn\.(running_mean|running_var|num_batches_tracked)",
+        "affine-free BatchNorm of ECGFMModel's commented-out Barlow-Twins term, unused",
+    )
     if outer:
         m.ignore(r"(?!" + re.escape(outer) + r").*", f"outside ECGFMModel (prefix {outer!r})")
     conv = m.finish(tower)

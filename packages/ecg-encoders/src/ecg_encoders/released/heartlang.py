@@ -37,7 +37,9 @@ from ecg_encoders.released.errors import ReleasedFormatError
 
 
 def _layers(state: Mapping[str, Any], p: str) -> int:
-    return len({int(m.group(1)) for k in state if (m := re.fullmatch(re.escape(p) + r"transformer\.layers\.(\d+)\..*", k))})
+    return len(
+        {int(m.group(1)) for k in state if (m := re.fullmatch(re.escape(p) + r"transformer\.layers\.(\d+)\..*", k))}
+    )
 
 
 def backbone_config(state: Mapping[str, torch.Tensor], p: str) -> dict[str, int]:
@@ -45,10 +47,15 @@ def backbone_config(state: Mapping[str, torch.Tensor], p: str) -> dict[str, int]
     qkv = state[f"{p}transformer.layers.0.0.to_qkv.weight"]
     inner = int(qkv.shape[0]) // 3
     dim_head = 64  # modeling_pretrain.py / backbone_vqhbr.py dim_head=64 (not stored in the weights)
-    return dict(width=width, depth=_layers(state, p), heads=inner // dim_head, dim_head=dim_head,
-                mlp_dim=int(state[f"{p}transformer.layers.0.1.net.1.weight"].shape[0]),
-                token_len=int(state[f"{p}token_embed.tokenConv.weight"].shape[1]),
-                max_tokens=int(state[f"{p}pos_embed"].shape[1]) - 1)
+    return dict(
+        width=width,
+        depth=_layers(state, p),
+        heads=inner // dim_head,
+        dim_head=dim_head,
+        mlp_dim=int(state[f"{p}transformer.layers.0.1.net.1.weight"].shape[0]),
+        token_len=int(state[f"{p}token_embed.tokenConv.weight"].shape[1]),
+        max_tokens=int(state[f"{p}pos_embed"].shape[1]) - 1,
+    )
 
 
 def map_backbone(m: KeyMapper, p: str, ours: str, depth: int, *, mask_token: bool = True) -> None:
@@ -76,10 +83,19 @@ def convert_sentence(state: Mapping[str, torch.Tensor], source: str, fmt: str = 
     from ecg_encoders.ecg.heartlang import build_heartlang
 
     if "token_embed.tokenConv.weight" not in state or "lm_head.weight" not in state:
-        raise ReleasedFormatError(source, fmt, "no 'token_embed.tokenConv.weight' / 'lm_head.weight': not HeartLang's ST_ECGFormer")
+        raise ReleasedFormatError(
+            source, fmt, "no 'token_embed.tokenConv.weight' / 'lm_head.weight': not HeartLang's ST_ECGFormer"
+        )
     cfg = backbone_config(state, "")
-    enc = build_heartlang("base", width=cfg["width"], depth=cfg["depth"], heads=cfg["heads"], dim_head=cfg["dim_head"],
-                          mlp_dim=cfg["mlp_dim"], vocab_size=int(state["lm_head.weight"].shape[0]))
+    enc = build_heartlang(
+        "base",
+        width=cfg["width"],
+        depth=cfg["depth"],
+        heads=cfg["heads"],
+        dim_head=cfg["dim_head"],
+        mlp_dim=cfg["mlp_dim"],
+        vocab_size=int(state["lm_head.weight"].shape[0]),
+    )
     m = KeyMapper(state, source, fmt)
     map_backbone(m, "", "backbone.", cfg["depth"])
     m.ignore(r"lm_head\.(weight|bias)", "masked-beat prediction head (pretraining only)")
@@ -88,7 +104,9 @@ def convert_sentence(state: Mapping[str, torch.Tensor], source: str, fmt: str = 
     return enc, conv
 
 
-def convert_vqhbr(state: Mapping[str, torch.Tensor], source: str, fmt: str = "heartlang_vqhbr") -> tuple[Any, Conversion]:
+def convert_vqhbr(
+    state: Mapping[str, torch.Tensor], source: str, fmt: str = "heartlang_vqhbr"
+) -> tuple[Any, Conversion]:
     """``VQHBR`` (modeling_vqhbr.py) -> (our ``HeartbeatVQ``, report)."""
     from ecg_encoders.ecg.heartlang import build_heartbeat_vq
 
@@ -96,9 +114,17 @@ def convert_vqhbr(state: Mapping[str, torch.Tensor], source: str, fmt: str = "he
         raise ReleasedFormatError(source, fmt, "no 'quantize.embedding.weight': not HeartLang's VQ-HBR")
     enc_cfg, dec_cfg = backbone_config(state, "encoder."), backbone_config(state, "decoder.")
     code = state["quantize.embedding.weight"]
-    vq = build_heartbeat_vq("base", width=enc_cfg["width"], enc_depth=enc_cfg["depth"], dec_depth=dec_cfg["depth"],
-                            heads=enc_cfg["heads"], dim_head=enc_cfg["dim_head"], mlp_dim=enc_cfg["mlp_dim"],
-                            n_codes=int(code.shape[0]), code_dim=int(code.shape[1]))
+    vq = build_heartbeat_vq(
+        "base",
+        width=enc_cfg["width"],
+        enc_depth=enc_cfg["depth"],
+        dec_depth=dec_cfg["depth"],
+        heads=enc_cfg["heads"],
+        dim_head=enc_cfg["dim_head"],
+        mlp_dim=enc_cfg["mlp_dim"],
+        n_codes=int(code.shape[0]),
+        code_dim=int(code.shape[1]),
+    )
     m = KeyMapper(state, source, fmt)
     map_backbone(m, "encoder.", "encoder.", enc_cfg["depth"], mask_token=False)
     map_backbone(m, "decoder.", "decoder.", dec_cfg["depth"], mask_token=False)
@@ -113,7 +139,9 @@ def convert_vqhbr(state: Mapping[str, torch.Tensor], source: str, fmt: str = "he
         m.out["quantizer.cluster_size"] = torch.zeros(code.shape[0])
     m.out["quantizer.initted"] = torch.tensor(True)
     m.ignore(r"quantize\.embedding\.(cluster_size|embed_avg|initted)", "EMA bookkeeping of codebook training")
-    m.ignore(r"(encoder|decoder)\.mask_token", "VQ-HBR never masks: our tokenizer has no [MASK] vector (unused in the loss)")
+    m.ignore(
+        r"(encoder|decoder)\.mask_token", "VQ-HBR never masks: our tokenizer has no [MASK] vector (unused in the loss)"
+    )
     conv = m.finish(vq)
     vq.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in conv.state.items()})
     return vq, conv

@@ -55,7 +55,8 @@ from ecg_encoders.released.errors import ReleasedFormatError
 
 BN_LEAVES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 BLOCK_LEAVES = ("conv1.weight", "conv2.weight", "shortcut.0.weight") + tuple(
-    f"{bn}.{t}" for bn in ("bn1", "bn2", "shortcut.1") for t in BN_LEAVES)
+    f"{bn}.{t}" for bn in ("bn1", "bn2", "shortcut.1") for t in BN_LEAVES
+)
 
 
 def find_prefix(state: Mapping[str, Any]) -> str | None:
@@ -77,7 +78,9 @@ def convert(state: Mapping[str, torch.Tensor], source: str, fmt: str = "merl_res
     n_pos = int(state[f"{outer}att_pool_head.positional_embedding"].shape[1]) - 1 if has_pool else 313
     model = build_resnet18_1d("merl", proj_dim=proj_dim)
     if model.n_tokens != n_pos:
-        raise ReleasedFormatError(source, fmt, f"positional embedding has {n_pos} positions; 5000 samples give {model.n_tokens}")
+        raise ReleasedFormatError(
+            source, fmt, f"positional embedding has {n_pos} positions; 5000 samples give {model.n_tokens}"
+        )
     m.put("backbone.stem.0.weight", f"{p}conv1.weight")
     for t in BN_LEAVES:
         m.put(f"backbone.stem.1.{t}", f"{p}bn1.{t}")
@@ -113,8 +116,14 @@ def convert(state: Mapping[str, torch.Tensor], source: str, fmt: str = "merl_res
 
 
 #: original ``TransformerBlock`` sub-module -> ours (``utils/vit1d.py`` PreNorm / Attention / FeedForward)
-VIT_BLOCK = {"attn.norm": "norm1", "attn.fn.to_qkv": "attn.qkv", "attn.fn.to_out.0": "attn.proj",
-             "ff.norm": "norm2", "ff.fn.net.0": "mlp.0", "ff.fn.net.3": "mlp.3"}
+VIT_BLOCK = {
+    "attn.norm": "norm1",
+    "attn.fn.to_qkv": "attn.qkv",
+    "attn.fn.to_out.0": "attn.proj",
+    "ff.norm": "norm2",
+    "ff.fn.net.0": "mlp.0",
+    "ff.fn.net.3": "mlp.3",
+}
 
 
 def find_vit_prefix(state: Mapping[str, Any]) -> str | None:
@@ -124,8 +133,13 @@ def find_vit_prefix(state: Mapping[str, Any]) -> str | None:
 
 def merl_proj_e(width: int, hidden: int = 256, out: int = 256) -> nn.Sequential:
     """MERL ``proj_e`` (``utils_builder.py:90-96``): Linear-BN-ReLU-Linear-BN, the layout of MERL's ``proj_ecg``."""
-    return nn.Sequential(nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, out), nn.BatchNorm1d(out))
+    return nn.Sequential(
+        nn.Linear(width, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, out),
+        nn.BatchNorm1d(out),
+    )
 
 
 class MERLViT(nn.Module):
@@ -146,8 +160,9 @@ class MERLViT(nn.Module):
         return EncoderOutput(tokens=out.tokens, pooled=self.proj_ecg(out.pooled))
 
 
-def convert_vit(state: Mapping[str, torch.Tensor], source: str,
-                fmt: str = "merl_vit_tiny") -> tuple[nn.Module, Conversion, bool]:
+def convert_vit(
+    state: Mapping[str, torch.Tensor], source: str, fmt: str = "merl_vit_tiny"
+) -> tuple[nn.Module, Conversion, bool]:
     """-> (``MERLViT`` for the whole model / ``ViT1D`` for the encoder file, report, has_proj_e)."""
     from ecg_encoders.ecg.vit1d import PRESETS, build_vit1d
 
@@ -161,8 +176,12 @@ def convert_vit(state: Mapping[str, torch.Tensor], source: str,
     depth = len({hit.group(1) for k in state if (hit := block.match(k))})
     tiny = PRESETS["merl_vit_tiny"]
     if (width, depth) != (tiny["width"], tiny["depth"]):
-        raise ReleasedFormatError(source, fmt, f"width {width}, depth {depth}: only vit_tiny (width {tiny['width']}, "
-                                  f"depth {tiny['depth']}) is converted (heads are not stored in the file)")
+        raise ReleasedFormatError(
+            source,
+            fmt,
+            f"width {width}, depth {depth}: only vit_tiny (width {tiny['width']}, "
+            f"depth {tiny['depth']}) is converted (heads are not stored in the file)",
+        )
     tower = build_vit1d("merl_vit_tiny")
     ours = "ecg." if has_proj else ""
     m = KeyMapper(state, source, fmt)

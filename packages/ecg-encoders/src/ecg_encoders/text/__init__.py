@@ -9,8 +9,14 @@ from typing import Any
 
 from ecg_encoders.text.errors import ModelNotAvailableError
 
-__all__ = ["HFTextEncoder", "ModelNotAvailableError", "TextOutput", "build_text_encoder", "build_text_preset",
-           "TEXT_PRESETS"]
+__all__ = [
+    "HFTextEncoder",
+    "ModelNotAvailableError",
+    "TextOutput",
+    "build_text_encoder",
+    "build_text_preset",
+    "TEXT_PRESETS",
+]
 
 _LAZY = {
     "HFTextEncoder": "ecg_encoders.text.hf",

@@ -40,11 +40,15 @@ class TextOutput:
 
 def offline_requested() -> bool:
     """True when the environment forbids hub access (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
-    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
-def load_tokenizer_and_model(name_or_path: str | Path, *, causal: bool, local_files_only: bool | None = None) -> tuple[Any, Any]:
+def load_tokenizer_and_model(
+    name_or_path: str | Path, *, causal: bool, local_files_only: bool | None = None
+) -> tuple[Any, Any]:
     """Load from a directory, the local HF cache, or (when allowed) the hub; else ModelNotAvailableError."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -54,8 +58,11 @@ def load_tokenizer_and_model(name_or_path: str | Path, *, causal: bool, local_fi
     is_dir = path.is_dir()
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1  # hub ids are "org/name"
     if not is_dir and looks_like_path:
-        raise ModelNotAvailableError(name, "no such directory",
-                                     hint=f"Pass an existing directory holding config.json, the weights and the tokenizer; {path} does not exist.")
+        raise ModelNotAvailableError(
+            name,
+            "no such directory",
+            hint=f"Pass an existing directory holding config.json, the weights and the tokenizer; {path} does not exist.",
+        )
     local_only = bool(local_files_only) or is_dir or offline_requested()
     target = str(path) if is_dir else name
     verbosity = hf_logging.get_verbosity()
@@ -94,8 +101,11 @@ class HFTextEncoder(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if add_trailing_cls and pooling in ("cls", "pooler"):  # 'mean' averages it in; 'last' reads it
-            log.warning("add_trailing_cls=True: pooling=%r reads the first position, not the trailing [CLS] "
-                        "(use pooling='last')", pooling)
+            log.warning(
+                "add_trailing_cls=True: pooling=%r reads the first position, not the trailing [CLS] "
+                "(use pooling='last')",
+                pooling,
+            )
         self.name_or_path = str(name_or_path)
         self.causal = causal
         self.pooling = pooling
@@ -104,9 +114,13 @@ class HFTextEncoder(nn.Module):
         #: pad every batch to ``max_length`` (as MELP/MERL/ESI's originals do) instead of to its longest report;
         #: off by default -- only ``benchmarks/perf/pretrain_step.py``'s original-style baseline turns it on
         self.pad_to_max_length = False
-        self.tokenizer, self.model = load_tokenizer_and_model(name_or_path, causal=causal, local_files_only=local_files_only)
+        self.tokenizer, self.model = load_tokenizer_and_model(
+            name_or_path, causal=causal, local_files_only=local_files_only
+        )
         if not getattr(self.tokenizer, "is_fast", False):
-            raise ModelNotAvailableError(self.name_or_path, "no fast (Rust) tokenizer: sentence offsets need tokenizer.json")
+            raise ModelNotAvailableError(
+                self.name_or_path, "no fast (Rust) tokenizer: sentence offsets need tokenizer.json"
+            )
         if pooling != "pooler" and getattr(self.model, "pooler", None) is not None:
             # BERT's tanh pooler only serves pooling="pooler"; left in, it is a parameter without a gradient,
             # which DDP with find_unused_parameters=False rejects (as add_pooling_layer=False)
@@ -115,7 +129,9 @@ class HFTextEncoder(nn.Module):
             self.model.config.use_cache = False
         tok = self.tokenizer
         if tok.cls_token_id is None or tok.sep_token_id is None or tok.pad_token_id is None:
-            raise ModelNotAvailableError(self.name_or_path, "tokenizer lacks [CLS]/[SEP]/[PAD] tokens (expected a BERT-style model)")
+            raise ModelNotAvailableError(
+                self.name_or_path, "tokenizer lacks [CLS]/[SEP]/[PAD] tokens (expected a BERT-style model)"
+            )
         if causal:
             # MELP adds a [BOS] token and resizes the embeddings (melp_model.py init_text_encoder)
             if tok.bos_token_id is None:

@@ -46,8 +46,12 @@ def _continuing_chars(corpus: list[str], tok: Any) -> set[str]:
 
 
 def train_wordpiece_tokenizer(
-    texts: Iterable[str | None], vocab_size: int, out_dir: str | Path | None = None, *,
-    lowercase: bool = True, max_length: int = 128,
+    texts: Iterable[str | None],
+    vocab_size: int,
+    out_dir: str | Path | None = None,
+    *,
+    lowercase: bool = True,
+    max_length: int = 128,
 ) -> Any:
     """Train a BERT-style WordPiece tokenizer; returns a fast HF tokenizer (saved to ``out_dir`` if given)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -70,28 +74,44 @@ def train_wordpiece_tokenizer(
     # leading tokens fixes their ids (it reuses a known token's id) and so every tie-break; they are plain
     # vocabulary entries again in the tokenizer built below (only SPECIAL_TOKENS are special).
     cont = sorted(_continuing_chars(corpus, tok), key=ord)
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1,
-                                        special_tokens=SPECIAL_TOKENS + ["##" + c for c in cont])
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=1, special_tokens=SPECIAL_TOKENS + ["##" + c for c in cont]
+    )
     tok.train_from_iterator(corpus, trainer)
-    tok = fresh(models.WordPiece(tok.get_vocab(with_added_tokens=False), unk_token="[UNK]",
-                                 continuing_subword_prefix="##"))
+    tok = fresh(
+        models.WordPiece(tok.get_vocab(with_added_tokens=False), unk_token="[UNK]", continuing_subword_prefix="##")
+    )
     tok.add_special_tokens(SPECIAL_TOKENS)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", bos_token="[BOS]", model_max_length=max_length,
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        bos_token="[BOS]",
+        model_max_length=max_length,
     )
     if out_dir is not None:
         fast.save_pretrained(str(out_dir))
     return fast
 
 
-def small_bert_config(vocab_size: int, *, layers: int = 4, width: int = 256, heads: int = 4,
-                      ffn_dim: int = 1024, max_positions: int = 256, dropout: float = 0.1,
-                      attention_dropout: float | None = None) -> Any:
+def small_bert_config(
+    vocab_size: int,
+    *,
+    layers: int = 4,
+    width: int = 256,
+    heads: int = 4,
+    ffn_dim: int = 1024,
+    max_positions: int = 256,
+    dropout: float = 0.1,
+    attention_dropout: float | None = None,
+) -> Any:
     """A small BERT (4 layers, width 256, 4 heads): trainable on CPU for the default run. ``dropout`` (BERT's
     0.1 on hidden states and attention) set to 0 makes training deterministic (the DDP equivalence test).
     ``attention_dropout`` (default: ``dropout``) alone: on CPU, attention dropout keeps torch's attention on its
@@ -99,16 +119,26 @@ def small_bert_config(vocab_size: int, *, layers: int = 4, width: int = 256, hea
     from transformers import BertConfig
 
     return BertConfig(
-        vocab_size=vocab_size, hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=ffn_dim, max_position_embeddings=max_positions, pad_token_id=0,
+        vocab_size=vocab_size,
+        hidden_size=width,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ffn_dim,
+        max_position_embeddings=max_positions,
+        pad_token_id=0,
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout if attention_dropout is None else attention_dropout,
     )
 
 
 def init_text_model_dir(
-    texts: Iterable[str | None], out_dir: str | Path, *, vocab_size: int = 4000, seed: int = 0,
-    overwrite: bool = False, **config_kw: Any,
+    texts: Iterable[str | None],
+    out_dir: str | Path,
+    *,
+    vocab_size: int = 4000,
+    seed: int = 0,
+    overwrite: bool = False,
+    **config_kw: Any,
 ) -> Path:
     """Write tokenizer + randomly initialised ``BertForMaskedLM`` to ``out_dir`` (atomically: temp dir, rename)."""
     import torch
@@ -135,12 +165,30 @@ def init_text_model_dir(
             if bars:
                 hf_logging.enable_progress_bar()
         corpus_hash = hashlib.sha256("\n".join(corpus).encode("utf-8")).hexdigest()[:16]
-        (tmp / PROVENANCE_FILE).write_text(json.dumps({
-            "kind": "offline_default", "trained": False, "n_texts": len(corpus), "corpus_sha256_16": corpus_hash,
-            "vocab_size": len(tokenizer), "seed": seed, "config": {k: getattr(cfg, k) for k in (
-                "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size",
-                "max_position_embeddings")},
-        }, indent=2) + "\n")
+        (tmp / PROVENANCE_FILE).write_text(
+            json.dumps(
+                {
+                    "kind": "offline_default",
+                    "trained": False,
+                    "n_texts": len(corpus),
+                    "corpus_sha256_16": corpus_hash,
+                    "vocab_size": len(tokenizer),
+                    "seed": seed,
+                    "config": {
+                        k: getattr(cfg, k)
+                        for k in (
+                            "num_hidden_layers",
+                            "hidden_size",
+                            "num_attention_heads",
+                            "intermediate_size",
+                            "max_position_embeddings",
+                        )
+                    },
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

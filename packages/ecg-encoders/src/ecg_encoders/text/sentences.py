@@ -13,14 +13,15 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-
 #: MELP's sentence end (melp_model.py splits on the '.' token)
 MELP_ENDERS = "."
 #: ESI's statement ends (a report statement may end in ';', '!' or '?' too, and a line break ends one)
 STATEMENT_ENDERS = ".;!?"
 
 
-def sentence_ends(text: str, *, enders: str = MELP_ENDERS, newlines: bool = False, skip_empty: bool = True) -> list[int]:
+def sentence_ends(
+    text: str, *, enders: str = MELP_ENDERS, newlines: bool = False, skip_empty: bool = True
+) -> list[int]:
     """Character indices that end a sentence: the project's one sentence splitter.
 
     A character of ``enders`` ends a sentence when followed by whitespace or the end of the text (so
@@ -39,8 +40,9 @@ def sentence_ends(text: str, *, enders: str = MELP_ENDERS, newlines: bool = Fals
     return ends
 
 
-def split_sentences(text: str | None, *, enders: str = STATEMENT_ENDERS, newlines: bool = True,
-                    strip: str = ".;") -> list[str]:
+def split_sentences(
+    text: str | None, *, enders: str = STATEMENT_ENDERS, newlines: bool = True, strip: str = ".;"
+) -> list[str]:
     """Text -> sentences, each stripped of whitespace and trailing ``strip`` characters, empties dropped.
 
     The defaults are ESI's statement split (baselines.esi.knowledge: '.;!?' followed by whitespace, or a line

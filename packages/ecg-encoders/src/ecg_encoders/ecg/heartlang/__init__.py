@@ -29,8 +29,9 @@ PAPER_PRESETS: list[str] = ["base"]
 #: MLP 2048) and scripts/vqhbr/MIMIC-IV.sh (codebook 8192 x 128, k-means init; decay 0.99 default).
 VQ_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(width=32, enc_depth=1, dec_depth=1, heads=2, dim_head=16, mlp_dim=64, n_codes=64, code_dim=16),
-    "base": dict(width=768, enc_depth=4, dec_depth=2, heads=2, dim_head=64, mlp_dim=2048, n_codes=8192,
-                 code_dim=128, decay=0.99),
+    "base": dict(
+        width=768, enc_depth=4, dec_depth=2, heads=2, dim_head=64, mlp_dim=2048, n_codes=8192, code_dim=128, decay=0.99
+    ),
 }
 
 
@@ -48,7 +49,20 @@ def build_msm_head(preset: str = "tiny", **overrides: Any) -> MaskedBeatHead:
 
 
 __all__ = [
-    "PRESETS", "PAPER_PRESETS", "VQ_PRESETS", "BeatTokens", "BeatTransformer", "HeartbeatTokenizer", "HeartbeatVQ",
-    "HeartLangEncoder", "MaskedBeatHead", "NormEMAQuantizer", "VQOutput", "build_heartbeat_vq", "build_heartlang",
-    "build_msm_head", "masked_beat_loss", "random_beat_mask",
+    "PRESETS",
+    "PAPER_PRESETS",
+    "VQ_PRESETS",
+    "BeatTokens",
+    "BeatTransformer",
+    "HeartbeatTokenizer",
+    "HeartbeatVQ",
+    "HeartLangEncoder",
+    "MaskedBeatHead",
+    "NormEMAQuantizer",
+    "VQOutput",
+    "build_heartbeat_vq",
+    "build_heartlang",
+    "build_msm_head",
+    "masked_beat_loss",
+    "random_beat_mask",
 ]

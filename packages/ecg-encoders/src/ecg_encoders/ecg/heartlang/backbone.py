@@ -23,9 +23,22 @@ class BeatTransformer(nn.Module):
     ``True`` hides them from attention (the [CLS] key is always visible, so no row is empty).
     """
 
-    def __init__(self, in_dim: int, width: int, depth: int, heads: int, dim_head: int, mlp_dim: int, *,
-                 max_tokens: int = 256, dropout: float = 0.0, emb_dropout: float = 0.0,
-                 n_ids: int = 16, mask_padding: bool = False, mask_token: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        width: int,
+        depth: int,
+        heads: int,
+        dim_head: int,
+        mlp_dim: int,
+        *,
+        max_tokens: int = 256,
+        dropout: float = 0.0,
+        emb_dropout: float = 0.0,
+        n_ids: int = 16,
+        mask_padding: bool = False,
+        mask_token: bool = True,
+    ) -> None:
         super().__init__()
         self.width, self.max_tokens, self.mask_padding = width, max_tokens, mask_padding
         self.token_embed = nn.Conv1d(in_dim, width, 3, padding=1, padding_mode="circular", bias=False)
@@ -43,8 +56,14 @@ class BeatTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, x: torch.Tensor, lead_ids: torch.Tensor | None = None, time_ids: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        lead_ids: torch.Tensor | None = None,
+        time_ids: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``mask``: (B, N) bool, True = replace the token by [MASK]; ``padding_mask``: True = no beat."""
         b, n, _ = x.shape
         if n > self.max_tokens:

@@ -22,18 +22,44 @@ from ecg_encoders.ecg.heartlang.tokenizer import BeatTokens, HeartbeatTokenizer
 class HeartLangEncoder(ECGEncoder):
     """(B, 12, T) at 100 Hz -> beat tokens (B, 256, width) and pooled (B, width); tokenises internally."""
 
-    def __init__(self, *, width: int, depth: int, heads: int, dim_head: int, mlp_dim: int, vocab_size: int,
-                 fs: int = 100, length: int = 1000, token_len: int = 96, max_tokens: int = 256,
-                 dropout: float = 0.1, emb_dropout: float = 0.1, pooling: str = "cls", mask_padding: bool = False,
-                 detector: str = "numpy", window: str = "heartlang") -> None:
+    def __init__(
+        self,
+        *,
+        width: int,
+        depth: int,
+        heads: int,
+        dim_head: int,
+        mlp_dim: int,
+        vocab_size: int,
+        fs: int = 100,
+        length: int = 1000,
+        token_len: int = 96,
+        max_tokens: int = 256,
+        dropout: float = 0.1,
+        emb_dropout: float = 0.1,
+        pooling: str = "cls",
+        mask_padding: bool = False,
+        detector: str = "numpy",
+        window: str = "heartlang",
+    ) -> None:
         super().__init__()
         if pooling not in ("cls", "mean"):
             raise ValueError(f"HeartLangEncoder pooling must be 'cls' or 'mean', got {pooling!r}")
         self.fs, self.length, self.width, self.pooled_dim = fs, length, width, width
         self.vocab_size, self.pooling = vocab_size, pooling
         self.tokenizer = HeartbeatTokenizer(fs, max_tokens, token_len, detector=detector, window=window)
-        self.backbone = BeatTransformer(token_len, width, depth, heads, dim_head, mlp_dim, max_tokens=max_tokens,
-                                        dropout=dropout, emb_dropout=emb_dropout, mask_padding=mask_padding)
+        self.backbone = BeatTransformer(
+            token_len,
+            width,
+            depth,
+            heads,
+            dim_head,
+            mlp_dim,
+            max_tokens=max_tokens,
+            dropout=dropout,
+            emb_dropout=emb_dropout,
+            mask_padding=mask_padding,
+        )
 
     def tokenize(self, x: torch.Tensor) -> BeatTokens:
         if x.ndim != 3 or x.shape[1] != 12:
@@ -42,8 +68,7 @@ class HeartLangEncoder(ECGEncoder):
 
     def encode_tokens(self, tokens: BeatTokens, mask: torch.Tensor | None = None) -> EncoderOutput:
         """Encode an ECG sentence; ``mask`` (B, N) bool replaces those beats by [MASK] (pretraining)."""
-        h = self.backbone(tokens.beats, tokens.lead_ids, tokens.time_ids, mask=mask,
-                          padding_mask=tokens.padding_mask)
+        h = self.backbone(tokens.beats, tokens.lead_ids, tokens.time_ids, mask=mask, padding_mask=tokens.padding_mask)
         states = h[:, 1:]
         if self.pooling == "cls":
             pooled = h[:, 0]
@@ -68,8 +93,13 @@ class MaskedBeatHead(nn.Module):
         return self.proj(states[mask])
 
 
-def random_beat_mask(padding_mask: torch.Tensor, ratio: float = 0.5, *, exclude_padding: bool = True,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+def random_beat_mask(
+    padding_mask: torch.Tensor,
+    ratio: float = 0.5,
+    *,
+    exclude_padding: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """(B, N) bool mask of beats to hide.
 
     Original (``engine_for_pretraining.random_masking``): exactly ``N - int(N * (1 - ratio))`` random
@@ -88,8 +118,9 @@ def random_beat_mask(padding_mask: torch.Tensor, ratio: float = 0.5, *, exclude_
     return rank < n_mask[:, None]
 
 
-def masked_beat_loss(head: MaskedBeatHead, states: torch.Tensor, mask: torch.Tensor, target_ids: torch.Tensor
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_beat_loss(
+    head: MaskedBeatHead, states: torch.Tensor, mask: torch.Tensor, target_ids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy of the masked beats' codebook ids -> (loss, accuracy); targets of -100 are ignored."""
     logits = head(states, mask)
     targets = target_ids[mask]

@@ -10,8 +10,8 @@ lead II, ...), truncated to 256 tokens and zero-padded. Lead ids are ``lead inde
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ class BeatTokens:
     padding_mask: torch.Tensor  # (B, N) bool, True = padding (no beat)
     n_beats: torch.Tensor  # (B,) int64 R-peaks detected on the detection lead
 
-    def to(self, device: torch.device | str) -> "BeatTokens":
+    def to(self, device: torch.device | str) -> BeatTokens:
         return BeatTokens(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
@@ -42,10 +42,19 @@ class HeartbeatTokenizer:
     ``window``: ``"heartlang"`` (the original's spans) or ``"centred"`` (R-peak always at the centre).
     """
 
-    def __init__(self, fs: float = 100, max_tokens: int = 256, token_len: int = 96, *,
-                 leads: Sequence[int] = tuple(range(12)), detection_lead: int = 0,
-                 time_block_s: float = 1.0, max_time_id: int = 15, detector: str = "numpy",
-                 window: str = "heartlang") -> None:
+    def __init__(
+        self,
+        fs: float = 100,
+        max_tokens: int = 256,
+        token_len: int = 96,
+        *,
+        leads: Sequence[int] = tuple(range(12)),
+        detection_lead: int = 0,
+        time_block_s: float = 1.0,
+        max_time_id: int = 15,
+        detector: str = "numpy",
+        window: str = "heartlang",
+    ) -> None:
         self.fs, self.max_tokens, self.token_len = fs, max_tokens, token_len
         self.leads = list(leads)
         self.detection_lead = detection_lead  # HeartLang: ecg_signal[0] = lead I
@@ -59,8 +68,9 @@ class HeartbeatTokenizer:
     def __call__(self, x: torch.Tensor | np.ndarray) -> BeatTokens:
         xt = torch.as_tensor(x)
         if xt.ndim != 3 or xt.shape[1] <= max(self.leads):
-            raise ValueError(f"HeartbeatTokenizer expects (B, leads, T) with {max(self.leads) + 1}+ leads, "
-                             f"got {tuple(xt.shape)}")
+            raise ValueError(
+                f"HeartbeatTokenizer expects (B, leads, T) with {max(self.leads) + 1}+ leads, got {tuple(xt.shape)}"
+            )
         if not xt.is_floating_point():
             xt = xt.float()
         return self.from_peaks(xt, self.peaks(xt.detach().cpu().numpy()))
@@ -71,8 +81,11 @@ class HeartbeatTokenizer:
         dev, n_tok, w = x.device, self.max_tokens, self.token_len
         counts = peaks.counts()
         if (counts == 0).any():
-            log.warning("HeartbeatTokenizer: %d of %d records have no detected beat; their sentences are "
-                        "all padding", int((counts == 0).sum()), bsz)
+            log.warning(
+                "HeartbeatTokenizer: %d of %d records have no detected beat; their sentences are all padding",
+                int((counts == 0).sum()),
+                bsz,
+            )
         start, end, offset = beat_windows(peaks, t, w, self.window)
         k = np.arange(w)
         src = start[:, None] + k[None, :] - offset[:, None]  # (Q, w) source sample of each window slot
@@ -98,5 +111,10 @@ class HeartbeatTokenizer:
         lead_ids[bt, pt] = torch.as_tensor(np.asarray(self.leads)[l_idx] + 1, dtype=torch.long)
         tid = np.minimum(peaks.index[q_idx] // self.time_block + 1, self.max_time_id).astype(np.int64)
         time_ids[bt, pt] = torch.as_tensor(tid)
-        return BeatTokens(beats=beats, lead_ids=lead_ids.to(dev), time_ids=time_ids.to(dev),
-                          padding_mask=(lead_ids == 0).to(dev), n_beats=torch.as_tensor(counts, device=dev))
+        return BeatTokens(
+            beats=beats,
+            lead_ids=lead_ids.to(dev),
+            time_ids=time_ids.to(dev),
+            padding_mask=(lead_ids == 0).to(dev),
+            n_beats=torch.as_tensor(counts, device=dev),
+        )

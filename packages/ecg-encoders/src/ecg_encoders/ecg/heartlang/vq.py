@@ -49,8 +49,15 @@ def cosine_kmeans(samples: torch.Tensor, k: int, iters: int = 10) -> tuple[torch
 class NormEMAQuantizer(nn.Module):
     """Cosine-similarity vector quantiser with an EMA-updated unit-norm codebook (no gradient to codes)."""
 
-    def __init__(self, n_codes: int, dim: int, decay: float = 0.99, beta: float = 1.0, kmeans_init: bool = True,
-                 kmeans_iters: int = 10) -> None:
+    def __init__(
+        self,
+        n_codes: int,
+        dim: int,
+        decay: float = 0.99,
+        beta: float = 1.0,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 10,
+    ) -> None:
         super().__init__()
         self.n_codes, self.dim, self.decay, self.beta, self.kmeans_iters = n_codes, dim, decay, beta, kmeans_iters
         init = torch.zeros(n_codes, dim) if kmeans_init else F.normalize(torch.randn(n_codes, dim), dim=-1)
@@ -76,8 +83,9 @@ class NormEMAQuantizer(nn.Module):
         d = z.pow(2).sum(-1, keepdim=True) + self.codebook.pow(2).sum(-1) - 2 * z @ self.codebook.t()
         return d.argmin(dim=-1)
 
-    def forward(self, z: torch.Tensor, valid: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, z: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z (B, N, D), valid (B, N) bool -> (z_q straight-through (B, N, D), commitment loss, ids (B, N))."""
         z = F.normalize(z.float(), dim=-1)  # original: quantiser runs outside autocast, in float32
         flat = z.reshape(-1, self.dim)
@@ -120,9 +128,24 @@ class VQOutput:
 class HeartbeatVQ(nn.Module):
     """VQ-HBR: ``forward(tokens)`` -> losses for stage 1; ``codebook_ids(tokens)`` -> targets for stage 2."""
 
-    def __init__(self, *, width: int, enc_depth: int, dec_depth: int, heads: int, dim_head: int, mlp_dim: int,
-                 n_codes: int, code_dim: int, decay: float = 0.99, kmeans_init: bool = True, token_len: int = 96,
-                 max_tokens: int = 256, smooth_l1: bool = False, mask_padding: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        width: int,
+        enc_depth: int,
+        dec_depth: int,
+        heads: int,
+        dim_head: int,
+        mlp_dim: int,
+        n_codes: int,
+        code_dim: int,
+        decay: float = 0.99,
+        kmeans_init: bool = True,
+        token_len: int = 96,
+        max_tokens: int = 256,
+        smooth_l1: bool = False,
+        mask_padding: bool = False,
+    ) -> None:
         super().__init__()
         self.token_len, self.n_codes, self.code_dim = token_len, n_codes, code_dim
         kw = dict(max_tokens=max_tokens, mask_padding=mask_padding, mask_token=False)  # VQ-HBR never masks
@@ -139,8 +162,7 @@ class HeartbeatVQ(nn.Module):
 
     def encode(self, tokens: BeatTokens) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (z_q (B, N, code_dim), commitment loss, ids (B, N))."""
-        feats = self.encoder(tokens.beats, tokens.lead_ids, tokens.time_ids,
-                             padding_mask=tokens.padding_mask)[:, 1:]
+        feats = self.encoder(tokens.beats, tokens.lead_ids, tokens.time_ids, padding_mask=tokens.padding_mask)[:, 1:]
         # original (backbone_vqhbr.py:215,225): x[zero_mask] = 0 for every all-zero beat -- padding and real beats
         # of a zero-filled lead alike (measured: such beats got other codes when only padding was zeroed)
         zero = tokens.padding_mask | (tokens.beats == 0).all(dim=-1)
