@@ -43,7 +43,7 @@ class Cell:
 
 
 class Backend(Protocol):
-    """What the runner needs from the evaluation library (benchmarks/stages.py wraps ecg_eval)."""
+    """What the runner needs from the evaluation library (benchmarks/pipeline/eval_backend.py wraps ecg_eval)."""
 
     leaderboard_path: Path  # the file publish() writes
 

@@ -72,7 +72,7 @@ def build_backend(cfg: DictConfig) -> ev.Backend:
         "leaderboard_dir": str(cfg.leaderboard_dir),
         "eval_cfg": cfg.eval,
     }
-    if str(cfg.backend._target_) == "benchmarks.stages.EcgEvalBackend":
+    if str(cfg.backend._target_) == "benchmarks.pipeline.eval_backend.EcgEvalBackend":
         kw["embed_cache"] = str(Path(str(cfg.run_store)) / "embeddings")
         if cfg.get("reference_file"):
             ref = Path(str(cfg.reference_file)).expanduser()

@@ -21,7 +21,7 @@ from benchmarks.pipeline.errors import ConfigError
 DEVICES = "auto, cpu, cuda, cuda:<k>"
 PRECISIONS = ("32", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-REAL_BACKEND = "benchmarks.stages.EcgEvalBackend"
+REAL_BACKEND = "benchmarks.pipeline.eval_backend.EcgEvalBackend"
 
 
 def _int(value: Any, name: str, minimum: int | None = None) -> int:

@@ -249,7 +249,7 @@ def test_missing_pretraining_corpus_stops_before_any_stage(tmp_path, compose_cfg
             *toy_overrides(tmp_path),
             "pretrain_data=mimic_iv_ecg",
             f"data_root={empty}",
-            "backend._target_=benchmarks.stages.EcgEvalBackend",
+            "backend._target_=benchmarks.pipeline.eval_backend.EcgEvalBackend",
             "dataset=toy",
         ]
     )
