@@ -40,10 +40,8 @@ PACKAGES = {
     "ecg-eval": [REPO / "packages/ecg-eval/src"],
     "ecglang-bench": [REPO / "benchmarks", REPO / "baselines"],
 }
-#: benchmarks/perf is a folder of scripts; they import their sibling modules (step_models) by file name
-OWN_MODULES = {
-    "ecglang-bench": {"benchmarks", "baselines"} | {f.stem for f in (REPO / "benchmarks" / "perf").glob("*.py")}
-}
+#: the root project's own top-level packages (imported by their names, not declared as dependencies)
+OWN_MODULES = {"ecglang-bench": {"benchmarks", "baselines"}}
 
 
 def _norm(name: str) -> str:

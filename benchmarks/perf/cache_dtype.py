@@ -11,8 +11,8 @@ every record from each cache; ``ecg_eval.probe.fit_probe`` fits the ``ptbxl_supe
 selects on fold 9 and scores macro AUROC on fold 10. Same encoder, same probe, same labels: only the
 stored dtype differs.
 
-    python benchmarks/perf/cache_dtype.py                 # presets melp and esi, ~2-4 min on 2 cores
-    python benchmarks/perf/cache_dtype.py --presets melp heartlang raw500
+    python -m benchmarks.perf.cache_dtype                 # presets melp and esi, ~2-4 min on 2 cores
+    python -m benchmarks.perf.cache_dtype --presets melp heartlang raw500
 """
 
 from __future__ import annotations

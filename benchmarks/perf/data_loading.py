@@ -14,8 +14,8 @@ Second part: peak memory of converting a split, for 500 and 5,000 records, each 
 subprocess. Those records come from a synthetic reader producing random 12 x 5000 signals at
 500 Hz (PTB-XL-500 has only 500 records); the conversion is the same code path.
 
-    python benchmarks/perf/data_loading.py                       # < 2 min: ptbxl-500 + memory for 500/5000
-    python benchmarks/perf/data_loading.py --root PATH --epochs 3 --num-workers 2 --mem-records 500 5000 20000
+    python -m benchmarks.perf.data_loading                       # < 2 min: ptbxl-500 + memory for 500/5000
+    python -m benchmarks.perf.data_loading --root PATH --epochs 3 --num-workers 2 --mem-records 500 5000 20000
 """
 
 from __future__ import annotations

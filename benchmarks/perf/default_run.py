@@ -13,9 +13,9 @@ baselines, the retrieval chance values):
 - report generation: statement F1 against the "nearest training report" and "most frequent report" baselines
   (target: above the nearest training report).
 
-    python benchmarks/perf/default_run.py                 # MELP, the README's command
-    python benchmarks/perf/default_run.py method=merl --json merl.json
-    python benchmarks/perf/default_run.py --keep /tmp/run  # keep the run store (logs, learning curve) there
+    python -m benchmarks.perf.default_run                 # MELP, the README's command
+    python -m benchmarks.perf.default_run method=merl --json merl.json
+    python -m benchmarks.perf.default_run --keep /tmp/run  # keep the run store (logs, learning curve) there
 
 ``--cache DIR`` reuses a corpus/record cache (then the time excludes generating it: say so when reporting).
 """

@@ -1,9 +1,9 @@
 """Encoder throughput on CPU: forward and forward+backward samples/s of every registered ECG encoder.
 
-    python benchmarks/perf/encoders.py                       # all encoders, tiny presets (< 1 min)
-    python benchmarks/perf/encoders.py --presets tiny paper  # + paper presets (minutes on 2 cores)
-    python benchmarks/perf/encoders.py --encoders wav2vec2 --presets melp --reps 1
-    python benchmarks/perf/encoders.py --batch 8 --reps 3 --json runs/perf/encoders.json
+    python -m benchmarks.perf.encoders                       # all encoders, tiny presets (< 1 min)
+    python -m benchmarks.perf.encoders --presets tiny paper  # + paper presets (minutes on 2 cores)
+    python -m benchmarks.perf.encoders --encoders wav2vec2 --presets melp --reps 1
+    python -m benchmarks.perf.encoders --batch 8 --reps 3 --json runs/perf/encoders.json
 
 Inputs are (batch, 12, encoder.length) at the encoder's own sampling rate (5000 samples at 500 Hz for
 the wav2vec2 tower). Encoders with ``set_fused_attention`` are measured twice, with PyTorch's fused

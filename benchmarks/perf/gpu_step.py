@@ -11,9 +11,9 @@ geometry and vocabulary. FLOPs of one step are counted once with ``torch.utils.f
 ``perf.compile: true`` compiles (``compile_submodules``: towers and decoder); compilation happens in the untimed
 warm-up steps.
 
-    python benchmarks/perf/gpu_step.py                      # every paper preset, on the first GPU
-    python benchmarks/perf/gpu_step.py --methods melp merl --batch 32 --steps 10
-    python benchmarks/perf/gpu_step.py --no-compile
+    python -m benchmarks.perf.gpu_step                      # every paper preset, on the first GPU
+    python -m benchmarks.perf.gpu_step --methods melp merl --batch 32 --steps 10
+    python -m benchmarks.perf.gpu_step --no-compile
 
 Without a GPU it runs the *tiny* presets (``method=<m>``) on the CPU in fp32 (batch 2, 2 steps, no compile) and
 says so in its first line: a check that the script works, not a measurement; MFU is then not reported.
@@ -25,7 +25,6 @@ is downloaded. Target: the whole run in under 5 minutes on one GPU.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,13 +33,9 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_models, also when loaded by file path
-
-import step_models as sm  # noqa: E402
-
-from ecg_data.paths import atomic_write_json  # noqa: E402
-from ecg_text_align.perf import adamw_impl_kwargs, apply_perf, compile_submodules  # noqa: E402
+import benchmarks.perf.step_models as sm
+from ecg_data.paths import atomic_write_json
+from ecg_text_align.perf import adamw_impl_kwargs, apply_perf, compile_submodules
 
 #: dense bf16 tensor-core peaks (TFLOP/s, without sparsity) from the vendors' data sheets
 PEAK_BF16_TFLOPS = {

@@ -1,7 +1,7 @@
 """List torch.compile graph breaks of each compiled sub-module (``ecg_text_align.perf.compile_targets``) of a method.
 
-    python benchmarks/perf/graph_breaks.py                 # MELP tiny
-    python benchmarks/perf/graph_breaks.py --methods melp esi --paper
+    python -m benchmarks.perf.graph_breaks                 # MELP tiny
+    python -m benchmarks.perf.graph_breaks --methods melp esi --paper
 
 Runs ``torch._dynamo.explain`` on each sub-module's forward with the inputs it gets in one training step (captured
 by a forward hook); capture only, no code generation, so it is fast and needs no C++ compiler.
@@ -10,19 +10,14 @@ by a forward hook); capture only, no code generation, so it is fast and needs no
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import benchmarks.perf.step_models as sm
 from ecg_text_align.perf import compile_targets
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import step_models as sm  # noqa: E402
 
 
 def captured_inputs(model: Any, batch: dict, names: list[str]) -> dict[str, tuple[tuple, dict]]:

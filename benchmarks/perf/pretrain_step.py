@@ -14,13 +14,13 @@ stay meaningful on a shared machine:
   ``torch.compile`` of the towers with ``--compile``;
 - ``ours@pad``: ours with the baseline's padding, so ``ours@pad / base`` is the speed-up of the compute alone.
 
-    python benchmarks/perf/pretrain_step.py                               # MELP, tiny + paper, B=4 and 8 (~5 min on 2 cores)
-    python benchmarks/perf/pretrain_step.py --methods melp merl esi heartlang --sizes paper --batches 4 8 --steps 5
+    python -m benchmarks.perf.pretrain_step                               # MELP, tiny + paper, B=4 and 8 (~5 min on 2 cores)
+    python -m benchmarks.perf.pretrain_step --methods melp merl esi heartlang --sizes paper --batches 4 8 --steps 5
         # (ESI's paper preset at B=8 needs more than 23 GB of RAM)
-    python benchmarks/perf/pretrain_step.py --sizes tiny --compile        # + torch.compile (compile time reported apart)
-    python benchmarks/perf/pretrain_step.py --attention                   # the older fused vs math-attention comparison
-    python benchmarks/perf/pretrain_step.py --json rows.json              # rows also as JSON, saved after each row
-    python benchmarks/perf/pretrain_step.py --methods my_method --method-dir DIR --module-class my_method:MyMethod --sizes tiny
+    python -m benchmarks.perf.pretrain_step --sizes tiny --compile        # + torch.compile (compile time reported apart)
+    python -m benchmarks.perf.pretrain_step --attention                   # the older fused vs math-attention comparison
+    python -m benchmarks.perf.pretrain_step --json rows.json              # rows also as JSON, saved after each row
+    python -m benchmarks.perf.pretrain_step --methods my_method --method-dir DIR --module-class my_method:MyMethod --sizes tiny
 
 Each method is built from its own config (``step_models``: the last stage of ``experiment=<m>_paper`` at paper
 size, of ``method=<m>`` at tiny size) with random weights and an offline BERT of the hub model's geometry and
@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -45,10 +44,7 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # baselines/ importable when run as a script
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # step_models, also when loaded by file path
-
-from step_models import (  # noqa: E402
+from benchmarks.perf.step_models import (
     TextDirs,
     add_method_args,
     build,
@@ -61,10 +57,9 @@ from step_models import (  # noqa: E402
     train_step,
     trainer_config,
 )
-
-from ecg_data.paths import atomic_write_json  # noqa: E402
-from ecg_encoders.cpu_dropout import set_fast_cpu_dropout  # noqa: E402
-from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv  # noqa: E402
+from ecg_data.paths import atomic_write_json
+from ecg_encoders.cpu_dropout import set_fast_cpu_dropout
+from ecg_text_align.perf import adamw_impl_kwargs, compile_submodules, set_channels_last_conv
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ Target (issue "embedded default"): 10,000 records in under 60 s on one core. The
 the same run is the straightforward renderer that evaluates every Gaussian wave on the whole time axis
 (``model.render_waves_full``) in place of the windowed, bincount-scattered one; the ratio is printed.
 
-    python benchmarks/perf/synthetic.py            # 400 records (about 5 s), baseline on 100
-    python benchmarks/perf/synthetic.py --n 10000  # the full target
+    python -m benchmarks.perf.synthetic            # 400 records (about 5 s), baseline on 100
+    python -m benchmarks.perf.synthetic --n 10000  # the full target
 """
 
 from __future__ import annotations

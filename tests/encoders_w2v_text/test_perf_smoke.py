@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+import importlib
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "perf" / "encoders.py"
-
 
 def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("bench_encoders", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("benchmarks.perf.encoders")
     rows = mod.run(["wav2vec2"], ["tiny"], batch=1, reps=1, warmup=0, attention="both")
     (row,) = rows
     assert row["status"] == "ok"

@@ -145,7 +145,7 @@ def test_activation_checkpointing_gives_the_same_gradients(tiny_bert_dir) -> Non
 
 def test_compile_switch_keeps_loss_gradients_and_checkpoint_keys(tiny_bert_dir) -> None:
     """The switch path with dynamo's ``eager`` backend (graph capture without code generation: fast, no compiler);
-    ``benchmarks/perf/pretrain_step.py --compile`` measures inductor."""
+    ``python -m benchmarks.perf.pretrain_step --compile`` measures inductor."""
     model = _melp(tiny_bert_dir)
     batch = _batch()
     keys = list(model.state_dict())

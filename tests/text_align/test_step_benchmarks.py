@@ -8,7 +8,7 @@ checks the config options that the benchmarks' earlier hand-written copies had l
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import subprocess
 import sys
@@ -18,17 +18,13 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-PERF = REPO / "benchmarks" / "perf"
 POOLER = 768 * 768 + 768
 
 
 @pytest.fixture(scope="module")
 def sm():
     sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location("step_models", PERF / "step_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module("benchmarks.perf.step_models")
 
 
 def _paper(sm, method: str) -> tuple[torch.nn.Module, dict, list[int]]:
@@ -94,7 +90,11 @@ def test_module_kwargs_drop_stage_keys_and_point_the_text_tower_at_a_local_model
 
 def _run(script: str, *args: str) -> str:
     out = subprocess.run(
-        [sys.executable, str(PERF / script), *args], capture_output=True, text=True, cwd=REPO, timeout=600
+        [sys.executable, "-m", f"benchmarks.perf.{script}", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
@@ -103,7 +103,7 @@ def _run(script: str, *args: str) -> str:
 def test_pretrain_step_script_prints_ratios_for_every_method(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
     stdout = _run(
-        "pretrain_step.py",
+        "pretrain_step",
         "--methods",
         "melp",
         "merl",
@@ -135,9 +135,7 @@ def test_pretrain_step_script_prints_ratios_for_every_method(tmp_path: Path) -> 
 def test_gpu_step_script_without_a_gpu_runs_the_trainer_step(tmp_path: Path) -> None:
     """The CPU fallback: tiny presets, the GPU trainer's perf mapping and clip norm, rows in an atomic JSON file."""
     out = tmp_path / "rows.json"
-    stdout = _run(
-        "gpu_step.py", "--methods", "melp", "heartlang", "--device", "cpu", "--steps", "1", "--json", str(out)
-    )
+    stdout = _run("gpu_step", "--methods", "melp", "heartlang", "--device", "cpu", "--steps", "1", "--json", str(out))
     assert stdout.startswith("NO GPU")
     rows = {r["method"]: r for r in json.loads(out.read_text())}
     assert set(rows) == {"melp", "heartlang"}
@@ -149,10 +147,7 @@ def test_gpu_step_script_without_a_gpu_runs_the_trainer_step(tmp_path: Path) -> 
 def test_clip_norms_come_from_the_configs(sm) -> None:
     """``ours`` clips as training does (the trainer's 1.0, or the method's own); ``base`` only where the method's
     config sets a value (HeartLang's MSM clips at 3.0 as its original script; MELP's original does not clip)."""
-    spec = importlib.util.spec_from_file_location("pretrain_step", PERF / "pretrain_step.py")
-    ps = importlib.util.module_from_spec(spec)
-    sys.modules["pretrain_step"] = ps  # its dataclass looks its module up
-    spec.loader.exec_module(ps)
+    ps = importlib.import_module("benchmarks.perf.pretrain_step")
     melp = {w.name: w.clip for w in ps.ways(False, sm.stage_config("melp", True))}
     heartlang = {w.name: w.clip for w in ps.ways(False, sm.stage_config("heartlang", True))}
     assert melp == {"base": None, "ours": 1.0, "ours@pad": 1.0}
@@ -164,7 +159,7 @@ def test_gpu_step_paper_preflight_on_cpu(tmp_path: Path) -> None:
     """``--paper`` on the CPU: the paper presets under bf16 autocast, HeartLang clipping at its own 3.0."""
     out = tmp_path / "rows.json"
     stdout = _run(
-        "gpu_step.py",
+        "gpu_step",
         "--paper",
         "--methods",
         "merl",
@@ -192,7 +187,7 @@ def test_a_users_method_from_docs_is_benchmarked(tmp_path: Path) -> None:
         (tmp_path / name).write_text(body)
     out = tmp_path / "rows.json"
     _run(
-        "pretrain_step.py",
+        "pretrain_step",
         "--methods",
         "my_method",
         "--method-dir",
@@ -211,7 +206,7 @@ def test_a_users_method_from_docs_is_benchmarked(tmp_path: Path) -> None:
     (row,) = json.loads(out.read_text())
     assert row["method"] == "my_method" and row["text_tokens"] == 0 and row["seconds"]["ours"] > 0
     missing = subprocess.run(
-        [sys.executable, str(PERF / "pretrain_step.py"), "--methods", "my_method", "--sizes", "tiny"],
+        [sys.executable, "-m", "benchmarks.perf.pretrain_step", "--methods", "my_method", "--sizes", "tiny"],
         capture_output=True,
         text=True,
         cwd=REPO,
