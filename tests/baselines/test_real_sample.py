@@ -1,4 +1,4 @@
-"""benchmarks/real_sample.py on the real PTB-XL sample (../shared; skipped when absent): the random-init row
+"""benchmarks/experiments/real_sample.py on the real PTB-XL sample (../shared; skipped when absent): the random-init row
 (no pretraining, so it runs in seconds), a separate table titled with the sample size."""
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from bl_e2e import REPO
 
 @pytest.mark.shared
 def test_real_sample_table_for_random_init(tmp_path, ptbxl500, monkeypatch):
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location("real_sample", REPO / "benchmarks" / "real_sample.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("benchmarks.experiments.real_sample")
     monkeypatch.delenv("ECG_DATA_ROOT", raising=False)
     out = tmp_path / "board" / "sample.md"
     assert (
@@ -49,21 +47,17 @@ def test_real_sample_table_for_random_init(tmp_path, ptbxl500, monkeypatch):
 
 
 def test_real_sample_rejects_a_directory_that_is_not_ptbxl(tmp_path):
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location("real_sample", REPO / "benchmarks" / "real_sample.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("benchmarks.experiments.real_sample")
     with pytest.raises(SystemExit, match="ptbxl_database.csv"):
         mod.data_root_for(tmp_path, tmp_path / "runs")
 
 
 def test_generated_sample_table_names_no_machine_path(tmp_path):
-    import importlib.util
+    import importlib
 
-    spec = importlib.util.spec_from_file_location("real_sample", REPO / "benchmarks" / "real_sample.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("benchmarks.experiments.real_sample")
     assert mod.shown_path(REPO.parent / "shared" / "data" / "ptbxl-500") == "../shared/data/ptbxl-500"
     assert mod.shown_path(tmp_path / "somewhere" / "ptbxl-500") == "ptbxl-500"
     committed = (REPO / "leaderboard" / "ptbxl500-sample.md").read_text()

@@ -3,7 +3,7 @@
 Layout per panel: four 2.5 s columns (I/II/III, aVR/aVL/aVF, V1-V3, V4-V6) and a 10 s lead II rhythm
 strip, 10 mm/mV and 25 mm/s proportions, on ECG paper grid.
 
-    python benchmarks/plot_synthetic.py [--out docs/figures/synthetic_conditions.png] [--difficulty easy]
+    python -m benchmarks.experiments.plot_synthetic [--out docs/figures/synthetic_conditions.png] [--difficulty easy]
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ PTB-XL reader and task rules: strat_fold 1-8 train, 9 val, 10 test), signals res
 kept. Random probe: the same CNN, randomly initialised and frozen; global average+max pooled features;
 one-vs-rest logistic regression with C chosen on validation. Test macro AUROC over the task's classes.
 
-    python benchmarks/synthetic_difficulty.py                     # default preset (n=2500), difficulty default
-    python benchmarks/synthetic_difficulty.py --difficulty hard --epochs 20 --width 32
+    python -m benchmarks.experiments.synthetic_difficulty         # default preset (n=2500), difficulty default
+    python -m benchmarks.experiments.synthetic_difficulty --difficulty hard --epochs 20 --width 32
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ stage 2 (MELP; stage 0 is skipped here for time, see docs/melp.md). Model select
 checkpoint is scored, so the test split is only read once at the end. Zero-shot validation AUROC (val split)
 is logged during training as in any run.
 
-    python benchmarks/melp_synthetic.py                    # ~5 min of MELP training + stage 1 + scoring
-    python benchmarks/melp_synthetic.py --minutes 10 --lm-steps 300 --run-dir runs/melp_synthetic
+    python -m benchmarks.experiments.melp_synthetic        # ~5 min of MELP training + stage 1 + scoring
+    python -m benchmarks.experiments.melp_synthetic --minutes 10 --lm-steps 300 --run-dir runs/melp_synthetic
 
 Tiny-run settings differ from melp.yaml (smaller towers, no dropout in the wav2vec2 tower, lr 1e-3) so
 that a few CPU minutes suffice; they are printed with the results.

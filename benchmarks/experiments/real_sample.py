@@ -8,9 +8,9 @@ run store when the tiny-preset synthetic run already made it), with the real sam
 data root made of one symlink. Results go to their own directory and table (never mixed with the full
 PTB-XL rows of leaderboard/README.md); the table is titled with the sample size.
 
-    python benchmarks/real_sample.py                                  # all methods, 100% probe, eval=quick
-    python benchmarks/real_sample.py --methods merl random_init --fractions 0.1 1.0 --eval default
-    python benchmarks/real_sample.py --override trainer.max_steps=20  # any benchmarks/run.py override
+    python -m benchmarks.experiments.real_sample                                  # all methods, 100% probe, eval=quick
+    python -m benchmarks.experiments.real_sample --methods merl random_init --fractions 0.1 1.0 --eval default
+    python -m benchmarks.experiments.real_sample --override trainer.max_steps=20  # any benchmarks/run.py override
 """
 
 from __future__ import annotations
@@ -18,12 +18,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[2]
 
 METHODS = ["melp", "merl", "esi", "heartlang", "random_init"]
 log = logging.getLogger("ecgbench")
@@ -83,7 +80,7 @@ def render(results_dir: Path, sizes: dict[str, int], sample: Path, fractions: li
     )
     n = sum(sizes.values())
     head = [
-        "<!-- GENERATED FILE: written by `python benchmarks/real_sample.py`; do not edit by hand. -->\n",
+        "<!-- GENERATED FILE: written by `python -m benchmarks.experiments.real_sample`; do not edit by hand. -->\n",
         f"# Real-data sample: PTB-XL `ptbxl_super`, n = {n} records with a super-class label (not the full benchmark)\n",
         f"Sample: `{shown_path(sample)}` (PTB-XL 1.0.3, ecg_id 1-500). Splits by `strat_fold`: folds 1-8 train "
         f"(n = {sizes.get('train', 0)}), 9 val (n = {sizes.get('val', 0)}), 10 test (n = {sizes.get('test', 0)}). "
