@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loader", default="ecg_text_align.module.PretrainModule.from_checkpoint")
     ap.add_argument("--method", required=True, help="results name (the leaderboard row)")
     ap.add_argument(
+        "--method-config",
+        help="the method's YAML (configs/method/<name>.yaml): its eval: block (e.g. its fine-tuning recipe) reaches "
+        "the modes as the runner passes it; without it, the modes' defaults",
+    )
+    ap.add_argument(
         "--modes",
         default="retrieval,report_generation,transfer",
         help="comma list of registered modes (ecg_eval.modes), e.g. retrieval,report_generation,finetune,transfer",
@@ -68,11 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown mode(s) {bad}; valid: {', '.join(mode_names())}")
     enc = _resolve(args.loader)(args.ckpt) if args.ckpt else _resolve(args.loader)()
     common = dict(results_root=args.results, method=args.method)
+    method_eval = _method_eval(args.method_config)
     timings: dict[str, float] = {}
     for mode in modes:
         t0 = time.perf_counter()
         spec = get_mode(mode)
-        options = spec.options_from_runner(_options(args, mode))  # as the runner's eval.<mode> would give them
+        # as the runner's eval.<mode> would give them, the method's eval.<mode> under the command line's
+        options = spec.options_from_runner({**method_eval.get(mode, {}), **_options(args, mode)})
+        if mode == "transfer" and "finetune" in method_eval:
+            options.setdefault("finetune_config", method_eval["finetune"])
         for task, fraction, seed, cell_options in _cells(args, spec):
             evaluate(
                 enc,
@@ -89,6 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     out = publish(args.results, args.leaderboard, plot=False)
     log.info("done (%s); leaderboard %s", ", ".join(f"{m} {t:.0f} s" for m, t in timings.items()), out)
     return 0
+
+
+def _method_eval(path: str | None) -> dict:
+    """The ``eval:`` block of a method YAML (plain data), or {}."""
+    if not path:
+        return {}
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        return dict((yaml.safe_load(f) or {}).get("eval") or {})
 
 
 def _options(args: argparse.Namespace, mode: str) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from benchmarks.pipeline import evaluate as ev
 from benchmarks.pipeline.data_check import report_incomplete_data
@@ -48,6 +48,29 @@ def import_mode_modules(cfg: DictConfig) -> None:
                 f"eval.mode_modules: cannot import {name!r} ({e}); put its directory on the path "
                 "(method_dir=) or install it"
             ) from None
+
+
+def apply_method_eval(cfg: DictConfig) -> None:
+    """The method's evaluation defaults (``eval:`` in configs/method/<name>.yaml, e.g. its fine-tuning recipe
+    ``eval.finetune``) under the run's ``eval.<mode>``: a key the run sets (``eval.finetune.lr=...``) wins. They
+    come from the method config, never from the row name, so ``merl_paper`` or ``melp-pt1`` get their method's.
+    Transfer's ``finetune`` train mode gets the same recipe (``eval.transfer.finetune_config``) unless it has its own."""
+    own = cfg.method.get("eval")
+    if not own:
+        return
+    where = f"configs/method/{cfg.method.name}.yaml: eval"
+    if not OmegaConf.is_dict(own):
+        raise ConfigError(f"{where}: expected a mapping of eval.<mode> sections")
+    with open_dict(cfg):
+        for mode, section in own.items():
+            run_section = cfg.eval.get(mode)
+            if not OmegaConf.is_dict(section) or (run_section is not None and not OmegaConf.is_dict(run_section)):
+                raise ConfigError(f"{where}.{mode}: expected a mapping merged under eval.{mode}")
+            cfg.eval[mode] = OmegaConf.merge(section, run_section or {})
+        transfer, recipe = cfg.eval.get("transfer"), own.get("finetune")
+        if recipe is not None and OmegaConf.is_dict(transfer) and "finetune" in (transfer.get("train_modes") or []):
+            if transfer.get("finetune_config") is None:
+                transfer.finetune_config = OmegaConf.merge(recipe, {})
 
 
 def results_name(cfg: DictConfig) -> str:
@@ -88,6 +111,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     tidy_library_logging()  # each message once, through Hydra's handlers (benchmarks/pipeline/logs.py)
     import_mode_modules(cfg)  # a contributor's modes are stages before the stage names are checked
+    apply_method_eval(cfg)  # the method's evaluation defaults (its config's eval: block, e.g. its fine-tuning recipe)
     validate_run(cfg)  # every run option, before any work (benchmarks/pipeline/validate.py)
     if cfg.get("data_root"):
         os.environ["ECG_DATA_ROOT"] = str(Path(str(cfg.data_root)).expanduser().resolve())
