@@ -90,18 +90,25 @@ def _check_stages(cfg: DictConfig) -> list[str]:
 
 
 def build_backend(cfg: DictConfig) -> ev.Backend:
+    """The ``backend._target_`` evaluation backend: every backend gets the result and leaderboard directories and the
+    eval config; the run's embedding cache and reference file go to a backend whose constructor takes them."""
+    import inspect
+
+    from ecg_data.registry import locate
+
     kw: dict[str, Any] = {
         "results_dir": str(cfg.results_dir),
         "leaderboard_dir": str(cfg.leaderboard_dir),
         "eval_cfg": cfg.eval,
     }
-    if str(cfg.backend._target_) == "benchmarks.stages.EcgEvalBackend":
-        kw["embed_cache"] = str(Path(str(cfg.run_store)) / "embeddings")
-        if cfg.get("reference_file"):
-            ref = Path(str(cfg.reference_file)).expanduser()
-            if not ref.is_absolute() and not ref.exists():  # run from outside the repo: the repo's own file
-                ref = REPO / ref
-            kw["reference_file"] = str(ref)
+    optional: dict[str, Any] = {"embed_cache": str(Path(str(cfg.run_store)) / "embeddings")}
+    if cfg.get("reference_file"):
+        ref = Path(str(cfg.reference_file)).expanduser()
+        if not ref.is_absolute() and not ref.exists():  # run from outside the repo: the repo's own file
+            ref = REPO / ref
+        optional["reference_file"] = str(ref)
+    accepted = inspect.signature(locate(str(cfg.backend._target_))).parameters
+    kw.update({k: v for k, v in optional.items() if k in accepted})
     return instantiate(cfg.backend, **kw, _recursive_=False)
 
 
