@@ -35,19 +35,23 @@ def stages() -> tuple[str, ...]:
     return ("pretrain", *ev.stage_modes(), "publish")
 
 
-def import_mode_modules(cfg: DictConfig) -> None:
-    """Import the modules of ``eval.mode_modules``: each registers its own evaluation modes
-    (``ecg_eval.modes.register_mode``), which then are stages like the project's (a module in ``method_dir=`` imports)."""
+def import_user_modules(cfg: DictConfig) -> None:
+    """Import the modules of ``eval.mode_modules`` and ``dataset.modules``: the first register their own evaluation
+    modes (``ecg_eval.modes.register_mode``), which then are stages like the project's; the second their own readers
+    and tasks (``ecg_data.readers.READERS`` / ``ecg_data.tasks.TASKS``), which the dataset config then names like the
+    project's (a module in ``method_dir=`` imports; docs/adding-a-dataset.md)."""
     import importlib
 
-    for name in (cfg.eval.get("mode_modules") or []) if cfg.get("eval") else []:
-        try:
-            importlib.import_module(str(name))
-        except ImportError as e:
-            raise ConfigError(
-                f"eval.mode_modules: cannot import {name!r} ({e}); put its directory on the path "
-                "(method_dir=) or install it"
-            ) from None
+    for key, group in (("mode_modules", "eval"), ("modules", "dataset")):
+        section = cfg.get(group)
+        for name in (section.get(key) or []) if section else []:
+            try:
+                importlib.import_module(str(name))
+            except ImportError as e:
+                raise ConfigError(
+                    f"{group}.{key}: cannot import {name!r} ({e}); put its directory on the path "
+                    "(method_dir=) or install it"
+                ) from None
 
 
 def apply_method_eval(cfg: DictConfig) -> None:
@@ -117,7 +121,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from benchmarks.pipeline.logs import tidy_library_logging
 
     tidy_library_logging()  # each message once, through Hydra's handlers (benchmarks/pipeline/logs.py)
-    import_mode_modules(cfg)  # a contributor's modes are stages before the stage names are checked
+    import_user_modules(cfg)  # a contributor's modes and tasks exist before the stage and task names are checked
     apply_method_eval(cfg)  # the method's evaluation defaults (its config's eval: block, e.g. its fine-tuning recipe)
     validate_run(cfg)  # every run option, before any work (benchmarks/pipeline/validate.py)
     if cfg.get("data_root"):
