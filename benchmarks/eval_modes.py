@@ -101,13 +101,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _method_eval(path: str | None) -> dict:
-    """The ``eval:`` block of a method YAML (plain data), or {}."""
+    """The ``eval:`` block of a method YAML (plain data), or {}; a file with Hydra ``defaults:`` (the paper sizes:
+    ``merl_paper.yaml`` on ``merl.yaml``) gets the blocks of the files it names, from the same directory, first."""
     if not path:
         return {}
-    import yaml
+    from pathlib import Path
 
-    with open(path, encoding="utf-8") as f:
-        return dict((yaml.safe_load(f) or {}).get("eval") or {})
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(path)
+    entries = list(raw.pop("defaults", None) or ["_self_"])
+    parts = [
+        raw.get("eval") or {} if str(e) == "_self_" else _method_eval(str(Path(path).parent / f"{e}.yaml"))
+        for e in entries
+    ]
+    return OmegaConf.to_container(OmegaConf.merge(*parts))  # type: ignore[return-value]
 
 
 def _options(args: argparse.Namespace, mode: str) -> dict:

@@ -90,3 +90,17 @@ def test_transfer_finetune_gets_the_methods_recipe(
     cfg = compose_cfg(["experiment=merl_paper"])
     _, options = _passed_to_harness(cfg, tmp_path, monkeypatch, "transfer", cell)
     assert "finetune_config" not in options
+
+
+def test_eval_modes_cli_reads_the_methods_recipe_from_its_yaml() -> None:
+    """``benchmarks/eval_modes.py --method-config``: the same recipe, a paper size through its ``defaults:``."""
+    from benchmarks.eval_modes import _method_eval
+
+    configs = Path(__file__).resolve().parents[2] / "configs" / "method"
+    assert FinetuneConfig.from_option(_method_eval(str(configs / "merl_paper.yaml"))["finetune"]) == FinetuneConfig(
+        **MERL
+    )
+    assert FinetuneConfig.from_option(_method_eval(str(configs / "heartlang.yaml"))["finetune"]) == FinetuneConfig(
+        **HEARTLANG
+    )
+    assert _method_eval(None) == {} and "finetune" not in _method_eval(str(configs / "esi.yaml"))
