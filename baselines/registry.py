@@ -29,6 +29,10 @@ METHODS = LazyRegistry(
 CONFIG_VARIANTS: dict[str, str] = {
     "melp_paper": "melp",  # MELP at paper size (configs/method/melp_paper.yaml)
     "melp_stage0": "melp",  # MELP's ECG-only stage 0 on its own
+    "merl_paper": "merl",  # the paper sizes (configs/method/<name>_paper.yaml; run recipe: experiment=<name>_paper)
+    "esi_paper": "esi",
+    "heartlang_paper": "heartlang",
+    "random_init_paper": "random_init",
 }
 
 

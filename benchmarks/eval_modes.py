@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loader", default="ecg_text_align.module.PretrainModule.from_checkpoint")
     ap.add_argument("--method", required=True, help="results name (the leaderboard row)")
     ap.add_argument(
+        "--method-config",
+        help="the method's YAML (configs/method/<name>.yaml): its eval: block (e.g. its fine-tuning recipe) reaches "
+        "the modes as the runner passes it; without it, the modes' defaults",
+    )
+    ap.add_argument(
         "--modes",
         default="retrieval,report_generation,transfer",
         help="comma list of registered modes (ecg_eval.modes), e.g. retrieval,report_generation,finetune,transfer",
@@ -68,11 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown mode(s) {bad}; valid: {', '.join(mode_names())}")
     enc = _resolve(args.loader)(args.ckpt) if args.ckpt else _resolve(args.loader)()
     common = dict(results_root=args.results, method=args.method)
+    method_eval = _method_eval(args.method_config)
     timings: dict[str, float] = {}
     for mode in modes:
         t0 = time.perf_counter()
         spec = get_mode(mode)
-        options = spec.options_from_runner(_options(args, mode))  # as the runner's eval.<mode> would give them
+        # as the runner's eval.<mode> would give them, the method's eval.<mode> under the command line's
+        options = spec.options_from_runner({**method_eval.get(mode, {}), **_options(args, mode)})
+        if mode == "transfer" and "finetune" in method_eval:
+            options.setdefault("finetune_config", method_eval["finetune"])
         for task, fraction, seed, cell_options in _cells(args, spec):
             evaluate(
                 enc,
@@ -89,6 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     out = publish(args.results, args.leaderboard, plot=False)
     log.info("done (%s); leaderboard %s", ", ".join(f"{m} {t:.0f} s" for m, t in timings.items()), out)
     return 0
+
+
+def _method_eval(path: str | None) -> dict:
+    """The ``eval:`` block of a method YAML (plain data), or {}; a file with Hydra ``defaults:`` (the paper sizes:
+    ``merl_paper.yaml`` on ``merl.yaml``) gets the blocks of the files it names, from the same directory, first."""
+    if not path:
+        return {}
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.load(path)
+    entries = list(raw.pop("defaults", None) or ["_self_"])
+    parts = [
+        raw.get("eval") or {} if str(e) == "_self_" else _method_eval(str(Path(path).parent / f"{e}.yaml"))
+        for e in entries
+    ]
+    return OmegaConf.to_container(OmegaConf.merge(*parts))  # type: ignore[return-value]
 
 
 def _options(args: argparse.Namespace, mode: str) -> dict:

@@ -75,14 +75,14 @@ class ESI(PretrainModule):
         augment_jitter: float = 0.003,  # utils/ecg_loader.py:54 Jitter(0.003), training only
         augment_scale: float = 0.003,  # utils/ecg_loader.py:55 Scaling(0.003), one factor per lead
         caption_demographics: bool = True,  # utils/data/process_mimic.py:12-13,74-78: age and sex open each caption
+        decay_1d_params: bool = True,  # main.py:59: AdamW(esi.parameters()), decay on every tensor
+        input_preset: str = "esi",  # the input this model reads (ecg_data.preprocess.PRESETS)
         **common: Any,
     ):
-        common.setdefault("lr", 5e-5)  # main.py --lr 5e-5
-        common.setdefault("weight_decay", 0.01)  # torch AdamW default (main.py:59 passes none)
-        common.setdefault("decay_1d_params", True)  # main.py:59: AdamW(esi.parameters()), decay on every tensor
-        common.setdefault("input_preset", "esi")
+        # the optimiser values (lr, betas, weight_decay, ...) are the stage's, from the method config
+        # (configs/method/esi.yaml, experiment=esi_paper, each with its source); PretrainModule's defaults otherwise
         common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
-        super().__init__(**common)
+        super().__init__(decay_1d_params=decay_1d_params, input_preset=input_preset, **common)
         self.save_hyperparameters()
         if caption_context not in ("pooled", "tokens"):
             raise ValueError(f"caption_context must be 'pooled' or 'tokens', got {caption_context!r}")

@@ -38,13 +38,6 @@ from ecg_text_align.module import PretrainModule
 DOWNSTREAM_PRESETS: dict[str, str] = HEARTLANG_DOWNSTREAM
 
 
-def _common(common: dict[str, Any]) -> dict[str, Any]:
-    common.setdefault("input_preset", "heartlang")  # 100 Hz, band-pass 0.67-40 Hz (HeartLang README)
-    common.setdefault("fs", 100)
-    common.setdefault("length", 1000)
-    return common
-
-
 class _DownstreamInputs:
     """Adds ``DOWNSTREAM_PRESETS`` to the module's ``input_spec`` (pretraining reads only ``.preset``, unchanged)."""
 
@@ -62,13 +55,15 @@ class HeartLangVQ(_DownstreamInputs, PretrainModule):
         vq_preset: str = "tiny",
         vq_overrides: Mapping[str, Any] | None = None,
         tokenizer: Mapping[str, Any] | None = None,
+        input_preset: str = "heartlang",  # the input this model reads: 100 Hz, band-pass 0.67-40 Hz (HeartLang README)
+        fs: int = 100,
+        length: int = 1000,
         **common: Any,
     ):
-        common.setdefault("lr", 5e-5)  # scripts/vqhbr/MIMIC-IV.sh --lr 5e-5
-        common.setdefault("betas", (0.9, 0.99))  # --opt_betas 0.9 0.99
-        common.setdefault("weight_decay", 1e-4)  # --weight_decay 1e-4 (run_vqhbr_training.py default)
+        # the optimiser values (lr, betas, weight_decay, ...) are the stage's, from the method config
+        # (configs/method/heartlang.yaml, experiment=heartlang_paper, each with its source)
         common.setdefault("model_preset", vq_preset)
-        super().__init__(**_common(common))
+        super().__init__(input_preset=input_preset, fs=fs, length=length, **common)
         self.save_hyperparameters()
         self.vq = build_heartbeat_vq(vq_preset, **dict(vq_overrides or {}))
         self.tokenizer = HeartbeatTokenizer(fs=self.input_spec.fs, **dict(tokenizer or {}))
@@ -101,13 +96,15 @@ class HeartLangMSM(_DownstreamInputs, PretrainModule):
         vq_overrides: Mapping[str, Any] | None = None,
         mask_ratio: float = 0.5,
         exclude_padding: bool = True,
+        input_preset: str = "heartlang",  # the input this model reads: 100 Hz, band-pass 0.67-40 Hz (HeartLang README)
+        fs: int = 100,
+        length: int = 1000,
         **common: Any,
     ):
-        common.setdefault("lr", 5e-4)  # scripts/pretrain/MIMIC-IV.sh --lr 5e-4
-        common.setdefault("betas", (0.9, 0.98))  # --opt_betas 0.9 0.98
-        common.setdefault("weight_decay", 0.05)  # run_heartlang_pretraining.py default 0.05
+        # the optimiser values (lr, betas, weight_decay, ...) are the stage's, from the method config
+        # (configs/method/heartlang.yaml, experiment=heartlang_paper, each with its source)
         common.setdefault("model_preset", preset)
-        super().__init__(**_common(common))
+        super().__init__(input_preset=input_preset, fs=fs, length=length, **common)
         self.save_hyperparameters()
         self.encoder = build_heartlang(preset, **dict(encoder_overrides or {}))
         self.head = build_msm_head(

@@ -40,13 +40,13 @@ class MERL(PretrainModule):
         train_text_tower: bool = False,  # utils_builder.py:148-152 get_text_emb runs under torch.no_grad:
         # MERL never trains its BERT (only proj_t); True = our earlier variant
         proj_out: int = 256,  # config.yaml projection_head.projection_size (ViT towers; ResNet: pooled width)
+        input_preset: str = "merl",  # the input this model reads (ecg_data.preprocess.PRESETS)
         **common: Any,
     ):
-        common.setdefault("lr", 1e-3)  # config.yaml optimizer.params.lr
-        common.setdefault("weight_decay", 1e-8)  # config.yaml optimizer.params.weight_decay
-        common.setdefault("input_preset", "merl")
+        # the optimiser values (lr, betas, weight_decay, ...) are the stage's, from the method config
+        # (configs/method/merl.yaml, each with its source); PretrainModule's defaults otherwise
         common.setdefault("model_preset", str(dict(ecg_encoder).get("preset", "custom")))  # the card says which size
-        super().__init__(**common)
+        super().__init__(input_preset=input_preset, **common)
         self.save_hyperparameters()
         self.ecg = build(dict(ecg_encoder))
         self.text = build(dict(text_encoder))

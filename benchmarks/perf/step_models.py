@@ -164,10 +164,14 @@ def add_method_args(ap: argparse.ArgumentParser, default: list[str]) -> None:
 
 
 def trainer_config(name: str) -> dict[str, Any]:
-    """``configs/trainer/<name>.yaml`` as plain Python: its ``perf`` mapping and clip norm are what ``ours`` runs."""
+    """``configs/trainer/<name>.yaml`` as plain Python, with the files its Hydra ``defaults:`` names merged in first
+    (``gpu`` on ``_base``, ``ddp`` on ``gpu``, ...): its ``perf`` mapping and clip norm are what ``ours`` runs."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.load(REPO / "configs" / "trainer" / f"{name}.yaml"))  # type: ignore[return-value]
+    raw = OmegaConf.load(REPO / "configs" / "trainer" / f"{name}.yaml")
+    entries = list(raw.pop("defaults", None) or ["_self_"])
+    parts = [raw if str(e) == "_self_" else OmegaConf.create(trainer_config(str(e))) for e in entries]
+    return OmegaConf.to_container(OmegaConf.merge(*parts))  # type: ignore[return-value]
 
 
 def own_clip(stage: dict[str, Any]) -> float | None:

@@ -23,6 +23,8 @@ class EcgEvalBackend:
 
     #: it scores the synthetic tables' reference rows (ecg_eval.references read the records, not the signals)
     scores_reference_rows = True
+    #: it scores ecg_data.tasks by name: the run's task names are checked against the registry before any work
+    registered_tasks = True
 
     def __init__(
         self,

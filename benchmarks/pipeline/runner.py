@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from benchmarks.pipeline import evaluate as ev
 from benchmarks.pipeline.data_check import report_incomplete_data
@@ -35,19 +35,46 @@ def stages() -> tuple[str, ...]:
     return ("pretrain", *ev.stage_modes(), "publish")
 
 
-def import_mode_modules(cfg: DictConfig) -> None:
-    """Import the modules of ``eval.mode_modules``: each registers its own evaluation modes
-    (``ecg_eval.modes.register_mode``), which then are stages like the project's (a module in ``method_dir=`` imports)."""
+def import_user_modules(cfg: DictConfig) -> None:
+    """Import the modules of ``eval.mode_modules`` and ``dataset.modules``: the first register their own evaluation
+    modes (``ecg_eval.modes.register_mode``), which then are stages like the project's; the second their own readers
+    and tasks (``ecg_data.readers.READERS`` / ``ecg_data.tasks.TASKS``), which the dataset config then names like the
+    project's (a module in ``method_dir=`` imports; docs/adding-a-dataset.md)."""
     import importlib
 
-    for name in (cfg.eval.get("mode_modules") or []) if cfg.get("eval") else []:
-        try:
-            importlib.import_module(str(name))
-        except ImportError as e:
-            raise ConfigError(
-                f"eval.mode_modules: cannot import {name!r} ({e}); put its directory on the path "
-                "(method_dir=) or install it"
-            ) from None
+    for key, group in (("mode_modules", "eval"), ("modules", "dataset")):
+        section = cfg.get(group)
+        for name in (section.get(key) or []) if section else []:
+            try:
+                importlib.import_module(str(name))
+            except ImportError as e:
+                raise ConfigError(
+                    f"{group}.{key}: cannot import {name!r} ({e}); put its directory on the path "
+                    "(method_dir=) or install it"
+                ) from None
+
+
+def apply_method_eval(cfg: DictConfig) -> None:
+    """The method's evaluation defaults (``eval:`` in configs/method/<name>.yaml, e.g. its fine-tuning recipe
+    ``eval.finetune``) under the run's ``eval.<mode>``: a key the run sets (``eval.finetune.lr=...``) wins. They
+    come from the method config, never from the row name, so ``merl_paper`` or ``melp-pt1`` get their method's.
+    Transfer's ``finetune`` train mode gets the same recipe (``eval.transfer.finetune_config``) unless it has its own."""
+    own = cfg.method.get("eval")
+    if not own:
+        return
+    where = f"configs/method/{cfg.method.name}.yaml: eval"
+    if not OmegaConf.is_dict(own):
+        raise ConfigError(f"{where}: expected a mapping of eval.<mode> sections")
+    with open_dict(cfg):
+        for mode, section in own.items():
+            run_section = cfg.eval.get(mode)
+            if not OmegaConf.is_dict(section) or (run_section is not None and not OmegaConf.is_dict(run_section)):
+                raise ConfigError(f"{where}.{mode}: expected a mapping merged under eval.{mode}")
+            cfg.eval[mode] = OmegaConf.merge(section, run_section or {})
+        transfer, recipe = cfg.eval.get("transfer"), own.get("finetune")
+        if recipe is not None and OmegaConf.is_dict(transfer) and "finetune" in (transfer.get("train_modes") or []):
+            if transfer.get("finetune_config") is None:
+                transfer.finetune_config = OmegaConf.merge(recipe, {})
 
 
 def results_name(cfg: DictConfig) -> str:
@@ -67,18 +94,25 @@ def _check_stages(cfg: DictConfig) -> list[str]:
 
 
 def build_backend(cfg: DictConfig) -> ev.Backend:
+    """The ``backend._target_`` evaluation backend: every backend gets the result and leaderboard directories and the
+    eval config; the run's embedding cache and reference file go to a backend whose constructor takes them."""
+    import inspect
+
+    from ecg_data.registry import locate
+
     kw: dict[str, Any] = {
         "results_dir": str(cfg.results_dir),
         "leaderboard_dir": str(cfg.leaderboard_dir),
         "eval_cfg": cfg.eval,
     }
-    if str(cfg.backend._target_) == "benchmarks.pipeline.eval_backend.EcgEvalBackend":
-        kw["embed_cache"] = str(Path(str(cfg.run_store)) / "embeddings")
-        if cfg.get("reference_file"):
-            ref = Path(str(cfg.reference_file)).expanduser()
-            if not ref.is_absolute() and not ref.exists():  # run from outside the repo: the repo's own file
-                ref = REPO / ref
-            kw["reference_file"] = str(ref)
+    optional: dict[str, Any] = {"embed_cache": str(Path(str(cfg.run_store)) / "embeddings")}
+    if cfg.get("reference_file"):
+        ref = Path(str(cfg.reference_file)).expanduser()
+        if not ref.is_absolute() and not ref.exists():  # run from outside the repo: the repo's own file
+            ref = REPO / ref
+        optional["reference_file"] = str(ref)
+    accepted = inspect.signature(locate(str(cfg.backend._target_))).parameters
+    kw.update({k: v for k, v in optional.items() if k in accepted})
     return instantiate(cfg.backend, **kw, _recursive_=False)
 
 
@@ -87,7 +121,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from benchmarks.pipeline.logs import tidy_library_logging
 
     tidy_library_logging()  # each message once, through Hydra's handlers (benchmarks/pipeline/logs.py)
-    import_mode_modules(cfg)  # a contributor's modes are stages before the stage names are checked
+    import_user_modules(cfg)  # a contributor's modes and tasks exist before the stage and task names are checked
+    apply_method_eval(cfg)  # the method's evaluation defaults (its config's eval: block, e.g. its fine-tuning recipe)
     validate_run(cfg)  # every run option, before any work (benchmarks/pipeline/validate.py)
     if cfg.get("data_root"):
         os.environ["ECG_DATA_ROOT"] = str(Path(str(cfg.data_root)).expanduser().resolve())

@@ -22,8 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from ecg_data.paths import atomic_write_json, atomic_write_text, exclusive_lock, file_hash, stable_hash
 
-#: Method keys that do not change what pretraining produces (so editing them never retrains).
-_NOT_HASHED = ("load", "zero_shot", "description")
+#: Method keys that do not change what pretraining produces (so editing them never retrains; ``eval``: how the
+#: method is scored, e.g. its fine-tuning recipe).
+_NOT_HASHED = ("load", "zero_shot", "description", "eval")
 #: Trainer keys that only change what is shown, not what is trained (``perf``: speed switches with the same
 #: loss and gradients within float tolerance, ecg_text_align.perf).
 _TRAINER_NOT_HASHED = ("enable_progress_bar", "logger", "checkpoint_best_k", "snapshot_every_n_epochs", "perf")

@@ -21,7 +21,6 @@ from benchmarks.pipeline.errors import ConfigError
 DEVICES = "auto, cpu, cuda, cuda:<k>"
 PRECISIONS = ("32", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-REAL_BACKEND = "benchmarks.pipeline.eval_backend.EcgEvalBackend"
 
 
 def _int(value: Any, name: str, minimum: int | None = None) -> int:
@@ -208,8 +207,7 @@ def validate_run(cfg: DictConfig) -> None:
     d = cfg.get("dataset")
     if d is not None and d.get("tasks") is not None:
         tasks = _list(d.tasks, "dataset.tasks", lambda v, n: str(v), empty_ok=True)
-        backend = str(cfg.get("backend", {}).get("_target_", REAL_BACKEND)) if cfg.get("backend") else REAL_BACKEND
-        if backend == REAL_BACKEND:
+        if _reads_registered_tasks(cfg):
             suite = str(d.get("suite") or "")
             if suite not in ("real", "synthetic"):
                 raise ConfigError(f"dataset.suite={suite!r}: expected real or synthetic")
@@ -228,6 +226,20 @@ def validate_run(cfg: DictConfig) -> None:
                         if not sep or not src or not tgt:
                             raise ConfigError(f"eval.{mode}.pairs: {pair!r} is not source:target")
                         _check_tasks([src, tgt], "", f"eval.{mode}.pairs")
+
+
+def _reads_registered_tasks(cfg: DictConfig) -> bool:
+    """The backend scores ``ecg_data.tasks`` by name (its class says ``registered_tasks = True``; the project's does),
+    so dataset and eval task names are checked against the registry; no ``backend`` key: the project's."""
+    target = cfg.get("backend", {}).get("_target_") if cfg.get("backend") else None
+    if target is None:
+        return True
+    from ecg_data.registry import locate
+
+    try:
+        return bool(getattr(locate(str(target)), "registered_tasks", False))
+    except ImportError as e:
+        raise ConfigError(f"backend._target_={target}: cannot import it ({e})") from None
 
 
 def _prompt_file_exists(value: str) -> bool:

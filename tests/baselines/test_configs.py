@@ -100,7 +100,7 @@ def test_paper_recipes_compose_with_sizes_and_sources(experiment):
     assert m["name"] == experiment and cfg.pretrain_data.task == "mimic_iv_ecg" and cfg.trainer.strategy == "ddp"
     assert list(cfg.dataset.tasks) == ["ptbxl_super", "ptbxl_sub", "ptbxl_form", "ptbxl_rhythm", "cpsc2018", "csn"]
     _check_stage_keys(m)
-    text = (REPO / "configs" / "experiment" / f"{experiment}.yaml").read_text()
+    text = (REPO / "configs" / "method" / f"{experiment}.yaml").read_text()  # the method at paper size
     for key in ("lr:", "betas:", "weight_decay:"):  # every optimiser value carries a source comment
         for line in text.splitlines():
             if line.strip().startswith(key):

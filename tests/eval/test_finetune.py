@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecg_eval.finetune import FinetuneConfig, FinetuneModel, config_for, layer_ids, param_groups
+from ecg_eval.finetune import FinetuneConfig, FinetuneModel, layer_ids, param_groups
 from ecg_eval.harness import evaluate
 from ecg_eval.protocol import EncoderCard, InputSpec
 from ecg_eval.results import read_predictions, read_result
@@ -64,9 +64,17 @@ def test_layer_ids_and_decay() -> None:
     assert info["layer_decay_applied"] and info["n_blocks"] == 2
 
 
-def test_paper_defaults() -> None:
-    assert config_for("heartlang").layer_decay == 0.9 and config_for("merl").batch_size == 16
-    assert config_for("my_method", lr=1e-4).lr == 1e-4 and config_for("my_method").patience == 5
+def test_finetune_config_from_option() -> None:
+    """The recipe comes from the caller (the method's config, as plain data), never from a name-keyed table."""
+    import ecg_eval.finetune as ft
+
+    assert FinetuneConfig.from_option(None) == FinetuneConfig()
+    assert FinetuneConfig.from_option({"lr": 5e-4, "layer_decay": 0.9}).layer_decay == 0.9
+    cfg = FinetuneConfig(batch_size=16)
+    assert FinetuneConfig.from_option(cfg) is cfg
+    with pytest.raises(TypeError, match="unknown field"):
+        FinetuneConfig.from_option({"lr": 1e-3, "epochs": 3})
+    assert not any(isinstance(v, dict) and "heartlang" in v for v in vars(ft).values())
 
 
 def test_finetune_end_to_end(fake_task, loader, tmp_path) -> None:

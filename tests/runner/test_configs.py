@@ -17,6 +17,9 @@ REAL_TASKS = {
     "cpsc2018_full",
     "csn",
     "csn_exact",
+    "g12ec",
+    "code15",
+    "code_test",
 }
 SYNTH_TASKS = {
     "synth_ptbxl_super",
@@ -34,6 +37,36 @@ def test_dataset_sets_list_known_tasks_of_one_suite(name, compose_cfg):
     tasks = set(cfg.dataset.tasks)
     assert tasks and cfg.dataset.suite in ("synthetic", "real")
     assert tasks <= (SYNTH_TASKS if cfg.dataset.suite == "synthetic" else REAL_TASKS)
+
+
+#: registered tasks without a configs/dataset/ file, each with the reason
+NO_DATASET_CONFIG = {
+    "mimic_iv_ecg": "a pretraining corpus: configs/pretrain_data/mimic_iv_ecg.yaml (retrieval and report generation "
+    "score its held-out split)",
+    "synth_mimic": "the synthetic pretraining corpus: configs/pretrain_data/synth_mimic.yaml",
+}
+
+
+def test_every_registered_task_has_a_dataset_config():
+    """``dataset=<name>`` exists for every task of ``ecg_data.tasks.TASKS`` (in a file's tasks or transfer pairs),
+    or the task is a pretraining corpus with its own pretrain_data file."""
+    import yaml
+
+    from ecg_data.tasks import TASKS
+
+    covered: set[str] = set()
+    for path in (CONFIGS / "dataset").glob("*.yaml"):
+        cfg = yaml.safe_load(path.read_text())
+        covered |= set(cfg.get("tasks") or [])
+        covered |= {t for pair in cfg.get("transfer_pairs") or [] for t in str(pair).split(":")}
+    pretrain = {yaml.safe_load(p.read_text())["task"] for p in (CONFIGS / "pretrain_data").glob("*.yaml")}
+    for name in TASKS.names():
+        if name in NO_DATASET_CONFIG:
+            assert name in pretrain and name not in covered, name
+        else:
+            assert name in covered, f"task {name}: no configs/dataset/*.yaml lists it"
+    for name in ("g12ec", "code15", "code_test"):
+        assert yaml.safe_load((CONFIGS / "dataset" / f"{name}.yaml").read_text())["tasks"] == [name]
 
 
 def test_default_is_tiny_melp_on_synthetic_data(compose_cfg):

@@ -217,6 +217,13 @@ def test_the_trainer_configs_switch_the_cpu_kernels_on() -> None:
 
     from omegaconf import OmegaConf
 
+    trainers = Path(__file__).resolve().parents[2] / "configs" / "trainer"
+
+    def composed(name: str):  # the file with its Hydra defaults: (same-group files, then _self_) merged in
+        raw = OmegaConf.load(trainers / f"{name}.yaml")
+        entries = list(raw.pop("defaults", None) or ["_self_"])
+        return OmegaConf.merge(*[raw if e == "_self_" else composed(str(e)) for e in entries])
+
     for name in ("cpu", "gpu", "ddp", "ddp_multinode"):
-        perf = OmegaConf.load(Path(__file__).resolve().parents[2] / "configs" / "trainer" / f"{name}.yaml")["perf"]
+        perf = composed(name)["perf"]
         assert perf["channels_last_conv"] is True and perf["fast_cpu_dropout"] is True, name

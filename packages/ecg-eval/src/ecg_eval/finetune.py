@@ -38,12 +38,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Defaults are MELP's (``scripts/finetune/main_finetune.py``, ``src/melp/models/ssl_finetuner.py``): AdamW
-    lr 1e-3, weight decay 1e-4, cosine to 1e-5, batch 128, at most 100 epochs, early stopping patience 5 on val AUROC."""
+    """One fine-tuning recipe. The defaults are the protocol's recipe for a method without its own: AdamW lr 1e-3,
+    weight decay 1e-4, cosine to 1e-5, batch 128, at most 100 epochs, early stopping patience 5 on val AUROC.
+    A method's own recipe is in its config (``eval.finetune`` of ``configs/method/<name>.yaml``, each value with its
+    source there); the runner passes it as the ``finetune_config`` option. This module knows no method names."""
 
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    layer_decay: float | None = None  # e.g. 0.9 (HeartLang): lr x decay^(depth from the top)
+    layer_decay: float | None = None  # e.g. 0.9: lr x decay^(depth from the top)
     max_epochs: int = 100
     batch_size: int = 128
     patience: int = 5  # epochs without a better val macro AUROC before stopping
@@ -55,24 +57,20 @@ class FinetuneConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-#: Per-method defaults where the paper's code gives them (the key is the method / card name).
-PAPER_DEFAULTS: dict[str, FinetuneConfig] = {
-    "melp": FinetuneConfig(),
-    # MERL finetune/sub_script/ptbxl/*.sh + main_single.py: lr 1e-3, weight decay 1e-4, batch 16, 100 epochs
-    # (MERL uses Adam with L2 weight decay and a step schedule at epoch 40; we keep AdamW + cosine for all).
-    "merl": FinetuneConfig(lr=1e-3, weight_decay=1e-4, batch_size=16, max_epochs=100),
-    # HeartLang run_class_finetuning.py defaults (--trainable all): lr 5e-4, layer decay 0.9, weight decay 0.05,
-    # batch 64, 30 epochs, 5 warm-up epochs, min lr 1e-5.
-    "heartlang": FinetuneConfig(
-        lr=5e-4, layer_decay=0.9, weight_decay=0.05, batch_size=64, max_epochs=30, warmup_epochs=5
-    ),
-}
-
-
-def config_for(method: str, **overrides: Any) -> FinetuneConfig:
-    """The method's paper defaults (MELP's for a method without them), with ``overrides`` applied."""
-    return replace(PAPER_DEFAULTS.get(method, FinetuneConfig()), **overrides)
+    @classmethod
+    def from_option(cls, value: FinetuneConfig | dict | None) -> FinetuneConfig:
+        """The ``finetune_config`` option as a config: a ``FinetuneConfig``, a dict of its fields (plain data from a
+        config file), or None (the defaults)."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        unknown = set(value) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(
+                f"finetune_config: unknown field(s) {sorted(unknown)}; valid: {sorted(cls.__dataclass_fields__)}"
+            )
+        return cls(**value)
 
 
 class FinetuneModel(nn.Module):
@@ -264,8 +262,8 @@ def fit_finetune(
 
 
 def runner_options(section: dict) -> dict:
-    """``eval.finetune`` -> mode options: its ``FinetuneConfig`` fields as ``finetune_config`` (none: the method's
-    paper defaults, ``config_for``)."""
+    """``eval.finetune`` -> mode options: its ``FinetuneConfig`` fields as ``finetune_config`` (none: the defaults).
+    The runner has already put the method's own recipe (``eval.finetune`` of its method config) under these keys."""
     fields = {k: v for k, v in section.items() if k in FinetuneConfig.__dataclass_fields__}
     return {"finetune_config": FinetuneConfig(**fields)} if fields else {}
 
@@ -273,8 +271,9 @@ def runner_options(section: dict) -> dict:
 def score_finetune(call: Any) -> dict:
     """Fine-tune on ``task.train_subset(fraction, seed)``, select on val, score test once; return the
     ``finetune-<percent>-seed<k>`` result (the harness writes it on rank 0; predictions are written here, on rank 0).
-    An encoder without ``embed_ecg`` gets a ``not_applicable`` result. Option: ``finetune_config`` (default: the
-    method's paper defaults, ``config_for``; its ``device`` defaults to the harness's)."""
+    An encoder without ``embed_ecg`` gets a ``not_applicable`` result. Option: ``finetune_config`` (a
+    ``FinetuneConfig`` or a dict of its fields; default: ``FinetuneConfig()``; its ``device`` defaults to the
+    harness's). The row name never selects a recipe: the caller passes the method's."""
     from ecg_eval import bootstrap as bs
     from ecg_eval.cells import not_applicable
     from ecg_eval.embeddings import default_split_loader, place_encoder
@@ -290,11 +289,9 @@ def score_finetune(call: Any) -> dict:
     place_encoder(encoder, target)  # the fine-tuning copy follows the encoder's device
     if fraction is None:
         raise ValueError("finetune needs fraction (0.01, 0.1 or 1.0)")
-    cfg = call.options.get("finetune_config")
-    if isinstance(cfg, FinetuneConfig) and cfg.device is None:
+    cfg = FinetuneConfig.from_option(call.options.get("finetune_config"))
+    if cfg.device is None:
         cfg = replace(cfg, device=str(target))
-    elif cfg is None:
-        cfg = config_for(call.name, device=str(target))
     n_resamples, bootstrap_seed, split_loader = call.n_resamples, call.bootstrap_seed, call.split_loader
     result = call.start()
     result["config"] = {

@@ -214,11 +214,11 @@ def score_transfer(call: Any) -> dict:
         result["config"]["linear_probe"] = cfg.to_dict()
         result.update(n_train=len(kept), n_val=len(val.record_ids))
     else:
-        from ecg_eval.finetune import _predict, config_for, fit_finetune, supports_finetune
+        from ecg_eval.finetune import FinetuneConfig, _predict, fit_finetune, supports_finetune
 
         if not supports_finetune(encoder):
             return not_applicable(result, "encoder exposes no trainable embed_ecg")
-        cfg = finetune_config or config_for(name)
+        cfg = FinetuneConfig.from_option(finetune_config)  # the caller's (the method's) recipe
         src_preset, tgt_preset = preset_for(encoder, source), preset_for(encoder, target)  # each task its own
         tr, va = loader(source, "train", src_preset), loader(source, "val", src_preset)
         te = loader(target, "test", tgt_preset)

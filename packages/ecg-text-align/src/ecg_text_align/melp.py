@@ -51,9 +51,8 @@ class MELP(PretrainModule):
         ecg_tower_ckpt: str | None = None,
         **common: Any,
     ):
-        common.setdefault("lr", 2e-4)
-        common.setdefault("betas", (0.9, 0.95))
-        common.setdefault("weight_decay", 0.2)
+        # the optimiser values (lr, betas, weight_decay, ...) are the stage's, from the method config
+        # (configs/method/melp.yaml / melp_paper.yaml, each with its source); PretrainModule's defaults otherwise
         super().__init__(**common)
         self.save_hyperparameters()
         if beat_source not in ("queries", "rpeaks"):

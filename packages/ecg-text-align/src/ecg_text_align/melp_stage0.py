@@ -108,10 +108,10 @@ class MELPStage0(PretrainModule):
         cmsc_embedding: str = "mean_linear",  # ecgfm_model.py:104-106,160-161; "pooler" = ours before 0.2
         independent_half_masks: bool = True,  # each crop its own lead mask; False = one mask for both halves
         anneal_gumbel_temp: bool = False,  # MELP never calls set_num_updates: tau stays 2
+        lead_mask_p: float = 0.5,  # MELP pretrain_dataset.py RandomLeadsMask (stage 0 masks leads)
         **common: Any,
     ):
-        common.setdefault("lead_mask_p", 0.5)
-        super().__init__(**common)
+        super().__init__(lead_mask_p=lead_mask_p, **common)
         self.save_hyperparameters()
         from ecg_encoders.ecg.w2v_pretrain import Wav2Vec2Pretrainer
 
