@@ -128,7 +128,7 @@ def score_zero_shot(call: ModeCall) -> dict:
         split_commas=call.split_commas,
         lowercase=call.lowercase,
     )
-    class_emb = class_embeddings(encoder, prompts, classes)
+    class_emb = class_embeddings(encoder.encode_text, prompts, classes)
     scores = zero_shot_scores(test.features, class_emb)
     # Max-F1 threshold per class chosen on validation, applied once on test (docs/evaluation.md).
     val = _embed(call, encoder, "val")

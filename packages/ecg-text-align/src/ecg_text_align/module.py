@@ -22,12 +22,13 @@ from torch import nn
 
 from ecg_data.integrity import check_file_targets, is_trusted, safe_torch_load, to_plain
 from ecg_data.preprocess import random_lead_mask
-from ecg_text_align.card import EncoderCard, InputSpec
+from ecg_eval.protocol import EncoderCard, InputSpec
+from ecg_eval.zeroshot import class_embeddings
 from ecg_text_align.components import locate, upgrade_specs
 from ecg_text_align.losses import clamp_logit_scales_
 from ecg_text_align.perf import DEFAULT_OPTIMIZER_IMPL, adamw_impl_kwargs
 from ecg_text_align.schedule import warmup_cosine
-from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
+from ecg_text_align.zeroshot import cosine_scores, macro_auroc
 
 CLASS_KEY = "ecg_text_align_class"
 #: the metrics ``selection()`` can name
@@ -222,7 +223,7 @@ class PretrainModule(L.LightningModule):
         if self.has_text_tower():
             with torch.no_grad():
                 for i, prompts in enumerate(self.zero_shot.values()):
-                    self._class_emb[i] = class_embeddings(self.embed_text, prompts)
+                    self._class_emb[i] = torch.from_numpy(class_embeddings(self.embed_text, prompts)).float()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         if dataloader_idx == self._val_loss_idx:
