@@ -29,7 +29,7 @@ import numpy as np
 
 from ecg_eval.bootstrap import PairingError
 from ecg_eval.references import is_reference, reference_cell, reference_label
-from ecg_eval.results import read_result
+from ecg_eval.results import load_results  # noqa: F401  (leaderboard.load_results: its old home)
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,6 @@ def protocol_of(suite: str, task: str) -> str:
     if suite != "real":
         return "synthetic"
     return "published" if task in PUBLISHED else "corrected"
-
-
-def load_results(root: str | Path) -> list[dict]:
-    """Every ``*.json`` under ``root`` (schema-checked; a bad file raises naming it); ``_path`` is added."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return [{**read_result(p), "_path": str(p)} for p in sorted(root.rglob("*.json"))]
 
 
 def combined_interval(macros: list[float], cis: list[tuple[float, float]]) -> tuple[float, float] | None:

@@ -12,7 +12,7 @@ path and imported on first use, so this module imports nothing of ecg-eval (resu
 mode from outside the package needs no edit here::
 
     from ecg_eval.modes import Mode, register_mode
-    register_mode(Mode("my_mode", run="my_package.my_mode:score", score_keys=("my_score",)))
+    register_mode(Mode("my_mode", run="my_package.my_mode.score", score_keys=("my_score",)))
 
 This module must stay free of torch, Hydra and OmegaConf (CI's drift environment imports it with ecg-data and
 ecg-eval only).
@@ -40,7 +40,7 @@ PLANNING_KEYS = ("tasks", "fractions", "pairs", "train_modes")
 class Mode:
     """One evaluation mode.
 
-    ``run``: the scoring function (``"pkg.module:func"`` or the function), ``run(call: ModeCall) -> dict``.
+    ``run``: the scoring function (a dotted path ``"pkg.module.func"`` or the function), ``run(call: ModeCall) -> dict``.
     ``fraction``: cells have a training fraction; files are ``<mode>-<percent>-seed<k>.json``, else
     ``<mode>-seed<k>.json`` (``file_name`` overrides both: ``file_name(fraction, seed, options) -> str``).
     ``auroc``: scored by macro AUROC (``scores.macro_auroc``/``per_class_auroc``; the per-class tables show it);

@@ -316,7 +316,9 @@ class PretrainModule(L.LightningModule):
 
     # ----- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
+        # the one dotted-path form (``pkg.module.Class``); ``locate`` still reads the ``pkg.module:Class`` that
+        # checkpoints written before 0.2.1 store
+        checkpoint[CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
         # tensors and plain data only, so that the checkpoint reads back with weights_only=True (config objects,
         # paths, numpy scalars in hyperparameters become dicts, lists, str and numbers)
         for key in ("hyper_parameters", "datamodule_hyper_parameters"):
