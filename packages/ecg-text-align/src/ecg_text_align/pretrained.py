@@ -66,14 +66,8 @@ def file_hash(path: str | Path, n: int = 16) -> str:
 
 
 def _jsonable(x: Any) -> Any:
-    """Plain JSON types (tuples -> lists, OmegaConf containers -> dicts); anything else is an error."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(x, (DictConfig, ListConfig)):
-            x = OmegaConf.to_container(x, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
+    """Plain JSON types (tuples -> lists); anything else is an error (configs arrive as plain data: the runner
+    converts Hydra's once, ``benchmarks.pipeline.store.plain``)."""
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
