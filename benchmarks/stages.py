@@ -92,7 +92,7 @@ class EcgEvalBackend:
                     for k, v in OmegaConf.to_container(e.probe, resolve=True).items()
                 }
             )
-            if e.get("probe") and mode != "linear_probe_paper"
+            if e.get("probe")  # our probe's grid; a probe mode ignores a config not of its class (classification.py)
             else None
         )
         out = {
