@@ -146,6 +146,20 @@ def test_esi_batches_are_augmented_in_training_only_through_one_hook(tiny_bert_d
     assert not torch.equal(m.transform_batch(batch, augment=True, lead_masks=False)["ecg"], val)
 
 
+def test_fit_hands_the_data_facts_to_the_module_after_the_datamodules_setup(tiny_bert_dir):
+    import types
+
+    from ecg_text_align.data import DataFacts
+    from ecg_text_align.train import HandOverData
+
+    m = _esi(tiny_bert_dir)
+    facts = DataFacts(loss_val_index=2)
+    HandOverData().setup(types.SimpleNamespace(datamodule=types.SimpleNamespace(facts=lambda: facts)), m, "fit")
+    assert m.data_facts is facts and m.data_facts.loss_val_index == 2
+    HandOverData().setup(types.SimpleNamespace(datamodule=None), m, "fit")  # plain dataloaders: nothing to hand over
+    assert m.data_facts is facts
+
+
 def test_coca_decoder_is_causal_and_parameter_count_matches_esi():
     from ecg_text_align.coca_decoder import CoCaDecoder
 
