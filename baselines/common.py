@@ -11,12 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ecg_text_align.stages import _data_kwargs, _plain, _trainer
-
-
-def plain(x: Any) -> Any:
-    """OmegaConf containers -> plain Python (stage kwargs arrive as DictConfig from the runner)."""
-    return _plain(x)
+from ecg_text_align.stages import data_kwargs, trainer_config
 
 
 def module_kwargs(
@@ -26,12 +21,12 @@ def module_kwargs(
     text_from: str | None = None,
 ) -> dict[str, Any]:
     """Resolve stage kwargs into model kwargs: the text tower path from an earlier stage, the corpus name."""
-    kw = dict(plain(module_kw) or {})
+    kw = dict(module_kw or {})
     if text_from:
         if text_from not in inputs:
             raise KeyError(f"text_from={text_from!r} names no earlier stage; have {sorted(inputs)}")
         kw["text_encoder"] = {**dict(kw.get("text_encoder") or {}), "path": str(inputs[text_from])}
-    pd = dict(plain(pretrain_data) or {})
+    pd = dict(pretrain_data or {})
     if pd.get("name"):
         kw.setdefault("pretrained_on", [pd["name"]])
     return kw
@@ -57,7 +52,7 @@ def fit_module(
 
     dkw = {
         "preset": module.input_spec.preset,
-        **_data_kwargs(pretrain_data, seed, data),
+        **data_kwargs(pretrain_data, seed, data),
         "zero_shot_tasks": {t: list(c) for t, c in dict(zero_shot or {}).items()},
     }
-    return fit(module, PretrainDataModule(**dkw), _trainer(trainer, seed, trainer_overrides), run_dir)
+    return fit(module, PretrainDataModule(**dkw), trainer_config(trainer, seed, trainer_overrides), run_dir)

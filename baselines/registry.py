@@ -1,4 +1,4 @@
-"""Methods by name, as lazy ``"module:attr"`` strings (importing one method never imports the others).
+"""Methods by name, as lazy dotted ``"module.attr"`` strings (importing one method never imports the others).
 
 The Hydra YAMLs in ``configs/method/`` are the primary way to run a method (``benchmarks/run.py
 method=NAME``); this registry is the Python-side index of the same names, for code that wants the model
@@ -17,11 +17,11 @@ from ecg_data.registry import LazyRegistry
 METHODS = LazyRegistry(
     "method",
     {
-        "melp": "ecg_text_align.melp:MELP",
-        "merl": "baselines.merl.model:MERL",
-        "esi": "baselines.esi.model:ESI",
-        "heartlang": "baselines.heartlang.model:HeartLangMSM",
-        "random_init": "baselines.random_init.model:RandomInitEncoder",
+        "melp": "ecg_text_align.melp.MELP",
+        "merl": "baselines.merl.model.MERL",
+        "esi": "baselines.esi.model.ESI",
+        "heartlang": "baselines.heartlang.model.HeartLangMSM",
+        "random_init": "baselines.random_init.model.RandomInitEncoder",
     },
 )
 
@@ -37,7 +37,7 @@ CONFIG_VARIANTS: dict[str, str] = {
 
 
 def register_method(name: str, target: str | Any, *, overwrite: bool = False) -> None:
-    """Register a user's method: ``target`` is ``"module:attr"`` (imported on first use) or the object itself."""
+    """Register a user's method: ``target`` is a dotted path ``"module.attr"`` (imported on first use) or the object itself."""
     METHODS.register(name, target, overwrite=overwrite)
 
 

@@ -5,7 +5,12 @@ modes on a checkpoint the runner (or anyone) produced, writes their result files
 re-renders the leaderboard. Defaults are the embedded synthetic corpus::
 
     python benchmarks/eval_modes.py --ckpt runs/.../checkpoints/last.ckpt --method melp
-    python benchmarks/eval_modes.py --ckpt ... --modes retrieval,report_generation --retrieval-task mimic_iv_ecg
+    python benchmarks/eval_modes.py --ckpt ... --modes retrieval,report_generation --retrieval-tasks mimic_iv_ecg
+
+The per-mode options come from the mode registry (``ecg_eval.modes``), for every registered mode (``--mode-module
+my_mode`` registers one of yours first): ``--<mode>-tasks`` (``--<mode>-pairs`` and ``--<mode>-train-modes`` for a
+mode planned per source:target pair), ``--<mode>-<option>`` for each of its declared ``cli_options`` (e.g.
+``--report-generation-beam-size``), and ``--<mode>-batch-size`` (its declared ``batch_size``, else 256).
 """
 
 from __future__ import annotations
@@ -16,8 +21,14 @@ import time
 
 log = logging.getLogger("ecgbench.eval_modes")
 
-#: encoder batch size per mode where it is not the harness's default (beam search holds a beam per record)
-BATCH_SIZE = {"report_generation": 32}
+#: the planning options a mode's plan reads (``ecg_eval.modes.PLANS``), with the embedded synthetic corpus' defaults
+PLAN_OPTIONS = {
+    "per_task": {"tasks": "synth_ptbxl_super"},
+    "per_fraction": {"tasks": "synth_ptbxl_super"},
+    "per_corpus": {"tasks": "synth_mimic"},
+    "per_pair": {"pairs": "synth_ptbxl_all:synth_cpsc2018", "train_modes": "linear_probe,zero_shot"},
+}
+DEFAULT_BATCH_SIZE = 256
 
 
 def _resolve(target: str):
@@ -30,8 +41,42 @@ def _resolve(target: str):
         raise SystemExit(f"cannot import {target}: {e}") from None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _flag(mode: str, key: str) -> str:
+    return f"--{mode}-{key}".replace("_", "-")
+
+
+def _dest(mode: str, key: str) -> str:
+    return f"{mode}__{key}"
+
+
+def add_mode_arguments(ap: argparse.ArgumentParser) -> None:
+    """One group of options per registered mode, derived from its declaration (plan, ``cli_options``, batch size)."""
+    from ecg_eval.modes import all_modes
+
+    for spec in all_modes():
+        group = ap.add_argument_group(spec.name)
+        for key, default in PLAN_OPTIONS[spec.plan].items():
+            group.add_argument(_flag(spec.name, key), dest=_dest(spec.name, key), default=default, metavar=key.upper(),
+                               help=f"comma list (default {default})")  # fmt: skip
+        for name, typ, default, text in spec.cli_options:
+            group.add_argument(
+                _flag(spec.name, name), dest=_dest(spec.name, name), type=typ, default=default, help=text
+            )
+        batch = spec.batch_size or DEFAULT_BATCH_SIZE
+        group.add_argument(_flag(spec.name, "batch_size"), dest=_dest(spec.name, "batch_size"), type=int, default=batch, metavar="N",
+                           help=f"encoder batch size (default {batch})")  # fmt: skip
+
+
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line; ``--mode-module`` modules are imported first, so the modes they register get options."""
+    import importlib
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--mode-module", action="append", default=[])
+    for name in pre.parse_known_args(argv)[0].mode_module:
+        importlib.import_module(name)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mode-module", action="append", default=[], help="a module that registers modes (repeatable)")
     ap.add_argument("--ckpt", help="checkpoint path passed to --loader")
     ap.add_argument("--loader", default="ecg_text_align.module.PretrainModule.from_checkpoint")
     ap.add_argument("--method", required=True, help="results name (the leaderboard row)")
@@ -47,19 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--results", default="runs/leaderboard/results")
     ap.add_argument("--leaderboard", default="runs/leaderboard/README.md")
-    ap.add_argument("--retrieval-task", default="synth_mimic")
-    ap.add_argument("--report-task", default="synth_mimic")
-    ap.add_argument(
-        "--reference-file", help="published report split (e.g. MELP's ptbxl_test.csv) for report generation"
-    )
-    ap.add_argument("--finetune-tasks", default="synth_ptbxl_super")
     ap.add_argument("--fractions", default="0.01")
-    ap.add_argument("--transfer", default="synth_ptbxl_all:synth_cpsc2018", help="comma list of source:target")
-    ap.add_argument("--transfer-modes", default="linear_probe,zero_shot")
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--beam", type=int, default=3)
-    ap.add_argument("--max-len", type=int, default=40)
-    args = ap.parse_args(argv)
+    add_mode_arguments(ap)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from ecg_data.tasks import get_task
@@ -78,18 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         t0 = time.perf_counter()
         spec = get_mode(mode)
-        # as the runner's eval.<mode> would give them, the method's eval.<mode> under the command line's
-        options = spec.options_from_runner({**method_eval.get(mode, {}), **_options(args, mode)})
+        # as the runner's eval.<mode> would give them: the method's eval.<mode> under the command line's
+        options = spec.options_from_runner({**method_eval.get(mode, {}), **mode_options(args, spec)})
         if mode == "transfer" and "finetune" in method_eval:
             options.setdefault("finetune_config", method_eval["finetune"])
-        for task, fraction, seed, cell_options in _cells(args, spec):
+        for task, fraction, seed, cell_options in cells(args, spec):
             evaluate(
                 enc,
                 get_task(task),
                 mode,
                 fraction,
                 seed,
-                batch_size=BATCH_SIZE.get(mode, 256),
+                batch_size=getattr(args, _dest(mode, "batch_size")),
                 mode_options={**options, **cell_options} or None,
                 **common,
             )
@@ -118,37 +158,32 @@ def _method_eval(path: str | None) -> dict:
     return OmegaConf.to_container(OmegaConf.merge(*parts))  # type: ignore[return-value]
 
 
-def _options(args: argparse.Namespace, mode: str) -> dict:
-    """The command line's options of a mode, in the runner's ``eval.<mode>`` form."""
-    if mode == "report_generation":
-        out: dict = {"beam_size": args.beam, "max_len": args.max_len}
-        if args.reference_file:
-            out["reference_file"] = args.reference_file
-        return out
-    return {}
+def mode_options(args: argparse.Namespace, spec) -> dict:
+    """The command line's options of a mode (its declared ``cli_options`` that are set), in the runner's
+    ``eval.<mode>`` form."""
+    values = {name: getattr(args, _dest(spec.name, name)) for name, *_ in spec.cli_options}
+    return {k: v for k, v in values.items() if v is not None}
 
 
-def _cells(args: argparse.Namespace, spec) -> list[tuple[str, float | None, int, dict]]:
+def cells(args: argparse.Namespace, spec) -> list[tuple[str, float | None, int, dict]]:
     """(task, fraction, seed, cell options) of one mode, planned as the mode's ``plan`` says (ecg_eval.modes)."""
     seeds = [int(s) for s in args.seeds.split(",")]
     fractions = [float(f) for f in args.fractions.split(",")]
-    tasks = {"retrieval": args.retrieval_task, "report_generation": args.report_task}.get(
-        spec.name, args.finetune_tasks
-    )
+    if spec.plan == "per_pair":  # source:target pairs x train modes
+        out = []
+        for pair in getattr(args, _dest(spec.name, "pairs")).split(","):
+            src, tgt = pair.split(":")
+            for tm in getattr(args, _dest(spec.name, "train_modes")).split(","):
+                for s in seeds:
+                    for f in [None] if tm == "zero_shot" else fractions:
+                        out.append((tgt, f, s, {"source": src, "train_mode": tm}))
+        return out
+    tasks = [t for t in getattr(args, _dest(spec.name, "tasks")).split(",") if t]
     if spec.plan == "per_corpus":
-        return [(t, None, 0, {}) for t in tasks.split(",")]
+        return [(t, None, 0, {}) for t in tasks]
     if spec.plan == "per_task":
-        return [(t, None, s, {}) for t in tasks.split(",") for s in seeds]
-    if spec.plan == "per_fraction":
-        return [(t, f, s, {}) for t in tasks.split(",") for f in fractions for s in seeds]
-    cells = []  # per_pair: source:target pairs x train modes
-    for pair in args.transfer.split(","):
-        src, tgt = pair.split(":")
-        for tm in args.transfer_modes.split(","):
-            for s in seeds:
-                for f in [None] if tm == "zero_shot" else fractions:
-                    cells.append((tgt, f, s, {"source": src, "train_mode": tm}))
-    return cells
+        return [(t, None, s, {}) for t in tasks for s in seeds]
+    return [(t, f, s, {}) for t in tasks for f in fractions for s in seeds]  # per_fraction
 
 
 if __name__ == "__main__":

@@ -133,10 +133,10 @@ class ESI(PretrainModule):
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         self._demographics = None
-        if self.hparams.caption_demographics and callable(getattr(dm, "demographics", None)):
-            self._demographics = dm.demographics()
+        demographics = self.data_facts.demographics  # handed over by fit (ecg_text_align.data.DataFacts)
+        if self.hparams.caption_demographics and demographics is not None:
+            self._demographics = demographics()
             known = sum(a is not None for a, _ in self._demographics)
             if known < len(self._demographics):
                 log.warning("ESI captions: %d of %d training records have no age/sex (MIMIC-IV-ECG needs the MIMIC-IV "
@@ -177,7 +177,7 @@ class ESI(PretrainModule):
         """ESI's training augmentation on the signal *before* its per-record z-score, as the original
         (utils/ecg_loader.py:52-57,80-85): jitter N(0, σ_j) on every sample, then one factor N(1, σ_s) per lead.
 
-        ``PretrainDataModule`` calls it on each training batch on the device, before the preset's deferred
+        ``PretrainModule.transform_batch`` applies it to each training batch on the device, before the preset's deferred
         normalisation (the ``esi`` preset stores millivolts and z-scores per batch), so the noise is in
         millivolts, exactly the original's units. Seeded by (seed, rank, step, the batch's cache rows): a
         resumed run draws the same noise, and the micro-batches of one step draw different noise."""
@@ -197,7 +197,7 @@ class ESI(PretrainModule):
         return {"contrastive": math.log(self.global_batch(batch_size, bool(self.hparams.gather_negatives)))}
 
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        emb, context = self._ecg(batch["ecg"])  # augmented before normalisation by the data module (augment_raw)
+        emb, context = self._ecg(batch["ecg"])  # augmented before normalisation (transform_batch: augment_raw)
         t = self._tokenize(self.captions(list(batch["report"]), self.batch_demographics(batch)))
         ids = t["input_ids"]
         text = self.text(ids, t["attention_mask"])

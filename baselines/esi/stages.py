@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from baselines.common import fit_module, module_kwargs, plain
+from baselines.common import fit_module, module_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def enriched_train_captions(pretrain_data: Mapping[str, Any], seed: int, knowled
     from ecg_data.tasks import get_task
     from ecg_text_align.stages import pretrain_root
 
-    pd = dict(plain(pretrain_data) or {})
+    pd = dict(pretrain_data or {})
     task = get_task(pd["task"], root=pretrain_root(pd), seed=seed)
     reports = task.reader().metadata().loc[task.splits["train"], "report"].tolist()
     kept = [r for r in reports if isinstance(r, str) and r.strip()]
@@ -56,15 +56,15 @@ def text_lm_stage(
     out = Path(run_dir) / "text_model"
     if out.is_dir():
         return out
-    from ecg_text_align.stages import _trainer
+    from ecg_text_align.stages import trainer_config
 
     return train_text_lm(
         out,
         enriched_train_captions(pretrain_data, seed, knowledge_file),
         seed=seed,
         run_dir=run_dir,
-        trainer=_trainer(trainer, seed, trainer_overrides),
-        **plain(lm_kwargs),
+        trainer=trainer_config(trainer, seed, trainer_overrides),
+        **lm_kwargs,
     )
 
 
@@ -83,7 +83,7 @@ def esi_stage(
 ) -> Path:
     from baselines.esi.model import ESI
 
-    zs = dict(plain(zero_shot) or {})
+    zs = dict(zero_shot or {})
     module = ESI(seed=seed, zero_shot=zs, **module_kwargs(module_kw, inputs, pretrain_data, text_from))
     return fit_module(
         module,

@@ -30,7 +30,7 @@ from ecg_encoders.ecg.heartlang import (
     masked_beat_loss,
     random_beat_mask,
 )
-from ecg_text_align.card import InputSpec
+from ecg_eval.protocol import InputSpec
 from ecg_text_align.module import PretrainModule
 
 #: Downstream inputs per dataset, as the original prepares each: ecg-data's table (one for the trained baseline and the

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from baselines.common import fit_module, module_kwargs, plain
+from baselines.common import fit_module, module_kwargs
 
 
 def merl_stage(
@@ -25,7 +25,7 @@ def merl_stage(
     """Pretrain MERL; ``text_from`` names the stage whose output is the text model directory (offline default)."""
     from baselines.merl.model import MERL
 
-    zs = dict(plain(zero_shot) or {})
+    zs = dict(zero_shot or {})
     module = MERL(seed=seed, zero_shot=zs, **module_kwargs(module_kw, inputs, pretrain_data, text_from))
     return fit_module(
         module,

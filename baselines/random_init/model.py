@@ -67,7 +67,7 @@ class RandomInitEncoder:
 
     def export_spec(self) -> tuple[str, dict[str, Any], torch.nn.Module]:
         """What ``ecg_text_align.pretrained.save_pretrained`` stores: class, constructor kwargs, weights."""
-        return f"{__name__}:RandomInitEncoder", dict(self._init_kwargs), self.tower
+        return f"{__name__}.RandomInitEncoder", dict(self._init_kwargs), self.tower
 
     def set_checkpoint_hash(self, digest: str) -> None:
         self.card = replace(self.card, checkpoint_hash=digest)

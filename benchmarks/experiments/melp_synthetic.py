@@ -92,12 +92,13 @@ def main() -> None:
     from ecg_data.cache import cached_split
     from ecg_data.tasks import get_task
     from ecg_data.torch_datasets import CachedECGDataset
+    from ecg_eval.zeroshot import class_embeddings
     from ecg_text_align.data import PretrainDataModule, labels_by_name
     from ecg_text_align.lm import task_reports, train_text_lm
     from ecg_text_align.melp import MELP
     from ecg_text_align.module import PretrainModule
     from ecg_text_align.train import fit
-    from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
+    from ecg_text_align.zeroshot import cosine_scores, macro_auroc
 
     run = Path(args.run_dir)
     t0 = time.time()
@@ -185,7 +186,7 @@ def main() -> None:
         "n_parameters": last.card.n_parameters,
     }
     with torch.no_grad():
-        cls_emb = class_embeddings(last.encode_text, PROMPTS)
+        cls_emb = torch.from_numpy(class_embeddings(last.encode_text, PROMPTS)).float()
     for split in ("val", "test"):
         cs = cached_split(task, split, "melp", progress=False)
         ds = CachedECGDataset(cs)

@@ -41,7 +41,9 @@ TARGETS = {
 
 
 def _read(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    from ecg_eval.results import read_result  # result files are read only through ecg_eval.results
+
+    return read_result(path) if path.is_file() else None
 
 
 def summarise(results: Path, method: str) -> dict:

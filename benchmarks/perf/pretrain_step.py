@@ -20,7 +20,7 @@ stay meaningful on a shared machine:
     python -m benchmarks.perf.pretrain_step --sizes tiny --compile        # + torch.compile (compile time reported apart)
     python -m benchmarks.perf.pretrain_step --attention                   # the older fused vs math-attention comparison
     python -m benchmarks.perf.pretrain_step --json rows.json              # rows also as JSON, saved after each row
-    python -m benchmarks.perf.pretrain_step --methods my_method --method-dir DIR --module-class my_method:MyMethod --sizes tiny
+    python -m benchmarks.perf.pretrain_step --methods my_method --method-dir DIR --module-class my_method.MyMethod --sizes tiny
 
 Each method is built from its own config (``step_models``: the last stage of ``experiment=<m>_paper`` at paper
 size, of ``method=<m>`` at tiny size) with random weights and an offline BERT of the hub model's geometry and

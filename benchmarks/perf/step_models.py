@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,18 +117,19 @@ def offline_text_dirs(root: Path) -> TextDirs:
 
 def module_class(method: str, target: str | None = None) -> type:
     """The model class: the method's entry in ``baselines.registry``; for a method not registered there (a
-    user's), ``target`` (``"module:Class"``)."""
+    user's), ``target`` (``"module.Class"``)."""
     from baselines.registry import METHODS as REGISTRY
 
     if method in REGISTRY.names():
         return REGISTRY.get(method)
     if not target:
         raise SystemExit(
-            f"method {method!r} is not in baselines.registry: pass --module-class module:Class "
+            f"method {method!r} is not in baselines.registry: pass --module-class module.Class "
             "(docs/adding-a-method.md)"
         )
-    module_path, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_path), attr)
+    from ecg_data.registry import locate
+
+    return locate(target)
 
 
 def build(
@@ -159,7 +159,7 @@ def add_method_args(ap: argparse.ArgumentParser, default: list[str]) -> None:
     ap.add_argument(
         "--module-class",
         default=None,
-        help="module:Class of a user's method (registered methods use baselines.registry)",
+        help="module.Class (dotted path) of a user's method (registered methods use baselines.registry)",
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from benchmarks.pipeline.evaluate import Cell
+from benchmarks.pipeline.store import plain
 
 log = logging.getLogger("ecgbench")
 
@@ -88,13 +89,8 @@ class EcgEvalBackend:
 
         e = self.eval_cfg
         probe = (
-            ProbeConfig(
-                **{
-                    k: tuple(v) if isinstance(v, list) else v
-                    for k, v in OmegaConf.to_container(e.probe, resolve=True).items()
-                }
-            )
-            if e.get("probe") and mode != "linear_probe_paper"
+            ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in plain(e.probe).items()})
+            if e.get("probe")  # our probe's grid; a probe mode ignores a config not of its class (classification.py)
             else None
         )
         out = {
@@ -115,7 +111,7 @@ class EcgEvalBackend:
         raw = self.eval_cfg.get(mode) if mode else None
         if not raw or not OmegaConf.is_config(raw) or not isinstance(OmegaConf.to_container(raw), dict):
             return {}
-        return get_mode(mode).options_from_runner(OmegaConf.to_container(raw, resolve=True))
+        return get_mode(mode).options_from_runner(plain(raw))
 
     def is_done(self, path: Path, checkpoint_hash: str) -> bool:
         from ecg_eval.harness import evaluation_settings
@@ -151,7 +147,7 @@ class EcgEvalBackend:
             **self._settings(cell.mode, cell),
             batch_size=int(e.batch_size),
             embed_cache=self.embed_cache,
-            config=OmegaConf.to_container(e, resolve=True),
+            config=plain(e),  # the runner's one conversion: the harness takes plain data
             device=str(e.get("device") or "auto"),
             precision=str(e.get("precision") or "32"),
         )

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks.pipeline.errors import ConfigError, maybe_stop_after
 from benchmarks.pipeline.export_hook import on_stage_complete
 from benchmarks.pipeline.ranks import barrier, is_global_zero
-from benchmarks.pipeline.store import RunStore, marker_output, path_hash, read_marker, write_marker
+from benchmarks.pipeline.store import RunStore, marker_output, path_hash, plain, read_marker, write_marker
 from ecg_data.paths import atomic_write_text
 
 log = logging.getLogger("ecgbench")
@@ -127,15 +127,15 @@ def _pretrain_address(cfg: DictConfig, store: RunStore, run_dir: Path) -> Pretra
             store.log_event(rel, label, "skipped", reason="output exists")
             continue
         fn = _resolve(st._target_, f"{where} stage {st.name!r}")
-        kwargs = {k: v for k, v in OmegaConf.to_container(st, resolve=True).items() if k not in _RESERVED}
+        kwargs = {k: v for k, v in plain(st).items() if k not in _RESERVED}
         stage_dir.mkdir(parents=True, exist_ok=True)
         seed_everything(int(cfg.seed))
         t0 = time.perf_counter()
         out = fn(
             run_dir=stage_dir,
             inputs=dict(inputs),
-            pretrain_data=cfg.pretrain_data,
-            trainer=cfg.get("trainer") or OmegaConf.create({}),
+            pretrain_data=plain(cfg.pretrain_data),
+            trainer=plain(cfg.get("trainer")) or {},
             seed=int(cfg.seed),
             **kwargs,
         )
@@ -181,7 +181,7 @@ def load_encoder(cfg: DictConfig, pre: Pretrained) -> Any:
         return load_external(pre.source, name=cfg.get("results_name"))
     load = cfg.method.load
     fn = _resolve(load._target_, f"configs/method/{cfg.method.name}.yaml load")
-    kwargs = {k: v for k, v in OmegaConf.to_container(load, resolve=True).items() if k != "_target_"}
+    kwargs = {k: v for k, v in plain(load).items() if k != "_target_"}
     seed_everything(int(cfg.seed))
     encoder = fn(pre.path, **kwargs)
     if not callable(getattr(encoder, "encode_ecg", None)):

@@ -279,6 +279,7 @@ def score_references(
 
     They go through the same backend as a method (same prompts, probes, bootstrap); their cells are skipped when
     their result files exist, so they are scored once per output directory, whatever the method."""
+    from ecg_eval.modes import get_mode
     from ecg_eval.references import reference_encoder
 
     if not getattr(backend, "scores_reference_rows", False):  # e.g. the tests' toy backend, which calls encode_ecg
@@ -288,7 +289,8 @@ def score_references(
         enc = reference_encoder(name, preset=_reference_preset(cfg))
         log.info("reference row %s (ecg_eval.references): its cells of this run's modes follow", name)
         for mode in ev.stage_modes():
-            if mode not in wanted or mode == "finetune":  # fine-tuning trains an encoder: a reference has none
+            # a mode that trains the encoder (fine-tuning) declares references=False: a reference row has none
+            if mode not in wanted or not get_mode(mode).references:
                 continue
             # one seed per (task, fraction): a reference row shows the scale of the table, not a spread across subsets
             cells = first_seed_only(ev.plan(cfg.eval, tasks, mode, pretrain_task))

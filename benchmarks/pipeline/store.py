@@ -34,7 +34,11 @@ HOLDER_POLL_S = 0.2
 log = logging.getLogger("ecgbench")
 
 
-def _plain(cfg: Any) -> Any:
+def plain(cfg: Any) -> Any:
+    """A Hydra/OmegaConf config (or part of one) as plain dicts, lists and values, interpolations resolved.
+
+    The runner's one conversion: every config it hands to a library (stage functions, ``load``, the harness) goes
+    through here, so the libraries take plain data only and none of them imports omegaconf."""
     if cfg is None:
         return None
     if isinstance(cfg, DictConfig) or OmegaConf.is_config(cfg):
@@ -44,11 +48,11 @@ def _plain(cfg: Any) -> Any:
 
 def run_address(cfg: DictConfig) -> tuple[str, str]:
     """(method name, hash) of what pretraining depends on: method stages, pretraining data, trainer, seed."""
-    method = {k: v for k, v in _plain(cfg.method).items() if k not in _NOT_HASHED}
+    method = {k: v for k, v in plain(cfg.method).items() if k not in _NOT_HASHED}
     keyed = {
         "method": method,
-        "pretrain_data": _plain(cfg.get("pretrain_data")),
-        "trainer": {k: v for k, v in (_plain(cfg.get("trainer")) or {}).items() if k not in _TRAINER_NOT_HASHED},
+        "pretrain_data": plain(cfg.get("pretrain_data")),
+        "trainer": {k: v for k, v in (plain(cfg.get("trainer")) or {}).items() if k not in _TRAINER_NOT_HASHED},
         "seed": int(cfg.seed),
     }
     return str(cfg.method.name), stable_hash(keyed)

@@ -125,18 +125,39 @@ def test_esi_augmentation_is_in_millivolts_before_the_per_record_zscore(tiny_ber
     assert torch.equal(off.augment_raw(batch, mv), mv)
 
 
-def test_esi_data_module_augments_training_batches_only(tiny_bert_dir):
+def test_esi_batches_are_augmented_in_training_only_through_one_hook(tiny_bert_dir):
+    """``PretrainModule.transform_batch`` is the one place a batch is transformed: the same tensors as the former path
+    (the data module's ``finish_batch`` with the module's ``augment_raw``, then the module's lead masks), raw
+    augmentation for training batches only, nothing fetched from the datamodule (fit hands ``DataFacts`` over)."""
+    from ecg_data.loader import finish_batch
+    from ecg_data.preprocess import get_preset
+    from ecg_text_align.data import DataFacts
+
+    m = _esi(tiny_bert_dir, lead_mask_p=0.5)
+    _, normalizer = get_preset("esi").split_normalization()
+    m.use_data(DataFacts(normalizer=normalizer))
+    x = torch.randn(2, 12, 5000).half()  # the stored dtype of a large cache
+    batch = {"ecg": x, "index": torch.tensor([0, 1])}
+    old = m._augment(finish_batch(batch, normalizer=normalizer, raw_augment=m.augment_raw))["ecg"]
+    new = m.transform_batch(batch, augment=True, lead_masks=True)["ecg"]
+    assert new.dtype == torch.float32 and torch.equal(new, old)
+    val = m.transform_batch(batch, augment=False, lead_masks=False)["ecg"]
+    assert torch.equal(val, normalizer.batch(x.float()))  # validation: normalised, not augmented
+    assert not torch.equal(m.transform_batch(batch, augment=True, lead_masks=False)["ecg"], val)
+
+
+def test_fit_hands_the_data_facts_to_the_module_after_the_datamodules_setup(tiny_bert_dir):
     import types
 
-    from ecg_text_align.data import PretrainDataModule
+    from ecg_text_align.data import DataFacts
+    from ecg_text_align.train import HandOverData
 
     m = _esi(tiny_bert_dir)
-    dm = PretrainDataModule(pretrain_task="synth_mimic", preset="esi")
-    x = torch.randn(2, 12, 5000)
-    batch = {"ecg": x, "index": torch.tensor([0, 1])}
-    for training, changed in ((True, True), (False, False)):
-        dm.trainer = types.SimpleNamespace(training=training, lightning_module=m)
-        assert (not torch.equal(dm.on_after_batch_transfer(batch, 0)["ecg"], x)) is changed
+    facts = DataFacts(loss_val_index=2)
+    HandOverData().setup(types.SimpleNamespace(datamodule=types.SimpleNamespace(facts=lambda: facts)), m, "fit")
+    assert m.data_facts is facts and m.data_facts.loss_val_index == 2
+    HandOverData().setup(types.SimpleNamespace(datamodule=None), m, "fit")  # plain dataloaders: nothing to hand over
+    assert m.data_facts is facts
 
 
 def test_coca_decoder_is_causal_and_parameter_count_matches_esi():
@@ -208,7 +229,8 @@ def test_esi_captions_open_with_age_and_sex_from_the_patients_table(tiny_bert_di
 
     m = _esi(tiny_bert_dir)
     m._trainer = object()
-    monkeypatch.setattr(type(m), "trainer", property(lambda self: types.SimpleNamespace(datamodule=dm)))
+    monkeypatch.setattr(type(m), "trainer", property(lambda self: types.SimpleNamespace()))
+    m.use_data(dm.facts())  # what ecg_text_align.train.fit does after the datamodule's setup
     m.on_fit_start()
     batch = {"report": ["Sinus rhythm.", "Atrial fibrillation."], "index": torch.tensor([0, 1])}
     caps = m.captions(batch["report"], m.batch_demographics(batch))

@@ -75,7 +75,7 @@ def test_old_checkpoint_loads_and_is_rewritten_in_target_form(tmp_path, tiny_ber
         {
             "state_dict": m.state_dict(),
             "hyper_parameters": hp,
-            CLASS_KEY: f"{type(m).__module__}:{type(m).__qualname__}",
+            CLASS_KEY: f"{type(m).__module__}:{type(m).__qualname__}",  # 0.1/0.2.0's module:attr form
         },
         tmp_path / "old.ckpt",
     )
@@ -90,6 +90,8 @@ def test_old_export_directory_loads(tmp_path, tiny_bert_dir) -> None:
     m = _merl(tiny_bert_dir).eval()
     out = m.save_pretrained(tmp_path / "export")
     cfg = json.loads((out / "config.json").read_text())
+    assert cfg["class"] == "baselines.merl.model.MERL"  # written: the one dotted form
+    cfg["class"] = "baselines.merl.model:MERL"  # read: also the form exports before 0.2.1 wrote
     cfg["init"]["ecg_encoder"] = dict(OLD_ECG)
     cfg["init"]["text_encoder"] = {**cfg["init"]["text_encoder"], "target": OLD_TEXT["target"]}
     del cfg["init"]["text_encoder"]["_target_"]
@@ -97,3 +99,13 @@ def test_old_export_directory_loads(tmp_path, tiny_bert_dir) -> None:
     loaded = PretrainModule.from_pretrained(out)
     x = torch.randn(2, 12, 5000)
     torch.testing.assert_close(loaded.encode_ecg(x), m.encode_ecg(x))
+
+
+def test_new_checkpoints_name_their_class_by_dotted_path(tmp_path, tiny_bert_dir) -> None:
+    """One dotted-path form written (``pkg.module.Class``), read back by ``ecg_data.registry.locate``."""
+    m = _merl(tiny_bert_dir).eval()
+    ckpt = {"state_dict": m.state_dict(), "hyper_parameters": dict(m.hparams)}
+    m.on_save_checkpoint(ckpt)
+    assert ckpt[CLASS_KEY] == "baselines.merl.model.MERL"
+    torch.save(ckpt, tmp_path / "new.ckpt")
+    assert type(PretrainModule.from_checkpoint(tmp_path / "new.ckpt")) is MERL

@@ -186,7 +186,7 @@ def test_checkpoints_we_write_hold_plain_data_only(tmp_path) -> None:
         "colour": "red",
         "shape": (2, 3),
     }
-    assert back["ecg_text_align_class"] == "baselines.merl.model:MERL"
+    assert back["ecg_text_align_class"] == "baselines.merl.model.MERL"  # the one dotted form
 
 
 def test_resume_from_a_planted_checkpoint_is_refused_by_fit(tmp_path, evil_ckpt) -> None:

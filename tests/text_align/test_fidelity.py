@@ -239,10 +239,11 @@ def test_stage0_validation_loss_draws_fixed_masks_and_val_subjects(monkeypatch) 
     assert m.mask_step() == 700
 
     split = lambda pids: types.SimpleNamespace(index=pd.DataFrame({"patient_id": pids}))  # noqa: E731
-    dm = types.SimpleNamespace(
-        train_split=split(["a", "b", "c", "d", "e"]), loss_val_split=split(["x", "x", "y", None])
-    )
-    monkeypatch.setattr(MELPStage0, "trainer", property(lambda self: types.SimpleNamespace(datamodule=dm)))
+    from ecg_text_align.data import DataFacts
+
+    # what fit hands over after the datamodule's setup (the module never reads the datamodule)
+    m.use_data(DataFacts(train_split=split(["a", "b", "c", "d", "e"]), loss_val_split=split(["x", "x", "y", None])))
+    monkeypatch.setattr(MELPStage0, "trainer", property(lambda self: types.SimpleNamespace()))
     m._trainer = object()
     m.on_fit_start()
     m._in_val_loss = True

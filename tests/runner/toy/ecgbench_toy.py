@@ -30,7 +30,7 @@ def _witness(stage: str) -> None:
 
 
 def init_stage(
-    *, run_dir: Path, inputs: dict[str, Path], pretrain_data: DictConfig, trainer: DictConfig, seed: int, width: int = 4
+    *, run_dir: Path, inputs: dict[str, Path], pretrain_data: dict, trainer: dict, seed: int, width: int = 4
 ) -> Path:
     _witness("init")
     import torch
@@ -44,8 +44,8 @@ def main_stage(
     *,
     run_dir: Path,
     inputs: dict[str, Path],
-    pretrain_data: DictConfig,
-    trainer: DictConfig,
+    pretrain_data: dict,
+    trainer: dict,
     seed: int,
     steps: int = 2,
     lr: float = 0.1,
@@ -58,7 +58,7 @@ def main_stage(
         w = w - lr * w
     out = run_dir / "checkpoints" / "last.ckpt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"w": w, "pretrained_on": str(pretrain_data.name)}, out)
+    torch.save({"w": w, "pretrained_on": str(pretrain_data["name"])}, out)
     return out
 
 

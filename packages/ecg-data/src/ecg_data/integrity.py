@@ -120,7 +120,12 @@ def to_plain(obj: Any, where: str = "") -> Any:
     """``obj`` as tensors and plain data only (what :func:`safe_torch_load` reads back): mappings -> dict, lists and
     other sequences -> list (tuples stay tuples), paths -> str, numpy scalars/arrays -> Python numbers/lists,
     enums -> their value. Config objects (OmegaConf's DictConfig/ListConfig are a Mapping/Sequence) become dicts
-    and lists. Anything else is kept as its ``str`` and logged."""
+    and lists. Anything else is kept as its ``str`` and logged.
+
+    Not the runner's config conversion (``benchmarks.pipeline.store.plain``, which resolves Hydra interpolations and
+    fails on nothing): this one makes a *checkpoint* safe to read with ``weights_only=True`` (tensors kept, numpy,
+    paths and enums converted, anything unknown stringified rather than pickled), whatever a module's hyperparameters
+    hold, so it has its own job and stays."""
     import numpy as np
     import torch
 

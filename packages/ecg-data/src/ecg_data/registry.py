@@ -1,4 +1,4 @@
-"""Name -> object registries with lazy ``"module:attr"`` targets.
+"""Name -> object registries with lazy dotted-path (``"module.attr"``) targets.
 
 Why lazy: choosing one reader, encoder or method must not import every other one (and their heavy
 dependencies). Shared by readers, tasks, presets (here), encoders and methods (downstream packages).
@@ -19,7 +19,7 @@ class UnknownNameError(KeyError):
 
 
 class LazyRegistry:
-    """Maps names to objects given either directly or as ``"package.module:attr"`` strings."""
+    """Maps names to objects given either directly or as dotted ``"package.module.attr"`` strings."""
 
     def __init__(self, kind: str, entries: dict[str, str | Any] | None = None) -> None:
         self.kind = kind
@@ -60,7 +60,8 @@ def locate(path: str) -> Any:
 
     The project's one importer of component paths: Hydra ``_target_`` strings (resolved as
     ``hydra.utils.get_object`` does: the longest importable module prefix, then attributes), the lazy
-    registry entries here, and the legacy ``pkg.module:attr`` form that old checkpoints store."""
+    registry entries here. The project writes only the dotted form; the ``pkg.module:attr`` form is still read,
+    because checkpoints and exported directories written before it (ecg-text-align 0.2.0) store it."""
     path = str(path).replace(":", ".")
     parts = [p for p in path.split(".") if p]
     if not parts:

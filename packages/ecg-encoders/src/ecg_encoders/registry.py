@@ -10,11 +10,11 @@ from ecg_data.registry import LazyRegistry
 ECG_ENCODERS = LazyRegistry(
     "ECG encoder",
     {
-        "wav2vec2": "ecg_encoders.ecg.wav2vec2:build_wav2vec2",
-        "resnet18_1d": "ecg_encoders.ecg.resnet1d:build_resnet18_1d",
-        "vit1d": "ecg_encoders.ecg.vit1d:build_vit1d",
-        "convnextv2_1d": "ecg_encoders.ecg.convnextv2_1d:build_convnextv2_1d",
-        "heartlang": "ecg_encoders.ecg.heartlang:build_heartlang",
+        "wav2vec2": "ecg_encoders.ecg.wav2vec2.build_wav2vec2",
+        "resnet18_1d": "ecg_encoders.ecg.resnet1d.build_resnet18_1d",
+        "vit1d": "ecg_encoders.ecg.vit1d.build_vit1d",
+        "convnextv2_1d": "ecg_encoders.ecg.convnextv2_1d.build_convnextv2_1d",
+        "heartlang": "ecg_encoders.ecg.heartlang.build_heartlang",
     },
 )
 
@@ -22,8 +22,8 @@ ECG_ENCODERS = LazyRegistry(
 TEXT_ENCODERS = LazyRegistry(
     "text encoder",
     {
-        "hf": "ecg_encoders.text.hf:HFTextEncoder",
-        "preset": "ecg_encoders.text.presets:build_text_preset",
+        "hf": "ecg_encoders.text.hf.HFTextEncoder",
+        "preset": "ecg_encoders.text.presets.build_text_preset",
     },
 )
 

@@ -18,16 +18,15 @@ DEFAULT_RESULTS_ROOT = Path("leaderboard") / "results"
 
 
 def plain(config: Any) -> dict:
-    """The caller's config as plain JSON data (a Hydra/OmegaConf config is resolved, not stringified)."""
+    """The caller's config as given: plain JSON data. A Hydra/OmegaConf config is refused (the runner converts its
+    config once, ``benchmarks.pipeline.store.plain``; ecg-eval does not depend on omegaconf)."""
     if config is None:
         return {}
-    try:
-        from omegaconf import OmegaConf  # only when installed (not a dependency of ecg-eval)
-
-        if OmegaConf.is_config(config):
-            return OmegaConf.to_container(config, resolve=True)  # type: ignore[return-value]
-    except ImportError:
-        pass
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"config must be a plain dict, got {type(config).__name__} "
+            "(convert a Hydra/OmegaConf config first: OmegaConf.to_container(cfg, resolve=True))"
+        )
     return dict(config)
 
 
@@ -145,6 +144,9 @@ class ModeCall:
     split_commas: bool = False
     lowercase: bool = False
     probe_config: Any = None
+
+    def __post_init__(self) -> None:
+        plain(self.config)  # a config that is not plain data is refused before anything is scored
 
     @property
     def target(self) -> Any:

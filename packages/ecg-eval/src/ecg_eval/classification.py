@@ -37,20 +37,34 @@ def zero_shot_settings(kw: dict) -> dict:
     }
 
 
-def probe_config(mode: str, cfg: Any) -> Any:
-    """The probe config a mode runs with: ``linear_probe`` = ours (L-BFGS), ``linear_probe_paper`` = the papers'."""
-    if mode == "linear_probe_paper":
-        return cfg if isinstance(cfg, PaperProbeConfig) else PaperProbeConfig()
-    return cfg if isinstance(cfg, ProbeConfig) else ProbeConfig()
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """One kind of linear probe: its config class, its fit function and the feature it probes. A probe mode's
+    declaration (``ecg_eval.modes``) names its scoring and settings functions below, each bound to one of these."""
+
+    kind: str  # recorded in the cell's settings: "lbfgs" (ours) or "paper"
+    config: type
+    fit: Any
+    features: Any  # encoder -> what is embedded (the encoder itself, or its probe feature)
+
+
+def probe_config(probe: Probe, cfg: Any) -> Any:
+    """The probe config a cell runs with: the caller's when it is of the probe's config class, else the defaults."""
+    return cfg if isinstance(cfg, probe.config) else probe.config()
+
+
+def _settings(probe: Probe, kw: dict) -> dict:
+    return {"probe": probe_config(probe, kw.get("probe_config")).to_dict() | {"kind": probe.kind}}
 
 
 def probe_settings(kw: dict) -> dict:
-    """A probe cell's settings: the probe's kind and grid."""
-    mode = kw["mode"]
-    return {
-        "probe": probe_config(mode, kw.get("probe_config")).to_dict()
-        | {"kind": "paper" if mode == "linear_probe_paper" else "lbfgs"}
-    }
+    """A ``linear_probe`` cell's settings: the probe's kind and grid."""
+    return _settings(OUR_PROBE, kw)
+
+
+def paper_probe_settings(kw: dict) -> dict:
+    """A ``linear_probe_paper`` cell's settings: the probe's kind and grid."""
+    return _settings(PAPER_PROBE, kw)
 
 
 class _ProbeFeatures:
@@ -77,6 +91,11 @@ def probe_features(encoder: Any) -> Any:
     """What ``linear_probe_paper`` embeds: the encoder's ``encode_ecg_probe`` where it has one (the original's probe
     feature), else ``encode_ecg``. ``linear_probe`` (ours) always probes ``encode_ecg``, the shared zero-shot space."""
     return _ProbeFeatures(encoder) if callable(getattr(encoder, "encode_ecg_probe", None)) else encoder
+
+
+#: ours: L-BFGS on ``encode_ecg`` (the shared zero-shot space); the papers': AdamW epochs on the probe feature
+OUR_PROBE = Probe("lbfgs", ProbeConfig, fit_probe, lambda encoder: encoder)
+PAPER_PROBE = Probe("paper", PaperProbeConfig, fit_paper_probe, probe_features)
 
 
 def _start(call: ModeCall) -> dict:
@@ -128,7 +147,7 @@ def score_zero_shot(call: ModeCall) -> dict:
         split_commas=call.split_commas,
         lowercase=call.lowercase,
     )
-    class_emb = class_embeddings(encoder, prompts, classes)
+    class_emb = class_embeddings(encoder.encode_text, prompts, classes)
     scores = zero_shot_scores(test.features, class_emb)
     # Max-F1 threshold per class chosen on validation, applied once on test (docs/evaluation.md).
     val = _embed(call, encoder, "val")
@@ -149,18 +168,26 @@ def score_zero_shot(call: ModeCall) -> dict:
 
 
 def score_probe(call: ModeCall) -> dict:
-    """A linear probe on the fixed training subset ``task.train_subset(fraction, seed)``, selected on validation:
-    ``linear_probe`` = ours (L-BFGS on ``encode_ecg``), ``linear_probe_paper`` = the papers' (AdamW epochs, on the
-    encoder's probe feature)."""
+    """Our linear probe (``linear_probe``): L-BFGS on ``encode_ecg``; see ``_score_probe``."""
+    return _score_probe(call, OUR_PROBE)
+
+
+def score_paper_probe(call: ModeCall) -> dict:
+    """The papers' linear probe (``linear_probe_paper``): AdamW epochs on the encoder's probe feature."""
+    return _score_probe(call, PAPER_PROBE)
+
+
+def _score_probe(call: ModeCall, probe: Probe) -> dict:
+    """A linear probe on the fixed training subset ``task.train_subset(fraction, seed)``, selected on validation."""
     encoder, task, mode, fraction, seed = call.encoder, call.task, call.mode, call.fraction, call.seed
     if fraction is None:
         raise ValueError(f"{mode} needs fraction (0.01, 0.1 or 1.0)")
     result = _start(call)
-    features = probe_features(encoder) if mode == "linear_probe_paper" else encoder
+    features = probe.features(encoder)
     result["feature"] = "encode_ecg_probe" if features is not encoder else "encode_ecg"
     test = _embed(call, features, "test")
     y_test = task.y(test.record_ids)
-    cfg = probe_config(mode, call.probe_config)
+    cfg = probe_config(probe, call.probe_config)
     train = _embed(call, features, "train")
     val = _embed(call, features, "val")
     subset = [str(r) for r in task.train_subset(fraction, seed)]
@@ -174,8 +201,7 @@ def score_probe(call: ModeCall) -> dict:
         )
     absent = set(missing)
     kept = [r for r in subset if r not in absent]
-    fitter = fit_paper_probe if mode == "linear_probe_paper" else fit_probe
-    fit = fitter(
+    fit = probe.fit(
         x_train, task.y(kept), val.features, task.y(val.record_ids), config=cfg, seed=seed, device=str(call.target)
     )
     scores = fit.predict_proba(test.features)

@@ -29,7 +29,7 @@ from ecg_eval.protocol import declared_task_presets, preset_for
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE_DIR = Path("runs") / "embeddings"  # DESIGN.md: runs/ holds embeddings, addressed by content
+DEFAULT_CACHE_DIR = Path("runs") / "embeddings"  # runs/ (git-ignored) holds embeddings, addressed by content
 
 SplitLoader = Callable[[Any, str, str], Any]  # (task, split name, preset name) -> CachedSplit-like
 

@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from ecg_eval.bootstrap import PairingError
+from ecg_eval.modes import get_mode, reported_modes
 from ecg_eval.references import is_reference, reference_cell, reference_label
-from ecg_eval.results import read_result
+from ecg_eval.results import load_results  # noqa: F401  (leaderboard.load_results: its old home)
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,6 @@ PROTOCOL_TITLES = {
     "corrected": "Our corrected tasks (same split membership, our label or input definition; no reported numbers)",
     "synthetic": "",
 }
-#: modes in which reported numbers may appear: the papers report zero-shot and their own epoch-loop probe, and
-#: zero-shot under distribution shift (``transfer``: values keyed ``source->target``)
-REPORTED_MODES = ("zero_shot", "linear_probe_paper", "transfer")
 #: how a reported transfer row was trained: zero-shot (no training), or trained on the source's training split
 REPORTED_TRANSFER_MODES = ("zero_shot", "source_trained")
 #: footnote marks of disagreeing reported cells
@@ -95,24 +93,14 @@ class Table:
 
     @property
     def title(self) -> str:
-        if self.mode == "zero_shot":
-            return "Zero-shot"
-        probe = "papers' probe (AdamW epochs)" if self.mode == "linear_probe_paper" else "our L-BFGS probe"
-        return f"Linear probe, {self.fraction}% of the training data — {probe}"
+        """The mode's declared heading (``ecg_eval.modes``: ``Mode.title``)."""
+        return get_mode(self.mode).table_title(self.fraction)
 
 
 def protocol_of(suite: str, task: str) -> str:
     if suite != "real":
         return "synthetic"
     return "published" if task in PUBLISHED else "corrected"
-
-
-def load_results(root: str | Path) -> list[dict]:
-    """Every ``*.json`` under ``root`` (schema-checked; a bad file raises naming it); ``_path`` is added."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return [{**read_result(p), "_path": str(p)} for p in sorted(root.rglob("*.json"))]
 
 
 def combined_interval(macros: list[float], cis: list[tuple[float, float]]) -> tuple[float, float] | None:
@@ -472,9 +460,10 @@ def load_reference(path: str | Path | None) -> list[dict]:
         for key in ("method", "source", "mode", "values"):
             if key not in e:
                 raise ValueError(f"{path}: entry {i} lacks {key!r}")
-        if e["mode"] not in REPORTED_MODES:
+        reported = reported_modes()  # the modes declared ``reported`` (ecg_eval.modes)
+        if e["mode"] not in reported:
             raise ValueError(
-                f"{path}: entry {i} mode {e['mode']!r}: reported numbers are {' or '.join(REPORTED_MODES)} "
+                f"{path}: entry {i} mode {e['mode']!r}: reported numbers are {' or '.join(reported)} "
                 "(a paper's probe is its own epoch loop, shown beside our linear_probe_paper)"
             )
         if e["mode"] == "transfer" and e.get("train_mode") not in REPORTED_TRANSFER_MODES:

@@ -12,7 +12,7 @@ path and imported on first use, so this module imports nothing of ecg-eval (resu
 mode from outside the package needs no edit here::
 
     from ecg_eval.modes import Mode, register_mode
-    register_mode(Mode("my_mode", run="my_package.my_mode:score", score_keys=("my_score",)))
+    register_mode(Mode("my_mode", run="my_package.my_mode.score", score_keys=("my_score",)))
 
 This module must stay free of torch, Hydra and OmegaConf (CI's drift environment imports it with ecg-data and
 ecg-eval only).
@@ -40,7 +40,7 @@ PLANNING_KEYS = ("tasks", "fractions", "pairs", "train_modes")
 class Mode:
     """One evaluation mode.
 
-    ``run``: the scoring function (``"pkg.module:func"`` or the function), ``run(call: ModeCall) -> dict``.
+    ``run``: the scoring function (a dotted path ``"pkg.module.func"`` or the function), ``run(call: ModeCall) -> dict``.
     ``fraction``: cells have a training fraction; files are ``<mode>-<percent>-seed<k>.json``, else
     ``<mode>-seed<k>.json`` (``file_name`` overrides both: ``file_name(fraction, seed, options) -> str``).
     ``auroc``: scored by macro AUROC (``scores.macro_auroc``/``per_class_auroc``; the per-class tables show it);
@@ -53,6 +53,13 @@ class Mode:
     ``settings(kw) -> dict`` with ``kw`` the keyword arguments of ``harness.evaluation_settings``.
     ``input_preparation``: the harness records the task's resolved input preparation on an ``ok`` result
     (transfer, with two tasks, records both itself).
+    ``title``: the heading of its main-table section (``table`` modes; ``{fraction}`` is replaced by the percent);
+    ``reported``: the papers report numbers in this mode, so the reference file (``leaderboard/reference.yaml``)
+    may name it; ``references``: the reference rows (oracle, chance: ``ecg_eval.references``) are scored in it
+    (False for a mode that trains the encoder, which a reference row does not have).
+    ``cli_options``: the options ``benchmarks/eval_modes.py`` offers for it, ``((name, type, default, help), ...)``,
+    each becoming ``--<mode>-<name>`` (with ``-`` for ``_``) and the key ``name`` of its ``eval.<mode>`` section;
+    ``batch_size``: the encoder batch size that command uses for it where the default (256) does not fit.
     """
 
     name: str
@@ -68,6 +75,11 @@ class Mode:
     settings: str | Callable[[dict], dict] | None = None
     file_name: str | Callable[..., str] | None = None
     input_preparation: bool = True
+    title: str | None = None
+    reported: bool = False
+    references: bool = True
+    cli_options: tuple[tuple[str, type, Any, str], ...] = ()
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.plan not in PLANS:
@@ -86,6 +98,10 @@ class Mode:
 
     def extra_settings(self, kw: dict) -> dict:
         return _load(self.settings)(kw) if self.settings else {}
+
+    def table_title(self, fraction: str | None) -> str:
+        """Its heading in the leaderboard's main tables (the mode's name where it declares no ``title``)."""
+        return (self.title or self.name).format(fraction=fraction)
 
 
 def _load(target: Any) -> Any:
@@ -126,6 +142,11 @@ def is_fraction_mode(name: str) -> bool:
     return name in _MODES and _MODES[name].fraction
 
 
+def reported_modes() -> tuple[str, ...]:
+    """The modes the papers report numbers in (``Mode.reported``): what a reference file's entries may name."""
+    return tuple(m.name for m in _MODES.values() if m.reported)
+
+
 # --- the project's modes ----------------------------------------------------------------------------------------
 for _mode in (
     Mode(
@@ -133,27 +154,32 @@ for _mode in (
         run="ecg_eval.classification.score_zero_shot",
         auroc=True,
         table=True,
+        title="Zero-shot",
+        reported=True,  # the papers' zero-shot tables
         section="ecg_eval.leaderboard_modes.zero_shot_threshold_section",
         plan="per_task",
         settings="ecg_eval.classification.zero_shot_settings",
     ),
     Mode(
         "linear_probe",
-        run="ecg_eval.classification.score_probe",
+        run="ecg_eval.classification.score_probe",  # ours: L-BFGS on encode_ecg
         fraction=True,
         auroc=True,
         table=True,
+        title="Linear probe, {fraction}% of the training data — our L-BFGS probe",
         plan="per_fraction",
         settings="ecg_eval.classification.probe_settings",
     ),
     Mode(
         "linear_probe_paper",
-        run="ecg_eval.classification.score_probe",
+        run="ecg_eval.classification.score_paper_probe",  # the papers': AdamW epochs on the probe feature
         fraction=True,
         auroc=True,
         table=True,
+        title="Linear probe, {fraction}% of the training data — papers' probe (AdamW epochs)",
+        reported=True,  # the papers report their own epoch-loop probe
         plan="per_fraction",
-        settings="ecg_eval.classification.probe_settings",
+        settings="ecg_eval.classification.paper_probe_settings",
     ),
     Mode(
         "finetune",
@@ -163,6 +189,7 @@ for _mode in (
         section="ecg_eval.leaderboard_modes.finetune_section",
         plan="per_fraction",
         runner_options="ecg_eval.finetune.runner_options",
+        references=False,  # fine-tuning trains an encoder: a reference row has none
     ),
     Mode(
         "transfer",
@@ -173,6 +200,7 @@ for _mode in (
         settings="ecg_eval.transfer.transfer_settings",
         file_name="ecg_eval.transfer.transfer_file_name",
         input_preparation=False,
+        reported=True,  # zero-shot under distribution shift (values keyed source->target)
     ),
     Mode(
         "retrieval",
@@ -188,6 +216,12 @@ for _mode in (
         section="ecg_eval.leaderboard_modes.report_generation_section",
         plan="per_corpus",
         runner_options="ecg_eval.report_generation.runner_options",
+        cli_options=(
+            ("beam_size", int, 3, "beam width (ours: 3)"),
+            ("max_len", int, 40, "longest generated report, in tokens"),
+            ("reference_file", str, None, "published report split (e.g. MELP's ptbxl_test.csv)"),
+        ),
+        batch_size=32,  # beam search holds a beam per record
     ),
 ):
     register_mode(_mode)

@@ -1,8 +1,9 @@
 """Linear probe on frozen features: one linear layer, sigmoid outputs, binary cross-entropy.
 
-Two probes, both reported (``PROBES``): ``lbfgs`` (ours, below; mode ``linear_probe``) and ``paper`` (mode
-``linear_probe_paper``: the papers' epoch loop, ``fit_paper_probe``), so a number can stand beside a paper's
-with the paper's probe, and the gap between the two probes is measured on the same features.
+Two probes, both reported, each a mode declared in ``ecg_eval.modes`` and bound to its ``classification.Probe``:
+``lbfgs`` (ours, below; mode ``linear_probe``) and ``paper`` (mode ``linear_probe_paper``: the papers' epoch loop,
+``fit_paper_probe``), so a number can stand beside a paper's with the paper's probe, and the gap between the two
+probes is measured on the same features.
 
 Why full-batch: the features are a small in-memory matrix, and logistic regression is convex, so a full-batch
 quasi-Newton optimiser (L-BFGS) on the standardised matrix, warm-started along the weight-decay path, reaches
@@ -178,10 +179,6 @@ def select_rows(record_ids: Sequence[str], wanted: Sequence[str]) -> tuple[np.nd
     rows = [pos[w] for w in wanted if w in pos]
     missing = [w for w in wanted if w not in pos]
     return np.asarray(rows, dtype=np.int64), missing
-
-
-#: probe kind -> harness mode
-PROBES: dict[str, str] = {"lbfgs": "linear_probe", "paper": "linear_probe_paper"}
 
 
 @dataclass(frozen=True)

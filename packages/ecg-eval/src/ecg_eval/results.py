@@ -145,6 +145,23 @@ def read_result(path: str | Path) -> dict:
     return data
 
 
+def load_results(root: str | Path, *, skip_unreadable: bool = False) -> list[dict]:
+    """Every result file (``*.json``) under ``root``, each read by ``read_result`` (checksum and schema checked),
+    with ``_path`` added; [] when ``root`` is not a directory. A bad file raises naming it, or is left out with
+    ``skip_unreadable`` (a model card's summary of whatever was scored, ``ecg_text_align.pretrained``)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for p in sorted(root.rglob("*.json")):
+        try:
+            out.append({**read_result(p), "_path": str(p)})
+        except (OSError, ValueError, IntegrityError):
+            if not skip_unreadable:
+                raise
+    return out
+
+
 REQUIRED = ("schema_version", "status", "method", "checkpoint_hash", "task", "suite", "mode", "fraction", "seed")
 
 

@@ -178,7 +178,7 @@ def score_transfer(call: Any) -> dict:
         test = emb(target, "test")
         test_ids = list(test.record_ids)
         prompts = class_prompts(tgt_cls, dataset=target.dataset, path=prompt_file)
-        ce = class_embeddings(encoder, prompts, tgt_cls)
+        ce = class_embeddings(encoder.encode_text, prompts, tgt_cls)
         scores = zero_shot_scores(test.features, ce)
         src_val = emb(source, "val")
         val_scores = zero_shot_scores(src_val.features, ce)

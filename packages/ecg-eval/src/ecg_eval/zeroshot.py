@@ -7,12 +7,10 @@ multi-label, and AUROC is rank-based per class, so a softmax would only couple t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-
-from ecg_eval.protocol import supports_zero_shot
 
 
 class ZeroShotNotApplicable(TypeError):
@@ -30,18 +28,29 @@ def _to_numpy(t: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(t, dtype=np.float32)
 
 
-def class_embeddings(encoder: object, prompts: Mapping[str, Sequence[str]], classes: Sequence[str]) -> np.ndarray:
-    """(C, d) normalised class embeddings, rows in ``classes`` order."""
-    if not supports_zero_shot(encoder):
-        raise ZeroShotNotApplicable(f"{type(encoder).__name__} has no encode_text: zero-shot is not applicable")
+def class_embeddings(
+    embed_text: Callable[[list[str]], torch.Tensor | np.ndarray] | None,
+    prompts: Mapping[str, Sequence[str]],
+    classes: Sequence[str] | None = None,
+) -> np.ndarray:
+    """(C, d) normalised class embeddings, rows in ``classes`` order (default: the order of ``prompts``).
+
+    The one implementation, for the harness (``embed_text`` = an encoder's ``encode_text``) and for validation
+    during pretraining (``ecg_text_align.module``: the module's ``embed_text``). All prompts go through one
+    ``embed_text`` call; each is L2-normalised (float64), averaged per class and normalised again."""
+    if not callable(embed_text):
+        raise ZeroShotNotApplicable("the encoder has no encode_text: zero-shot is not applicable")
+    classes = list(prompts) if classes is None else list(classes)
     texts: list[str] = []
     owner: list[int] = []
     for j, name in enumerate(classes):
+        if not prompts[name]:
+            raise ValueError(f"zero-shot class {name!r} has no prompt")
         for text in prompts[name]:
             texts.append(text)
             owner.append(j)
     with torch.no_grad():
-        emb = _l2(_to_numpy(encoder.encode_text(texts)).astype(np.float64))  # type: ignore[attr-defined]
+        emb = _l2(_to_numpy(embed_text(texts)).astype(np.float64))
     if emb.shape[0] != len(texts):
         raise ValueError(f"encode_text returned {emb.shape[0]} rows for {len(texts)} prompts")
     owner_arr = np.asarray(owner)

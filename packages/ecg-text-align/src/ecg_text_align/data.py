@@ -4,9 +4,11 @@ Training: the ``train`` split of the pretraining task (e.g. ``synth_mimic``, ``m
 without a report counted and left out (logged), served by ``ecg_data.loader.make_loader``: index batches
 per rank, one memmap gather per batch in the stored dtype (float16 for large caches), exact mid-epoch
 resume. The cache is built with ``normalize="device"`` where the preset allows it (melp, merl, esi share
-the ``raw500`` cache), and ``on_after_batch_transfer`` converts to float32 and normalises each batch on
-the training device (``finish_batch``). Random lead masking is applied by the module on the batch
-(seeded), so nothing random happens in loader workers. Validation: the ``val`` split of each zero-shot
+the ``raw500`` cache); what a module needs to know about its data (the preset's deferred normalisation, the
+validation-loss loader's position, the cached splits, the demographics) is handed over as ``DataFacts`` by
+``ecg_text_align.train.fit``, and the module transforms each batch in one hook (``PretrainModule.transform_batch``:
+float32, the method's raw-signal augmentation, that normalisation, step-seeded lead masks) on the training device,
+so nothing random happens in loader workers and neither side calls the other. Validation: the ``val`` split of each zero-shot
 task, with labels in the prompts' class order, unsharded (every rank scores the whole split); with
 ``val_loss=True`` also the ``val`` split of the pretraining task itself, sharded by rank like the training
 loader, for a validation *loss* (MELP's stage 0 selects its checkpoint on it). No test split is ever opened
@@ -16,7 +18,8 @@ here (model selection must not see it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -26,6 +29,23 @@ from torch.utils.data import DataLoader
 from ecg_data.cache import CachedSplit
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What a training module may know about its data, handed over once per fit (``ecg_text_align.train.fit``,
+    after the datamodule's ``setup``): plain facts and the one callable below, never the datamodule itself.
+
+    ``normalizer``: the preset's deferred per-record normalisation (``CachedSplit.normalizer``; None = stored
+    normalised); ``loss_val_index``: the position of the validation-loss loader among the validation loaders (None =
+    no validation loss); ``train_split`` / ``loss_val_split``: the cached splits whose rows the batches' ``index``
+    names (MELP stage 0's subject ids); ``demographics``: () -> [(age, sex)] per training cache row (ESI's captions)."""
+
+    normalizer: Any = None
+    loss_val_index: int | None = None
+    train_split: CachedSplit | None = None
+    loss_val_split: CachedSplit | None = None
+    demographics: Callable[[], list[tuple[int | None, str | None]]] | None = None
 
 
 def labels_by_name(task: Any, record_ids: Sequence[str], classes: Sequence[str] | None) -> np.ndarray:
@@ -169,17 +189,12 @@ class PretrainDataModule(L.LightningDataModule):
                                        drop_last=False, num_workers=self.num_workers))  # fmt: skip
         return loaders
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """On the training device: float32, then the preset's deferred normalisation (one kernel per batch)."""
-        from ecg_data.loader import finish_batch
-
-        if not (isinstance(batch, dict) and "ecg" in batch):
-            return batch
-        # the preset's per-record normalisation (the same for the validation caches, built with the same preset)
-        normalizer = self.train_split.normalizer if self.train_split is not None else None
-        # a method's augmentation of the signal *before* that normalisation (ESI jitters millivolts), training only
-        trainer = getattr(self, "trainer", None)
-        raw_augment = None
-        if trainer is not None and trainer.training:
-            raw_augment = getattr(trainer.lightning_module, "augment_raw", None)
-        return finish_batch(batch, normalizer=normalizer, raw_augment=raw_augment)
+    def facts(self) -> DataFacts:
+        """What the module is told about this data (after ``setup``): see ``DataFacts``."""
+        return DataFacts(
+            normalizer=self.train_split.normalizer if self.train_split is not None else None,
+            loss_val_index=self.loss_val_index,
+            train_split=self.train_split,
+            loss_val_split=self.loss_val_split,
+            demographics=self.demographics,
+        )

@@ -154,10 +154,10 @@ class MELPStage0(PretrainModule):
     # ----- subject ids of the batch (CMSC positives) ------------------------------------------------
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        # PretrainDataModule's caches (batches give their rows): training, and the val split of a validation loss
-        self._subject_codes = _subject_codes(getattr(dm, "train_split", None))
-        self._val_subject_codes = _subject_codes(getattr(dm, "loss_val_split", None))
+        # PretrainDataModule's caches (batches give their rows; fit hands them over): training, and the val split of
+        # a validation loss
+        self._subject_codes = _subject_codes(self.data_facts.train_split)
+        self._val_subject_codes = _subject_codes(self.data_facts.loss_val_split)
 
     def subject_ids(self, batch: Mapping[str, Any]) -> torch.Tensor | None:
         """(B,) integer subject ids of the batch (None = use the record as the group)."""

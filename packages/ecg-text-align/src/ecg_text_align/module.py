@@ -21,13 +21,16 @@ import torch
 from torch import nn
 
 from ecg_data.integrity import check_file_targets, is_trusted, safe_torch_load, to_plain
+from ecg_data.loader import finish_batch
 from ecg_data.preprocess import random_lead_mask
-from ecg_text_align.card import EncoderCard, InputSpec
+from ecg_eval.protocol import EncoderCard, InputSpec
+from ecg_eval.zeroshot import class_embeddings
 from ecg_text_align.components import locate, upgrade_specs
+from ecg_text_align.data import DataFacts
 from ecg_text_align.losses import clamp_logit_scales_
 from ecg_text_align.perf import DEFAULT_OPTIMIZER_IMPL, adamw_impl_kwargs
 from ecg_text_align.schedule import warmup_cosine
-from ecg_text_align.zeroshot import class_embeddings, cosine_scores, macro_auroc
+from ecg_text_align.zeroshot import cosine_scores, macro_auroc
 
 CLASS_KEY = "ecg_text_align_class"
 #: the metrics ``selection()`` can name
@@ -53,6 +56,9 @@ class PretrainModule(L.LightningModule):
     optimizer_impl: str = DEFAULT_OPTIMIZER_IMPL
     #: caption methods: vocabulary logits only at real (non-pad) label positions (same loss; False = all positions)
     caption_real_positions: bool = True
+    #: a method's augmentation of the signal *before* the preset's normalisation, ``(batch, x) -> x``, training
+    #: only (ESI jitters millivolts); applied by ``transform_batch``
+    augment_raw: Any = None
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -104,6 +110,8 @@ class PretrainModule(L.LightningModule):
         self._checkpoint_hash: str | None = None
         self._val_outputs: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._class_emb: dict[int, torch.Tensor] = {}
+        #: what fit tells the module about its data (``use_data``); empty for plain dataloaders
+        self.data_facts = DataFacts()
 
     # ----- to implement -------------------------------------------------------------------------
     def compute_losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -139,6 +147,19 @@ class PretrainModule(L.LightningModule):
         rows = batch.get("index")
         return {**batch, "ecg": random_lead_mask(x, self.lead_mask_p, rows=rows, key=key)}
 
+    def use_data(self, facts: DataFacts) -> None:
+        """Called by ``ecg_text_align.train.fit`` after the datamodule's setup: the facts about the data this module
+        trains on (the module never reaches into the datamodule, nor the datamodule into the module)."""
+        self.data_facts = facts
+
+    def transform_batch(self, batch: dict[str, Any], *, augment: bool, lead_masks: bool) -> dict[str, Any]:
+        """The one hook of batch transforms, on the training device, in this order: ``ecg`` to float32, the method's
+        raw-signal augmentation (``augment_raw``, when ``augment``: training batches), the preset's deferred
+        normalisation (``data_facts.normalizer``), step-seeded lead masks (``_augment``, when ``lead_masks``)."""
+        raw = self.augment_raw if augment else None
+        batch = finish_batch(batch, normalizer=self.data_facts.normalizer, raw_augment=raw)
+        return self._augment(batch) if lead_masks else batch
+
     def on_fit_start(self) -> None:
         # Hugging Face ``from_pretrained`` returns modules in eval mode and Lightning keeps per-module modes:
         # without this, a text tower loaded from disk would train with its dropout off.
@@ -148,7 +169,7 @@ class PretrainModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self._batch_idx = batch_idx
-        losses = self.compute_losses(self._augment(batch))
+        losses = self.compute_losses(self.transform_batch(batch, augment=True, lead_masks=True))
         bs = batch["ecg"].shape[0]
         for k, v in losses.items():
             self.log(f"train/{k}", v.detach(), prog_bar=(k == "loss"), batch_size=bs, sync_dist=False)
@@ -215,14 +236,13 @@ class PretrainModule(L.LightningModule):
         return None
 
     def on_validation_epoch_start(self) -> None:
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        self._val_loss_idx = getattr(dm, "loss_val_index", None)
+        self._val_loss_idx = self.data_facts.loss_val_index
         self._val_outputs = {}
         self._class_emb = {}
         if self.has_text_tower():
             with torch.no_grad():
                 for i, prompts in enumerate(self.zero_shot.values()):
-                    self._class_emb[i] = class_embeddings(self.embed_text, prompts)
+                    self._class_emb[i] = torch.from_numpy(class_embeddings(self.embed_text, prompts)).float()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         if dataloader_idx == self._val_loss_idx:
@@ -230,7 +250,7 @@ class PretrainModule(L.LightningModule):
             return
         if dataloader_idx not in self._class_emb:
             return
-        emb = self.embed_ecg(batch["ecg"])
+        emb = self.embed_ecg(self.transform_batch(batch, augment=False, lead_masks=False)["ecg"])
         scores = cosine_scores(emb, self._class_emb[dataloader_idx].to(emb.device))
         self._val_outputs.setdefault(dataloader_idx, []).append((scores.cpu(), batch["labels"].cpu()))
 
@@ -240,7 +260,7 @@ class PretrainModule(L.LightningModule):
         ``validation_step`` logs them (``base_pretrain_model.py:88-93``, ``sync_dist=True``)."""
         self._batch_idx, self._in_val_loss = batch_idx, True
         try:
-            losses = self.compute_losses(self._augment(batch))
+            losses = self.compute_losses(self.transform_batch(batch, augment=False, lead_masks=True))
         finally:
             self._in_val_loss = False
         bs = batch["ecg"].shape[0]
@@ -315,7 +335,9 @@ class PretrainModule(L.LightningModule):
 
     # ----- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CLASS_KEY] = f"{type(self).__module__}:{type(self).__qualname__}"
+        # the one dotted-path form (``pkg.module.Class``); ``locate`` still reads the ``pkg.module:Class`` that
+        # checkpoints written before 0.2.1 store
+        checkpoint[CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
         # tensors and plain data only, so that the checkpoint reads back with weights_only=True (config objects,
         # paths, numpy scalars in hyperparameters become dicts, lists, str and numbers)
         for key in ("hyper_parameters", "datamodule_hyper_parameters"):

@@ -5,7 +5,8 @@ hyperparameters; moving ``runs/`` broke loading. An exported directory is self-c
 Hugging Face layout, so ``huggingface_hub`` can upload and download it unchanged:
 
 - ``model.safetensors``: the weights (loaded with ``safetensors``, no pickle);
-- ``config.json``: the class (``module:attr``) and its constructor arguments, paths inside the directory
+- ``config.json``: the class (dotted path ``module.attr``; directories exported before 0.2.1 say ``module:attr``,
+  which still loads) and its constructor arguments, paths inside the directory
   stored relative to it, the ``input_spec`` and the card facts;
 - ``text_model/``: the text tower and its tokenizer (``save_pretrained``), when the method has one;
 - ``README.md``: a generated model card (method, paper, parameters, pretraining data and steps, scores).
@@ -65,14 +66,8 @@ def file_hash(path: str | Path, n: int = 16) -> str:
 
 
 def _jsonable(x: Any) -> Any:
-    """Plain JSON types (tuples -> lists, OmegaConf containers -> dicts); anything else is an error."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(x, (DictConfig, ListConfig)):
-            x = OmegaConf.to_container(x, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
+    """Plain JSON types (tuples -> lists); anything else is an error (configs arrive as plain data: the runner
+    converts Hydra's once, ``benchmarks.pipeline.store.plain``)."""
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -95,7 +90,7 @@ def export_spec(model: Any) -> tuple[str, dict[str, Any], nn.Module]:
         for k in getattr(type(model), "init_only_hparams", ()):
             if k in hp:
                 hp[k] = None
-        return f"{type(model).__module__}:{type(model).__qualname__}", hp, model
+        return f"{type(model).__module__}.{type(model).__qualname__}", hp, model
     raise TypeError(f"{type(model).__name__} cannot be exported: not a PretrainModule and no export_spec()")
 
 
@@ -374,12 +369,10 @@ def _steps(steps: Any) -> str:
 
 def leaderboard_cells(results_root: str | Path, checkpoint_hash: str) -> list[dict[str, Any]]:
     """The result files under ``results_root`` scored with this checkpoint (mean over seeds per cell)."""
+    from ecg_eval.results import load_results
+
     acc: dict[tuple[str, str, str], list[float]] = {}
-    for f in sorted(Path(results_root).rglob("*.json")):
-        try:
-            r = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+    for r in load_results(results_root, skip_unreadable=True):
         if r.get("checkpoint_hash") != checkpoint_hash or r.get("status") != "ok":
             continue
         auc = (r.get("scores") or {}).get("macro_auroc")

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ecg_encoders.released import Released, convert_released
-from ecg_text_align.card import EncoderCard, InputSpec
+from ecg_eval.protocol import EncoderCard, InputSpec
 from ecg_text_align.pretrained import file_hash
 
 RELEASED_SUFFIX = " (released weights)"

@@ -2,7 +2,10 @@
 
 Stage contract of ``benchmarks/run.py`` (configs/method/README.md):
 ``fn(*, run_dir, inputs, pretrain_data, trainer, seed, **stage_kwargs) -> Path``. Every stage here is
-also a plain function with explicit arguments, usable without Hydra.
+also a plain function with explicit arguments, usable without Hydra: its arguments are plain data (dicts, lists,
+str, numbers); the runner converts its Hydra config once (``benchmarks.pipeline.store.plain``).
+``data_kwargs`` and ``trainer_config`` are public: the baselines' stages (``baselines/common.py``) build their
+datamodule and trainer config with them, as MELP's stages do.
 """
 
 from __future__ import annotations
@@ -15,20 +18,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def _plain(x: Any) -> Any:
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-
-        if isinstance(x, (DictConfig, ListConfig)):
-            return OmegaConf.to_container(x, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return x
-
-
 def pretrain_root(pretrain_data: Mapping[str, Any]) -> str | None:
     """The corpus root: explicit ``root``; for a synthetic corpus with ``n`` set, that-size preset; else the task default."""
-    pd = dict(_plain(pretrain_data) or {})
+    pd = dict(pretrain_data or {})
     if pd.get("root"):
         return str(pd["root"])
     if pd.get("suite") == "synthetic" and pd.get("n"):
@@ -38,18 +30,19 @@ def pretrain_root(pretrain_data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _data_kwargs(pretrain_data: Mapping[str, Any], seed: int, data: Mapping[str, Any] | None) -> dict[str, Any]:
-    pd = dict(_plain(pretrain_data) or {})
+def data_kwargs(pretrain_data: Mapping[str, Any], seed: int, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``PretrainDataModule`` keyword arguments: the corpus task and root, the seed, the stage's ``data`` options."""
+    pd = dict(pretrain_data or {})
     if not pd.get("task"):
         raise ValueError(f"pretrain_data needs a 'task' (an ecg_data.tasks name), got {pd}")
-    return {"pretrain_task": pd["task"], "root": pretrain_root(pd), "seed": seed, **dict(_plain(data) or {})}
+    return {"pretrain_task": pd["task"], "root": pretrain_root(pd), "seed": seed, **dict(data or {})}
 
 
-def _trainer(
+def trainer_config(
     trainer: Mapping[str, Any] | None, seed: int, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The trainer group plus per-stage ``trainer_overrides`` (e.g. stage 0 runs fewer steps)."""
-    return {"seed": seed, **dict(_plain(trainer) or {}), **dict(_plain(overrides) or {})}
+    return {"seed": seed, **dict(trainer or {}), **dict(overrides or {})}
 
 
 def text_lm_stage(
@@ -66,7 +59,7 @@ def text_lm_stage(
     (the trainer group: DDP, loggers, resume from ``run_dir/checkpoints/last.ckpt``); ``steps`` is its max_steps."""
     from ecg_text_align.lm import train_text_lm
 
-    pd = dict(_plain(pretrain_data) or {})
+    pd = dict(pretrain_data or {})
     out = Path(run_dir) / "text_model"
     if out.is_dir():
         return out
@@ -76,8 +69,8 @@ def text_lm_stage(
         root=pretrain_root(pd),
         seed=seed,
         run_dir=run_dir,
-        trainer=_trainer(trainer, seed, trainer_overrides),
-        **_plain(lm_kwargs),
+        trainer=trainer_config(trainer, seed, trainer_overrides),
+        **lm_kwargs,
     )
 
 
@@ -98,11 +91,11 @@ def ecg_stage0(
     from ecg_text_align.module import VAL_LOSS
     from ecg_text_align.train import fit
 
-    module = MELPStage0(seed=seed, **_plain(module_kw))
+    module = MELPStage0(seed=seed, **module_kw)
     # select_on: val_loss (melp_paper, as main_pretrain.py:57-65) needs the corpus's val split as a loss loader
     val_loss = (module.selection() or ("", ""))[0] == VAL_LOSS
-    dm = PretrainDataModule(**{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": [], "val_loss": val_loss})
-    return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)
+    dm = PretrainDataModule(**{**data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": [], "val_loss": val_loss})
+    return fit(module, dm, trainer_config(trainer, seed, trainer_overrides), run_dir)
 
 
 def resolve_zero_shot(
@@ -112,7 +105,7 @@ def resolve_zero_shot(
     from that prompt file (``"default"`` = ecg-eval's ``prompts/default.json``, the harness's file), so a
     recipe can validate on tasks whose class lists come from the data (MELP selects on all six tasks)."""
     out: dict[str, Any] = {}
-    roots = dict((_plain(data) or {}).get("task_roots") or {})
+    roots = dict((data or {}).get("task_roots") or {})
     for task, prompts in zero_shot.items():
         if isinstance(prompts, str):
             from ecg_data.tasks import get_task
@@ -147,17 +140,17 @@ def melp_stage(
     from ecg_text_align.melp import MELP
     from ecg_text_align.train import fit
 
-    kw = dict(_plain(module_kw))
+    kw = dict(module_kw)
     if text_from:
         kw["text_encoder"] = {**kw.get("text_encoder", {}), "path": str(inputs[text_from])}
     if ecg_from:
         kw["ecg_tower_ckpt"] = str(inputs[ecg_from])
-    pd = dict(_plain(pretrain_data) or {})
+    pd = dict(pretrain_data or {})
     if pd.get("name"):
         kw.setdefault("pretrained_on", [pd["name"]])
-    zs = resolve_zero_shot(dict(_plain(zero_shot) or {}), data, seed)
+    zs = resolve_zero_shot(dict(zero_shot or {}), data, seed)
     module = MELP(seed=seed, zero_shot=zs, **kw)
     dm = PretrainDataModule(
-        **{**_data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": {t: list(c) for t, c in zs.items()}}
+        **{**data_kwargs(pretrain_data, seed, data), "zero_shot_tasks": {t: list(c) for t, c in zs.items()}}
     )
-    return fit(module, dm, _trainer(trainer, seed, trainer_overrides), run_dir)
+    return fit(module, dm, trainer_config(trainer, seed, trainer_overrides), run_dir)

@@ -142,6 +142,20 @@ def _fingerprint(module: L.LightningModule) -> str:
     return str(fn()) if callable(fn) else ""
 
 
+class HandOverData(Callback):
+    """The one place where data and model meet: after the datamodule's ``setup`` (Lightning calls it before the
+    callbacks' ``setup``), the module is given the datamodule's ``facts()`` (``ecg_text_align.data.DataFacts``:
+    its deferred normalisation, validation-loss loader, cached splits, demographics). The module transforms its
+    batches itself (``PretrainModule.transform_batch``); the datamodule never calls the module, nor the module the
+    datamodule. Modules without ``use_data`` (the text LM) or data without ``facts`` are left as they are."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        facts = getattr(trainer.datamodule, "facts", None)
+        use = getattr(pl_module, "use_data", None)
+        if callable(facts) and callable(use):
+            use(facts())
+
+
 def fit(
     module: L.LightningModule, datamodule: L.LightningDataModule, trainer_cfg: Mapping[str, Any], run_dir: str | Path
 ) -> Path:
@@ -217,6 +231,7 @@ def fit(
             "no selection metric (no zero-shot validation tasks or text tower, no validation loss): keeping only last.ckpt"
         )
 
+    callbacks.append(HandOverData())
     trainer = L.Trainer(
         default_root_dir=run_dir,
         callbacks=callbacks,

@@ -1,27 +1,16 @@
-"""Validation-time zero-shot scoring (model selection only; the benchmark's scoring lives in ecg-eval)."""
+"""Validation-time zero-shot scoring (model selection only; the benchmark's scoring lives in ecg-eval).
+
+Class embeddings come from ``ecg_eval.zeroshot.class_embeddings``, the harness's one implementation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ecg_eval.metrics import multilabel_auroc
-
-
-def class_embeddings(
-    embed_text: Callable[[list[str]], torch.Tensor], prompts: Mapping[str, Sequence[str]]
-) -> torch.Tensor:
-    """(C, d): per class the mean of its L2-normalised prompt embeddings, renormalised (class order = dict order)."""
-    rows = []
-    for cls, texts in prompts.items():
-        if not texts:
-            raise ValueError(f"zero-shot class {cls!r} has no prompt")
-        e = F.normalize(embed_text(list(texts)).float(), dim=-1).mean(dim=0)
-        rows.append(F.normalize(e, dim=-1))
-    return torch.stack(rows)
 
 
 def cosine_scores(ecg_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:

@@ -15,14 +15,14 @@ from ecg_data.registry import LazyRegistry
 READERS = LazyRegistry(
     "dataset reader",
     {
-        "ptbxl": "ecg_data.readers.ptbxl:PTBXLReader",
-        "cpsc2018": "ecg_data.readers.cpsc2018:CPSC2018Reader",
-        "cpsc2018_original": "ecg_data.readers.cpsc2018:CPSC2018OriginalReader",
-        "csn": "ecg_data.readers.csn:CSNReader",
-        "mimic_iv_ecg": "ecg_data.readers.mimic_iv_ecg:MIMICIVECGReader",
-        "g12ec": "ecg_data.readers.g12ec:G12ECReader",
-        "code15": "ecg_data.readers.code15:CODE15Reader",
-        "code_test": "ecg_data.readers.code15:CODETestReader",
+        "ptbxl": "ecg_data.readers.ptbxl.PTBXLReader",
+        "cpsc2018": "ecg_data.readers.cpsc2018.CPSC2018Reader",
+        "cpsc2018_original": "ecg_data.readers.cpsc2018.CPSC2018OriginalReader",
+        "csn": "ecg_data.readers.csn.CSNReader",
+        "mimic_iv_ecg": "ecg_data.readers.mimic_iv_ecg.MIMICIVECGReader",
+        "g12ec": "ecg_data.readers.g12ec.G12ECReader",
+        "code15": "ecg_data.readers.code15.CODE15Reader",
+        "code_test": "ecg_data.readers.code15.CODETestReader",
     },
 )
 
