@@ -73,17 +73,19 @@ def row_name(src: CkptSource, method_name: str) -> str | None:
     return f"{src.method or method_name}{RELEASED_SUFFIX}" if src.kind == "released" else None
 
 
-def load_external(src: CkptSource, name: str | None = None) -> Any:
-    """Exported directory -> ``from_pretrained``; released -> ``ReleasedEncoder`` (its card records the source)."""
+def load_external(src: CkptSource, name: str | None = None, text_tokenizer: str | None = None) -> Any:
+    """Exported directory -> ``from_pretrained``; released -> ``ReleasedEncoder`` (its card records the source), with
+    ``encode_text`` when the file holds its text tower and ``text_tokenizer`` names its tokenizer (a local directory
+    or a hub name in the local cache)."""
     from ecg_encoders.released import ReleasedFormatError
     from ecg_text_align.pretrained import from_pretrained
-    from ecg_text_align.released import load_released
+    from ecg_text_align.released import TextTokenizerError, load_released
 
     try:
         if src.kind == "export":
             return from_pretrained(src.path)
-        return load_released(src.path, fmt=src.fmt, name=name)
-    except ReleasedFormatError as err:
+        return load_released(src.path, fmt=src.fmt, name=name, text_tokenizer=text_tokenizer)
+    except (ReleasedFormatError, TextTokenizerError) as err:
         raise ConfigError(f"ckpt={src.arg}: {err}") from None
 
 

@@ -178,7 +178,7 @@ def load_encoder(cfg: DictConfig, pre: Pretrained) -> Any:
         from benchmarks.pipeline.checkpoints import load_external
 
         seed_everything(int(cfg.seed))
-        return load_external(pre.source, name=cfg.get("results_name"))
+        return load_external(pre.source, name=cfg.get("results_name"), text_tokenizer=cfg.get("text_tokenizer"))
     load = cfg.method.load
     fn = _resolve(load._target_, f"configs/method/{cfg.method.name}.yaml load")
     kwargs = {k: v for k, v in plain(load).items() if k != "_target_"}

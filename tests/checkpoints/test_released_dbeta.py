@@ -5,6 +5,7 @@ the authors' modules themselves were measured in that scratch directory (docs/ch
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,82 @@ def test_full_size_file_converts_to_the_authors_parameter_counts():
     assert sum(p.numel() for p in rel.model.text.parameters()) == ORIGINAL_TEXT_PARAMS
     with torch.no_grad():
         assert rel.features(rel.model, torch.randn(1, 12, 5000)).shape == (1, 768)
+
+
+def _t5_tokenizer(path):
+    """A tiny T5 tokenizer built offline (a Unigram model in the SentencePiece style of flan-t5's, `</s>` appended):
+    stands in for google/flan-t5-base's, which the tests never download."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import T5TokenizerFast
+
+    words = ["▁sinus", "▁rhythm", "▁atrial", "▁fibrillation", "▁left", "▁bundle", "▁branch", "▁block", "▁"]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(w, -1.0 - i) for i, w in enumerate(words)]
+    vocab += [(c, -20.0) for c in "abcdefghijklmnopqrstuvwxyz"]  # 38 pieces: within the small vocabulary (50)
+    tok = Tokenizer(models.Unigram(vocab, unk_id=2))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    fast = T5TokenizerFast(
+        tokenizer_object=tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>", extra_ids=0, model_max_length=512
+    )
+    fast.save_pretrained(path)
+    return path
+
+
+def test_text_tower_encodes_prompts_with_a_local_tokenizer(tmp_path):
+    """With a tokenizer directory the converted file gets encode_text: each prompt alone, tokenised with truncation
+    and no padding, T5 encoder -> projection -> tanh(pooler) of the first token (example.ipynb's text path)."""
+    from ecg_text_align.released import ReleasedTextEncoder, load_released
+
+    torch.save({"model": _small()}, tmp_path / "sample.pt")
+    tok_dir = _t5_tokenizer(tmp_path / "tok")
+    plain = load_released(tmp_path / "sample.pt")
+    enc = load_released(tmp_path / "sample.pt", text_tokenizer=str(tok_dir))
+    assert isinstance(enc, ReleasedTextEncoder) and callable(enc.encode_text)
+    assert not hasattr(plain, "encode_text")  # no tokenizer given: ECG only, zero-shot "not applicable"
+    assert enc.card.checkpoint_hash.startswith(plain.card.checkpoint_hash + "+tok-")  # a new identity
+    assert enc.card.extra["text_tokenizer"]["source"] == str(tok_dir)
+    prompts = ["sinus rhythm", "left bundle branch block", "atrial fibrillation"]
+    feats = enc.encode_text(prompts)
+    assert feats.shape == (3, 96) and feats.dtype == torch.float32 and torch.isfinite(feats).all()
+    with torch.no_grad():
+        for i, text in enumerate(prompts):
+            ids = enc.tokenizer(text, truncation=True, return_tensors="pt")["input_ids"]
+            assert ids[0, -1].item() == 1  # </s> appended, as T5's tokenizer does
+            t = enc.model.text
+            want = torch.tanh(t.pooler(t.proj(t.t5(input_ids=ids)[0])[:, 0]))
+            torch.testing.assert_close(feats[i : i + 1], want, rtol=0, atol=1e-6)
+    x = torch.randn(2, 12, 5000)
+    torch.testing.assert_close(enc.encode_ecg(x), plain.encode_ecg(x), rtol=0, atol=0)  # the ECG side is unchanged
+    from ecg_eval.zeroshot import class_embeddings, supports_zero_shot, zero_shot_scores
+
+    assert supports_zero_shot(enc) and not supports_zero_shot(plain)
+    classes = {"NORM": ["sinus rhythm"], "AFIB": ["atrial fibrillation"]}
+    scores = zero_shot_scores(enc.encode_ecg(x).numpy(), class_embeddings(enc, classes, ["NORM", "AFIB"]))
+    assert scores.shape == (2, 2) and np.isfinite(scores).all()  # the harness's cosine over the same space
+
+
+def test_a_tokenizer_that_is_not_there_names_both_ways(tmp_path):
+    from ecg_text_align.released import TextTokenizerError, load_released
+
+    torch.save({"model": _small()}, tmp_path / "sample.pt")
+    for missing in (str(tmp_path / "no_such_dir"), "no-such-org/no-such-tokenizer"):
+        with pytest.raises(TextTokenizerError) as err:
+            load_released(tmp_path / "sample.pt", text_tokenizer=missing)
+        msg = str(err.value)
+        assert "google/flan-t5-base" in msg and "local directory" in msg and "local Hugging Face cache" in msg
+        assert f"text_tokenizer={missing!r}" in msg and "downloaded" in msg
+
+
+def test_the_runner_passes_text_tokenizer_through(tmp_path):
+    """ckpt=<D-BETA file> text_tokenizer=<dir>: encode_text; text_tokenizer unset: ECG only; missing: ConfigError."""
+    from benchmarks.pipeline.checkpoints import classify_ckpt, load_external
+    from benchmarks.pipeline.errors import ConfigError
+
+    torch.save({"model": _small()}, tmp_path / "sample.pt")
+    src = classify_ckpt(str(tmp_path / "sample.pt"))
+    assert src.kind == "released" and src.fmt == "dbeta"
+    assert callable(load_external(src, text_tokenizer=str(_t5_tokenizer(tmp_path / "tok"))).encode_text)
+    assert not hasattr(load_external(src), "encode_text")
+    with pytest.raises(ConfigError, match=r"ckpt=.*sample\.pt.*text_tokenizer='/nowhere'.*local directory"):
+        load_external(src, text_tokenizer="/nowhere")

@@ -188,8 +188,9 @@ class PaperProbeConfig:
     Values from MELP ``scripts/finetune/main_finetune.py`` / ``src/melp/models/ssl_finetuner.py`` (commit
     088741d): AdamW lr 1e-3, weight decay 1e-4, cosine annealing per epoch over 100 epochs down to ``final_lr``
     1e-5, batch 128, up to 100 epochs; early stopping on the validation macro AUROC with patience 5, the best
-    epoch kept. Early stopping watches the validation macro AUROC of the per-class sigmoids, the scores the test is
-    scored on (``monitor="sigmoid"``); MELP's ``val_auc`` watches the logits' softmax over the classes, and so does
+    epoch kept; the training batches in the order MELP's Trainer draws them (``batch_order``), the head initialised
+    after seeding. Early stopping watches the validation macro AUROC of the per-class sigmoids, the scores the test
+    is scored on (``monitor="sigmoid"``); MELP's ``val_auc`` watches the logits' softmax over the classes, and so does
     ``monitor="softmax"``, which reproduces MELP's kept epoch. Not the default: a softmax couples the classes of a
     multi-label task, and the head it keeps can rank a class backwards on its own sigmoid. MELP also scores the
     test on the softmax; we do not. Features are used as the encoder gives them (no standardisation), as in
@@ -206,9 +207,24 @@ class PaperProbeConfig:
     schedule: str = "cosine"  # per-epoch cosine annealing over max_epochs
     final_lr: float = 1e-5  # the cosine's floor (SSLFineTuner final_lr -> CosineAnnealingLR eta_min)
     monitor: str = "sigmoid"  # what early stopping and the kept epoch watch; "softmax": MELP's val_auc
+    # The training batches' order. "melp": epoch e's permutation from a generator seeded with seed + e, the order of
+    # MELP's Trainer (main_finetune.py:67 strategy="ddp_find_unused_parameters_true" on one device -> Lightning's
+    # DistributedSampler(seed).set_epoch(e) over finetune_datamodule.py:40-47's shuffled loader); "generator": one
+    # generator seeded once, successive permutations (ecg-eval <= 0.2.1, kept to reproduce older result files).
+    batch_order: str = "melp"
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def melp_batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order in which MELP's probe sees the training records in (0-based) ``epoch``: a permutation drawn from a
+    fresh generator seeded with ``seed + epoch``. MELP's Trainer runs a DDP strategy even on one device
+    (``scripts/finetune/main_finetune.py``: ``strategy="ddp_find_unused_parameters_true"``), so Lightning replaces
+    the shuffled DataLoader's sampler with torch's ``DistributedSampler(shuffle=True, seed=<the global seed>)`` and
+    calls ``set_epoch`` every epoch; with one replica it yields exactly this permutation, unpadded. The order is
+    therefore a function of (seed, epoch) alone, not of the global random state, and our probe draws the same one."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
 
 
 def fit_paper_probe(
@@ -223,16 +239,19 @@ def fit_paper_probe(
 ) -> ProbeFit:
     """Mini-batch AdamW epochs; keep the epoch with the best validation macro AUROC; stop after ``patience``.
 
-    ``device`` holds the features and the head (the evaluation device); the head is initialised and the batches
-    drawn on the CPU generator, so the fit starts from the same point on every device."""
+    ``device`` holds the features and the head (the evaluation device); the head is initialised from the CPU
+    generator seeded with ``seed`` and the batches are drawn in MELP's order (``melp_batch_order``), so the fit
+    starts from the same point on every device and sees the batches MELP's code would with the same seed."""
     cfg = config or PaperProbeConfig()
     if cfg.monitor not in ("softmax", "sigmoid"):
         raise ValueError(f"linear probe (paper): monitor {cfg.monitor!r} is not 'softmax' or 'sigmoid'")
+    if cfg.batch_order not in ("melp", "generator"):
+        raise ValueError(f"linear probe (paper): batch_order {cfg.batch_order!r} is not 'melp' or 'generator'")
     if x_train.shape[0] == 0:
         raise ValueError("linear probe (paper): the training subset is empty")
     if x_train.shape[0] != y_train.shape[0] or x_val.shape[0] != y_val.shape[0]:
         raise ValueError("linear probe (paper): features and labels differ in length")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # batch_order "generator" only
     torch.manual_seed(seed)
     dev = torch.device(device)
     xt = torch.as_tensor(np.asarray(x_train), dtype=torch.float32).to(dev)
@@ -245,7 +264,10 @@ def fit_paper_probe(
     history: list[dict] = []
     since = 0
     for epoch in range(1, cfg.max_epochs + 1):
-        perm = torch.randperm(xt.shape[0], generator=gen)
+        if cfg.batch_order == "melp":
+            perm = melp_batch_order(xt.shape[0], seed, epoch - 1)
+        else:
+            perm = torch.randperm(xt.shape[0], generator=gen)
         head.train()
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i : i + cfg.batch_size].to(dev)

@@ -52,6 +52,11 @@ class Released:
     provenance: dict[str, Any] = field(default_factory=dict)
     #: downstream presets per task/dataset where the original prepares datasets differently (HeartLang)
     task_presets: tuple[tuple[str, str], ...] = ()
+    #: the text tower, where the file holds one: (model, input_ids, attention_mask) -> text features in the space of
+    #: ``features`` (D-BETA); None for an ECG-only file
+    text: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    #: the tokenizer the text tower was trained with, by its hub name (not in the file; loaded locally by the caller)
+    text_tokenizer: str | None = None
 
     def adapter(self) -> InputAdapter:
         return InputAdapter(self.lead_order, self.scaling)
@@ -88,6 +93,10 @@ def _pooled(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _resnet_mean(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return m.backbone(x).mean(-1)  # MERL linear probing on the encoder file: avgpool of the ResNet map
+
+
+def _dbeta_text(m: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    return m.text(input_ids, attention_mask)  # example.ipynb: unimodal_language_pooler(multi_modal_language_proj(T5))
 
 
 def convert_released(
@@ -140,7 +149,22 @@ def convert_released(
         # the authors' get_ecg_feats: tanh pooler of the projected [CLS] (768-d); input as their example.ipynb feeds
         # it: 500 Hz, 10 s, standard lead order, no scaling (the pretraining preprocessing is not in the repository)
         model, conv = dbeta.convert(state, source)
-        return Released(fmt, "d-beta", model, conv, _pooled, "raw500", 500, 5000, STANDARD_LEADS, "none", pre, prov)
+        return Released(
+            fmt,
+            "d-beta",
+            model,
+            conv,
+            _pooled,
+            "raw500",
+            500,
+            5000,
+            STANDARD_LEADS,
+            "none",
+            pre,
+            prov,
+            text=_dbeta_text,
+            text_tokenizer=dbeta.TOKENIZER,
+        )
     if fmt == "heartlang":
         model, conv = heartlang.convert_sentence(state, source)
         return Released(

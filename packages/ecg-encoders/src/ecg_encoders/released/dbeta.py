@@ -40,6 +40,9 @@ from ecg_encoders.released.base import Conversion, KeyMapper
 from ecg_encoders.released.errors import ReleasedFormatError
 
 FMT = "dbeta"
+#: the text tower's tokenizer (example.ipynb ``extract_language_features``: ``T5TokenizerFast.from_pretrained(
+#: "google/flan-t5-base")``); the released file does not hold it
+TOKENIZER = "google/flan-t5-base"
 #: keys that only D-BETA's file holds beside a fairseq-signals wav2vec2 under ``ecg_encoder.``
 MARKERS = ("class_embedding", "multi_modal_ecg_proj.weight", "unimodal_ecg_pooler.dense.weight")
 IGNORED = {
