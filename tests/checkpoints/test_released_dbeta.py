@@ -168,11 +168,12 @@ def test_text_tower_encodes_prompts_with_a_local_tokenizer(tmp_path):
             torch.testing.assert_close(feats[i : i + 1], want, rtol=0, atol=1e-6)
     x = torch.randn(2, 12, 5000)
     torch.testing.assert_close(enc.encode_ecg(x), plain.encode_ecg(x), rtol=0, atol=0)  # the ECG side is unchanged
-    from ecg_eval.zeroshot import class_embeddings, supports_zero_shot, zero_shot_scores
+    from ecg_eval.protocol import supports_zero_shot
+    from ecg_eval.zeroshot import class_embeddings, zero_shot_scores
 
     assert supports_zero_shot(enc) and not supports_zero_shot(plain)
     classes = {"NORM": ["sinus rhythm"], "AFIB": ["atrial fibrillation"]}
-    scores = zero_shot_scores(enc.encode_ecg(x).numpy(), class_embeddings(enc, classes, ["NORM", "AFIB"]))
+    scores = zero_shot_scores(enc.encode_ecg(x).numpy(), class_embeddings(enc.encode_text, classes, ["NORM", "AFIB"]))
     assert scores.shape == (2, 2) and np.isfinite(scores).all()  # the harness's cosine over the same space
 
 
