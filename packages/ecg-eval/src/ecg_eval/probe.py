@@ -254,9 +254,10 @@ def fit_paper_probe(
     gen = torch.Generator().manual_seed(seed)  # batch_order "generator" only
     torch.manual_seed(seed)
     dev = torch.device(device)
-    xt = torch.as_tensor(np.asarray(x_train), dtype=torch.float32).to(dev)
-    yt = torch.as_tensor(np.asarray(y_train), dtype=torch.float32).to(dev)
-    xv = torch.as_tensor(np.asarray(x_val), dtype=torch.float32).to(dev)
+    # np.array copies: cached features and task labels come read-only, which torch warns about on every fit
+    xt = torch.from_numpy(np.array(x_train, dtype=np.float32)).to(dev)
+    yt = torch.from_numpy(np.array(y_train, dtype=np.float32)).to(dev)
+    xv = torch.from_numpy(np.array(x_val, dtype=np.float32)).to(dev)
     head = torch.nn.Linear(xt.shape[1], yt.shape[1]).to(dev)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs, eta_min=cfg.final_lr)
