@@ -186,7 +186,7 @@ def test_other_methods_train_under_ddp(method: str, tmp_path: Path, cli) -> None
         timeout=2400,
     )
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
-    own = [p.name for p in (tmp_path / "out" / "results").rglob("*.json") if p.parent.parent.name == "merl"]
+    own = [p.name for p in (tmp_path / "out" / "results").rglob("*.json") if p.parent.parent.name == method]
     assert own == ["zero_shot-seed0.json"]
     counts = Counter((e["stage"], e["status"]) for e in _events(tmp_path) if not e["run"].startswith("reference/"))
     assert all(n == 1 for n in counts.values()), counts
