@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 log = logging.getLogger("ecgbench.eval_modes")
 
@@ -113,15 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown mode(s) {bad}; valid: {', '.join(mode_names())}")
     enc = _resolve(args.loader)(args.ckpt) if args.ckpt else _resolve(args.loader)()
     common = dict(results_root=args.results, method=args.method)
-    method_eval = _method_eval(args.method_config)
+    sections = eval_sections(args, modes)
     timings: dict[str, float] = {}
     for mode in modes:
         t0 = time.perf_counter()
         spec = get_mode(mode)
-        # as the runner's eval.<mode> would give them: the method's eval.<mode> under the command line's
-        options = spec.options_from_runner({**method_eval.get(mode, {}), **mode_options(args, spec)})
-        if mode == "transfer" and "finetune" in method_eval:
-            options.setdefault("finetune_config", method_eval["finetune"])
+        options = spec.options_from_runner(sections.get(mode))  # as the runner's eval.<mode> would give them
         for task, fraction, seed, cell_options in cells(args, spec):
             evaluate(
                 enc,
@@ -145,8 +143,6 @@ def _method_eval(path: str | None) -> dict:
     ``merl_paper.yaml`` on ``merl.yaml``) gets the blocks of the files it names, from the same directory, first."""
     if not path:
         return {}
-    from pathlib import Path
-
     from omegaconf import OmegaConf
 
     raw = OmegaConf.load(path)
@@ -156,6 +152,27 @@ def _method_eval(path: str | None) -> dict:
         for e in entries
     ]
     return OmegaConf.to_container(OmegaConf.merge(*parts))  # type: ignore[return-value]
+
+
+def eval_sections(args: argparse.Namespace, modes: list[str]) -> dict[str, dict]:
+    """``eval.<mode>`` as the runner holds it: the command line's options (and a per-pair mode's train modes), with
+    the ``--method-config`` YAML's ``eval:`` block merged under them by the runner's own ``apply_method_eval`` (so
+    transfer's finetune train mode gets the method's recipe exactly when the runner would give it)."""
+    from omegaconf import OmegaConf
+
+    from benchmarks.pipeline.runner import apply_method_eval
+    from ecg_eval.modes import get_mode
+
+    sections: dict[str, dict] = {}
+    for mode in modes:
+        spec = get_mode(mode)
+        sections[mode] = mode_options(args, spec)
+        if spec.plan == "per_pair":
+            sections[mode]["train_modes"] = getattr(args, _dest(mode, "train_modes")).split(",")
+    name = Path(args.method_config).stem if args.method_config else args.method
+    cfg = OmegaConf.create({"method": {"name": name, "eval": _method_eval(args.method_config)}, "eval": sections})
+    apply_method_eval(cfg)
+    return OmegaConf.to_container(cfg.eval)  # type: ignore[return-value]
 
 
 def mode_options(args: argparse.Namespace, spec) -> dict:

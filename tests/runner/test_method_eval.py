@@ -104,3 +104,20 @@ def test_eval_modes_cli_reads_the_methods_recipe_from_its_yaml() -> None:
         **HEARTLANG
     )
     assert _method_eval(None) == {} and "finetune" not in _method_eval(str(configs / "esi.yaml"))
+
+
+def test_eval_modes_cli_gives_transfer_the_recipe_as_the_runner_does() -> None:
+    """The CLI goes through the runner's ``apply_method_eval``: transfer's cells get the method's recipe only with the
+    finetune train mode (without it their options, and so their identity, are unchanged), and the command line's
+    options win over the method's."""
+    from benchmarks.eval_modes import eval_sections, parser
+
+    yaml = str(Path(__file__).resolve().parents[2] / "configs" / "method" / "merl_paper.yaml")
+    base = ["--method", "merl_paper", "--method-config", yaml]
+    with_ft = eval_sections(parser().parse_args([*base, "--transfer-train-modes", "finetune,zero_shot"]), ["transfer"])
+    assert FinetuneConfig.from_option(with_ft["transfer"]["finetune_config"]) == FinetuneConfig(**MERL)
+    without = eval_sections(parser().parse_args(base), ["transfer", "report_generation"])
+    assert "finetune_config" not in without["transfer"]
+    assert without["report_generation"]["beam_size"] == 3  # a command-line default, as before
+    beam = eval_sections(parser().parse_args([*base, "--report-generation-beam-size", "5"]), ["report_generation"])
+    assert beam["report_generation"]["beam_size"] == 5
