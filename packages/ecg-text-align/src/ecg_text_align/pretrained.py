@@ -183,8 +183,9 @@ def is_export_dir(path: str | Path) -> bool:
         return False
 
 
-def resolve_hub_id(name: str) -> Path:
-    """``hf:ORG/NAME`` (or ``ORG/NAME``) -> local snapshot directory; offline only the local cache is searched."""
+def resolve_hub_id(name: str, *, local_only: bool | None = None) -> Path:
+    """``hf:ORG/NAME`` (or ``ORG/NAME``) -> local snapshot directory; offline (or ``local_only=True``) only the local
+    cache is searched."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -193,14 +194,11 @@ def resolve_hub_id(name: str) -> Path:
     repo_id = name[3:] if name.startswith("hf:") else name
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise WeightsNotAvailableError(name, "not a hub id (expected hf:ORG/NAME)")
+    local = offline_requested() if local_only is None else local_only
     try:
-        return Path(snapshot_download(repo_id, local_files_only=offline_requested()))
+        return Path(snapshot_download(repo_id, local_files_only=local))
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as err:
-        why = (
-            "offline: not in the local Hugging Face cache"
-            if offline_requested()
-            else (str(err).splitlines() or ["?"])[0]
-        )
+        why = "offline: not in the local Hugging Face cache" if local else (str(err).splitlines() or ["?"])[0]
         raise WeightsNotAvailableError(
             name,
             why,

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from ecg_encoders.released import Released, convert_released
+from ecg_encoders.released.errors import WeightsNotAvailableError
 from ecg_eval.protocol import EncoderCard, InputSpec
-from ecg_text_align.pretrained import file_hash
+from ecg_text_align.pretrained import file_hash, resolve_hub_id
 
 RELEASED_SUFFIX = " (released weights)"
 
@@ -41,10 +42,8 @@ def _tokenizer_dir(spec: str | Path) -> Path | None:
     p = Path(str(spec)).expanduser()
     if not p.is_dir():
         try:
-            from huggingface_hub import snapshot_download
-
-            p = Path(snapshot_download(repo_id=str(spec), local_files_only=True))
-        except Exception:  # not in the cache, or not a valid hub name
+            p = resolve_hub_id(str(spec), local_only=True)
+        except WeightsNotAvailableError:  # not in the cache, or not a hub name
             return None
     return p if any((p / f).is_file() for f in TOKENIZER_FILES) else None
 
