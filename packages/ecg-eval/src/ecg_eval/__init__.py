@@ -5,4 +5,4 @@ Modules: ``protocol`` (what is scored), ``embeddings`` (cached features), ``prom
 Nothing is imported here, so ``import ecg_eval`` stays light.
 """
 
-__version__ = "0.2.2"
+__version__ = "0.3.0"

@@ -1,3 +1,3 @@
 """ECG-text pretraining: shared Lightning protocol, contrastive/captioning/local losses, and MELP."""
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
