@@ -162,7 +162,8 @@ def _pretrain_address(cfg: DictConfig, store: RunStore, run_dir: Path) -> Pretra
         loaded["encoder"] = load_encoder(cfg, Pretrained(last, ckpt_hash, run_dir))
         return loaded["encoder"]
 
-    export_run(cfg, _load, run_dir, ckpt_hash)
+    if is_global_zero():  # one writer of <run>/model, as of every marker (the other ranks exit after the barrier)
+        export_run(cfg, _load, run_dir, ckpt_hash)
     write_marker(run_dir, last, checkpoint_hash=ckpt_hash)
     barrier()  # the run marker exists before non-zero ranks leave
     log.info("pretrain: done -> %s", last if last is not None else "(no stages: random init)")

@@ -59,6 +59,7 @@ def test_melp_trains_under_ddp_and_rank0_alone_evaluates(tmp_path: Path, cli) ->
     assert out.returncode == 0, log[-4000:]
     assert "Traceback" not in log
     assert "done on rank 1; global rank 0 evaluates" in log
+    assert log.count("export: ran ->") == 1, "the portable model directory has one writer, global rank 0"
     results = sorted((tmp_path / "out" / "results").rglob("*.json"))
     assert [p.name for p in results if p.parent.parent.name == "melp"] == ["zero_shot-seed0.json"]
     # the synthetic table's reference rows, scored by rank 0 with the method (ecg_eval.references)
